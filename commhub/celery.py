@@ -1,0 +1,28 @@
+"""The Celery app: queues, ordering and the worker settings the delivery guarantees depend on.
+
+Queues are one per channel x tier (`sms_critical`, `email_education`, ...) plus `maintenance` for the
+beat-driven dispatcher and sweeper. Every task names its queue when it is sent; there is no catch-all
+routing table to drift out of date.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commhub.settings")
+
+app = Celery("commhub")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+def _queues() -> list[Queue]:
+    from notifications.constants import ALL_QUEUES
+
+    return [Queue(name, routing_key=name) for name in ALL_QUEUES]
+
+
+app.conf.task_queues = _queues()
+app.autodiscover_tasks()

@@ -1,0 +1,304 @@
+"""commhub settings: one module, every knob from the environment.
+
+The defaults give the embedded mode (SQLite, the filesystem Celery broker,
+email and SMS captured in the database) so a fresh checkout runs with no
+servers. Production differs only through environment variables; every one of
+them is listed in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+DEBUG = env.bool("DEBUG", default=False)
+
+DATA_DIR = Path(env.str("COMMHUB_DATA_DIR", default=str(BASE_DIR / "data"))).resolve()
+
+# --- secrets ------------------------------------------------------------------------------------------
+# Development defaults exist so `make run` needs no configuration; each is refused when DEBUG is off.
+_DEV_SECRET_KEY = "dev-only-insecure-secret-key-never-use-in-production"  # noqa: S105
+SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY)
+if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is the development default; set SECRET_KEY (or DEBUG=true for local development)."
+    )
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Public base URL of this service (used to build absolute links such as provider callbacks).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "anymail",
+    "preferences",
+    "templates_app",
+    "analytics",
+    "notifications",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "commhub.urls"
+WSGI_APPLICATION = "commhub.wsgi.application"
+
+TEMPLATES = [
+    {
+        # Django templates render only commhub's own pages (admin, API docs). Staff-edited message
+        # templates never go through this engine: they use the Jinja2 sandbox in templates_app.
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "commhub" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -----------------------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'commhub.sqlite3'}"),
+}
+_db = DATABASES["default"]
+# Persistent connections: a new PostgreSQL connection costs ~6 ms here, more than a whole send.
+_db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+_db["CONN_HEALTH_CHECKS"] = True
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web process read while the worker writes; IMMEDIATE takes the write lock at BEGIN so
+    # two claimers serialise instead of failing with "database is locked" half-way through.
+    _db["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # Tests with a real worker process need an on-disk test database the worker can open too.
+    _db.setdefault("TEST", {})["NAME"] = str(DATA_DIR / "test_commhub.sqlite3")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+# --- security headers (production) --------------------------------------------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", False) else None
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG and env.bool("SECURE_COOKIES", default=True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "SAMEORIGIN"  # the admin previews captured HTML email in a sandboxed same-origin iframe
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=5 * 1024 * 1024)
+
+# --- API ----------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    # Deny by default: every view names its own permission, so a forgotten one is a 403, not a leak.
+    "DEFAULT_PERMISSION_CLASSES": ["commhub.permissions.DenyAll"],
+    "DEFAULT_PAGINATION_CLASS": "commhub.api.Pagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "commhub.api.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+}
+
+_jwt_algorithm = env.str("JWT_ALGORITHM", default="HS256")
+_jwt_signing_key = env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=1)),
+    "ALGORITHM": _jwt_algorithm,
+    "SIGNING_KEY": _jwt_signing_key,
+    "VERIFYING_KEY": env.str("JWT_VERIFYING_KEY", default="") or None,
+    "AUDIENCE": env.str("JWT_AUDIENCE", default="") or None,
+    "ISSUER": env.str("JWT_ISSUER", default="") or None,
+    "LEEWAY": env.int("JWT_LEEWAY_SECONDS", default=0),
+}
+if _jwt_algorithm.startswith("HS") and len(_jwt_signing_key) < 32 and not DEBUG:
+    raise ImproperlyConfigured("JWT_SIGNING_KEY (or SECRET_KEY) must be at least 32 characters for HS256.")
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "commhub API",
+    "DESCRIPTION": "Self-hosted communication hub: send, schedule and follow notifications.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],  # the API description is public
+}
+
+# --- Celery -------------------------------------------------------------------------------------------
+# The database row is the queue of record; Celery messages are only wake-ups ("kicks"). See
+# commhub/celery.py for queues and routing.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+BROKER_DIR = DATA_DIR / "broker"
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for _sub in ("queue", "processed", "control"):
+        (BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
+        "store_processed": False,
+        "polling_interval": env.float("CELERY_POLLING_INTERVAL", default=0.2),
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Strict queue order: a worker always empties sms_critical before looking at email_education.
+        "queue_order_strategy": "priority",
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    }
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_DEFAULT_QUEUE = "maintenance"
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+# Publishing a kick must never hold an API request hostage when the broker is down: the row is already
+# committed and the sweeper re-kicks it, so give up quickly.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Celery's Django fix-up closes the DB connection around every task unless this is set (celery#4116);
+# reopening costs more than the task itself.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
+
+# --- email (django-anymail) ---------------------------------------------------------------------------
+# EMAIL_PROVIDER: "capture" (stored in the database, readable in the admin), "smtp", "console" or any
+# anymail ESP name (mailgun, postmark, sendgrid, resend, brevo, mailjet, amazon_ses, ...).
+EMAIL_PROVIDER = env.str("EMAIL_PROVIDER", default="capture").lower()
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="commhub <noreply@commhub.localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+ANYMAIL: dict = {}
+# The credential each ESP calls its key (anymail's own setting names); API_KEY for the rest.
+_ESP_KEY_NAMES = {"postmark": "SERVER_TOKEN", "mailjet": "API_KEY", "sparkpost": "API_KEY"}
+if EMAIL_PROVIDER == "capture":
+    EMAIL_BACKEND = "notifications.channels.capture.CaptureEmailBackend"
+elif EMAIL_PROVIDER == "console":
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+elif EMAIL_PROVIDER == "smtp":
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+    EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+    EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+    EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+    EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=True)
+else:
+    EMAIL_BACKEND = f"anymail.backends.{EMAIL_PROVIDER}.EmailBackend"
+    _esp = EMAIL_PROVIDER.upper()
+    if env.str("EMAIL_API_KEY", default=""):
+        ANYMAIL[f"{_esp}_{_ESP_KEY_NAMES.get(EMAIL_PROVIDER, 'API_KEY')}"] = env.str("EMAIL_API_KEY")
+    if env.str("EMAIL_API_URL", default=""):
+        ANYMAIL[f"{_esp}_API_URL"] = env.str("EMAIL_API_URL")
+    if env.str("EMAIL_SENDER_DOMAIN", default=""):
+        ANYMAIL[f"{_esp}_SENDER_DOMAIN"] = env.str("EMAIL_SENDER_DOMAIN")
+# Any other anymail setting passes straight through: ANYMAIL_<NAME>=value -> ANYMAIL["<NAME>"].
+for _key, _value in env.ENVIRON.items():
+    if _key.startswith("ANYMAIL_") and len(_key) > len("ANYMAIL_"):
+        ANYMAIL[_key[len("ANYMAIL_") :]] = _value
+ANYMAIL.setdefault("REQUESTS_TIMEOUT", (3.05, env.float("EMAIL_TIMEOUT_SECONDS", default=15)))
+
+# --- SMS (Twilio) -------------------------------------------------------------------------------------
+SMS_PROVIDER = env.str("SMS_PROVIDER", default="capture").lower()
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="ACdevelopment00000000000000000000")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="+15005550006")
+TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", default="")
+# Points the real Twilio client at another host (a local fake in tests, an egress proxy in production).
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
+TWILIO_TIMEOUT_SECONDS = env.float("TWILIO_TIMEOUT_SECONDS", default=15)
+if SMS_PROVIDER == "twilio" and not TWILIO_AUTH_TOKEN and not DEBUG:
+    raise ImproperlyConfigured("SMS_PROVIDER=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.")
+if SMS_PROVIDER not in ("capture", "twilio"):
+    raise ImproperlyConfigured(f"SMS_PROVIDER must be 'capture' or 'twilio', not {SMS_PROVIDER!r}.")
+
+# --- the pipeline -------------------------------------------------------------------------------------
+COMMHUB = {
+    # How long a worker owns a claimed row; the sweeper re-queues rows whose lease ran out.
+    "LEASE_SECONDS": env.int("COMMHUB_LEASE_SECONDS", default=120),
+    # Rows claimed per drain task; each row is still sent and recorded one at a time.
+    "DRAIN_BATCH_SIZE": env.int("COMMHUB_DRAIN_BATCH_SIZE", default=50),
+    # A drain task hands its queue back to the broker after this long so higher tiers get a turn.
+    "DRAIN_TIME_BUDGET_SECONDS": env.float("COMMHUB_DRAIN_TIME_BUDGET_SECONDS", default=5.0),
+    # Largest accepted batch request.
+    "BATCH_MAX_ITEMS": env.int("COMMHUB_BATCH_MAX_ITEMS", default=1000),
+    # Beat intervals for the due-row dispatcher and the sweeper.
+    "DISPATCH_DUE_INTERVAL_SECONDS": env.int("COMMHUB_DISPATCH_DUE_INTERVAL", default=5),
+    "SWEEP_INTERVAL_SECONDS": env.int("COMMHUB_SWEEP_INTERVAL", default=30),
+    # Queued rows untouched this long get their queue kicked again (the broker may have lost the kick).
+    "STALE_QUEUED_SECONDS": env.int("COMMHUB_STALE_QUEUED_SECONDS", default=60),
+    # Retry delays up to this long are also kicked with a Celery countdown (well under the broker's
+    # visibility timeout); longer ones wait for the beat dispatcher.
+    "RETRY_COUNTDOWN_MAX_SECONDS": env.int("COMMHUB_RETRY_COUNTDOWN_MAX", default=300),
+    # How many times a row may be claimed without finishing before it is declared poison.
+    "MAX_CLAIMS": env.int("COMMHUB_MAX_CLAIMS", default=5),
+    # Seconds the in-process type/template/pricing caches may lag an edit made in another process.
+    "CATALOGUE_CACHE_SECONDS": env.float("COMMHUB_CATALOGUE_CACHE_SECONDS", default=5.0),
+}
+
+# --- logging ------------------------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "twilio.http_client": {"level": "WARNING"}},
+}

@@ -1,0 +1,44 @@
+"""Small in-process snapshots of tiny, hot tables (notification types, templates, prices).
+
+Submitting or sending a message reads these for every row; a query each time would cost more than the
+rest of the work. A snapshot reloads at most every COMMHUB["CATALOGUE_CACHE_SECONDS"], and at once when
+this process saves or deletes a row (signals), so an edit in the admin reaches the workers within seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from django.conf import settings
+
+T = TypeVar("T")
+
+_ALL: list[Snapshot] = []
+
+
+class Snapshot(Generic[T]):
+    def __init__(self, loader: Callable[[], T]) -> None:
+        self._loader = loader
+        self._value: T | None = None
+        self._loaded_at = float("-inf")
+        self._lock = threading.Lock()
+        _ALL.append(self)
+
+    def get(self) -> T:
+        ttl = settings.COMMHUB["CATALOGUE_CACHE_SECONDS"]
+        if self._value is None or time.monotonic() - self._loaded_at > ttl:
+            with self._lock:
+                self._value = self._loader()
+                self._loaded_at = time.monotonic()
+        return self._value  # type: ignore[return-value]
+
+    def invalidate(self) -> None:
+        self._value = None
+
+
+def invalidate_all() -> None:
+    for snapshot in _ALL:
+        snapshot.invalidate()

@@ -1,0 +1,9 @@
+"""WSGI entry point (gunicorn commhub.wsgi)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commhub.settings")
+
+application = get_wsgi_application()

@@ -1,0 +1,205 @@
+"""Notification types, notifications, delivery attempts and captured messages."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from .constants import Channel, Purpose, Status, Tier, priority_name, queue_name
+
+
+class NotificationType(models.Model):
+    """What a backend can trigger ("financial_alert"), with its delivery policy.
+
+    A per-channel rate limit of 0 means the type may not use that channel at all.
+    """
+
+    key = models.SlugField(max_length=64, unique=True, help_text="The trigger type, e.g. financial_alert.")
+    name = models.CharField(max_length=128)
+    description = models.TextField(blank=True)
+    priority = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(9)], help_text="1 is most urgent."
+    )
+    default_channel = models.CharField(max_length=16, choices=Channel.choices)
+    fallback_channel = models.CharField(
+        max_length=16, choices=Channel.choices, blank=True, help_text="Tried when the primary channel fails."
+    )
+    tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.DAILY)
+    purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.TRANSACTIONAL)
+    max_retries = models.PositiveSmallIntegerField(default=2, help_text="Retries after the first attempt.")
+    retry_base_delay = models.PositiveIntegerField(
+        default=300, help_text="Seconds before the first retry; doubles on each further retry."
+    )
+    sms_rate_limit = models.PositiveIntegerField(default=0, help_text="SMS per minute; 0 = SMS not allowed.")
+    email_rate_limit = models.PositiveIntegerField(default=0, help_text="Emails per minute; 0 = email not allowed.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["priority", "key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+    def rate_limit_for(self, channel: str) -> int:
+        return {Channel.SMS: self.sms_rate_limit, Channel.EMAIL: self.email_rate_limit}.get(channel, 0)
+
+    def allows(self, channel: str) -> bool:
+        return self.rate_limit_for(channel) > 0
+
+    @property
+    def allowed_channels(self) -> list[str]:
+        return [c for c in Channel.values if self.allows(c)]
+
+    @property
+    def priority_name(self) -> str:
+        return priority_name(self.priority)
+
+    def clean(self) -> None:
+        errors = {}
+        if self.default_channel and not self.allows(self.default_channel):
+            errors["default_channel"] = f"The {self.default_channel} rate limit is 0, so it is not allowed."
+        if self.fallback_channel:
+            if self.fallback_channel == self.default_channel:
+                errors["fallback_channel"] = "The fallback must differ from the default channel."
+            elif not self.allows(self.fallback_channel):
+                errors["fallback_channel"] = f"The {self.fallback_channel} rate limit is 0, so it is not allowed."
+        if errors:
+            raise ValidationError(errors)
+
+
+class Notification(models.Model):
+    """One message to one recipient on one channel. The row is the queue of record."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    recipient = models.ForeignKey("preferences.Recipient", on_delete=models.PROTECT, related_name="notifications")
+    notification_type = models.ForeignKey(NotificationType, on_delete=models.PROTECT, related_name="notifications")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    priority = models.PositiveSmallIntegerField(default=5)
+    queue = models.CharField(max_length=32, help_text="The channel x tier queue that wakes its worker.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    data = models.JSONField(default=dict, blank=True)
+    # Why this notification was allowed (or not): a list of {"check", "outcome", "reason"}.
+    decision_trace = models.JSONField(default=list, blank=True)
+
+    template = models.ForeignKey(
+        "templates_app.Template", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_address = models.CharField(max_length=254, blank=True, help_text="Email or phone used for the send.")
+    rendered_subject = models.CharField(max_length=998, blank=True)
+    rendered_body = models.TextField(blank=True)
+    rendered_html = models.TextField(blank=True)
+
+    send_at = models.DateTimeField(default=timezone.now, help_text="Not sent before this moment.")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Provider calls made so far.")
+    max_attempts = models.PositiveSmallIntegerField(default=1, help_text="The type's retries + 1, at submit.")
+    claims = models.PositiveSmallIntegerField(default=0, help_text="Times a worker claimed the row.")
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+
+    provider = models.CharField(max_length=64, blank=True)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    segments = models.PositiveSmallIntegerField(null=True, blank=True)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    currency = models.CharField(max_length=3, default="USD")
+
+    fallback_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="fallbacks",
+        help_text="The notification this one replaces after its channel failed.",
+    )
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The claim: ready rows of one queue, most urgent first.
+            models.Index(fields=["queue", "priority", "send_at"], name="notif_claim_idx", condition=Q(status="queued")),
+            # The dispatcher: scheduled and retry-waiting rows by due time.
+            models.Index(fields=["send_at"], name="notif_due_idx", condition=Q(status__in=["scheduled", "pending"])),
+            # The sweeper: claimed rows by lease expiry.
+            models.Index(fields=["lease_expires_at"], name="notif_lease_idx", condition=Q(status="sending")),
+            models.Index(fields=["status", "created_at"], name="notif_status_created_idx"),
+            models.Index(fields=["recipient", "created_at"], name="notif_recipient_created_idx"),
+            models.Index(fields=["provider_message_id"], name="notif_provider_msg_idx"),
+        ]
+        permissions = [
+            ("send_notification", "Can send notifications"),
+            ("cancel_notification", "Can cancel notifications"),
+            ("retry_notification", "Can retry failed notifications"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.notification_type_id and self.notification_type.key} -> {self.recipient_id} ({self.channel})"
+
+    @staticmethod
+    def queue_for(channel: str, tier: str, priority: int) -> str:
+        """Critical priority rides the critical queue whatever the type's usual tier."""
+        return queue_name(channel, Tier.CRITICAL if priority <= 1 else tier)
+
+
+class DeliveryAttempt(models.Model):
+    """One provider call for a notification, successful or not."""
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", "Accepted by provider"
+        TRANSIENT = "transient", "Transient error (retried)"
+        PERMANENT = "permanent", "Permanent error"
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="attempts_log")
+    number = models.PositiveSmallIntegerField()
+    provider = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["notification", "number"]
+
+    def __str__(self) -> str:
+        return f"#{self.number} {self.provider} {self.outcome}"
+
+
+class CapturedMessage(models.Model):
+    """A message the embedded mode captured instead of sending (readable in the admin)."""
+
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    notification_id = models.UUIDField(null=True, blank=True, db_index=True)
+    to = models.CharField(max_length=998)
+    from_address = models.CharField(max_length=254, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    body = models.TextField(blank=True)
+    html = models.TextField(blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    message_id = models.CharField(max_length=255, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.to}: {self.subject or self.body[:40]}"

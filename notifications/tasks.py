@@ -1,0 +1,49 @@
+"""Celery tasks: thin wrappers that take names or ids and call a service.
+
+Every task is safe to run twice or to lose: the rows in the database decide what gets sent.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="notifications.drain_queue", ignore_result=True)
+def drain_queue(queue: str) -> dict:
+    """Send one batch from `queue`; wake the queue again if more may be waiting."""
+    from .delivery import queue_drain
+    from .queueing import kick
+
+    result = queue_drain(queue=queue)
+    if result.more_may_wait:
+        kick(queue)
+    return {"queue": queue, "claimed": result.claimed, "sent": result.sent, "failed": result.failed}
+
+
+@shared_task(name="notifications.promote_due", ignore_result=True)
+def promote_due(notification_id: str) -> None:
+    """A retry's backoff has elapsed: queue the row again (if nothing else did) and wake its queue."""
+    from .delivery import notifications_promote_due
+
+    notifications_promote_due(ids=[notification_id])
+
+
+@shared_task(name="notifications.dispatch_due", ignore_result=True)
+def dispatch_due() -> dict:
+    """Beat: queue every scheduled or retry-waiting row whose time has come."""
+    from .delivery import notifications_promote_due
+
+    return notifications_promote_due()
+
+
+@shared_task(name="notifications.sweep", ignore_result=True)
+def sweep() -> dict:
+    """Beat: recover rows whose worker died and queues whose wake-ups were lost."""
+    from .delivery import sweep as sweep_service
+
+    result = sweep_service()
+    return {"requeued": result.requeued, "poisoned": result.poisoned, "queues": result.rekicked_queues}
