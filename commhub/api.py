@@ -1,0 +1,48 @@
+"""API plumbing shared by every app: pagination and the one exception handler (permissions live in
+commhub.permissions, which DRF imports while it is itself still loading)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from commhub.errors import DomainError, InvalidInput
+
+
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def _messages(error: DjangoValidationError) -> Any:
+    if hasattr(error, "error_dict"):
+        return {field: _flatten(errors) for field, errors in error.error_dict.items()}
+    return {"non_field_errors": [m for m in error.messages]}
+
+
+def _flatten(errors: list) -> Any:
+    """Keep nested dicts (e.g. data.amount) as dicts, turn ValidationError lists into strings."""
+    out: list = []
+    for err in errors:
+        if isinstance(err, DjangoValidationError):
+            if hasattr(err, "error_dict"):
+                return _messages(err)
+            out.extend(err.messages)
+        else:
+            out.append(str(err))
+    return out
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, DjangoValidationError):
+        return Response(_messages(exc), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, InvalidInput):
+        return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DomainError):
+        return Response({"detail": exc.message, "code": exc.code}, status=exc.status_code)
+    return drf_exception_handler(exc, context)

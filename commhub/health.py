@@ -1,0 +1,68 @@
+"""Health checks for load balancers and operators: the database and the broker."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from django.db import connection
+from django.http import JsonResponse
+from django.utils import timezone
+
+
+@dataclass
+class Check:
+    ok: bool
+    detail: str = ""
+    ms: float = 0.0
+
+
+@dataclass
+class HealthReport:
+    checks: dict[str, Check] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks.values())
+
+
+def _timed(fn) -> Check:
+    t0 = time.perf_counter()
+    try:
+        detail = fn() or "ok"
+        ok = True
+    except Exception as exc:  # a health check reports failures, it does not raise them
+        detail, ok = f"{type(exc).__name__}: {exc}", False
+    return Check(ok=ok, detail=str(detail)[:300], ms=round((time.perf_counter() - t0) * 1000, 1))
+
+
+def _database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return connection.vendor
+
+
+def _broker() -> str:
+    from commhub.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=2)
+        return conn.as_uri()
+
+
+def health_report() -> HealthReport:
+    return HealthReport(checks={"database": _timed(_database), "broker": _timed(_broker)})
+
+
+def health_view(request) -> JsonResponse:
+    """GET /health: 200 when every dependency answers, 503 naming the one that does not."""
+    report = health_report()
+    return JsonResponse(
+        {
+            "status": "ok" if report.ok else "unavailable",
+            "checks": {name: {"ok": c.ok, "detail": c.detail, "ms": c.ms} for name, c in report.checks.items()},
+            "timestamp": timezone.now().isoformat(),
+        },
+        status=200 if report.ok else 503,
+    )

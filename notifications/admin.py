@@ -1,0 +1,329 @@
+"""The back office: notification types, notifications (with their full story), captured messages."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from commhub.errors import DomainError
+
+from . import services
+from .constants import Status
+from .models import CapturedMessage, DeliveryAttempt, Notification, NotificationType
+
+
+@admin.register(NotificationType)
+class NotificationTypeAdmin(admin.ModelAdmin):
+    list_display = [
+        "key",
+        "name",
+        "priority",
+        "default_channel",
+        "fallback_channel",
+        "tier",
+        "purpose",
+        "sms_rate_limit",
+        "email_rate_limit",
+        "max_retries",
+        "retry_base_delay",
+        "is_active",
+    ]
+    list_editable = ["is_active"]
+    list_filter = ["tier", "purpose", "default_channel", "is_active"]
+    search_fields = ["key", "name", "description"]
+    fieldsets = [
+        (None, {"fields": ["key", "name", "description", "is_active"]}),
+        ("Routing", {"fields": ["priority", "tier", "default_channel", "fallback_channel", "purpose"]}),
+        (
+            "Rate limits (per minute; 0 = channel not allowed)",
+            {"fields": ["sms_rate_limit", "email_rate_limit"]},
+        ),
+        ("Retries", {"fields": ["max_retries", "retry_base_delay"]}),
+    ]
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = [
+        "number",
+        "provider",
+        "outcome",
+        "provider_message_id",
+        "error_code",
+        "error_message",
+        "started_at",
+        "duration_ms",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _run_service(modeladmin, request, queryset, service, verb: str) -> None:
+    done, refused = 0, []
+    for notification in queryset:
+        try:
+            service(notification_id=notification.pk, actor=request.user)
+            done += 1
+        except DomainError as exc:
+            refused.append(f"{notification.pk}: {exc.message}")
+    if done:
+        modeladmin.message_user(request, f"{verb} {done} notification(s).", messages.SUCCESS)
+    for line in refused[:20]:
+        modeladmin.message_user(request, line, messages.WARNING)
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = [
+        "short_id",
+        "recipient",
+        "notification_type",
+        "channel",
+        "colored_status",
+        "priority",
+        "attempts",
+        "cost",
+        "created_at",
+        "sent_at",
+    ]
+    list_filter = [
+        "status",
+        "channel",
+        "notification_type",
+        "queue",
+        ("created_at", admin.DateFieldListFilter),
+    ]
+    search_fields = [
+        "id",
+        "recipient__external_id",
+        "recipient__email",
+        "recipient__phone",
+        "to_address",
+        "provider_message_id",
+    ]
+    list_select_related = ["recipient", "notification_type"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    inlines = [DeliveryAttemptInline]
+    actions = ["retry_selected", "cancel_selected"]
+    show_full_result_count = False  # COUNT(*) over millions of rows on every page view is not free
+    readonly_fields = [
+        "id",
+        "recipient",
+        "notification_type",
+        "channel",
+        "priority",
+        "queue",
+        "status",
+        "data",
+        "trace_display",
+        "template",
+        "to_address",
+        "rendered_subject",
+        "rendered_body",
+        "html_preview",
+        "send_at",
+        "attempts",
+        "max_attempts",
+        "claims",
+        "lease_expires_at",
+        "last_error",
+        "error_code",
+        "provider",
+        "provider_message_id",
+        "segments",
+        "cost",
+        "currency",
+        "fallback_of",
+        "fallback_links",
+        "submitted_by",
+        "created_at",
+        "updated_at",
+        "sent_at",
+        "delivered_at",
+        "failed_at",
+        "cancelled_at",
+    ]
+    fieldsets = [
+        (
+            None,
+            {"fields": ["id", "status", "recipient", "notification_type", "channel", "priority", "queue"]},
+        ),
+        ("Why (decision trace)", {"fields": ["trace_display"]}),
+        (
+            "Content",
+            {
+                "fields": [
+                    "data",
+                    "template",
+                    "to_address",
+                    "rendered_subject",
+                    "rendered_body",
+                    "html_preview",
+                ]
+            },
+        ),
+        (
+            "Delivery",
+            {
+                "fields": [
+                    "send_at",
+                    "attempts",
+                    "max_attempts",
+                    "claims",
+                    "lease_expires_at",
+                    "provider",
+                    "provider_message_id",
+                    "last_error",
+                    "error_code",
+                    "segments",
+                    "cost",
+                    "currency",
+                ]
+            },
+        ),
+        ("Fallback", {"fields": ["fallback_of", "fallback_links"]}),
+        (
+            "Timeline",
+            {
+                "fields": [
+                    "submitted_by",
+                    "created_at",
+                    "updated_at",
+                    "sent_at",
+                    "delivered_at",
+                    "failed_at",
+                    "cancelled_at",
+                ]
+            },
+        ),
+    ]
+
+    # Read-only: notifications are submitted through the API and move only through services (the actions
+    # below); deleting one would erase its audit trail and cost.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="id")
+    def short_id(self, obj: Notification) -> str:
+        return str(obj.pk)[:8]
+
+    @admin.display(description="status", ordering="status")
+    def colored_status(self, obj: Notification) -> str:
+        color = {
+            Status.SENT: "#2e7d32",
+            Status.DELIVERED: "#1b5e20",
+            Status.FAILED: "#c62828",
+            Status.SUPPRESSED: "#6d4c41",
+            Status.CANCELLED: "#757575",
+            Status.PENDING: "#ef6c00",
+        }.get(obj.status, "#1565c0")
+        return format_html('<strong style="color:{}">{}</strong>', color, obj.get_status_display())
+
+    @admin.display(description="decision trace")
+    def trace_display(self, obj: Notification) -> str:
+        if not obj.decision_trace:
+            return "-"
+        rows = format_html("").join(
+            format_html(
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                step.get("check"),
+                step.get("outcome"),
+                step.get("reason"),
+            )
+            for step in obj.decision_trace
+        )
+        return format_html("<table><tr><th>check</th><th>outcome</th><th>reason</th></tr>{}</table>", rows)
+
+    @admin.display(description="HTML (sandboxed preview)")
+    def html_preview(self, obj: Notification) -> str:
+        if not obj.rendered_html:
+            return "-"
+        return format_html(
+            '<iframe sandbox srcdoc="{}" style="width:100%;height:320px;border:1px solid #ccc"></iframe>',
+            obj.rendered_html,
+        )
+
+    @admin.display(description="fallbacks")
+    def fallback_links(self, obj: Notification) -> str:
+        links = [
+            format_html('<a href="../../{}/change/">{} ({})</a>', f.pk, f.channel, f.status)
+            for f in obj.fallbacks.all()
+        ]
+        return format_html(", ".join(["{}"] * len(links)), *links) if links else "-"
+
+    @admin.action(description="Retry selected failed notifications", permissions=["retry"])
+    def retry_selected(self, request, queryset):
+        _run_service(self, request, queryset, services.notification_retry, "Requeued")
+
+    @admin.action(description="Cancel selected notifications (not yet sent)", permissions=["cancel"])
+    def cancel_selected(self, request, queryset):
+        _run_service(self, request, queryset, services.notification_cancel, "Cancelled")
+
+    def has_retry_permission(self, request) -> bool:
+        return request.user.has_perm("notifications.retry_notification")
+
+    def has_cancel_permission(self, request) -> bool:
+        return request.user.has_perm("notifications.cancel_notification")
+
+
+@admin.register(CapturedMessage)
+class CapturedMessageAdmin(admin.ModelAdmin):
+    """What the embedded mode would have sent (EMAIL_PROVIDER / SMS_PROVIDER = capture)."""
+
+    list_display = ["created_at", "channel", "to", "subject_or_text", "notification_link"]
+    list_filter = ["channel", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["to", "subject", "body", "message_id", "notification_id"]
+    readonly_fields = [
+        "created_at",
+        "channel",
+        "to",
+        "from_address",
+        "subject",
+        "body",
+        "html_preview",
+        "headers",
+        "message_id",
+        "notification_link",
+    ]
+    fields = readonly_fields
+    ordering = ["-created_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="subject / text")
+    def subject_or_text(self, obj: CapturedMessage) -> str:
+        return obj.subject or obj.body[:80]
+
+    @admin.display(description="notification")
+    def notification_link(self, obj: CapturedMessage) -> str:
+        if not obj.notification_id:
+            return "-"
+        return format_html(
+            '<a href="/admin/notifications/notification/{}/change/">{}</a>',
+            obj.notification_id,
+            str(obj.notification_id)[:8],
+        )
+
+    @admin.display(description="HTML (sandboxed preview)")
+    def html_preview(self, obj: CapturedMessage) -> str:
+        if not obj.html:
+            return "-"
+        return format_html(
+            '<iframe sandbox srcdoc="{}" style="width:100%;height:360px;border:1px solid #ccc"></iframe>',
+            obj.html,
+        )

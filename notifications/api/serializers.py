@@ -1,0 +1,187 @@
+"""Input and output shapes of the notifications API (kept apart: what clients send is not what they read)."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from notifications.constants import PRIORITY_BY_NAME, Channel
+from notifications.models import DeliveryAttempt, Notification, NotificationType
+from notifications.services import SubmitRequest
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class PriorityField(serializers.Field):
+    """1 (most urgent) to 9, or one of critical / high / medium (normal) / low."""
+
+    default_error_messages = {"invalid": "Use 1-9 or one of: critical, high, medium, normal, low."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        if isinstance(data, int) and 1 <= data <= 9:
+            return data
+        if isinstance(data, str):
+            if data.strip().isdigit() and 1 <= int(data) <= 9:
+                return int(data)
+            if data.strip().lower() in PRIORITY_BY_NAME:
+                return PRIORITY_BY_NAME[data.strip().lower()]
+        self.fail("invalid")
+
+    def to_representation(self, value):
+        return value
+
+
+@extend_schema_field(OpenApiTypes.OBJECT)
+class RecipientRefField(serializers.Field):
+    """A recipient's external id, or an inline object {external_id, email, phone, timezone, locale,
+    attributes} that creates or updates the recipient as part of the send."""
+
+    default_error_messages = {"invalid": "Give the recipient's external id, or an object with external_id."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or data is None:
+            self.fail("invalid")
+        if isinstance(data, (str, int)):
+            value = str(data).strip()
+            if not value or len(value) > 128:
+                self.fail("invalid")
+            return value
+        if isinstance(data, dict) and data.get("external_id") not in (None, ""):
+            return data
+        self.fail("invalid")
+
+    def to_representation(self, value):
+        return value
+
+
+class SendInput(serializers.Serializer):
+    recipient = RecipientRefField()
+    type = serializers.CharField(max_length=64)
+    data = serializers.DictField(required=False, default=dict)
+    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    priority = PriorityField(required=False)
+    send_at = serializers.DateTimeField(required=False, help_text="ISO 8601; later than now schedules the send.")
+
+    def to_submit_request(self) -> SubmitRequest:
+        d = self.validated_data
+        return SubmitRequest(
+            recipient=d["recipient"],
+            type=d["type"],
+            data=d.get("data") or {},
+            channel=d.get("channel"),
+            priority=d.get("priority"),
+            send_at=d.get("send_at"),
+        )
+
+
+class BatchInput(serializers.Serializer):
+    notifications = serializers.ListField(child=serializers.JSONField(), allow_empty=False)
+
+
+class AttemptOutput(serializers.ModelSerializer):
+    class Meta:
+        model = DeliveryAttempt
+        fields = [
+            "number",
+            "provider",
+            "outcome",
+            "provider_message_id",
+            "error_code",
+            "error_message",
+            "started_at",
+            "duration_ms",
+        ]
+
+
+class NotificationOutput(serializers.ModelSerializer):
+    recipient = serializers.CharField(source="recipient.external_id")
+    type = serializers.CharField(source="notification_type.key")
+    cost = serializers.DecimalField(max_digits=12, decimal_places=6, allow_null=True, coerce_to_string=True)
+    fallback_of = serializers.UUIDField(source="fallback_of_id", allow_null=True)
+    fallback_used = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Notification
+        fields = [
+            "id",
+            "recipient",
+            "type",
+            "channel",
+            "priority",
+            "queue",
+            "status",
+            "send_at",
+            "created_at",
+            "sent_at",
+            "delivered_at",
+            "failed_at",
+            "cancelled_at",
+            "attempts",
+            "max_attempts",
+            "provider",
+            "provider_message_id",
+            "segments",
+            "cost",
+            "currency",
+            "last_error",
+            "error_code",
+            "fallback_of",
+            "fallback_used",
+        ]
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_fallback_used(self, obj) -> bool:
+        return bool(obj.fallback_of_id) or bool(getattr(obj, "has_fallback", False))
+
+
+class NotificationDetailOutput(NotificationOutput):
+    attempts_log = AttemptOutput(many=True, read_only=True)
+    fallbacks = serializers.SerializerMethodField()
+
+    class Meta(NotificationOutput.Meta):
+        fields = [
+            *NotificationOutput.Meta.fields,
+            "data",
+            "decision_trace",
+            "to_address",
+            "rendered_subject",
+            "rendered_body",
+            "rendered_html",
+            "attempts_log",
+            "fallbacks",
+        ]
+
+    @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
+    def get_fallbacks(self, obj) -> list[str]:
+        return [str(f.pk) for f in obj.fallbacks.all()]
+
+
+class NotificationTypeOutput(serializers.ModelSerializer):
+    allowed_channels = serializers.ListField(child=serializers.CharField(), read_only=True)
+    priority_name = serializers.CharField(read_only=True)
+    rate_limits = serializers.SerializerMethodField()
+
+    class Meta:
+        model = NotificationType
+        fields = [
+            "key",
+            "name",
+            "description",
+            "priority",
+            "priority_name",
+            "default_channel",
+            "fallback_channel",
+            "tier",
+            "purpose",
+            "allowed_channels",
+            "rate_limits",
+            "max_retries",
+            "retry_base_delay",
+            "is_active",
+        ]
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_rate_limits(self, obj) -> dict[str, int]:
+        return {channel: obj.rate_limit_for(channel) for channel in Channel.values}

@@ -1,0 +1,170 @@
+"""The v1 notifications API: thin views that validate, call a service and serialize."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from commhub.permissions import require_perms
+from notifications import selectors, services
+from notifications.constants import Channel, Status
+from notifications.models import Notification
+
+from .serializers import (
+    BatchInput,
+    NotificationDetailOutput,
+    NotificationOutput,
+    NotificationTypeOutput,
+    SendInput,
+)
+
+
+class NotificationFilter(filters.FilterSet):
+    status = filters.MultipleChoiceFilter(choices=Status.choices)
+    channel = filters.ChoiceFilter(choices=Channel.choices)
+    type = filters.CharFilter(field_name="notification_type__key")
+    recipient = filters.CharFilter(field_name="recipient__external_id")
+    queue = filters.CharFilter()
+    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Notification
+        fields = ["status", "channel", "type", "recipient", "queue", "created_after", "created_before"]
+
+
+def batch_item_requests(raw_items: list) -> tuple[list[services.SubmitRequest | None], dict[int, dict]]:
+    """Parse each raw batch item on its own: a malformed item gets its own errors, not the batch's."""
+    requests: list[services.SubmitRequest | None] = []
+    errors: dict[int, dict] = {}
+    for index, raw in enumerate(raw_items):
+        item = SendInput(data=raw) if isinstance(raw, dict) else None
+        if item is None:
+            requests.append(None)
+            errors[index] = {"non_field_errors": ["Each item must be a JSON object."]}
+        elif not item.is_valid():
+            requests.append(None)
+            errors[index] = item.errors
+        else:
+            requests.append(item.to_submit_request())
+    return requests, errors
+
+
+def check_batch_size(items: list) -> None:
+    limit = settings.COMMHUB["BATCH_MAX_ITEMS"]
+    if len(items) > limit:
+        raise ValidationError({"notifications": [f"At most {limit} notifications per batch; got {len(items)}."]})
+
+
+class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Send, list, inspect, cancel and retry notifications."""
+
+    filterset_class = NotificationFilter
+    lookup_value_regex = "[0-9a-fA-F-]{36}"
+
+    def get_permissions(self):
+        perms = {
+            "create": ("notifications.send_notification",),
+            "batch": ("notifications.send_notification",),
+            "cancel": ("notifications.cancel_notification",),
+            "retry": ("notifications.retry_notification",),
+        }.get(self.action, ("notifications.view_notification",))
+        return [require_perms(*perms)()]
+
+    def get_queryset(self):
+        if self.action == "retrieve":
+            return selectors.notifications_for_api().prefetch_related("attempts_log", "fallbacks")
+        return selectors.notifications_for_api()
+
+    def get_serializer_class(self):
+        return NotificationDetailOutput if self.action == "retrieve" else NotificationOutput
+
+    @extend_schema(request=SendInput, responses={202: NotificationOutput})
+    def create(self, request):
+        payload = SendInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        notification = services.notification_submit(payload.to_submit_request(), submitted_by=request.user)
+        return Response(NotificationOutput(notification).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        request=BatchInput,
+        responses={
+            200: inline_serializer(
+                "BatchOutput",
+                {
+                    "summary": serializers.DictField(),
+                    "results": serializers.ListField(child=serializers.DictField()),
+                },
+            )
+        },
+    )
+    @action(detail=False, methods=["post"])
+    def batch(self, request):
+        """Submit up to COMMHUB_BATCH_MAX_ITEMS notifications; each item succeeds or fails on its own."""
+        payload = BatchInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        raw_items = payload.validated_data["notifications"]
+        check_batch_size(raw_items)
+        parsed, errors = batch_item_requests(raw_items)
+        valid = [(i, r) for i, r in enumerate(parsed) if r is not None]
+        outcomes = services.notifications_submit_batch([r for _, r in valid], submitted_by=request.user)
+        for (index, _), outcome in zip(valid, outcomes, strict=True):
+            if not outcome.ok:
+                errors[index] = outcome.errors
+        by_index = {index: outcome for (index, _), outcome in zip(valid, outcomes, strict=True)}
+        results = []
+        for index in range(len(raw_items)):
+            outcome = by_index.get(index)
+            if outcome is not None and outcome.ok:
+                n = outcome.notification
+                results.append(
+                    {
+                        "index": index,
+                        "success": True,
+                        "id": str(n.pk),
+                        "status": n.status,
+                        "channel": n.channel,
+                        "cost": str(n.cost) if n.cost is not None else None,
+                    }
+                )
+            else:
+                results.append({"index": index, "success": False, "errors": errors[index]})
+        accepted = sum(r["success"] for r in results)
+        return Response(
+            {
+                "summary": {"total": len(results), "accepted": accepted, "rejected": len(results) - accepted},
+                "results": results,
+            },
+            status=status.HTTP_200_OK,
+        )
+
+    @extend_schema(request=None, responses={200: NotificationOutput, 409: OpenApiResponse(description="Too late")})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        self.get_object()  # 404 for an id the caller cannot see
+        notification = services.notification_cancel(notification_id=pk, actor=request.user)
+        return Response(NotificationOutput(notification).data)
+
+    @extend_schema(request=None, responses={202: NotificationOutput, 409: OpenApiResponse(description="Not failed")})
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        self.get_object()
+        notification = services.notification_retry(notification_id=pk, actor=request.user)
+        return Response(NotificationOutput(notification).data, status=status.HTTP_202_ACCEPTED)
+
+
+class NotificationTypeViewSet(viewsets.ReadOnlyModelViewSet):
+    """The catalogue of notification types (edited by staff in the admin)."""
+
+    serializer_class = NotificationTypeOutput
+    lookup_field = "key"
+    pagination_class = None
+    permission_classes = [require_perms("notifications.view_notificationtype")]
+
+    def get_queryset(self):
+        return selectors.notification_types_all()

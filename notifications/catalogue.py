@@ -1,0 +1,192 @@
+"""The default catalogue: the eight notification types of the product brief and a starter template for
+each type x allowed channel. Installed by `seed_demo` (and `install_catalogue`); staff edit it in the
+admin afterwards and a re-install never overwrites an edit.
+"""
+
+from __future__ import annotations
+
+from .constants import Channel, Purpose, Tier
+
+MINUTE = 60
+
+TYPES: list[dict] = [
+    {
+        "key": "financial_alert",
+        "name": "Financial Alert",
+        "description": "Critical financial notifications: overdraft, security alerts.",
+        "priority": 1,
+        "default_channel": Channel.SMS,
+        "fallback_channel": Channel.EMAIL,
+        "tier": Tier.CRITICAL,
+        "purpose": Purpose.TRANSACTIONAL,
+        "sms_rate_limit": 10,
+        "email_rate_limit": 5,
+        "max_retries": 3,
+        "retry_base_delay": 60,
+    },
+    {
+        "key": "payment_reminder",
+        "name": "Payment Reminder",
+        "description": "Bills and subscriptions coming due.",
+        "priority": 2,
+        "default_channel": Channel.SMS,
+        "tier": Tier.DAILY,
+        "purpose": Purpose.TRANSACTIONAL,
+        "sms_rate_limit": 20,
+        "email_rate_limit": 10,
+        "max_retries": 2,
+        "retry_base_delay": 5 * MINUTE,
+    },
+    {
+        "key": "weekly_checkin",
+        "name": "Weekly Check-in",
+        "description": "Weekly wellness and engagement check-ins.",
+        "priority": 3,
+        "default_channel": Channel.SMS,
+        "tier": Tier.DAILY,
+        "purpose": Purpose.MARKETING,
+        "sms_rate_limit": 50,
+        "email_rate_limit": 25,
+        "max_retries": 2,
+        "retry_base_delay": 10 * MINUTE,
+    },
+    {
+        "key": "milestone_reminder",
+        "name": "Milestone Reminder",
+        "description": "Celebrating goals and achievements.",
+        "priority": 4,
+        "default_channel": Channel.SMS,
+        "tier": Tier.DAILY,
+        "purpose": Purpose.MARKETING,
+        "sms_rate_limit": 30,
+        "email_rate_limit": 15,
+        "max_retries": 1,
+        "retry_base_delay": 15 * MINUTE,
+    },
+    {
+        "key": "monthly_report",
+        "name": "Monthly Report",
+        "description": "Monthly financial wellness report.",
+        "priority": 5,
+        "default_channel": Channel.EMAIL,
+        "tier": Tier.REPORTS,
+        "purpose": Purpose.TRANSACTIONAL,
+        "sms_rate_limit": 0,
+        "email_rate_limit": 10,
+        "max_retries": 2,
+        "retry_base_delay": 30 * MINUTE,
+    },
+    {
+        "key": "career_insights",
+        "name": "Career Insights",
+        "description": "Job market and skills insights.",
+        "priority": 6,
+        "default_channel": Channel.EMAIL,
+        "tier": Tier.EDUCATION,
+        "purpose": Purpose.MARKETING,
+        "sms_rate_limit": 0,
+        "email_rate_limit": 20,
+        "max_retries": 2,
+        "retry_base_delay": 30 * MINUTE,
+    },
+    {
+        "key": "educational_content",
+        "name": "Educational Content",
+        "description": "Learning materials.",
+        "priority": 7,
+        "default_channel": Channel.EMAIL,
+        "tier": Tier.EDUCATION,
+        "purpose": Purpose.MARKETING,
+        "sms_rate_limit": 0,
+        "email_rate_limit": 30,
+        "max_retries": 2,
+        "retry_base_delay": 30 * MINUTE,
+    },
+    {
+        "key": "onboarding_sequence",
+        "name": "Onboarding Sequence",
+        "description": "Welcome series for new users.",
+        "priority": 8,
+        "default_channel": Channel.EMAIL,
+        "tier": Tier.EDUCATION,
+        "purpose": Purpose.TRANSACTIONAL,
+        "sms_rate_limit": 100,
+        "email_rate_limit": 50,
+        "max_retries": 3,
+        "retry_base_delay": 15 * MINUTE,
+    },
+]
+
+_GREETING = "Hi{% if recipient.attributes.first_name is defined %} {{ recipient.attributes.first_name }}{% endif %},"
+
+
+def _email(subject: str, text: str, html: str) -> dict:
+    return {
+        "subject": subject,
+        "body": f"{_GREETING}\n\n{text}\n\n-- commhub",
+        "html": f"<p>{_GREETING}</p>\n{html}\n<p>-- commhub</p>",
+    }
+
+
+# (type key, channel) -> template source. Variables without `| default(...)` are required at submit.
+TEMPLATES: dict[tuple[str, str], dict] = {
+    ("financial_alert", Channel.SMS): {
+        "body": "Alert: {{ amount }} on your {{ account }} account."
+        "{% if threshold is defined %} Your alert threshold is {{ threshold }}.{% endif %}",
+    },
+    ("financial_alert", Channel.EMAIL): _email(
+        "Alert on your {{ account }} account",
+        "We noticed {{ amount }} on your {{ account }} account."
+        "{% if threshold is defined %} Your alert threshold is {{ threshold }}.{% endif %}",
+        "<p>We noticed <strong>{{ amount }}</strong> on your {{ account }} account."
+        "{% if threshold is defined %} Your alert threshold is {{ threshold }}.{% endif %}</p>",
+    ),
+    ("payment_reminder", Channel.SMS): {
+        "body": "Reminder: {{ bill_name }} of {{ amount }} is due {{ due_date }}.",
+    },
+    ("payment_reminder", Channel.EMAIL): _email(
+        "{{ bill_name }} is due {{ due_date }}",
+        "{{ bill_name }} of {{ amount }} is due {{ due_date }}.",
+        "<p><strong>{{ bill_name }}</strong> of {{ amount }} is due {{ due_date }}.</p>",
+    ),
+    ("weekly_checkin", Channel.SMS): {
+        "body": 'Weekly check-in: {{ message | default("how is your financial wellness this week?") }}',
+    },
+    ("weekly_checkin", Channel.EMAIL): _email(
+        "Your weekly check-in",
+        '{{ message | default("How is your financial wellness this week?") }}',
+        '<p>{{ message | default("How is your financial wellness this week?") }}</p>',
+    ),
+    ("milestone_reminder", Channel.SMS): {
+        "body": "🎉 {{ milestone_name }} achieved! {{ message | default('Keep going.') }}",
+    },
+    ("milestone_reminder", Channel.EMAIL): _email(
+        "🎉 {{ milestone_name }} achieved!",
+        "{{ message | default('Keep going.') }}",
+        "<p>{{ message | default('Keep going.') }}</p>",
+    ),
+    ("monthly_report", Channel.EMAIL): _email(
+        "Your monthly report for {{ month }}",
+        "Your report for {{ month }} is ready.{% if summary is defined %}\n\n{{ summary }}{% endif %}",
+        "<h1>Your report for {{ month }}</h1>{% if summary is defined %}<p>{{ summary }}</p>{% endif %}",
+    ),
+    ("career_insights", Channel.EMAIL): _email(
+        "{{ headline | default('Career opportunities for you') }}",
+        "{{ insight }}",
+        "<p>{{ insight }}</p>",
+    ),
+    ("educational_content", Channel.EMAIL): _email(
+        "{{ title }}",
+        "{{ summary }}{% if url is defined %}\n\nRead more: {{ url }}{% endif %}",
+        "<h1>{{ title }}</h1><p>{{ summary }}</p>"
+        '{% if url is defined %}<p><a href="{{ url }}">Read more</a></p>{% endif %}',
+    ),
+    ("onboarding_sequence", Channel.EMAIL): _email(
+        "Welcome to the app: step {{ step | default(1) }}",
+        "{{ tip | default('Set up your profile to get started.') }}",
+        "<p>{{ tip | default('Set up your profile to get started.') }}</p>",
+    ),
+    ("onboarding_sequence", Channel.SMS): {
+        "body": "Welcome! Step {{ step | default(1) }}: {{ tip | default('set up your profile to get started.') }}",
+    },
+}

@@ -1,0 +1,87 @@
+"""The provider contract: send -> build_payload -> transport -> parse_result.
+
+A provider is one small class per way of delivering a channel (anymail ESP, Twilio, local capture).
+It maps its library's errors to TransientError (worth retrying) or PermanentError (never retry); the
+pipeline only ever sees those two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    notification_id: str
+    channel: str
+    to: str
+    body: str
+    subject: str = ""
+    html: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str
+    segments: int | None = None
+    price: Decimal | None = None  # the provider's own price, when it reports one
+    currency: str | None = None
+    status: str = ""
+
+
+class DeliveryError(Exception):
+    transient = False
+
+    def __init__(self, message: str, *, code: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class TransientError(DeliveryError):
+    """Network trouble, throttling, a provider 5xx: the same request may succeed later."""
+
+    transient = True
+
+
+class PermanentError(DeliveryError):
+    """Invalid recipient, refused content, bad credentials: retrying would fail the same way."""
+
+
+class Provider:
+    name: str = "provider"
+    channel: str = ""
+
+    def open(self) -> None:
+        """Prepare for a run of sends (e.g. open a keep-alive session)."""
+
+    def close(self) -> None:
+        """End a run of sends."""
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        payload = self.build_payload(message)
+        try:
+            response = self.transport(payload)
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            raise self.classify(exc) from exc
+        return self.parse_result(response, payload, message)
+
+    def build_payload(self, message: OutboundMessage) -> Any:
+        raise NotImplementedError
+
+    def transport(self, payload: Any) -> Any:
+        raise NotImplementedError
+
+    def parse_result(self, response: Any, payload: Any, message: OutboundMessage) -> SendResult:
+        raise NotImplementedError
+
+    def classify(self, exc: Exception) -> DeliveryError:
+        """Map a library exception to TransientError or PermanentError. Unknown errors are transient:
+        a retry is cheaper than a message dropped for a reason nobody understood."""
+        return TransientError(f"{type(exc).__name__}: {exc}", code=type(exc).__name__)

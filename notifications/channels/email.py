@@ -1,0 +1,94 @@
+"""Email through any Django email backend: an anymail ESP in production, capture in the embedded mode."""
+
+from __future__ import annotations
+
+import smtplib
+from typing import Any
+
+from anymail.exceptions import (
+    AnymailAPIError,
+    AnymailError,
+    AnymailRecipientsRefused,
+    AnymailRequestsAPIError,
+)
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.message import make_msgid
+
+from .base import DeliveryError, OutboundMessage, PermanentError, Provider, SendResult, TransientError
+
+
+def _provider_name(backend_path: str) -> str:
+    if backend_path.startswith("anymail.backends."):
+        return backend_path.split(".")[2]  # anymail.backends.mailgun.EmailBackend -> mailgun
+    if backend_path.endswith("CaptureEmailBackend"):
+        return "capture"
+    return backend_path.rsplit(".", 2)[-2]  # django.core.mail.backends.smtp.EmailBackend -> smtp
+
+
+class EmailProvider(Provider):
+    channel = "email"
+
+    def __init__(self, backend: str | None = None, from_email: str | None = None) -> None:
+        self.backend_path = backend or settings.EMAIL_BACKEND
+        self.name = _provider_name(self.backend_path)
+        self.from_email = from_email or settings.DEFAULT_FROM_EMAIL
+        self.connection = get_connection(self.backend_path)
+
+    def open(self) -> None:
+        # anymail keeps its requests session (and the ESP's keep-alive connection) until close()
+        self.connection.open()
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def build_payload(self, message: OutboundMessage) -> EmailMultiAlternatives:
+        email = EmailMultiAlternatives(
+            subject=message.subject,
+            body=message.body,
+            from_email=self.from_email,
+            to=[message.to],
+            headers={"X-Commhub-Notification": message.notification_id, **message.headers},
+            connection=self.connection,
+        )
+        if message.html:
+            email.attach_alternative(message.html, "text/html")
+        if self.name in ("smtp", "capture", "console"):
+            # ESPs assign their own id; for the rest our Message-ID is the provider message id.
+            email.extra_headers.setdefault("Message-ID", make_msgid(domain="commhub.local"))
+        # anymail sends these to the ESP so tracking webhooks can name the notification.
+        email.metadata = {"notification_id": message.notification_id, **message.metadata}
+        return email
+
+    def transport(self, payload: EmailMultiAlternatives) -> EmailMultiAlternatives:
+        sent = self.connection.send_messages([payload])
+        if not sent:
+            raise TransientError("the email backend accepted no message", code="not_sent")
+        return payload
+
+    def parse_result(self, response: Any, payload: EmailMultiAlternatives, message: OutboundMessage) -> SendResult:
+        status = getattr(payload, "anymail_status", None)
+        if status is not None and status.message_id:
+            message_id = status.message_id
+            if isinstance(message_id, set):  # one id per recipient; we always send to one
+                message_id = next(iter(message_id))
+            return SendResult(provider_message_id=str(message_id), status=",".join(sorted(status.status or [])))
+        return SendResult(provider_message_id=payload.extra_headers.get("Message-ID", ""), status="sent")
+
+    def classify(self, exc: Exception) -> DeliveryError:
+        if isinstance(exc, AnymailRecipientsRefused):
+            return PermanentError(f"recipient refused by {self.name}: {exc}", code="recipients_refused")
+        if isinstance(exc, (AnymailRequestsAPIError, AnymailAPIError)):
+            status = getattr(exc, "status_code", None)
+            if status is None or status == 429 or status >= 500:
+                return TransientError(f"{self.name} API: {exc}", code=f"http_{status or 'network'}")
+            return PermanentError(f"{self.name} API refused the message: {exc}", code=f"http_{status}")
+        if isinstance(exc, AnymailError):
+            return PermanentError(f"{self.name}: {exc}", code=type(exc).__name__)
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
+            return PermanentError(f"SMTP refused the recipient: {exc}", code="smtp_recipients_refused")
+        if isinstance(exc, smtplib.SMTPResponseException):
+            code = exc.smtp_code
+            error = PermanentError if 500 <= code < 600 else TransientError
+            return error(f"SMTP {code}: {exc.smtp_error!r}", code=f"smtp_{code}")
+        return super().classify(exc)

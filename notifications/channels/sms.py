@@ -1,0 +1,123 @@
+"""SMS through the Twilio client."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from django.conf import settings
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from templates_app.segments import sms_segments
+
+from .base import DeliveryError, OutboundMessage, PermanentError, Provider, SendResult, TransientError
+
+# Twilio error codes that will fail the same way every time.
+# https://www.twilio.com/docs/api/errors
+PERMANENT_TWILIO_CODES = frozenset(
+    {
+        21211,  # invalid 'To' phone number
+        21214,  # 'To' number cannot be reached
+        21217,  # phone number does not appear to be valid
+        21408,  # permission to send to this region not enabled
+        21610,  # recipient replied STOP (unsubscribed)
+        21612,  # 'To' number not reachable via this channel
+        21614,  # 'To' number is not a valid mobile number
+        21602,  # message body is required
+        21617,  # message body too long
+        21659,  # 'From' is not a Twilio number
+        20003,  # authentication failed
+        20404,  # resource not found
+    }
+)
+TRANSIENT_TWILIO_CODES = frozenset({20429, 20500, 20503, 30001})
+
+
+class BaseUrlHttpClient(TwilioHttpClient):
+    """The real Twilio HTTP client, sending to another scheme://host[:port] (a local fake, or a proxy).
+
+    Twilio's own `edge`/`region` options only rewrite *.twilio.com names, so this rewrites the URL.
+    """
+
+    def __init__(self, base_url: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        parts = urlsplit(base_url)
+        self._scheme, self._netloc = parts.scheme, parts.netloc
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any):
+        parts = urlsplit(url)
+        url = urlunsplit((self._scheme, self._netloc, parts.path, parts.query, parts.fragment))
+        return super().request(method, url, *args, **kwargs)
+
+
+def twilio_client() -> Client:
+    http_kwargs = {"timeout": settings.TWILIO_TIMEOUT_SECONDS}
+    if settings.TWILIO_API_BASE_URL:
+        http_client = BaseUrlHttpClient(settings.TWILIO_API_BASE_URL, **http_kwargs)
+    else:
+        http_client = TwilioHttpClient(**http_kwargs)
+    return Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, http_client=http_client)
+
+
+class TwilioSmsProvider(Provider):
+    name = "twilio"
+    channel = "sms"
+
+    def __init__(self, client: Client | None = None) -> None:
+        self.client = client or twilio_client()
+
+    def build_payload(self, message: OutboundMessage) -> dict[str, Any]:
+        payload: dict[str, Any] = {"to": message.to, "body": message.body}
+        if settings.TWILIO_MESSAGING_SERVICE_SID:
+            payload["messaging_service_sid"] = settings.TWILIO_MESSAGING_SERVICE_SID
+        else:
+            payload["from_"] = settings.TWILIO_FROM_NUMBER
+        return payload
+
+    def transport(self, payload: dict[str, Any]):
+        return self.client.messages.create(**payload)
+
+    def parse_result(self, response: Any, payload: dict[str, Any], message: OutboundMessage) -> SendResult:
+        segments = _int_or_none(response.num_segments) or sms_segments(message.body)
+        return SendResult(
+            provider_message_id=response.sid,
+            segments=segments,
+            price=_price(response.price),
+            currency=(response.price_unit or None),
+            status=response.status or "",
+        )
+
+    def classify(self, exc: Exception) -> DeliveryError:
+        if isinstance(exc, TwilioRestException):
+            code = exc.code
+            label = f"twilio_{code or exc.status}"
+            text = f"Twilio {exc.status} (code {code}): {exc.msg}"
+            if code in TRANSIENT_TWILIO_CODES or exc.status == 429 or exc.status >= 500:
+                return TransientError(text, code=label)
+            if code in PERMANENT_TWILIO_CODES or 400 <= exc.status < 500:
+                return PermanentError(text, code=label)
+            return TransientError(text, code=label)
+        if isinstance(exc, requests.RequestException):
+            return TransientError(f"Twilio unreachable: {exc}", code=type(exc).__name__)
+        return super().classify(exc)
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _price(value: Any) -> Decimal | None:
+    """Twilio reports prices as negative strings ("-0.00750"); None until the message is billed."""
+    if value in (None, ""):
+        return None
+    try:
+        return abs(Decimal(str(value)))
+    except InvalidOperation:
+        return None

@@ -1,0 +1,54 @@
+"""Create (or refresh) a service account for a product backend and print a token for it."""
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.core.management.base import BaseCommand, CommandError
+from rest_framework_simplejwt.tokens import RefreshToken
+
+API_CLIENT_GROUP = "api clients"
+API_CLIENT_PERMISSIONS = [
+    ("notifications", "send_notification"),
+    ("notifications", "view_notification"),
+    ("notifications", "cancel_notification"),
+    ("notifications", "retry_notification"),
+    ("notifications", "view_notificationtype"),
+    ("preferences", "view_recipient"),
+    ("preferences", "add_recipient"),
+    ("preferences", "change_recipient"),
+]
+
+
+def api_client_group() -> Group:
+    group, _ = Group.objects.get_or_create(name=API_CLIENT_GROUP)
+    perms = [Permission.objects.get(content_type__app_label=app, codename=code) for app, code in API_CLIENT_PERMISSIONS]
+    group.permissions.add(*perms)
+    return group
+
+
+class Command(BaseCommand):
+    help = "Create an API client account (member of the 'api clients' group) and print a JWT pair for it."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", help="Account name, e.g. billing-backend")
+        parser.add_argument("--rotate-password", action="store_true", help="Set and print a new password.")
+
+    def handle(self, *args, name: str, rotate_password: bool, **options):
+        name = name.strip()
+        if not name or len(name) > 150:
+            raise CommandError("name must be 1-150 characters")
+        User = get_user_model()
+        user, created = User.objects.get_or_create(username=name, defaults={"is_staff": False})
+        password = None
+        if created or rotate_password:
+            password = secrets.token_urlsafe(24)
+            user.set_password(password)
+            user.save()
+        user.groups.add(api_client_group())
+        refresh = RefreshToken.for_user(user)
+        self.stdout.write(f"api client: {name} ({'created' if created else 'existing'})")
+        if password:
+            self.stdout.write(f"password:   {password}   (POST /api/token/ with it for new tokens)")
+        self.stdout.write(f"access:     {refresh.access_token}")
+        self.stdout.write(f"refresh:    {refresh}")

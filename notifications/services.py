@@ -1,0 +1,340 @@
+"""Writes on the submit side: accept, validate, commit, then wake a worker.
+
+Everything a request can get wrong is checked before a row exists (type, channel, recipient and its
+contact point, template and its variables), and reported as InvalidInput naming the field. A row is
+only ever committed whole, and its wake-up is published after the commit (see queueing.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from analytics.services import cost_estimate
+from commhub.errors import Conflict, InvalidInput, NotFound
+from preferences.models import Recipient
+from preferences.selectors import recipients_by_external_id
+from preferences.services import recipient_upsert
+from templates_app.rendering import RenderError, build_context, missing_variables, render_message
+from templates_app.segments import sms_segments
+from templates_app.selectors import template_for
+
+from . import catalogue
+from .constants import CANCELLABLE_STATUSES, Channel, Status
+from .models import Notification, NotificationType
+from .queueing import kick_on_commit
+from .selectors import notification_type_by_key
+
+logger = logging.getLogger(__name__)
+
+
+# --- the catalogue ------------------------------------------------------------------------------------
+
+
+def catalogue_install() -> tuple[int, int]:
+    """Create the default types and templates that are missing. Never overwrites an existing one."""
+    from templates_app.models import Template
+
+    types_created = templates_created = 0
+    with transaction.atomic():
+        for spec in catalogue.TYPES:
+            fields = {k: v for k, v in spec.items() if k != "key"}
+            _, created = NotificationType.objects.get_or_create(key=spec["key"], defaults=fields)
+            types_created += created
+        types = {t.key: t for t in NotificationType.objects.filter(key__in=[s["key"] for s in catalogue.TYPES])}
+        for (key, channel), source in catalogue.TEMPLATES.items():
+            _, created = Template.objects.get_or_create(notification_type=types[key], channel=channel, defaults=source)
+            templates_created += created
+    return types_created, templates_created
+
+
+# --- submit -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SubmitRequest:
+    """One notification to submit, as the API layer parsed it (names, not objects)."""
+
+    recipient: str | Mapping[str, Any]  # external id, or an inline {external_id, email, phone, ...} upsert
+    type: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    channel: str | None = None
+    priority: int | None = None
+    send_at: datetime | None = None
+
+
+def _trace(check: str, outcome: str, reason: str) -> dict[str, str]:
+    return {"check": check, "outcome": outcome, "reason": reason}
+
+
+def _resolve_recipient(req: SubmitRequest, known: Mapping[str, Recipient] | None) -> Recipient:
+    if isinstance(req.recipient, Mapping):
+        fields = dict(req.recipient)
+        external_id = fields.pop("external_id", None)
+        if not external_id:
+            raise InvalidInput({"recipient": {"external_id": ["This field is required."]}})
+        try:
+            recipient, _ = recipient_upsert(external_id=str(external_id), **fields)
+        except ValidationError as exc:
+            raise InvalidInput({"recipient": exc.message_dict}) from exc
+        return recipient
+    external_id = str(req.recipient).strip()
+    if not external_id:
+        raise InvalidInput({"recipient": ["This field is required."]})
+    recipient = (known or {}).get(external_id)
+    if recipient is None and known is None:
+        recipient = Recipient.objects.filter(external_id=external_id).first()
+    if recipient is None:
+        raise InvalidInput(
+            {
+                "recipient": [
+                    f"Unknown recipient {external_id!r}: create it first with PUT /api/v1/recipients/{external_id}/."
+                ]
+            }
+        )
+    return recipient
+
+
+def _choose_channel(req: SubmitRequest, ntype: NotificationType, recipient: Recipient, trace: list) -> str:
+    if req.channel:
+        if req.channel not in Channel.values:
+            raise InvalidInput({"channel": [f"Unknown channel {req.channel!r}; use one of {Channel.values}."]})
+        if not ntype.allows(req.channel):
+            raise InvalidInput(
+                {
+                    "channel": [
+                        f"{ntype.key} may not be sent by {req.channel}; allowed: {', '.join(ntype.allowed_channels)}."
+                    ]
+                }
+            )
+        if not recipient.address_for(req.channel):
+            raise InvalidInput({"channel": [f"Recipient {recipient.external_id} has no {_contact_name(req.channel)}."]})
+        trace.append(_trace("channel", "pass", f"{req.channel} was requested and {ntype.key} allows it"))
+        return req.channel
+    channel = ntype.default_channel
+    if recipient.address_for(channel):
+        trace.append(_trace("channel", "pass", f"{channel} is {ntype.key}'s default channel"))
+        return channel
+    fallback = ntype.fallback_channel
+    if fallback and ntype.allows(fallback) and recipient.address_for(fallback):
+        trace.append(
+            _trace(
+                "channel",
+                "fallback",
+                f"recipient has no {_contact_name(channel)}; using {ntype.key}'s fallback channel {fallback}",
+            )
+        )
+        return fallback
+    raise InvalidInput(
+        {"recipient": [f"Recipient {recipient.external_id} has no {_contact_name(channel)} for {ntype.key}."]}
+    )
+
+
+def _contact_name(channel: str) -> str:
+    return {Channel.EMAIL: "email address", Channel.SMS: "phone number"}.get(channel, channel)
+
+
+def notification_prepare(
+    req: SubmitRequest,
+    *,
+    now: datetime,
+    known_recipients: Mapping[str, Recipient] | None = None,
+    submitted_by=None,
+) -> Notification:
+    """Validate one request and build its (unsaved) row. Raises InvalidInput naming the bad field."""
+    ntype = notification_type_by_key(req.type) if req.type else None
+    if ntype is None:
+        raise InvalidInput({"type": [f"Unknown notification type {req.type!r}."]})
+    if not ntype.is_active:
+        raise InvalidInput({"type": [f"Notification type {ntype.key} is inactive."]})
+    if req.data is None or not isinstance(req.data, Mapping):
+        raise InvalidInput({"data": ["Must be a JSON object."]})
+    trace = [_trace("type", "pass", f"{ntype.key} is active ({ntype.purpose})")]
+
+    recipient = _resolve_recipient(req, known_recipients)
+    channel = _choose_channel(req, ntype, recipient, trace)
+
+    template = template_for(notification_type_id=ntype.pk, channel=channel)
+    if template is None:
+        raise InvalidInput({"type": [f"{ntype.key} has no active {channel} template."]})
+    missing = missing_variables((template.subject, template.body, template.html), req.data)
+    if missing:
+        raise InvalidInput({"data": {name: ["This variable is required by the template."] for name in missing}})
+    trace.append(_trace("template", "pass", f"template #{template.pk} has every variable it needs"))
+
+    priority = req.priority or ntype.priority
+    send_at = req.send_at or now
+    scheduled = send_at > now
+    if scheduled:
+        trace.append(_trace("schedule", "defer", f"scheduled for {send_at.isoformat()}"))
+
+    segments = None
+    if channel == Channel.SMS:
+        # The SMS text decides the price (segments), so render it now for the estimate; the worker
+        # renders again at send time, when the recipient's details may have changed.
+        try:
+            body = render_message(
+                subject="",
+                body=template.body,
+                html="",
+                context=build_context(data=req.data, recipient=recipient),
+            ).body
+        except RenderError as exc:
+            raise InvalidInput({"data": [str(exc)]}) from exc
+        segments = sms_segments(body)
+    estimate = cost_estimate(channel=channel, segments=segments)
+
+    return Notification(
+        recipient=recipient,
+        notification_type=ntype,
+        channel=channel,
+        priority=priority,
+        queue=Notification.queue_for(channel, ntype.tier, priority),
+        status=Status.SCHEDULED if scheduled else Status.QUEUED,
+        data=dict(req.data),
+        decision_trace=trace,
+        template=template,
+        to_address=recipient.address_for(channel),
+        send_at=send_at,
+        max_attempts=ntype.max_retries + 1,
+        segments=segments,
+        cost=estimate[0] if estimate else None,
+        currency=estimate[1] if estimate else "USD",
+        submitted_by=submitted_by if getattr(submitted_by, "pk", None) else None,
+        created_at=now,
+    )
+
+
+def notification_submit(req: SubmitRequest, *, submitted_by=None) -> Notification:
+    """Validate, commit one notification and (after commit) wake its queue's worker."""
+    now = timezone.now()
+    with transaction.atomic():
+        notification = notification_prepare(req, now=now, submitted_by=submitted_by)
+        notification.save(force_insert=True)
+        if notification.status == Status.QUEUED:
+            kick_on_commit([notification.queue])
+    return notification
+
+
+@dataclass
+class BatchItemResult:
+    index: int
+    request: SubmitRequest
+    notification: Notification | None = None
+    errors: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.notification is not None
+
+
+def notifications_submit_batch(items: Sequence[SubmitRequest], *, submitted_by=None) -> list[BatchItemResult]:
+    """Submit many notifications at once; a bad item fails alone and the rest are committed together.
+
+    Recipients are read in one query and the good rows written with one bulk insert; one wake-up per
+    queue is published after the commit.
+    """
+    now = timezone.now()
+    known = recipients_by_external_id(
+        str(it.recipient).strip() for it in items if not isinstance(it.recipient, Mapping)
+    )
+    results: list[BatchItemResult] = []
+    with transaction.atomic():
+        for index, req in enumerate(items):
+            result = BatchItemResult(index=index, request=req)
+            try:
+                if isinstance(req.recipient, Mapping):
+                    # an inline upsert writes; a savepoint undoes it if the item fails afterwards
+                    with transaction.atomic():
+                        result.notification = notification_prepare(
+                            req, now=now, known_recipients=known, submitted_by=submitted_by
+                        )
+                else:
+                    result.notification = notification_prepare(
+                        req, now=now, known_recipients=known, submitted_by=submitted_by
+                    )
+            except InvalidInput as exc:
+                result.errors = exc.errors
+            results.append(result)
+        accepted = [r.notification for r in results if r.notification is not None]
+        Notification.objects.bulk_create(accepted, batch_size=500)
+        kick_on_commit(n.queue for n in accepted if n.status == Status.QUEUED)
+    return results
+
+
+# --- cancel and retry ---------------------------------------------------------------------------------
+
+
+def _locked(notification_id) -> Notification:
+    try:
+        return Notification.objects.select_for_update().get(pk=notification_id)
+    except (Notification.DoesNotExist, ValidationError, ValueError) as exc:
+        raise NotFound(f"No notification {notification_id}.") from exc
+
+
+def _actor_name(actor) -> str:
+    return getattr(actor, "get_username", lambda: str(actor))() if actor else "system"
+
+
+def notification_cancel(*, notification_id, actor=None) -> Notification:
+    """Cancel a notification that has not been handed to a provider yet. Cancelling twice is a no-op."""
+    now = timezone.now()
+    with transaction.atomic():
+        notification = _locked(notification_id)
+        if notification.status == Status.CANCELLED:
+            return notification
+        if notification.status not in CANCELLABLE_STATUSES:
+            raise Conflict(f"Cannot cancel a notification that is {notification.status}.")
+        notification.status = Status.CANCELLED
+        notification.cancelled_at = now
+        notification.decision_trace = [
+            *notification.decision_trace,
+            _trace("cancel", "stop", f"cancelled by {_actor_name(actor)}"),
+        ]
+        notification.save(update_fields=["status", "cancelled_at", "decision_trace", "updated_at"])
+    logger.info("notification %s cancelled by %s", notification_id, _actor_name(actor))
+    return notification
+
+
+def notification_retry(*, notification_id, actor=None) -> Notification:
+    """Send a failed notification again: back to its queue with a fresh attempt budget."""
+    now = timezone.now()
+    with transaction.atomic():
+        notification = _locked(notification_id)
+        if notification.status != Status.FAILED:
+            raise Conflict(f"Only failed notifications can be retried; this one is {notification.status}.")
+        notification.decision_trace = [
+            *notification.decision_trace,
+            _trace(
+                "retry",
+                "info",
+                f"requeued by {_actor_name(actor)} after: {notification.last_error or 'failure'}",
+            ),
+        ]
+        notification.status = Status.QUEUED
+        notification.attempts = notification.claims = 0
+        notification.send_at = now
+        notification.failed_at = notification.claim_token = notification.lease_expires_at = None
+        notification.save(
+            update_fields=[
+                "status",
+                "attempts",
+                "claims",
+                "send_at",
+                "failed_at",
+                "claim_token",
+                "lease_expires_at",
+                "decision_trace",
+                "updated_at",
+            ]
+        )
+        kick_on_commit([notification.queue])
+    logger.info("notification %s requeued by %s", notification_id, _actor_name(actor))
+    return notification
