@@ -1,0 +1,276 @@
+"""Shared fixtures: the catalogue, API clients with real JWTs, the fake providers, a real Celery worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+
+from tests.fakes.providers import FakeProviders
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# PBKDF2 costs ~0.3 s per password on these machines; tests create many accounts. Production keeps it.
+django_settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def pytest_report_header(config) -> list[str]:
+    db = django_settings.DATABASES["default"]
+    return [
+        f"commhub: database {db['ENGINE'].rsplit('.', 1)[-1]} ({db.get('HOST') or db['NAME']}), "
+        f"broker {django_settings.CELERY_BROKER_URL}"
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state():
+    """In-process snapshots and provider sessions must not leak from one test's database to the next."""
+    from commhub.snapshot import invalidate_all
+    from notifications.channels.registry import reset_providers
+
+    invalidate_all()
+    reset_providers()
+    yield
+    reset_providers()
+
+
+@pytest.fixture
+def catalogue(db):
+    from analytics.services import pricing_install_defaults
+    from notifications.models import NotificationType
+    from notifications.services import catalogue_install
+
+    catalogue_install()
+    pricing_install_defaults()
+    return {t.key: t for t in NotificationType.objects.all()}
+
+
+@pytest.fixture
+def recipient(db):
+    from tests.factories import RecipientFactory
+
+    return RecipientFactory(external_id="123", email="dana@example.com", phone="+14155550123")
+
+
+def _client_for(user):
+    from rest_framework.test import APIClient
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def api_user(db):
+    from django.contrib.auth import get_user_model
+
+    from notifications.management.commands.create_api_client import api_client_group
+
+    user = get_user_model().objects.create_user(username="billing-backend", password="x" * 20)
+    user.groups.add(api_client_group())
+    return user
+
+
+@pytest.fixture
+def api(api_user):
+    """An API client authenticated with a real JWT for a service account in the 'api clients' group."""
+    return _client_for(api_user)
+
+
+@pytest.fixture
+def api_without_perms(db):
+    from django.contrib.auth import get_user_model
+
+    return _client_for(get_user_model().objects.create_user(username="no-perms", password="x" * 20))
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[FakeProviders]:
+    server = FakeProviders().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake(fake_server: FakeProviders) -> Iterator[FakeProviders]:
+    fake_server.reset()
+    yield fake_server
+    fake_server.reset()
+
+
+def mailgun_settings(fake: FakeProviders) -> dict:
+    return {
+        "EMAIL_BACKEND": "anymail.backends.mailgun.EmailBackend",
+        "ANYMAIL": {
+            "MAILGUN_API_KEY": fake.mailgun_api_key,
+            "MAILGUN_API_URL": f"{fake.base_url}/v3",
+            "MAILGUN_SENDER_DOMAIN": "mg.example.com",
+        },
+    }
+
+
+def postmark_settings(fake: FakeProviders) -> dict:
+    return {
+        "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
+        "ANYMAIL": {"POSTMARK_SERVER_TOKEN": fake.postmark_token, "POSTMARK_API_URL": f"{fake.base_url}/"},
+    }
+
+
+def twilio_settings(fake: FakeProviders) -> dict:
+    return {
+        "SMS_PROVIDER": "twilio",
+        "TWILIO_ACCOUNT_SID": fake.twilio_sid,
+        "TWILIO_AUTH_TOKEN": fake.twilio_token,
+        "TWILIO_API_BASE_URL": fake.base_url,
+        "TWILIO_FROM_NUMBER": "+15005550006",
+    }
+
+
+@pytest.fixture
+def via_fakes(settings, fake):
+    """Email through anymail's Mailgun backend and SMS through the Twilio client, both to the fake."""
+    for name, value in {**mailgun_settings(fake), **twilio_settings(fake)}.items():
+        setattr(settings, name, value)
+    return fake
+
+
+# --- a real worker process ----------------------------------------------------------------------------
+
+
+def worker_env(fake: FakeProviders | None = None, **extra: str) -> dict[str, str]:
+    """Environment for a subprocess that must see the test database, broker and fake providers."""
+    db = connection.settings_dict
+    env = dict(os.environ)
+    if db["ENGINE"].endswith("postgresql"):
+        auth = f"{db['USER']}:{db['PASSWORD']}" if db["PASSWORD"] else db["USER"]
+        env["DATABASE_URL"] = f"postgres://{auth}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    env["CELERY_BROKER_URL"] = django_settings.CELERY_BROKER_URL
+    env["PYTHONPATH"] = str(ROOT)
+    if fake is not None:
+        env.update(
+            EMAIL_PROVIDER="mailgun",
+            EMAIL_API_KEY=fake.mailgun_api_key,
+            EMAIL_API_URL=f"{fake.base_url}/v3",
+            EMAIL_SENDER_DOMAIN="mg.example.com",
+            SMS_PROVIDER="twilio",
+            TWILIO_ACCOUNT_SID=fake.twilio_sid,
+            TWILIO_AUTH_TOKEN=fake.twilio_token,
+            TWILIO_API_BASE_URL=fake.base_url,
+        )
+    env.update(extra)
+    return env
+
+
+class WorkerProcess:
+    def __init__(self, env: dict[str, str], queues: str, concurrency: int, log: Path) -> None:
+        self.log = log
+        self._log_file = log.open("w")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "commhub",
+                "worker",
+                "-Q",
+                queues,
+                "-c",
+                str(concurrency),
+                "--pool",
+                "prefork",
+                "--loglevel",
+                "INFO",
+                "-n",
+                f"test-{os.getpid()}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log.read_text()[-4000:]}")
+            if " ready." in self.log.read_text():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log.read_text()[-4000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log_file.close()
+
+
+@pytest.fixture
+def start_worker(transactional_db, tmp_path):
+    """Start `celery -A commhub worker` as a real subprocess against the test database and broker."""
+    from notifications.constants import ALL_QUEUES
+
+    _purge_broker()
+    workers: list[WorkerProcess] = []
+
+    def _start(
+        fake: FakeProviders | None = None,
+        *,
+        queues: str = ",".join(ALL_QUEUES),
+        concurrency: int = 1,
+        **env: str,
+    ) -> WorkerProcess:
+        worker = WorkerProcess(worker_env(fake, **env), queues, concurrency, tmp_path / f"worker{len(workers)}.log")
+        workers.append(worker)
+        worker.wait_ready()
+        return worker
+
+    yield _start
+    for worker in workers:
+        worker.stop()
+    _purge_broker()
+
+
+def _purge_broker() -> None:
+    """Drop wake-ups earlier tests published (nobody consumed them), so a worker starts on a clean broker."""
+    url = django_settings.CELERY_BROKER_URL
+    if url.startswith("redis://"):
+        import redis
+
+        redis.Redis.from_url(url).flushdb()
+    elif url.startswith("filesystem://"):
+        folder = Path(django_settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
+        for item in folder.glob("*"):
+            item.unlink(missing_ok=True)
+
+
+def wait_until(predicate, timeout: float = 15.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()

@@ -1,0 +1,20 @@
+"""factory_boy factories for the models tests build directly."""
+
+from __future__ import annotations
+
+import factory
+
+from preferences.models import Recipient
+
+
+class RecipientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Recipient
+        django_get_or_create = ("external_id",)
+
+    external_id = factory.Sequence(lambda n: f"user-{n}")
+    email = factory.LazyAttribute(lambda r: f"{r.external_id}@example.com")
+    phone = factory.Sequence(lambda n: f"+1415555{n % 10000:04d}")
+    timezone = "America/New_York"
+    locale = "en"
+    attributes = factory.LazyAttribute(lambda r: {"first_name": r.external_id.title()})

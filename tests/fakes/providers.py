@@ -1,0 +1,317 @@
+"""A local HTTP server speaking the Mailgun, Postmark and Twilio REST APIs.
+
+The real client libraries (django-anymail's Mailgun and Postmark backends, the twilio package) talk to it
+over loopback exactly as they would talk to the providers: same paths, same auth, same request bodies,
+the providers' documented response shapes and error formats. Tests script failures per API
+(`fail_next`, `fail_always`) and read back every request the server received.
+
+Standard library only, so it also runs inside worker subprocesses and benchmarks.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+MAILGUN = "mailgun"
+POSTMARK = "postmark"
+TWILIO = "twilio"
+
+_MAILGUN_PATH = re.compile(r"^/v3/(?P<domain>[^/]+)/messages$")
+_TWILIO_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC[0-9a-zA-Z]+)/Messages\.json$")
+
+
+@dataclass
+class Recorded:
+    api: str
+    path: str
+    fields: dict[str, Any]
+    headers: dict[str, str]
+    status: int
+    at: float
+    response: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Failure:
+    status: int
+    body: dict[str, Any]
+    delay: float = 0.0
+
+
+class FakeProviders:
+    """Credentials the fake accepts; tests configure the clients with the same ones."""
+
+    mailgun_api_key = "key-fake-mailgun"
+    postmark_token = "fake-postmark-server-token"
+    twilio_sid = "AC" + "f" * 32
+    twilio_token = "fake-twilio-auth-token"
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.requests: list[Recorded] = []
+        self._failures: dict[str, list[Failure]] = {MAILGUN: [], POSTMARK: [], TWILIO: []}
+        self._always: dict[str, Failure | None] = {MAILGUN: None, POSTMARK: None, TWILIO: None}
+        self._lock = threading.Lock()
+        self.latency = 0.0
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self.server = ThreadingHTTPServer((host, port), handler)
+        self.server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeProviders:
+        self._thread = threading.Thread(target=self.server.serve_forever, name="fake-providers", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            for api in self._failures:
+                self._failures[api].clear()
+                self._always[api] = None
+
+    # --- scripting ---------------------------------------------------------------------------------
+    def fail_next(
+        self,
+        api: str,
+        times: int = 1,
+        *,
+        status: int = 500,
+        code: int | None = None,
+        message: str = "Internal Server Error",
+        delay: float = 0.0,
+    ) -> None:
+        with self._lock:
+            self._failures[api].extend([Failure(status, _error_body(api, status, code, message), delay)] * times)
+
+    def fail_always(
+        self, api: str, *, status: int = 500, code: int | None = None, message: str = "Service Unavailable"
+    ) -> None:
+        with self._lock:
+            self._always[api] = Failure(status, _error_body(api, status, code, message))
+
+    def recover(self, api: str) -> None:
+        with self._lock:
+            self._always[api] = None
+            self._failures[api].clear()
+
+    # --- reading back ------------------------------------------------------------------------------
+    def sent(self, api: str | None = None) -> list[Recorded]:
+        """Requests the fake accepted (2xx), optionally for one API."""
+        with self._lock:
+            return [r for r in self.requests if (api is None or r.api == api) and 200 <= r.status < 300]
+
+    def calls(self, api: str | None = None) -> list[Recorded]:
+        with self._lock:
+            return [r for r in self.requests if api is None or r.api == api]
+
+    def wait_for(self, api: str, count: int, timeout: float = 10.0) -> list[Recorded]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sent = self.sent(api)
+            if len(sent) >= count:
+                return sent
+            time.sleep(0.02)
+        return self.sent(api)
+
+    def _next_failure(self, api: str) -> Failure | None:
+        with self._lock:
+            if self._failures[api]:
+                return self._failures[api].pop(0)
+            return self._always[api]
+
+    def _record(self, rec: Recorded) -> None:
+        with self._lock:
+            self.requests.append(rec)
+
+
+def _personalise(body: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """Scripted error texts may name the request's recipient ({to}), as Postmark's 406 text does."""
+    to = fields.get("To") or fields.get("to") or ""
+    return {k: v.replace("{to}", str(to)) if isinstance(v, str) else v for k, v in body.items()}
+
+
+def _error_body(api: str, status: int, code: int | None, message: str) -> dict[str, Any]:
+    if api == TWILIO:
+        # Twilio's own codes for its 5xx answers are 20500 / 20503
+        return {
+            "code": code or {500: 20500, 503: 20503}.get(status, status),
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        }
+    if api == POSTMARK:
+        return {"ErrorCode": code if code is not None else 500, "Message": message}
+    return {"message": message}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the real APIs
+    fake: FakeProviders
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        return
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _reply(self, status: int, payload: dict[str, Any]) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _fields(self, raw: bytes) -> dict[str, Any]:
+        ctype = self.headers.get("Content-Type", "")
+        if ctype.startswith("application/json"):
+            return json.loads(raw or b"{}")
+        if ctype.startswith("multipart/form-data"):
+            message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + raw)
+            out: dict[str, Any] = {}
+            for part in message.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                value = part.get_content()
+                out.setdefault(name, []).append(value if isinstance(value, str) else value.decode())
+            return {k: v[0] if len(v) == 1 else v for k, v in out.items()}
+        parsed = parse_qs(raw.decode(), keep_blank_values=True)
+        return {k: v[0] if len(v) == 1 else v for k, v in parsed.items()}
+
+    def _basic_auth(self) -> tuple[str, str] | None:
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return None
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        return user, password
+
+    def do_POST(self) -> None:
+        raw = self._body()
+        path = self.path.split("?", 1)[0]
+        if (m := _MAILGUN_PATH.match(path)) is not None:
+            self._serve(
+                MAILGUN,
+                path,
+                raw,
+                ok=lambda f: self._mailgun_ok(m["domain"]),
+                authorised=self._basic_auth() == ("api", self.fake.mailgun_api_key),
+            )
+        elif path == "/email":
+            self._serve(
+                POSTMARK,
+                path,
+                raw,
+                ok=self._postmark_ok,
+                authorised=self.headers.get("X-Postmark-Server-Token") == self.fake.postmark_token,
+            )
+        elif (m := _TWILIO_PATH.match(path)) is not None:
+            self._serve(
+                TWILIO,
+                path,
+                raw,
+                ok=lambda f: self._twilio_ok(m["sid"], f),
+                authorised=self._basic_auth() == (self.fake.twilio_sid, self.fake.twilio_token),
+            )
+        else:
+            self._reply(404, {"message": f"no such endpoint {path}"})
+
+    def _serve(self, api: str, path: str, raw: bytes, *, ok, authorised: bool) -> None:
+        fields = self._fields(raw)
+        headers = {k: v for k, v in self.headers.items()}
+        if not authorised:
+            status, payload = 401, _error_body(api, 401, 20003 if api == TWILIO else 10, "Authenticate")
+        elif (failure := self.fake._next_failure(api)) is not None:
+            if failure.delay:
+                time.sleep(failure.delay)
+            status, payload = failure.status, _personalise(failure.body, fields)
+        else:
+            if self.fake.latency:
+                time.sleep(self.fake.latency)
+            status, payload = ok(fields)
+        self.fake._record(Recorded(api, path, fields, headers, status, time.time(), payload))
+        self._reply(status, payload)
+
+    def _mailgun_ok(self, domain: str) -> tuple[int, dict[str, Any]]:
+        return 200, {"id": f"<{uuid.uuid4().hex}@{domain}>", "message": "Queued. Thank you."}
+
+    def _postmark_ok(self, fields: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return 200, {
+            "To": fields.get("To", ""),
+            "SubmittedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "MessageID": str(uuid.uuid4()),
+            "ErrorCode": 0,
+            "Message": "OK",
+        }
+
+    def _twilio_ok(self, sid: str, fields: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        body = fields.get("Body", "")
+        message_sid = "SM" + uuid.uuid4().hex
+        return 201, {
+            "sid": message_sid,
+            "account_sid": sid,
+            "to": fields.get("To"),
+            "from": fields.get("From"),
+            "messaging_service_sid": fields.get("MessagingServiceSid"),
+            "body": body,
+            "status": "queued",
+            "num_segments": str(_carrier_segments(body)),
+            "num_media": "0",
+            "direction": "outbound-api",
+            "price": None,
+            "price_unit": "USD",
+            "error_code": None,
+            "error_message": None,
+            "api_version": "2010-04-01",
+            "date_created": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
+            "uri": f"/2010-04-01/Accounts/{sid}/Messages/{message_sid}.json",
+        }
+
+
+def _carrier_segments(body: str) -> int:
+    """A carrier's count, written independently of commhub's own (ASCII-only GSM shortcut is enough for
+    the fake: any non-ASCII text is billed as UCS-2)."""
+    if all(ord(ch) < 128 and ch not in "^{}\\[~]|" for ch in body):
+        return 1 if len(body) <= 160 else -(-len(body) // 153)
+    units = len(body.encode("utf-16-le")) // 2
+    return 1 if units <= 70 else -(-units // 67)
+
+
+def main() -> None:
+    """Run the fake on its own: `python -m tests.fakes.providers --port 8025` (benchmarks, manual tests)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8025)
+    args = parser.parse_args()
+    fake = FakeProviders(port=args.port).start()
+    print(f"fake providers on {fake.base_url} (Mailgun /v3, Postmark /email, Twilio /2010-04-01)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
