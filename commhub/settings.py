@@ -274,6 +274,11 @@ COMMHUB = {
     "LEASE_SECONDS": env.int("COMMHUB_LEASE_SECONDS", default=120),
     # Rows claimed per drain task; each row is still sent and recorded one at a time.
     "DRAIN_BATCH_SIZE": env.int("COMMHUB_DRAIN_BATCH_SIZE", default=50),
+    # Sender threads per drain: they overlap database commits with provider round trips. SQLite has one
+    # writer at a time, so more than one buys nothing there.
+    "DRAIN_THREADS": env.int(
+        "COMMHUB_DRAIN_THREADS", default=1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 4
+    ),
     # A drain task hands its queue back to the broker after this long so higher tiers get a turn.
     "DRAIN_TIME_BUDGET_SECONDS": env.float("COMMHUB_DRAIN_TIME_BUDGET_SECONDS", default=5.0),
     # Largest accepted batch request.

@@ -19,15 +19,19 @@ The guarantees, and where each is kept:
 
 from __future__ import annotations
 
+import collections
 import logging
+import os
 import random
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -41,6 +45,7 @@ from .channels.registry import provider_for
 from .constants import Channel, Status
 from .models import DeliveryAttempt, Notification
 from .queueing import kick, kick_on_commit
+from .recording import SuccessRecord, success_record
 from .selectors import notifications_due, notifications_with_expired_lease, queues_with_stale_rows
 
 logger = logging.getLogger(__name__)
@@ -115,10 +120,14 @@ def _release(rows: list[Notification], token: uuid.UUID) -> int:
 # --- drain --------------------------------------------------------------------------------------------
 
 
-def queue_drain(*, queue: str, batch_size: int | None = None, time_budget: float | None = None) -> DrainResult:
-    """Claim one batch of `queue` and send it, one recorded message at a time."""
+def queue_drain(
+    *, queue: str, batch_size: int | None = None, time_budget: float | None = None, threads: int | None = None
+) -> DrainResult:
+    """Claim one batch of `queue` and send it with `threads` senders, each recording every message it sends
+    before taking the next (so at most `threads` sends are ever unrecorded)."""
     batch_size = batch_size or _conf("DRAIN_BATCH_SIZE")
     time_budget = _conf("DRAIN_TIME_BUDGET_SECONDS") if time_budget is None else time_budget
+    threads = max(1, threads or _conf("DRAIN_THREADS"))
     token = uuid.uuid4()
     result = DrainResult(queue=queue)
     rows = notifications_claim(queue=queue, limit=batch_size, token=token, now=timezone.now())
@@ -126,30 +135,64 @@ def queue_drain(*, queue: str, batch_size: int | None = None, time_budget: float
     if not rows:
         return result
     deadline = time.monotonic() + time_budget
-    providers = {}
-    try:
-        for index, notification in enumerate(rows):
-            if time.monotonic() > deadline:
-                result.released = _release(rows[index:], token)
-                break
-            provider = providers.get(notification.channel)
-            if provider is None:
-                provider = providers[notification.channel] = provider_for(notification.channel)
-                provider.open()
+    waiting = collections.deque(rows)
+    lock = threading.Lock()
+
+    def take() -> Notification | None:
+        with lock:
+            if not waiting or time.monotonic() > deadline:
+                return None
+            return waiting.popleft()
+
+    def send_until_done() -> None:
+        while (notification := take()) is not None:
+            provider = provider_for(notification.channel)
+            provider.open()  # idempotent: keeps the thread's keep-alive session across batches
             outcome = notification_deliver(notification, provider=provider, token=token)
-            if outcome == Status.SENT:
-                result.sent += 1
-            elif outcome == Status.PENDING:
-                result.retrying += 1
-            elif outcome == Status.FAILED:
-                result.failed += 1
-                result.failed_ids.append(str(notification.pk))
-            else:
-                result.lost += 1
+            with lock:
+                _tally(result, notification, outcome)
+
+    try:
+        if threads == 1 or len(rows) == 1:
+            send_until_done()
+        else:
+            futures = [
+                _sender_pool().submit(_with_fresh_connection, send_until_done) for _ in range(min(threads, len(rows)))
+            ]
+            for future in futures:
+                future.result()
     finally:
-        for provider in providers.values():
-            provider.close()
+        result.released = _release(list(waiting), token)
     return result
+
+
+def _tally(result: DrainResult, notification: Notification, outcome: str) -> None:
+    if outcome == Status.SENT:
+        result.sent += 1
+    elif outcome == Status.PENDING:
+        result.retrying += 1
+    elif outcome == Status.FAILED:
+        result.failed += 1
+        result.failed_ids.append(str(notification.pk))
+    else:
+        result.lost += 1
+
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _sender_pool() -> ThreadPoolExecutor:
+    """One pool per process, created after fork (a pool inherited from a Celery parent has no threads)."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(max_workers=_conf("DRAIN_THREADS"), thread_name_prefix="sender"))
+    return _pool[1]
+
+
+def _with_fresh_connection(fn) -> None:
+    # Pool threads keep their database connection between batches (CONN_MAX_AGE); drop it if it broke.
+    close_old_connections()
+    fn()
 
 
 def _outbound(notification: Notification) -> OutboundMessage:
@@ -207,46 +250,27 @@ def notification_deliver(notification: Notification, *, provider, token: uuid.UU
 
 def _record_success(notification, provider_name, result: SendResult, token, started, duration_ms) -> str:
     now = timezone.now()
-    segments = result.segments or (
-        sms_segments(notification.rendered_body) if notification.channel == Channel.SMS else None
-    )
-    attempt_number = notification.attempts + 1
-    with transaction.atomic():
-        entry = cost_entry_build(notification=notification, provider=provider_name, segments=segments)
-        if entry is not None and result.price is not None:
-            entry.amount, entry.is_estimate = result.price, False
-            entry.currency = result.currency or entry.currency
-        owned = Notification.objects.filter(pk=notification.pk, claim_token=token, status=Status.SENDING).update(
-            status=Status.SENT,
-            attempts=attempt_number,
-            provider=provider_name,
-            provider_message_id=result.provider_message_id,
-            sent_at=now,
-            segments=segments,
-            cost=entry.amount if entry else None,
-            currency=entry.currency if entry else notification.currency,
-            template=notification.template,
-            to_address=notification.to_address,
-            rendered_subject=notification.rendered_subject,
-            rendered_body=notification.rendered_body,
-            rendered_html=notification.rendered_html,
-            claim_token=None,
-            lease_expires_at=None,
-            last_error="",
-            error_code="",
-            updated_at=now,
-        )
-        DeliveryAttempt.objects.create(
+    segments = result.segments
+    if segments is None and notification.channel == Channel.SMS:
+        segments = sms_segments(notification.rendered_body)
+    entry = cost_entry_build(notification=notification, provider=provider_name, segments=segments)
+    if entry is not None and result.price is not None:  # the provider's own bill beats our price table
+        entry.amount, entry.is_estimate = result.price, False
+        entry.currency = result.currency or entry.currency
+    owned = success_record(
+        SuccessRecord(
             notification=notification,
-            number=attempt_number,
+            token=token,
             provider=provider_name,
-            outcome=DeliveryAttempt.Outcome.SUCCESS,
             provider_message_id=result.provider_message_id,
+            attempt_number=notification.attempts + 1,
+            segments=segments,
+            cost=entry,
             started_at=started,
             duration_ms=duration_ms,
+            now=now,
         )
-        if owned and entry is not None:
-            entry.save()
+    )
     if not owned:
         logger.warning(
             "notification %s was sent (provider id %s) after its claim was taken over: possible duplicate",

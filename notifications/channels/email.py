@@ -16,6 +16,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.message import make_msgid
 
 from .base import DeliveryError, OutboundMessage, PermanentError, Provider, SendResult, TransientError
+from .http import tune_session
 
 
 def _provider_name(backend_path: str) -> str:
@@ -38,6 +39,7 @@ class EmailProvider(Provider):
     def open(self) -> None:
         # anymail keeps its requests session (and the ESP's keep-alive connection) until close()
         self.connection.open()
+        tune_session(getattr(self.connection, "session", None))
 
     def close(self) -> None:
         self.connection.close()

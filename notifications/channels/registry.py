@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
@@ -13,7 +15,10 @@ from .sms import TwilioSmsProvider
 
 _SMS_PROVIDERS: dict[str, type[Provider]] = {"capture": CaptureSmsProvider, "twilio": TwilioSmsProvider}
 
-_instances: dict[str, Provider] = {}
+# Providers hold keep-alive HTTP sessions, which are not thread-safe: one set per thread. A settings
+# change bumps the generation so every thread rebuilds its providers on next use.
+_local = threading.local()
+_generation = 0
 
 
 def _build(channel: str) -> Provider:
@@ -25,17 +30,27 @@ def _build(channel: str) -> Provider:
 
 
 def provider_for(channel: str) -> Provider:
-    """This process's provider for `channel` (built once: it holds keep-alive HTTP sessions)."""
-    provider = _instances.get(channel)
+    """This thread's provider for `channel`."""
+    if getattr(_local, "generation", None) != _generation:
+        _close_local()
+        _local.instances, _local.generation = {}, _generation
+    provider = _local.instances.get(channel)
     if provider is None:
-        provider = _instances[channel] = _build(channel)
+        provider = _local.instances[channel] = _build(channel)
     return provider
 
 
-def reset_providers() -> None:
-    for provider in _instances.values():
+def _close_local() -> None:
+    for provider in getattr(_local, "instances", {}).values():
         provider.close()
-    _instances.clear()
+    _local.instances = {}
+
+
+def reset_providers() -> None:
+    """Drop every thread's providers (they are rebuilt from settings on next use)."""
+    global _generation
+    _generation += 1
+    _close_local()
 
 
 @receiver(setting_changed)

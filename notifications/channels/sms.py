@@ -15,6 +15,7 @@ from twilio.rest import Client
 from templates_app.segments import sms_segments
 
 from .base import DeliveryError, OutboundMessage, PermanentError, Provider, SendResult, TransientError
+from .http import tune_session
 
 # Twilio error codes that will fail the same way every time.
 # https://www.twilio.com/docs/api/errors
@@ -60,6 +61,7 @@ def twilio_client() -> Client:
         http_client = BaseUrlHttpClient(settings.TWILIO_API_BASE_URL, **http_kwargs)
     else:
         http_client = TwilioHttpClient(**http_kwargs)
+    tune_session(http_client.session)
     return Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, http_client=http_client)
 
 

@@ -167,6 +167,9 @@ def _error_body(api: str, status: int, code: int | None, message: str) -> dict[s
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the real APIs
+    # Headers and body leave in separate writes; without TCP_NODELAY each response waits ~40 ms for the
+    # client's delayed ACK (Nagle), which would make the fake, not commhub, the bottleneck.
+    disable_nagle_algorithm = True
     fake: FakeProviders
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
