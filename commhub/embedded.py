@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+DEMO_SEND = '{"user_id": 123, "trigger_type": "financial_alert", "data": {"amount": "$120", "account": "checking"}}'
 
 
 def _env() -> dict[str, str]:
@@ -31,7 +32,7 @@ def _env() -> dict[str, str]:
 
 
 def _manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603 (our own interpreter and manage.py; no shell)
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
@@ -56,28 +57,56 @@ def main() -> int:
 
     commands = {
         "web": [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        "worker": [sys.executable, "-m", "celery", "-A", "commhub", "worker", "-Q", ",".join(ALL_QUEUES),
-                   "-c", "2", "--loglevel", "INFO", "-n", "embedded@%h"],
-        "beat": [sys.executable, "-m", "celery", "-A", "commhub", "beat", "-S", "django", "--loglevel", "INFO",
-                 "--pidfile", str(data / "beat.pid")],
+        "worker": [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "commhub",
+            "worker",
+            "-Q",
+            ",".join(ALL_QUEUES),
+            "-c",
+            "2",
+            "--loglevel",
+            "INFO",
+            "-n",
+            "embedded@%h",
+        ],
+        "beat": [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "commhub",
+            "beat",
+            "-S",
+            "django",
+            "--loglevel",
+            "INFO",
+            "--pidfile",
+            str(data / "beat.pid"),
+        ],
     }
     (data / "beat.pid").unlink(missing_ok=True)
-    procs = {name: subprocess.Popen(cmd, cwd=ROOT, env=env) for name, cmd in commands.items()}
+    procs = {name: subprocess.Popen(cmd, cwd=ROOT, env=env) for name, cmd in commands.items()}  # noqa: S603
     base = f"http://127.0.0.1:{port}"
     print(
-        "\n".join([
-            "",
-            f"commhub is running: {base}  (Ctrl-C stops web, worker and beat)",
-            f"  {seeded}",
-            f"  {login}",
-            f"  admin      {base}/admin/   (captured email and SMS: Notifications > Captured messages)",
-            f"  API docs   {base}/api/docs/",
-            f"  token      curl -s -X POST {base}/api/token/ -d username=admin -d password=...",
-            f"  send       curl -s -X POST {base}/api/communication/send -H 'Authorization: Bearer <access>' "
-            "-H 'Content-Type: application/json' "
-            "-d '{\"user_id\": 123, \"trigger_type\": \"financial_alert\", \"data\": {\"amount\": \"$120\", \"account\": \"checking\"}}'",
-            "",
-        ]),
+        "\n".join(
+            [
+                "",
+                f"commhub is running: {base}  (Ctrl-C stops web, worker and beat)",
+                f"  {seeded}",
+                f"  {login}",
+                f"  admin      {base}/admin/   (captured email and SMS: Notifications > Captured messages)",
+                f"  API docs   {base}/api/docs/",
+                f"  token      curl -s -X POST {base}/api/token/ -d username=admin -d password=...",
+                f"  send       curl -s -X POST {base}/api/communication/send -H 'Authorization: Bearer <access>' "
+                "-H 'Content-Type: application/json' "
+                f"-d '{DEMO_SEND}'",
+                "",
+            ]
+        ),
         flush=True,
     )
 

@@ -307,3 +307,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "twilio.http_client": {"level": "WARNING"}},
 }
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu warns that a filesystem:// URL has no host name; there is none to give.
+    LOGGING["loggers"]["kombu.connection"] = {"level": "ERROR"}

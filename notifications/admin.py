@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from commhub.errors import DomainError
 
@@ -234,14 +234,10 @@ class NotificationAdmin(admin.ModelAdmin):
     def trace_display(self, obj: Notification) -> str:
         if not obj.decision_trace:
             return "-"
-        rows = format_html("").join(
-            format_html(
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                step.get("check"),
-                step.get("outcome"),
-                step.get("reason"),
-            )
-            for step in obj.decision_trace
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((step.get("check"), step.get("outcome"), step.get("reason")) for step in obj.decision_trace),
         )
         return format_html("<table><tr><th>check</th><th>outcome</th><th>reason</th></tr>{}</table>", rows)
 
@@ -256,11 +252,8 @@ class NotificationAdmin(admin.ModelAdmin):
 
     @admin.display(description="fallbacks")
     def fallback_links(self, obj: Notification) -> str:
-        links = [
-            format_html('<a href="../../{}/change/">{} ({})</a>', f.pk, f.channel, f.status)
-            for f in obj.fallbacks.all()
-        ]
-        return format_html(", ".join(["{}"] * len(links)), *links) if links else "-"
+        links = [(f.pk, f.channel, f.status) for f in obj.fallbacks.all()]
+        return format_html_join(", ", '<a href="../../{}/change/">{} ({})</a>', links) if links else "-"
 
     @admin.action(description="Retry selected failed notifications", permissions=["retry"])
     def retry_selected(self, request, queryset):

@@ -22,7 +22,13 @@ from commhub.errors import Conflict, InvalidInput, NotFound
 from preferences.models import Recipient
 from preferences.selectors import recipients_by_external_id
 from preferences.services import recipient_upsert
-from templates_app.rendering import RenderError, build_context, missing_variables, render_message
+from templates_app.rendering import (
+    RenderError,
+    TemplateSyntaxProblem,
+    build_context,
+    missing_variables,
+    render_message,
+)
 from templates_app.segments import sms_segments
 from templates_app.selectors import template_for
 
@@ -164,7 +170,10 @@ def notification_prepare(
     template = template_for(notification_type_id=ntype.pk, channel=channel)
     if template is None:
         raise InvalidInput({"type": [f"{ntype.key} has no active {channel} template."]})
-    missing = missing_variables((template.subject, template.body, template.html), req.data)
+    try:
+        missing = missing_variables((template.subject, template.body, template.html), req.data)
+    except TemplateSyntaxProblem as exc:  # saved outside the admin's validation; staff must fix it
+        raise InvalidInput({"type": [f"The {channel} template of {ntype.key} does not compile ({exc})."]}) from exc
     if missing:
         raise InvalidInput({"data": {name: ["This variable is required by the template."] for name in missing}})
     trace.append(_trace("template", "pass", f"template #{template.pk} has every variable it needs"))

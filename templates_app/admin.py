@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from .models import Template
-from .rendering import required_paths
+from .rendering import TemplateSyntaxProblem, required_paths
 
 
 @admin.register(Template)
@@ -28,6 +28,9 @@ class TemplateAdmin(admin.ModelAdmin):
         if not obj.pk:
             return "-"
         paths = set()
-        for source in (obj.subject, obj.body, obj.html):
-            paths |= {".".join(p) for p in required_paths(source)}
+        try:
+            for source in (obj.subject, obj.body, obj.html):
+                paths |= {".".join(p) for p in required_paths(source)}
+        except TemplateSyntaxProblem:
+            return "(fix the syntax error first)"
         return ", ".join(sorted(paths)) or "(none)"

@@ -174,7 +174,10 @@ def required_paths(source: str) -> frozenset[tuple[str, ...]]:
     """
     if not source:
         return frozenset()
-    ast = _text_env.parse(source)
+    try:
+        ast = _text_env.parse(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateSyntaxProblem(f"line {exc.lineno}: {exc.message}") from exc
     free = meta.find_undeclared_variables(ast) - RESERVED_NAMES
     visited: list[tuple[nodes.Node, nodes.Node | None, frozenset[str]]] = []
     _walk(ast, None, frozenset(), visited)

@@ -164,3 +164,12 @@ def test_retry_requeues_a_failed_notification_with_a_fresh_budget(catalogue, rec
     again = notification_retry(notification_id=n.pk)
     assert (again.status, again.attempts, again.claims) == (Status.QUEUED, 0, 0)
     assert again.decision_trace[-1]["check"] == "retry" and "boom" in again.decision_trace[-1]["reason"]
+
+
+def test_a_template_broken_outside_the_admin_is_a_400_not_a_500(catalogue, recipient):
+    from templates_app.models import Template
+
+    Template.objects.filter(notification_type__key="financial_alert", channel="sms").update(body="{{ amount ")
+    with pytest.raises(InvalidInput) as exc:
+        submit()
+    assert "does not compile" in str(exc.value.errors["type"])

@@ -1,0 +1,85 @@
+"""Management commands: seeding, API clients, draining in-process."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from notifications.constants import Status
+from notifications.models import Notification, NotificationType
+from notifications.services import SubmitRequest, notification_submit
+from tests.fakes.providers import TWILIO
+
+pytestmark = pytest.mark.django_db
+
+ALERT = {"amount": "$120.00", "account": "checking"}
+
+
+def run(*args):
+    out, err = StringIO(), StringIO()
+    call_command(*args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_seed_demo_is_idempotent_and_keeps_edits(db):
+    out, _ = run("seed_demo")
+    assert "8 types, 13 templates, 2 prices, 3 recipients created" in out
+    NotificationType.objects.filter(key="weekly_checkin").update(max_retries=9)
+    out, _ = run("seed_demo")
+    assert "0 types, 0 templates, 0 prices, 0 recipients created" in out
+    assert NotificationType.objects.get(key="weekly_checkin").max_retries == 9
+
+
+def test_create_api_client_prints_a_working_token(client, catalogue, recipient):
+    out, _ = run("create_api_client", "billing-backend")
+    access = next(line.split()[-1] for line in out.splitlines() if line.startswith("access:"))
+    response = client.post(
+        "/api/communication/send",
+        {"user_id": 123, "trigger_type": "financial_alert", "data": ALERT},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {access}",
+    )
+    assert response.status_code == 200, response.content
+    password = next(line.split()[1] for line in out.splitlines() if line.startswith("password:"))
+    assert client.post("/api/token/", {"username": "billing-backend", "password": password}).status_code == 200
+
+
+def test_drain_queue_sends_reports_and_exits_nonzero_on_failure(catalogue, recipient, via_fakes):
+    for _ in range(3):
+        notification_submit(SubmitRequest(recipient="123", type="financial_alert", data=ALERT))
+    out, _ = run("drain_queue", "--channel", "sms")
+    assert "3 processed" in out and "3 sent" in out
+    assert Notification.objects.filter(status=Status.SENT).count() == 3
+
+    via_fakes.fail_always(TWILIO, status=400, code=21211, message="invalid number")
+    notification_submit(SubmitRequest(recipient="123", type="financial_alert", data=ALERT))
+    with pytest.raises(SystemExit) as exc:
+        run("drain_queue", "--queue", "sms_critical")
+    assert exc.value.code == 1
+
+
+def test_drain_queue_respects_limit_and_queue(catalogue, recipient, via_fakes):
+    for _ in range(5):
+        notification_submit(SubmitRequest(recipient="123", type="financial_alert", data=ALERT))
+    notification_submit(SubmitRequest(recipient="123", type="monthly_report", data={"month": "May"}))
+    out, _ = run("drain_queue", "--queue", "sms_critical", "--limit", "2", "--batch-size", "1")
+    assert "2 processed" in out
+    assert Notification.objects.filter(status=Status.SENT).count() == 2
+    assert Notification.objects.get(notification_type__key="monthly_report").status == Status.QUEUED
+
+
+@pytest.mark.parametrize("args", [("--queue", "nope"), ("--limit", "-1"), ("--batch-size", "0")])
+def test_drain_queue_bad_arguments_are_one_readable_line(db, args):
+    with pytest.raises(CommandError) as exc:
+        run("drain_queue", *args)
+    assert "\n" not in str(exc.value)
+
+
+def test_ensure_admin_creates_once(db, settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    out, _ = run("ensure_admin")
+    assert "admin login created: admin / " in out
+    password = out.strip().split()[-1]
+    again, _ = run("ensure_admin")
+    assert password in again and "created" not in again

@@ -1,0 +1,70 @@
+"""Settings are safe by default: development secrets are refused without DEBUG."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def load_settings(**env):
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SECRET_KEY", "DEBUG", "JWT_SIGNING_KEY", "SMS_PROVIDER", "TWILIO_AUTH_TOKEN")
+    }
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", "import commhub.settings"], cwd=ROOT, env=clean, capture_output=True, text=True
+    )
+
+
+def test_the_development_secret_key_is_refused_when_debug_is_off():
+    result = load_settings(DEBUG="false")
+    assert result.returncode != 0 and "SECRET_KEY is the development default" in result.stderr
+
+
+def test_the_development_secret_key_is_accepted_for_local_development():
+    assert load_settings(DEBUG="true").returncode == 0
+
+
+def test_a_short_jwt_key_is_refused_in_production():
+    result = load_settings(DEBUG="false", SECRET_KEY="s" * 50, JWT_SIGNING_KEY="short")
+    assert result.returncode != 0 and "at least 32 characters" in result.stderr
+
+
+def test_twilio_without_a_token_is_refused_in_production():
+    result = load_settings(DEBUG="false", SECRET_KEY="s" * 50, SMS_PROVIDER="twilio")
+    assert result.returncode != 0 and "TWILIO_AUTH_TOKEN" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("provider", "backend"),
+    [
+        ("mailgun", "anymail.backends.mailgun.EmailBackend"),
+        ("capture", "notifications.channels.capture.CaptureEmailBackend"),
+    ],
+)
+def test_email_provider_is_chosen_by_environment(provider, backend):
+    result = subprocess.run(
+        [sys.executable, "-c", "import commhub.settings as s; print(s.EMAIL_BACKEND, s.ANYMAIL)"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "DEBUG": "true",
+            "EMAIL_PROVIDER": provider,
+            "EMAIL_API_KEY": "k-123",
+            "EMAIL_API_URL": "http://127.0.0.1:1/v3",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert backend in result.stdout
+    if provider == "mailgun":
+        assert (
+            "'MAILGUN_API_KEY': 'k-123'" in result.stdout
+            and "'MAILGUN_API_URL': 'http://127.0.0.1:1/v3'" in result.stdout
+        )
