@@ -31,22 +31,27 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from analytics.services import cost_entry_build
 from templates_app.rendering import RenderError, build_context, render_message
 from templates_app.segments import sms_segments
-from templates_app.selectors import template_for
+from templates_app.selectors import template_by_id, template_for
 
 from .channels.base import DeliveryError, OutboundMessage, PermanentError, SendResult
 from .channels.registry import provider_for
-from .constants import Channel, Status
+from .constants import DELIVERY_QUEUES, Channel, Status
 from .models import DeliveryAttempt, Notification
 from .queueing import kick, kick_on_commit
-from .recording import SuccessRecord, success_record
-from .selectors import notifications_due, notifications_with_expired_lease, queues_with_stale_rows
+from .recording import GroupRecorder, SuccessRecord, success_record
+from .selectors import (
+    notification_type_by_id,
+    notifications_due,
+    notifications_with_expired_lease,
+    queues_with_stale_rows,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +73,14 @@ class DrainResult:
     failed: int = 0
     released: int = 0
     lost: int = 0  # rows whose claim another worker took over while we were sending (logged)
+    yielded: bool = False  # stopped early because a more urgent queue had work
+    queue_empty: bool = False  # a claim found fewer ready rows than it asked for
     failed_ids: list[str] = field(default_factory=list)
 
     @property
     def more_may_wait(self) -> bool:
-        return self.released > 0 or self.claimed >= _conf("DRAIN_BATCH_SIZE")
+        """Stopped for a reason other than an empty queue (time budget, limit, yield): wake it again."""
+        return self.released > 0 or self.yielded or not self.queue_empty
 
 
 # --- claim --------------------------------------------------------------------------------------------
@@ -97,11 +105,25 @@ def notifications_claim(*, queue: str, limit: int, token: uuid.UUID, now: dateti
             claims=F("claims") + 1,
             updated_at=now,
         )
-    return list(
-        Notification.objects.filter(claim_token=token, status=Status.SENDING)
-        .select_related("recipient", "notification_type", "template")
+    rows = list(
+        Notification.objects.filter(pk__in=ids, claim_token=token, status=Status.SENDING)
+        .select_related("recipient")
         .order_by("priority", "send_at")
     )
+    _attach_catalogue(rows)
+    return rows
+
+
+def _attach_catalogue(rows: list[Notification]) -> None:
+    """Types and templates come from the in-process snapshots: no join, no model building per row."""
+    for n in rows:
+        ntype = notification_type_by_id(n.notification_type_id)
+        template = template_by_id(n.template_id) if n.template_id else None
+        if ntype is None or (n.template_id and template is None):  # created moments ago in another process
+            n.refresh_from_db(fields=["notification_type", "template"])
+            continue
+        n.notification_type = ntype
+        n.template = template
 
 
 def _release(rows: list[Notification], token: uuid.UUID) -> int:
@@ -121,49 +143,87 @@ def _release(rows: list[Notification], token: uuid.UUID) -> int:
 
 
 def queue_drain(
-    *, queue: str, batch_size: int | None = None, time_budget: float | None = None, threads: int | None = None
+    *,
+    queue: str,
+    batch_size: int | None = None,
+    time_budget: float | None = None,
+    threads: int | None = None,
+    limit: int | None = None,
 ) -> DrainResult:
-    """Claim one batch of `queue` and send it with `threads` senders, each recording every message it sends
-    before taking the next (so at most `threads` sends are ever unrecorded)."""
+    """Send from `queue` until it is empty, the time budget is spent, `limit` rows were taken, or a more
+    urgent queue has ready rows (then it stops so the worker can serve that queue first).
+
+    `threads` senders pull from a shared buffer that is topped up by claiming `batch_size` rows at a time
+    whenever it runs low, so no sender idles at a batch boundary. Each sender records every message it
+    sends before taking the next: at most `threads` sends are ever unrecorded.
+    """
     batch_size = batch_size or _conf("DRAIN_BATCH_SIZE")
     time_budget = _conf("DRAIN_TIME_BUDGET_SECONDS") if time_budget is None else time_budget
     threads = max(1, threads or _conf("DRAIN_THREADS"))
     token = uuid.uuid4()
     result = DrainResult(queue=queue)
-    rows = notifications_claim(queue=queue, limit=batch_size, token=token, now=timezone.now())
-    result.claimed = len(rows)
-    if not rows:
-        return result
     deadline = time.monotonic() + time_budget
-    waiting = collections.deque(rows)
+    buffer: collections.deque[Notification] = collections.deque()
     lock = threading.Lock()
+    state = {"exhausted": False, "stopped": False}
+    recorder = GroupRecorder()
+
+    def claim_more() -> None:
+        """Top up the buffer (called with the lock held)."""
+        wanted = batch_size if limit is None else min(batch_size, limit - result.claimed)
+        if wanted <= 0 or (result.claimed and _more_urgent_work_waiting(queue)):
+            state["exhausted"] = True
+            if wanted > 0:
+                result.yielded = True
+            return
+        rows = notifications_claim(queue=queue, limit=wanted, token=token, now=timezone.now())
+        result.claimed += len(rows)
+        buffer.extend(rows)
+        if len(rows) < wanted:
+            state["exhausted"] = result.queue_empty = True
 
     def take() -> Notification | None:
         with lock:
-            if not waiting or time.monotonic() > deadline:
+            if state["stopped"] or time.monotonic() > deadline:
+                state["stopped"] = True
                 return None
-            return waiting.popleft()
+            if len(buffer) <= threads and not state["exhausted"]:
+                claim_more()
+            return buffer.popleft() if buffer else None
 
     def send_until_done() -> None:
         while (notification := take()) is not None:
             provider = provider_for(notification.channel)
-            provider.open()  # idempotent: keeps the thread's keep-alive session across batches
-            outcome = notification_deliver(notification, provider=provider, token=token)
+            provider.open()  # idempotent: keeps the thread's keep-alive session across drains
+            outcome = notification_deliver(notification, provider=provider, token=token, recorder=recorder)
             with lock:
                 _tally(result, notification, outcome)
 
     try:
-        if threads == 1 or len(rows) == 1:
+        if threads == 1:
             send_until_done()
         else:
-            futures = [
-                _sender_pool().submit(_with_fresh_connection, send_until_done) for _ in range(min(threads, len(rows)))
-            ]
+            futures = [_sender_pool().submit(_with_fresh_connection, send_until_done) for _ in range(threads)]
             for future in futures:
                 future.result()
     finally:
-        result.released = _release(list(waiting), token)
+        with lock:
+            state["stopped"] = True
+            leftovers = list(buffer)
+            buffer.clear()
+        result.released = _release(leftovers, token)
     return result
+
+
+def _more_urgent_work_waiting(queue: str) -> bool:
+    """True when a queue a worker should serve before `queue` has rows ready now."""
+    position = DELIVERY_QUEUES.index(queue) if queue in DELIVERY_QUEUES else 0
+    more_urgent = DELIVERY_QUEUES[:position]
+    if not more_urgent:
+        return False
+    return Notification.objects.filter(
+        status=Status.QUEUED, queue__in=more_urgent, send_at__lte=timezone.now()
+    ).exists()
 
 
 def _tally(result: DrainResult, notification: Notification, outcome: str) -> None:
@@ -187,6 +247,17 @@ def _sender_pool() -> ThreadPoolExecutor:
     if _pool is None or _pool[0] != os.getpid():
         _pool = (os.getpid(), ThreadPoolExecutor(max_workers=_conf("DRAIN_THREADS"), thread_name_prefix="sender"))
     return _pool[1]
+
+
+def shutdown_sender_pool() -> None:
+    """Stop the sender threads; their database connections close with them (end of tests, shutdown)."""
+    global _pool
+    if _pool is not None and _pool[0] == os.getpid():
+        _pool[1].submit(lambda: None).result()
+        for _ in range(_conf("DRAIN_THREADS")):  # each thread closes its own connection
+            _pool[1].submit(connections.close_all)
+        _pool[1].shutdown(wait=True)
+    _pool = None
 
 
 def _with_fresh_connection(fn) -> None:
@@ -231,7 +302,9 @@ def _outbound(notification: Notification) -> OutboundMessage:
     )
 
 
-def notification_deliver(notification: Notification, *, provider, token: uuid.UUID) -> str:
+def notification_deliver(
+    notification: Notification, *, provider, token: uuid.UUID, recorder: GroupRecorder | None = None
+) -> str:
     """Send one claimed notification and record the outcome. Returns the status it ended in."""
     started = timezone.now()
     t0 = time.perf_counter()
@@ -245,10 +318,12 @@ def notification_deliver(notification: Notification, *, provider, token: uuid.UU
         duration_ms = int((time.perf_counter() - t0) * 1000)
         return _record_failure(notification, provider.name, exc, token, started, duration_ms, called_provider=True)
     duration_ms = int((time.perf_counter() - t0) * 1000)
-    return _record_success(notification, provider.name, result, token, started, duration_ms)
+    return _record_success(notification, provider.name, result, token, started, duration_ms, recorder)
 
 
-def _record_success(notification, provider_name, result: SendResult, token, started, duration_ms) -> str:
+def _record_success(
+    notification, provider_name, result: SendResult, token, started, duration_ms, recorder: GroupRecorder | None
+) -> str:
     now = timezone.now()
     segments = result.segments
     if segments is None and notification.channel == Channel.SMS:
@@ -257,7 +332,8 @@ def _record_success(notification, provider_name, result: SendResult, token, star
     if entry is not None and result.price is not None:  # the provider's own bill beats our price table
         entry.amount, entry.is_estimate = result.price, False
         entry.currency = result.currency or entry.currency
-    owned = success_record(
+    record = recorder.record if recorder is not None else success_record
+    owned = record(
         SuccessRecord(
             notification=notification,
             token=token,

@@ -79,7 +79,12 @@ class Notification(models.Model):
     """One message to one recipient on one channel. The row is the queue of record."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    recipient = models.ForeignKey("preferences.Recipient", on_delete=models.PROTECT, related_name="notifications")
+    # Index economy: every status change rewrites an entry in every index of this table, so foreign keys
+    # covered by a composite index (recipient) or only needed for rare deletes (template, submitted_by) get
+    # none of their own, and the fallback / provider-id indexes are partial.
+    recipient = models.ForeignKey(
+        "preferences.Recipient", on_delete=models.PROTECT, related_name="notifications", db_index=False
+    )
     notification_type = models.ForeignKey(NotificationType, on_delete=models.PROTECT, related_name="notifications")
     channel = models.CharField(max_length=16, choices=Channel.choices)
     priority = models.PositiveSmallIntegerField(default=5)
@@ -90,7 +95,7 @@ class Notification(models.Model):
     decision_trace = models.JSONField(default=list, blank=True)
 
     template = models.ForeignKey(
-        "templates_app.Template", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "templates_app.Template", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     to_address = models.CharField(max_length=254, blank=True, help_text="Email or phone used for the send.")
     rendered_subject = models.CharField(max_length=998, blank=True)
@@ -118,10 +123,11 @@ class Notification(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="fallbacks",
+        db_index=False,
         help_text="The notification this one replaces after its channel failed.",
     )
     submitted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -142,7 +148,10 @@ class Notification(models.Model):
             models.Index(fields=["lease_expires_at"], name="notif_lease_idx", condition=Q(status="sending")),
             models.Index(fields=["status", "created_at"], name="notif_status_created_idx"),
             models.Index(fields=["recipient", "created_at"], name="notif_recipient_created_idx"),
-            models.Index(fields=["provider_message_id"], name="notif_provider_msg_idx"),
+            models.Index(
+                fields=["provider_message_id"], name="notif_provider_msg_idx", condition=~Q(provider_message_id="")
+            ),
+            models.Index(fields=["fallback_of"], name="notif_fallback_of_idx", condition=Q(fallback_of__isnull=False)),
         ]
         permissions = [
             ("send_notification", "Can send notifications"),

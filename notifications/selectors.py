@@ -13,8 +13,9 @@ from .constants import Status
 from .models import DeliveryAttempt, Notification, NotificationType
 
 
-def _load_types() -> dict[str, NotificationType]:
-    return {t.key: t for t in NotificationType.objects.all()}
+def _load_types() -> dict[str | int, NotificationType]:
+    types = list(NotificationType.objects.all())
+    return {**{t.key: t for t in types}, **{t.pk: t for t in types}}
 
 
 notification_types = Snapshot(_load_types)
@@ -22,14 +23,11 @@ notification_types = Snapshot(_load_types)
 
 def notification_type_by_key(key: str) -> NotificationType | None:
     """From the in-process snapshot: submit reads it for every message."""
-    return notification_types.get().get(key)
+    return notification_types.get().get(str(key))
 
 
 def notification_type_by_id(type_id: int) -> NotificationType | None:
-    for t in notification_types.get().values():
-        if t.pk == type_id:
-            return t
-    return None
+    return notification_types.get().get(int(type_id))
 
 
 def notification_types_all() -> QuerySet[NotificationType]:

@@ -42,6 +42,16 @@ def _fresh_process_state():
     reset_providers()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _stop_sender_threads_at_the_end(django_db_setup, django_db_blocker):
+    """Sender threads hold database connections; the test database cannot be dropped while they live."""
+    yield
+    from notifications.delivery import shutdown_sender_pool
+
+    with django_db_blocker.unblock():
+        shutdown_sender_pool()
+
+
 @pytest.fixture
 def catalogue(db):
     from analytics.services import pricing_install_defaults

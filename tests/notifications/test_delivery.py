@@ -188,12 +188,30 @@ def test_claim_takes_the_most_urgent_first(catalogue, recipient):
     assert reload(low).status == Status.QUEUED
 
 
-def test_a_drain_past_its_time_budget_gives_back_what_it_did_not_send(catalogue, recipient):
+def test_a_drain_past_its_time_budget_gives_back_what_it_did_not_send(catalogue, recipient, via_fakes):
     for _ in range(3):
         submit()
-    result = queue_drain(queue="sms_critical", time_budget=0)
-    assert result.claimed == 3 and result.released == 3 and result.sent == 0
-    assert Notification.objects.filter(status=Status.QUEUED, claims=0).count() == 3
+    via_fakes.latency = 0.3  # the provider is slow: the budget runs out after the first send
+    try:
+        result = queue_drain(queue="sms_critical", time_budget=0.1, threads=1)
+    finally:
+        via_fakes.latency = 0.0
+    assert (result.claimed, result.sent, result.released) == (3, 1, 2)
+    assert result.more_may_wait  # the task wakes the queue again
+    assert Notification.objects.filter(status=Status.QUEUED, claims=0).count() == 2
+    assert len(via_fakes.calls(TWILIO)) == 1
+
+
+def test_a_drain_yields_when_a_more_urgent_queue_has_work(catalogue, recipient):
+    for i in range(3):
+        submit(type="payment_reminder", data={"bill_name": f"Bill {i}", "amount": "$1", "due_date": "today"})
+    first = queue_drain(queue="sms_daily", batch_size=1, threads=1, limit=1)
+    assert first.sent == 1 and not first.yielded
+    submit()  # a financial alert lands in sms_critical
+    second = queue_drain(queue="sms_daily", batch_size=1, threads=1)
+    assert second.yielded and second.more_may_wait
+    assert second.sent == 1  # it finished what it held, then stopped claiming
+    assert queue_drain(queue="sms_critical", threads=1).sent == 1
 
 
 def test_a_send_recorded_after_losing_the_claim_is_logged_not_double_counted(catalogue, recipient, caplog):

@@ -47,20 +47,25 @@ class Command(BaseCommand):
         counts = {"sent": 0, "failed": 0, "retrying": 0, "lost": 0}
         done = 0
         t0 = last_report = time.monotonic()
-        for name in queues:
-            while not limit or done < limit:
-                size = batch_size if not limit else min(batch_size, limit - done)
-                result = queue_drain(queue=name, batch_size=size, time_budget=3600)
-                if result.claimed == 0:
-                    break
+        progress = True
+        while progress and (not limit or done < limit):
+            progress = False
+            for name in queues:
+                # one-second slices keep the progress line alive; a yield goes back to the most urgent queue
+                result = queue_drain(
+                    queue=name, batch_size=batch_size, time_budget=1.0, limit=(limit - done) if limit else None
+                )
                 counts["sent"] += result.sent
                 counts["failed"] += result.failed
                 counts["retrying"] += result.retrying
                 counts["lost"] += result.lost
                 done += result.claimed - result.released
+                progress = progress or result.claimed > 0
                 if not quiet and time.monotonic() - last_report >= 1:
                     last_report = time.monotonic()
                     self._progress(done, total, counts, last_report - t0)
+                if result.yielded or (limit and done >= limit):
+                    break
         elapsed = time.monotonic() - t0
         rate = done / elapsed if elapsed > 0 else 0.0
         summary = (

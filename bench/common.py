@@ -1,0 +1,189 @@
+"""Shared benchmark plumbing: a fresh PostgreSQL database, the fake ESP, CPU-noise and memory readings.
+
+Benchmarks print figures beside a baseline measured in the same run, because these machines are shared
+and noisy: absolute numbers move by 2x from one day to the next, ratios much less.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PEER_FAKE_ESP = ROOT.parent / "shared" / "peers" / "fake_esp.py"
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/13")
+DB_NAME = "commhub_bench"
+DATA_DIR = Path(tempfile.gettempdir()) / "commhub_bench"
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_env(**extra: str) -> dict[str, str]:
+    """Production-like settings (DEBUG off) on a dedicated database and Redis db."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DATABASE_URL=f"{PG}/{DB_NAME}",
+        CELERY_BROKER_URL=REDIS,
+        DEBUG="false",
+        SECRET_KEY=env.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(48),
+        COMMHUB_DATA_DIR=str(DATA_DIR),
+        SMS_PROVIDER="capture",
+        LOG_LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(extra)
+    return env
+
+
+def manage(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def fresh_database(env: dict[str, str]) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    manage(env, "migrate", "--noinput", "-v", "0")
+    manage(env, "seed_demo")
+    import redis
+
+    redis.Redis.from_url(REDIS).flushdb()
+
+
+class FakeEsp:
+    """The peer's fake Mailgun API when it is beside the checkout (same fake for both sides of the
+    comparison), else commhub's own fake providers."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        if PEER_FAKE_ESP.exists():
+            cmd = [sys.executable, str(PEER_FAKE_ESP), "--port", str(self.port)]
+            self.kind = "shared/peers/fake_esp.py (asyncio Mailgun API)"
+        else:
+            cmd = [sys.executable, "-m", "tests.fakes.providers", "--port", str(self.port)]
+            self.kind = "tests/fakes/providers.py (threaded Mailgun/Postmark/Twilio API)"
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{self.port}"
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+    def count(self) -> int | None:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{self.url}/count", timeout=5) as r:
+                return int(r.read().decode().strip())
+        except Exception:
+            return None  # commhub's own fake has no /count
+
+    def reset(self) -> None:
+        import urllib.request
+
+        with contextlib.suppress(Exception):  # commhub's own fake has no /reset
+            urllib.request.urlopen(urllib.request.Request(f"{self.url}/reset", method="POST", data=b""), timeout=5)
+
+    def email_env(self) -> dict[str, str]:
+        from tests.fakes.providers import FakeProviders
+
+        return {
+            "EMAIL_PROVIDER": "mailgun",
+            "EMAIL_API_KEY": FakeProviders.mailgun_api_key,
+            "EMAIL_API_URL": f"{self.url}/v3",
+            "EMAIL_SENDER_DOMAIN": "mg.example.com",
+        }
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def cpu_busy(interval: float = 1.0) -> float:
+    """Host-wide CPU busy % over `interval` (from /proc/stat), to flag noisy runs."""
+
+    def snap():
+        with open("/proc/stat") as f:
+            values = [int(x) for x in f.readline().split()[1:]]
+        return sum(values), values[3] + values[4]
+
+    t0, i0 = snap()
+    time.sleep(interval)
+    t1, i1 = snap()
+    return 100.0 * (1 - (i1 - i0) / max(1, t1 - t0))
+
+
+def peak_rss_mb(pids: list[int]) -> float:
+    """Sum of the peak resident memory (VmHWM) of live processes."""
+    total_kb = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        total_kb += int(line.split()[1])
+        except OSError:
+            pass
+    return total_kb / 1024
+
+
+def children_of(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out]
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * pct / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def save(name: str, payload: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2, default=str))
+    return path
+
+
+def django_setup(env: dict[str, str]) -> None:
+    """Run Django inside this process with the benchmark's environment."""
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()

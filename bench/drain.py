@@ -1,0 +1,223 @@
+"""Drain benchmark: queued emails sent through anymail's Mailgun backend to a local fake ESP.
+
+    python bench/drain.py [--n 5000] [--runs 3] [--threads 4]
+
+Two ways of draining the same N queued notifications (fresh queue each run, PostgreSQL):
+  * `manage.py drain_queue`: one process, in-process time (as the peer's `send_queued_mail` figure);
+  * a real `celery worker -c 2` (prefork) from "ready" until the last row is sent.
+Each run checks that the fake ESP received exactly N requests and that every row ended `sent`.
+The baseline, django-post_office's `send_queued_mail` to the same kind of fake, comes from
+../shared/peers/post_office_bench.sh (bench/run_all.sh runs it right after this script).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    DATA_DIR,
+    ROOT,
+    FakeEsp,
+    bench_env,
+    children_of,
+    cpu_busy,
+    django_setup,
+    fresh_database,
+    log,
+    median,
+    peak_rss_mb,
+    save,
+)
+
+
+def reset_queue() -> None:
+    import redis
+    from django.conf import settings
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE notifications_notification, notifications_deliveryattempt, analytics_costentry, "
+            "notifications_capturedmessage CASCADE"
+        )
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+
+
+def ingest(n: int) -> float:
+    from notifications.services import SubmitRequest, notifications_submit_batch
+
+    t0 = time.perf_counter()
+    for start in range(0, n, 1000):
+        items = [
+            SubmitRequest(
+                recipient="email-only",
+                type="educational_content",
+                data={"title": f"Lesson {i}", "summary": "Budgeting basics, part one.", "url": "https://example.com"},
+            )
+            for i in range(start, min(n, start + 1000))
+        ]
+        results = notifications_submit_batch(items)
+        assert all(r.ok for r in results)
+    return time.perf_counter() - t0
+
+
+def all_sent(n: int) -> bool:
+    from notifications.models import Notification
+
+    return Notification.objects.filter(status="sent").count() == n
+
+
+def verify(n: int, esp: FakeEsp) -> tuple[bool, str]:
+    from django.db.models import Count
+
+    from notifications.models import Notification
+
+    by_status = dict(Notification.objects.values_list("status").annotate(c=Count("pk")).order_by())
+    count = esp.count()
+    ok = by_status == {"sent": n} and (count is None or count == n)
+    return ok, f"rows {by_status}, fake ESP count {count}"
+
+
+def run_drain_queue(env: dict, n: int) -> dict:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "drain_queue", "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    match = re.search(r"(\d+) processed in ([\d.]+)s", result.stdout)
+    if result.returncode != 0 or not match:
+        raise SystemExit(f"drain_queue failed:\n{result.stdout}\n{result.stderr}")
+    seconds = float(match.group(2))
+    return {"rate": int(match.group(1)) / seconds, "seconds": seconds}
+
+
+def run_worker(env: dict, n: int, log_path: Path, concurrency: int) -> dict:
+    with log_path.open("w") as out:
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "commhub",
+                "worker",
+                "-Q",
+                "maintenance,email_education",
+                "-c",
+                str(concurrency),
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                "bench@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while " ready." not in log_path.read_text():
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"worker did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.02)
+        t0 = time.perf_counter()
+        while not all_sent(n):
+            if time.perf_counter() - t0 > 600:
+                raise SystemExit("worker did not drain the queue within 10 minutes")
+            time.sleep(0.05)
+        seconds = time.perf_counter() - t0
+        memory = peak_rss_mb([worker.pid, *children_of(worker.pid)])
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    return {"rate": n / seconds, "seconds": seconds, "peak_rss_mb": memory}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=5000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=4, help="COMMHUB_DRAIN_THREADS (sender threads per process)")
+    parser.add_argument("--concurrency", type=int, default=2, help="worker processes (celery worker -c)")
+    parser.add_argument("--modes", default="drain_queue,worker", help="comma-separated: drain_queue, worker")
+    args = parser.parse_args()
+
+    esp = FakeEsp()
+    env = bench_env(COMMHUB_DRAIN_THREADS=str(args.threads), **esp.email_env())
+    log(f"fresh database; fake ESP: {esp.kind} at {esp.url}")
+    fresh_database(env)
+    django_setup(env)
+    from django.db import connection
+
+    results: dict = {
+        "n": args.n,
+        "runs": args.runs,
+        "threads": args.threads,
+        "concurrency": args.concurrency,
+        "esp": esp.kind,
+        "database": f"PostgreSQL {connection.cursor().connection.info.server_version}",
+        "drain_queue": [],
+        "worker": [],
+        "ingest_service": [],
+        "checks": [],
+        "cpu_busy_before": [],
+    }
+    try:
+        for run in range(1, args.runs + 1):
+            for mode in args.modes.split(","):
+                reset_queue()
+                esp.reset()
+                results["cpu_busy_before"].append(cpu_busy(0.5))
+                t_ingest = ingest(args.n)
+                results["ingest_service"].append(args.n / t_ingest)
+                if mode == "drain_queue":
+                    figure = run_drain_queue(env, args.n)
+                else:
+                    figure = run_worker(env, args.n, DATA_DIR / "worker.log", args.concurrency)
+                ok, detail = verify(args.n, esp)
+                results["checks"].append(ok)
+                results[mode].append(figure)
+                log(
+                    f"run {run}/{args.runs} {mode:11s}: {figure['rate']:7.0f}/s ({figure['seconds']:.2f}s) | "
+                    f"ingest {args.n / t_ingest:.0f}/s | {detail} -> {'OK' if ok else 'FAIL'}"
+                )
+    finally:
+        esp.stop()
+
+    dq = [r["rate"] for r in results["drain_queue"]]
+    wk = [r["rate"] for r in results["worker"]]
+    results["summary"] = {
+        "drain_queue_per_s": median(dq),
+        "worker_per_s": median(wk),
+        "worker_peak_rss_mb": max((r["peak_rss_mb"] for r in results["worker"]), default=float("nan")),
+        "ingest_service_per_s": median(results["ingest_service"]),
+        "ok": all(results["checks"]),
+    }
+    save("drain", results)
+    s = results["summary"]
+    print(f"=== commhub drain (N={args.n}, {args.runs} runs, {results['database']}, {args.threads} sender threads) ===")
+    print(
+        f"drain_queue, 1 process (in-process time)   {s['drain_queue_per_s']:7.0f} notifications/s  "
+        f"[runs: {', '.join(f'{x:.0f}' for x in dq)}]"
+    )
+    print(
+        f"celery worker -c 2 (ready -> last sent)     {s['worker_per_s']:7.0f} notifications/s  "
+        f"[runs: {', '.join(f'{x:.0f}' for x in wk)}]  peak RSS {s['worker_peak_rss_mb']:.0f} MB (all processes)"
+    )
+    print(f"batch submit (service, 1000 per batch)      {s['ingest_service_per_s']:7.0f} notifications/s")
+    print(f"check: every row sent and the fake ESP saw exactly N requests, every run: {'OK' if s['ok'] else 'FAIL'}")
+    return 0 if s["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
