@@ -293,6 +293,8 @@ COMMHUB = {
     "RETRY_COUNTDOWN_MAX_SECONDS": env.int("COMMHUB_RETRY_COUNTDOWN_MAX", default=300),
     # How many times a row may be claimed without finishing before it is declared poison.
     "MAX_CLAIMS": env.int("COMMHUB_MAX_CLAIMS", default=5),
+    # Seconds an API client's permission set is cached per process (a revocation applies within it).
+    "PERMISSION_CACHE_SECONDS": env.int("COMMHUB_PERMISSION_CACHE_SECONDS", default=30),
     # Seconds the in-process type/template/pricing caches may lag an edit made in another process.
     "CATALOGUE_CACHE_SECONDS": env.float("COMMHUB_CATALOGUE_CACHE_SECONDS", default=5.0),
 }

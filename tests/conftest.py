@@ -33,10 +33,12 @@ def pytest_report_header(config) -> list[str]:
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
     """In-process snapshots and provider sessions must not leak from one test's database to the next."""
+    from commhub.permissions import clear_permission_cache
     from commhub.snapshot import invalidate_all
     from notifications.channels.registry import reset_providers
 
     invalidate_all()
+    clear_permission_cache()
     reset_providers()
     yield
     reset_providers()

@@ -80,6 +80,43 @@ class BatchInput(serializers.Serializer):
     notifications = serializers.ListField(child=serializers.JSONField(), allow_empty=False)
 
 
+def accepted_output(notification) -> dict:
+    """What a send returns (202): enough to follow the notification; GET the detail for the rest.
+    Built directly: a full ModelSerializer representation costs more than the insert."""
+    n = notification
+    return {
+        "id": str(n.pk),
+        "status": n.status,
+        "recipient": n.recipient.external_id,
+        "type": n.notification_type.key,
+        "channel": n.channel,
+        "priority": n.priority,
+        "queue": n.queue,
+        "send_at": n.send_at.isoformat(),
+        "segments": n.segments,
+        "cost": None if n.cost is None else f"{n.cost:.6f}",
+        "currency": n.currency,
+        "fallback_used": any(s.get("outcome") == "fallback" for s in n.decision_trace),
+    }
+
+
+class AcceptedOutput(serializers.Serializer):
+    """Schema of accepted_output() (documentation only)."""
+
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    recipient = serializers.CharField()
+    type = serializers.CharField()
+    channel = serializers.CharField()
+    priority = serializers.IntegerField()
+    queue = serializers.CharField()
+    send_at = serializers.DateTimeField()
+    segments = serializers.IntegerField(allow_null=True)
+    cost = serializers.DecimalField(max_digits=12, decimal_places=6, allow_null=True)
+    currency = serializers.CharField()
+    fallback_used = serializers.BooleanField()
+
+
 class AttemptOutput(serializers.ModelSerializer):
     class Meta:
         model = DeliveryAttempt

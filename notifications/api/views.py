@@ -16,11 +16,13 @@ from notifications.constants import Channel, Status
 from notifications.models import Notification
 
 from .serializers import (
+    AcceptedOutput,
     BatchInput,
     NotificationDetailOutput,
     NotificationOutput,
     NotificationTypeOutput,
     SendInput,
+    accepted_output,
 )
 
 
@@ -84,12 +86,12 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def get_serializer_class(self):
         return NotificationDetailOutput if self.action == "retrieve" else NotificationOutput
 
-    @extend_schema(request=SendInput, responses={202: NotificationOutput})
+    @extend_schema(request=SendInput, responses={202: AcceptedOutput})
     def create(self, request):
         payload = SendInput(data=request.data)
         payload.is_valid(raise_exception=True)
         notification = services.notification_submit(payload.to_submit_request(), submitted_by=request.user)
-        return Response(NotificationOutput(notification).data, status=status.HTTP_202_ACCEPTED)
+        return Response(accepted_output(notification), status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         request=BatchInput,

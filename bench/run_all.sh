@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Every benchmark, then the peer (django-post_office) in the same session, then one summary with ratios.
+#   bash bench/run_all.sh            (make bench)
+# Environment: BENCH_N (drain size, default 5000), BENCH_RUNS (default 3), PEER_N / PEER_RUNS for the peer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+N=${BENCH_N:-5000}
+RUNS=${BENCH_RUNS:-3}
+export DEBUG=false
+mkdir -p bench/results
+
+command -v wrk >/dev/null || { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null || true; }
+
+echo "### drain (default worker: -c 2 x 4 sender threads)"
+$PY bench/drain.py --n "$N" --runs "$RUNS" --concurrency 2 --threads 4 | tee bench/results/drain.txt
+cp bench/results/drain.json bench/results/drain_default.json
+echo "### drain (tuned for a zero-latency ESP on 2 cores: -c 4 x 1 sender thread)"
+$PY bench/drain.py --n "$N" --runs "$RUNS" --concurrency 4 --threads 1 --modes worker | tee bench/results/drain_tuned.txt
+cp bench/results/drain.json bench/results/drain_tuned.json
+echo "### single-send API"
+$PY bench/api_single.py | tee bench/results/api_single.txt
+echo "### batch ingest"
+$PY bench/batch_ingest.py | tee bench/results/batch_ingest.txt
+
+PEER=../shared/peers/post_office_bench.sh
+if [ -f "$PEER" ]; then
+  echo "### peer: django-post_office (same fake Mailgun API, same PostgreSQL)"
+  PEER_RUNS=${PEER_RUNS:-$RUNS} bash "$PEER" "${PEER_N:-$N}" | tee bench/results/peer.txt
+  cp /tmp/peer_bench/post_office_results.json bench/results/peer.json
+else
+  echo "### peer: $PEER not found; the summary has no post_office ratios"
+fi
+$PY bench/summary.py
