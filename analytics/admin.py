@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from commhub.admin import ReadOnlyAdmin
+
 from .models import CostEntry, PricingRule
 
 
@@ -11,7 +13,9 @@ class PricingRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(CostEntry)
-class CostEntryAdmin(admin.ModelAdmin):
+class CostEntryAdmin(ReadOnlyAdmin):
+    """The ledger is written by the pipeline only."""
+
     list_display = [
         "created_at",
         "channel",
@@ -27,13 +31,3 @@ class CostEntryAdmin(admin.ModelAdmin):
     list_select_related = ["notification"]
     date_hierarchy = "created_at"
     show_full_result_count = False
-
-    # The ledger is written by the pipeline only.
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 
 from notifications.constants import Channel
@@ -36,19 +37,34 @@ def cost_estimate(*, channel: str, provider: str = "", segments: int | None) -> 
     return rule.price * units, rule.currency
 
 
-def cost_entry_build(*, notification, provider: str, segments: int | None) -> CostEntry | None:
-    """The (unsaved) ledger row for a sent notification, or None when no price is configured."""
-    rule = price_for(channel=notification.channel, provider=provider)
+@dataclass
+class CostLine:
+    """What one sent notification costs, before it is written to the ledger (CostEntry)."""
+
+    channel: str
+    provider: str
+    units: int
+    unit_price: Decimal
+    amount: Decimal
+    currency: str
+    is_estimate: bool = True
+
+    def entry_for(self, notification) -> CostEntry:
+        return CostEntry(notification=notification, **asdict(self))
+
+
+def cost_line_for(*, channel: str, provider: str, segments: int | None) -> CostLine | None:
+    """The price of one sent message on `channel` (SMS: per segment), or None when no price is configured.
+    A plain dataclass: this runs for every sent message, and a model instance costs more than the math."""
+    rule = price_for(channel=channel, provider=provider)
     if rule is None:
         return None
     units = max(1, segments or 1) if rule.unit == PricingRule.Unit.SEGMENT else 1
-    return CostEntry(
-        notification=notification,
-        channel=notification.channel,
+    return CostLine(
+        channel=channel,
         provider=provider,
         units=units,
         unit_price=rule.price,
         amount=rule.price * units,
         currency=rule.currency,
-        is_estimate=True,
     )

@@ -19,13 +19,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
-    ROOT,
     bench_env,
     children_of,
     cpu_busy,
@@ -37,6 +35,7 @@ from bench.common import (
     median,
     peak_rss_mb,
     save,
+    start_gunicorn,
 )
 
 LUA = """
@@ -112,33 +111,10 @@ def main() -> int:
     }
 
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "commhub.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            "2",
-            "-k",
-            "gthread",
-            "--threads",
-            "5",
-            "--keep-alive",
-            "30",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
+    server = start_gunicorn(env, port)
     results: dict = {name: [] for name in endpoints}
     results.update(connections=args.connections, seconds=args.seconds, runs=args.runs, cpu_busy_before=[])
     try:
-        time.sleep(2.5)
         for _name, (path, body) in endpoints.items():  # warm-up: connections, caches
             run_wrk(wrk, f"http://127.0.0.1:{port}{path}", body, token, 2, args.connections)
         for run in range(1, args.runs + 1):

@@ -19,7 +19,6 @@ import argparse
 import http.client
 import json
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -28,7 +27,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
-    ROOT,
     bench_env,
     children_of,
     django_setup,
@@ -39,6 +37,7 @@ from bench.common import (
     median,
     peak_rss_mb,
     save,
+    start_gunicorn,
 )
 
 DATA = {"amount": "$120.00", "account": "checking"}
@@ -113,34 +112,9 @@ def main() -> int:
     contract_body = json.dumps({"communications": [contract_item] * args.size}).encode()
 
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "commhub.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            "2",
-            "-k",
-            "gthread",
-            "--threads",
-            "5",
-            "--keep-alive",
-            "30",
-            "--log-level",
-            "warning",
-            "--timeout",
-            "120",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
+    server = start_gunicorn(env, port)
     results: dict = {"size": args.size, "batches": args.batches, "clients": args.clients}
     try:
-        time.sleep(2.5)
         post_many(port, token, "/api/v1/notifications/batch/", [v1_body], 1)  # warm-up
         before = Notification.objects.count()
         seconds, replies = post_many(

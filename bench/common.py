@@ -127,6 +127,45 @@ class FakeEsp:
         self.proc.wait(timeout=10)
 
 
+def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
+    """commhub under gunicorn as in production (gthread, 2 workers x 5 threads), ready to serve."""
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "commhub.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "2",
+            "-k",
+            "gthread",
+            "--threads",
+            "5",
+            "--keep-alive",
+            "30",
+            "--timeout",
+            "120",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            time.sleep(1.0)  # let both workers finish importing
+            return server
+        except OSError:
+            if server.poll() is not None:
+                raise SystemExit("gunicorn exited at start-up") from None
+            time.sleep(0.1)
+    raise SystemExit("gunicorn did not start listening")
+
+
 def cpu_busy(interval: float = 1.0) -> float:
     """Host-wide CPU busy % over `interval` (from /proc/stat), to flag noisy runs."""
 

@@ -1,10 +1,10 @@
 """Drain benchmark: queued emails sent through anymail's Mailgun backend to a local fake ESP.
 
-    python bench/drain.py [--n 5000] [--runs 3] [--threads 4]
+    python bench/drain.py [--n 5000] [--runs 3] [--threads 4] [--concurrency 2] [--modes drain_queue,worker]
 
 Two ways of draining the same N queued notifications (fresh queue each run, PostgreSQL):
   * `manage.py drain_queue`: one process, in-process time (as the peer's `send_queued_mail` figure);
-  * a real `celery worker -c 2` (prefork) from "ready" until the last row is sent.
+  * a real `celery worker -c N` (prefork, --concurrency) from "ready" until the last row is sent.
 Each run checks that the fake ESP received exactly N requests and that every row ended `sent`.
 The baseline, django-post_office's `send_queued_mail` to the same kind of fake, comes from
 ../shared/peers/post_office_bench.sh (bench/run_all.sh runs it right after this script).
@@ -35,6 +35,7 @@ from bench.common import (
     peak_rss_mb,
     save,
 )
+from commhub.processes import celery_worker_argv
 
 
 def reset_queue() -> None:
@@ -99,25 +100,9 @@ def run_drain_queue(env: dict, n: int) -> dict:
 def run_worker(env: dict, n: int, log_path: Path, concurrency: int) -> dict:
     with log_path.open("w") as out:
         worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "commhub",
-                "worker",
-                "-Q",
-                "maintenance,email_education",
-                "-c",
-                str(concurrency),
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-n",
-                "bench@%h",
-            ],
+            celery_worker_argv(
+                queues=["maintenance", "email_education"], concurrency=concurrency, name="bench@%h", lean=True
+            ),
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -165,7 +150,7 @@ def main() -> int:
         "threads": args.threads,
         "concurrency": args.concurrency,
         "esp": esp.kind,
-        "database": f"PostgreSQL {connection.cursor().connection.info.server_version}",
+        "database": f"PostgreSQL {connection.cursor().connection.info.server_version // 10000}",
         "drain_queue": [],
         "worker": [],
         "ingest_service": [],
@@ -206,14 +191,16 @@ def main() -> int:
     save("drain", results)
     s = results["summary"]
     print(f"=== commhub drain (N={args.n}, {args.runs} runs, {results['database']}, {args.threads} sender threads) ===")
-    print(
-        f"drain_queue, 1 process (in-process time)   {s['drain_queue_per_s']:7.0f} notifications/s  "
-        f"[runs: {', '.join(f'{x:.0f}' for x in dq)}]"
-    )
-    print(
-        f"celery worker -c 2 (ready -> last sent)     {s['worker_per_s']:7.0f} notifications/s  "
-        f"[runs: {', '.join(f'{x:.0f}' for x in wk)}]  peak RSS {s['worker_peak_rss_mb']:.0f} MB (all processes)"
-    )
+    if dq:
+        print(
+            f"drain_queue, 1 process (in-process time)   {s['drain_queue_per_s']:7.0f} notifications/s  "
+            f"[runs: {', '.join(f'{x:.0f}' for x in dq)}]"
+        )
+    if wk:
+        print(
+            f"celery worker -c {args.concurrency} (ready -> last sent)     {s['worker_per_s']:7.0f} notifications/s  "
+            f"[runs: {', '.join(f'{x:.0f}' for x in wk)}]  peak RSS {s['worker_peak_rss_mb']:.0f} MB (all processes)"
+        )
     print(f"batch submit (service, 1000 per batch)      {s['ingest_service_per_s']:7.0f} notifications/s")
     print(f"check: every row sent and the fake ESP saw exactly N requests, every run: {'OK' if s['ok'] else 'FAIL'}")
     return 0 if s["ok"] else 1

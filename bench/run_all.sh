@@ -12,12 +12,13 @@ mkdir -p bench/results
 
 command -v wrk >/dev/null || { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null || true; }
 
-echo "### drain (default worker: -c 2 x 4 sender threads)"
+echo "### drain (drain_queue in one process, and a real worker -c 2 x 4 sender threads)"
 $PY bench/drain.py --n "$N" --runs "$RUNS" --concurrency 2 --threads 4 | tee bench/results/drain.txt
 cp bench/results/drain.json bench/results/drain_default.json
-echo "### drain (tuned for a zero-latency ESP on 2 cores: -c 4 x 1 sender thread)"
-$PY bench/drain.py --n "$N" --runs "$RUNS" --concurrency 4 --threads 1 --modes worker | tee bench/results/drain_tuned.txt
-cp bench/results/drain.json bench/results/drain_tuned.json
+if [ -f ../shared/peers/post_office_bench.sh ]; then
+  echo "### drain side by side with django-post_office (alternating rounds)"
+  $PY bench/drain_vs_peer.py --rounds "$RUNS" --n "$N" | tee bench/results/drain_vs_peer.txt
+fi
 echo "### single-send API"
 $PY bench/api_single.py | tee bench/results/api_single.txt
 echo "### batch ingest"
@@ -25,7 +26,7 @@ $PY bench/batch_ingest.py | tee bench/results/batch_ingest.txt
 
 PEER=../shared/peers/post_office_bench.sh
 if [ -f "$PEER" ]; then
-  echo "### peer: django-post_office (same fake Mailgun API, same PostgreSQL)"
+  echo "### peer: django-post_office, all three configurations (defaults and tuned) and its ingest"
   PEER_RUNS=${PEER_RUNS:-$RUNS} bash "$PEER" "${PEER_N:-$N}" | tee bench/results/peer.txt
   cp /tmp/peer_bench/post_office_results.json bench/results/peer.json
 else

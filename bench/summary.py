@@ -14,7 +14,7 @@ def load(name: str) -> dict | None:
 
 
 def main() -> None:
-    default, tuned = load("drain_default"), load("drain_tuned")
+    default, tuned, side = load("drain_default"), load("drain_tuned"), load("drain_vs_peer")
     api, batch, peer = load("api_single"), load("batch_ingest"), load("peer")
     print("\n=== commhub benchmark summary (same session; ratios are what to quote) ===")
     po = {}
@@ -42,6 +42,14 @@ def main() -> None:
                 f"  worker (default config) / post_office best default = {s['worker_per_s'] / best_default:.2f}x; "
                 f"drain_queue / post_office -p 1 = {s['drain_queue_per_s'] / po_default_1:.2f}x"
             )
+    if side:
+        rounds = side["rounds"]
+        ours = ", ".join(f"{r['commhub_worker']:.0f}" for r in rounds)
+        theirs = ", ".join(f"{max(r['peer'].values()):.0f}" for r in rounds)
+        print(
+            f"drain side by side ({len(rounds)} alternating rounds): commhub worker {ours}/s vs post_office "
+            f"best default {theirs}/s -> median ratio {side['median_ratio']:.2f}x"
+        )
     if tuned:
         s = tuned["summary"]
         print(

@@ -53,40 +53,13 @@ def main() -> int:
     _manage(env, "migrate", "--noinput", "-v", "0")
     seeded = _manage(env, "seed_demo")
     login = _manage(env, "ensure_admin")
+    from commhub.processes import celery_beat_argv, celery_worker_argv
     from notifications.constants import ALL_QUEUES
 
     commands = {
         "web": [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        "worker": [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "commhub",
-            "worker",
-            "-Q",
-            ",".join(ALL_QUEUES),
-            "-c",
-            "2",
-            "--loglevel",
-            "INFO",
-            "-n",
-            "embedded@%h",
-        ],
-        "beat": [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "commhub",
-            "beat",
-            "-S",
-            "django",
-            "--loglevel",
-            "INFO",
-            "--pidfile",
-            str(data / "beat.pid"),
-        ],
+        "worker": celery_worker_argv(queues=ALL_QUEUES, concurrency=2, name="embedded@%h"),
+        "beat": celery_beat_argv(pidfile=str(data / "beat.pid")),
     }
     (data / "beat.pid").unlink(missing_ok=True)
     procs = {name: subprocess.Popen(cmd, cwd=ROOT, env=env) for name, cmd in commands.items()}  # noqa: S603

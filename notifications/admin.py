@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
+from commhub.admin import ReadOnlyAdmin
 from commhub.errors import DomainError
 
 from . import services
@@ -46,16 +47,7 @@ class DeliveryAttemptInline(admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
-    fields = [
-        "number",
-        "provider",
-        "outcome",
-        "provider_message_id",
-        "error_code",
-        "error_message",
-        "started_at",
-        "duration_ms",
-    ]
+    fields = DeliveryAttempt.PUBLIC_FIELDS
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -77,7 +69,10 @@ def _run_service(modeladmin, request, queryset, service, verb: str) -> None:
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyAdmin):
+    """Read-only: notifications are submitted through the API and move only through services (the actions
+    below); deleting one would erase its audit trail and cost."""
+
     list_display = [
         "short_id",
         "recipient",
@@ -111,43 +106,6 @@ class NotificationAdmin(admin.ModelAdmin):
     inlines = [DeliveryAttemptInline]
     actions = ["retry_selected", "cancel_selected"]
     show_full_result_count = False  # COUNT(*) over millions of rows on every page view is not free
-    readonly_fields = [
-        "id",
-        "recipient",
-        "notification_type",
-        "channel",
-        "priority",
-        "queue",
-        "status",
-        "data",
-        "trace_display",
-        "template",
-        "to_address",
-        "rendered_subject",
-        "rendered_body",
-        "html_preview",
-        "send_at",
-        "attempts",
-        "max_attempts",
-        "claims",
-        "lease_expires_at",
-        "last_error",
-        "error_code",
-        "provider",
-        "provider_message_id",
-        "segments",
-        "cost",
-        "currency",
-        "fallback_of",
-        "fallback_links",
-        "submitted_by",
-        "created_at",
-        "updated_at",
-        "sent_at",
-        "delivered_at",
-        "failed_at",
-        "cancelled_at",
-    ]
     fieldsets = [
         (
             None,
@@ -202,17 +160,7 @@ class NotificationAdmin(admin.ModelAdmin):
             },
         ),
     ]
-
-    # Read-only: notifications are submitted through the API and move only through services (the actions
-    # below); deleting one would erase its audit trail and cost.
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
 
     @admin.display(description="id")
     def short_id(self, obj: Notification) -> str:
@@ -271,7 +219,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
 
 @admin.register(CapturedMessage)
-class CapturedMessageAdmin(admin.ModelAdmin):
+class CapturedMessageAdmin(ReadOnlyAdmin):
     """What the embedded mode would have sent (EMAIL_PROVIDER / SMS_PROVIDER = capture)."""
 
     list_display = ["created_at", "channel", "to", "subject_or_text", "notification_link"]
@@ -291,12 +239,6 @@ class CapturedMessageAdmin(admin.ModelAdmin):
     ]
     fields = readonly_fields
     ordering = ["-created_at"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="subject / text")
     def subject_or_text(self, obj: CapturedMessage) -> str:

@@ -35,7 +35,7 @@ from django.db import close_old_connections, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from analytics.services import cost_entry_build
+from analytics.services import cost_line_for
 from templates_app.rendering import RenderError, build_context, render_message
 from templates_app.segments import sms_segments
 from templates_app.selectors import template_by_id, template_for
@@ -193,9 +193,19 @@ def queue_drain(
 
     def send_until_done() -> None:
         while (notification := take()) is not None:
-            provider = provider_for(notification.channel)
-            provider.open()  # idempotent: keeps the thread's keep-alive session across drains
-            outcome = notification_deliver(notification, provider=provider, token=token, recorder=recorder)
+            recorder.started()
+            try:
+                provider = provider_for(notification.channel)
+                provider.open()  # idempotent: keeps the thread's keep-alive session across drains
+                outcome = notification_deliver(notification, provider=provider, token=token, recorder=recorder)
+            except Exception:
+                # A bug or an outage while handling one row must not abandon the rest of the drain. The row
+                # keeps its claim; the sweeper re-queues it when the lease expires and fails it as poison
+                # if it keeps coming back.
+                logger.exception("notification %s: unexpected error; left to the sweeper", notification.pk)
+                outcome = "lost"
+            finally:
+                recorder.finished()
             with lock:
                 _tally(result, notification, outcome)
 
@@ -203,7 +213,8 @@ def queue_drain(
         if threads == 1:
             send_until_done()
         else:
-            futures = [_sender_pool().submit(_with_fresh_connection, send_until_done) for _ in range(threads)]
+            pool = _sender_pool(threads)
+            futures = [pool.submit(_with_fresh_connection, send_until_done) for _ in range(threads)]
             for future in futures:
                 future.result()
     finally:
@@ -241,28 +252,40 @@ def _tally(result: DrainResult, notification: Notification, outcome: str) -> Non
 _pool: tuple[int, ThreadPoolExecutor] | None = None
 
 
-def _sender_pool() -> ThreadPoolExecutor:
-    """One pool per process, created after fork (a pool inherited from a Celery parent has no threads)."""
+def _sender_pool(threads: int) -> ThreadPoolExecutor:
+    """One pool per process, created after fork (a pool inherited from a Celery parent has no threads), large
+    enough for `threads` senders at once."""
     global _pool
-    if _pool is None or _pool[0] != os.getpid():
-        _pool = (os.getpid(), ThreadPoolExecutor(max_workers=_conf("DRAIN_THREADS"), thread_name_prefix="sender"))
+    if _pool is None or _pool[0] != os.getpid() or _pool[1]._max_workers < threads:
+        if _pool is not None and _pool[0] == os.getpid():
+            _pool[1].shutdown(wait=False)
+        size = max(threads, _conf("DRAIN_THREADS"))
+        _pool = (os.getpid(), ThreadPoolExecutor(max_workers=size, thread_name_prefix="sender"))
     return _pool[1]
 
 
+_sender_connections: list = []  # the database connection of each sender thread, closed at shutdown
+_sender_local = threading.local()
+
+
 def shutdown_sender_pool() -> None:
-    """Stop the sender threads; their database connections close with them (end of tests, shutdown)."""
+    """Stop the sender threads and close their database connections (end of tests, worker shutdown)."""
     global _pool
     if _pool is not None and _pool[0] == os.getpid():
-        _pool[1].submit(lambda: None).result()
-        for _ in range(_conf("DRAIN_THREADS")):  # each thread closes its own connection
-            _pool[1].submit(connections.close_all)
         _pool[1].shutdown(wait=True)
+        for wrapper in _sender_connections:
+            if wrapper.connection is not None:
+                wrapper.connection.close()  # the owning thread has exited; close the socket directly
+    _sender_connections.clear()
     _pool = None
 
 
 def _with_fresh_connection(fn) -> None:
     # Pool threads keep their database connection between batches (CONN_MAX_AGE); drop it if it broke.
     close_old_connections()
+    if not getattr(_sender_local, "registered", False):
+        _sender_connections.append(connections["default"])
+        _sender_local.registered = True
     fn()
 
 
@@ -328,7 +351,7 @@ def _record_success(
     segments = result.segments
     if segments is None and notification.channel == Channel.SMS:
         segments = sms_segments(notification.rendered_body)
-    entry = cost_entry_build(notification=notification, provider=provider_name, segments=segments)
+    entry = cost_line_for(channel=notification.channel, provider=provider_name, segments=segments)
     if entry is not None and result.price is not None:  # the provider's own bill beats our price table
         entry.amount, entry.is_estimate = result.price, False
         entry.currency = result.currency or entry.currency

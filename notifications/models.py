@@ -171,6 +171,18 @@ class Notification(models.Model):
 class DeliveryAttempt(models.Model):
     """One provider call for a notification, successful or not."""
 
+    # What staff and API clients see of an attempt (the admin inline and the API detail).
+    PUBLIC_FIELDS = [
+        "number",
+        "provider",
+        "outcome",
+        "provider_message_id",
+        "error_code",
+        "error_message",
+        "started_at",
+        "duration_ms",
+    ]
+
     class Outcome(models.TextChoices):
         SUCCESS = "success", "Accepted by provider"
         TRANSIENT = "transient", "Transient error (retried)"

@@ -18,12 +18,12 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from functools import cache
 
 from django.db import connection, transaction
 
 from analytics.models import CostEntry
+from analytics.services import CostLine
 
 from .constants import Status
 from .models import DeliveryAttempt, Notification
@@ -37,7 +37,7 @@ class SuccessRecord:
     provider_message_id: str
     attempt_number: int
     segments: int | None
-    cost: CostEntry | None
+    cost: CostLine | None
     started_at: datetime
     duration_ms: int
     now: datetime
@@ -73,12 +73,13 @@ def success_record(r: SuccessRecord) -> bool:
 
 
 def success_records(records: list[SuccessRecord]) -> list[bool]:
-    """Write several outcomes in one transaction; returns, per record, whether its claim was still held."""
-    write = _success_record_postgresql if connection.vendor == "postgresql" else _success_record_orm
+    """Write several outcomes atomically; returns, per record, whether its claim was still held."""
+    if connection.vendor == "postgresql":
+        return _success_records_postgresql(records)  # one statement, one round trip, one commit
     if len(records) == 1:
-        return [write(records[0])]  # one statement in autocommit: its own atomic commit
+        return [_success_record_orm(records[0])]
     with transaction.atomic():
-        return [write(r) for r in records]
+        return [_success_record_orm(r) for r in records]
 
 
 @dataclass
@@ -90,27 +91,56 @@ class _Waiting:
 
 
 class GroupRecorder:
-    """Commits the records of concurrent senders together (leader/follower group commit)."""
+    """Commits the records of concurrent senders together (leader/follower group commit).
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
+    Senders call `started()` when they take a message and `record()` after the provider answered. The
+    first sender to record becomes the leader: it waits (at most `max_wait` seconds, sleeping, so the other
+    threads get the interpreter) until every sender still in flight has handed over its record, then writes
+    them all in one statement. Everyone returns only once their own record is committed.
+    """
+
+    def __init__(self, *, max_wait: float = 0.002) -> None:
+        self._cond = threading.Condition()
         self._waiting: list[_Waiting] = []
         self._writing = False
+        self._in_flight = 0  # senders between started() and handing over a record (or finished())
+        self._max_wait = max_wait
+        self._local = threading.local()
+
+    def started(self) -> None:
+        """This thread took a message: a leader may wait for its record."""
+        self._local.handed_over = False
+        with self._cond:
+            self._in_flight += 1
+
+    def finished(self) -> None:
+        """This thread is done with its message; if it handed over no record (a failure), stop waiting for it."""
+        if not getattr(self._local, "handed_over", True):
+            self._local.handed_over = True
+            with self._cond:
+                self._in_flight -= 1
+                self._cond.notify_all()
 
     def record(self, r: SuccessRecord) -> bool:
         mine = _Waiting(r)
-        with self._lock:
+        with self._cond:
             self._waiting.append(mine)
+            if not getattr(self._local, "handed_over", True):
+                self._local.handed_over = True
+                self._in_flight -= 1
+            self._cond.notify_all()
             lead = not self._writing
             if lead:
                 self._writing = True
+                # gather: the others in flight are about to hand over their records
+                self._cond.wait_for(lambda: self._in_flight <= 0, timeout=self._max_wait)
         if not lead:
             mine.done.wait()
             if mine.error is not None:
                 raise mine.error
             return mine.owned
         while True:
-            with self._lock:
+            with self._cond:
                 group, self._waiting = self._waiting, []
                 if not group:
                     self._writing = False
@@ -143,96 +173,142 @@ def _success_record_orm(r: SuccessRecord) -> bool:
             duration_ms=r.duration_ms,
         )
         if owned and r.cost is not None:
-            r.cost.save()
+            r.cost.entry_for(r.notification).save()
     return bool(owned)
 
 
-def _columns(model, names: list[str]) -> str:
-    return ", ".join(f'"{model._meta.get_field(name).column}"' for name in names)
+def _column(model, name: str) -> str:
+    return f'"{model._meta.get_field(name).column}"'
 
 
-# Columns the success statement sets from parameters; the lease, claim and error columns are cleared inline.
-_SET_FROM_PARAMS = [
-    "status",
-    "attempts",
-    "provider",
-    "provider_message_id",
-    "sent_at",
-    "segments",
-    "cost",
-    "currency",
-    "template",
-    "to_address",
-    "rendered_subject",
-    "rendered_body",
-    "rendered_html",
-    "updated_at",
-]
-_ATTEMPT_COLUMNS = ["notification", "number", "provider", "outcome", "provider_message_id", "started_at", "duration_ms"]
-_COST_COLUMNS = [
-    "notification",
-    "channel",
-    "provider",
-    "units",
-    "unit_price",
-    "amount",
-    "currency",
-    "is_estimate",
-    "created_at",
+# (name in the VALUES list, SQL type) for each record; the casts let NULLs and text parameters bind cleanly.
+_VALUES = [
+    ("id", "uuid"),
+    ("token", "uuid"),
+    ("attempts", "integer"),
+    ("provider", "text"),
+    ("message_id", "text"),
+    ("sent_at", "timestamptz"),
+    ("segments", "integer"),
+    ("cost", "numeric"),
+    ("currency", "text"),
+    ("template_id", "bigint"),
+    ("to_address", "text"),
+    ("subject", "text"),
+    ("body", "text"),
+    ("html", "text"),
+    ("started_at", "timestamptz"),
+    ("duration_ms", "integer"),
+    ("cost_units", "integer"),
+    ("cost_unit_price", "numeric"),
+    ("cost_currency", "text"),
+    ("cost_is_estimate", "boolean"),
 ]
 
 
 @cache
-def _success_sql(with_cost: bool) -> str:
-    """The statement text, built once per shape from model metadata (never from input)."""
-    assignments = ", ".join(f'"{Notification._meta.get_field(name).column}" = %s' for name in _SET_FROM_PARAMS)
-    sql = (
-        f'WITH upd AS (UPDATE "{Notification._meta.db_table}" SET {assignments}, '  # noqa: S608
-        '"claim_token" = NULL, "lease_expires_at" = NULL, "last_error" = \'\', "error_code" = \'\' '
-        'WHERE "id" = %s AND "claim_token" = %s AND "status" = %s RETURNING "id"), '
-        f'attempt AS (INSERT INTO "{DeliveryAttempt._meta.db_table}" ({_columns(DeliveryAttempt, _ATTEMPT_COLUMNS)}, '
-        "\"error_code\", \"error_message\") VALUES (%s, %s, %s, %s, %s, %s, %s, '', ''))"
+def _success_sql(rows: int) -> str:
+    """The statement for `rows` records, built once per size from model metadata (never from input)."""
+    n, a, c = Notification, DeliveryAttempt, CostEntry
+    row = "(" + ", ".join(f"%s::{sql_type}" for _, sql_type in _VALUES) + ")"
+    assignments = ", ".join(
+        f"{_column(n, field)} = v.{value}"
+        for field, value in [
+            ("attempts", "attempts"),
+            ("provider", "provider"),
+            ("provider_message_id", "message_id"),
+            ("sent_at", "sent_at"),
+            ("segments", "segments"),
+            ("cost", "cost"),
+            ("currency", "currency"),
+            ("template", "template_id"),
+            ("to_address", "to_address"),
+            ("rendered_subject", "subject"),
+            ("rendered_body", "body"),
+            ("rendered_html", "html"),
+            ("updated_at", "sent_at"),
+        ]
     )
-    if with_cost:
-        sql += (
-            f', cost AS (INSERT INTO "{CostEntry._meta.db_table}" ({_columns(CostEntry, _COST_COLUMNS)}) '  # noqa: S608
-            "SELECT id, %s, %s, %s, %s, %s, %s, %s, %s FROM upd)"
-        )
-    return sql + " SELECT count(*) FROM upd"  # noqa: S608
+    attempt_columns = ", ".join(
+        _column(a, f)
+        for f in [
+            "notification",
+            "number",
+            "provider",
+            "outcome",
+            "provider_message_id",
+            "started_at",
+            "duration_ms",
+            "error_code",
+            "error_message",
+        ]
+    )
+    cost_columns = ", ".join(
+        _column(c, f)
+        for f in [
+            "notification",
+            "channel",
+            "provider",
+            "units",
+            "unit_price",
+            "amount",
+            "currency",
+            "is_estimate",
+            "created_at",
+        ]
+    )
+    return (
+        f"WITH v ({', '.join(name for name, _ in _VALUES)}) AS (VALUES {', '.join([row] * rows)}), "  # noqa: S608
+        f'upd AS (UPDATE "{n._meta.db_table}" AS n SET "status" = %s, {assignments}, '
+        '"claim_token" = NULL, "lease_expires_at" = NULL, "last_error" = \'\', "error_code" = \'\' '
+        'FROM v WHERE n."id" = v.id AND n."claim_token" = v.token AND n."status" = %s RETURNING n."id"), '
+        f'attempt AS (INSERT INTO "{a._meta.db_table}" ({attempt_columns}) '
+        "SELECT v.id, v.attempts, v.provider, %s, v.message_id, v.started_at, v.duration_ms, '', '' FROM v), "
+        f'cost AS (INSERT INTO "{c._meta.db_table}" ({cost_columns}) '
+        "SELECT v.id, %s, v.provider, v.cost_units, v.cost_unit_price, v.cost, v.cost_currency, "
+        "v.cost_is_estimate, v.sent_at FROM v JOIN upd ON upd.id = v.id WHERE v.cost IS NOT NULL) "
+        "SELECT id FROM upd"
+    )
 
 
-def _success_record_postgresql(r: SuccessRecord) -> bool:
-    n = r.notification
-    params: list = [
-        Status.SENT,
-        r.attempt_number,
-        r.provider,
-        r.provider_message_id,
-        r.now,
-        r.segments,
-        r.cost.amount if r.cost else None,
-        r.cost.currency if r.cost else n.currency,
-        n.template_id,
-        n.to_address,
-        n.rendered_subject,
-        n.rendered_body,
-        n.rendered_html,
-        r.now,
-        n.pk,
-        r.token,
-        Status.SENDING,
-        n.pk,
-        r.attempt_number,
-        r.provider,
-        DeliveryAttempt.Outcome.SUCCESS,
-        r.provider_message_id,
-        r.started_at,
-        r.duration_ms,
-    ]
-    if r.cost is not None:
-        c = r.cost
-        params += [c.channel, c.provider, c.units, c.unit_price, Decimal(c.amount), c.currency, c.is_estimate, r.now]
+def _success_records_postgresql(records: list[SuccessRecord]) -> list[bool]:
+    channels = {r.notification.channel for r in records}
+    if len(channels) > 1:  # the statement writes one channel's cost rows; a drain's records share one anyway
+        owned_by_id = {}
+        with transaction.atomic():
+            for channel in channels:
+                group = [r for r in records if r.notification.channel == channel]
+                owned_by_id.update(
+                    zip((r.notification.pk for r in group), _success_records_postgresql(group), strict=True)
+                )
+        return [owned_by_id[r.notification.pk] for r in records]
+    params: list = []
+    for r in records:
+        n, cost = r.notification, r.cost
+        params += [
+            n.pk,
+            r.token,
+            r.attempt_number,
+            r.provider,
+            r.provider_message_id,
+            r.now,
+            r.segments,
+            cost.amount if cost else None,
+            cost.currency if cost else n.currency,
+            n.template_id,
+            n.to_address,
+            n.rendered_subject,
+            n.rendered_body,
+            n.rendered_html,
+            r.started_at,
+            r.duration_ms,
+            cost.units if cost else None,
+            cost.unit_price if cost else None,
+            cost.currency if cost else None,
+            cost.is_estimate if cost else None,
+        ]
+    params += [Status.SENT, Status.SENDING, DeliveryAttempt.Outcome.SUCCESS, channels.pop()]
     with connection.cursor() as cursor:
-        cursor.execute(_success_sql(r.cost is not None), params)
-        (owned,) = cursor.fetchone()
-    return bool(owned)
+        cursor.execute(_success_sql(len(records)), params)
+        owned_ids = {row[0] for row in cursor.fetchall()}
+    return [r.notification.pk in owned_ids for r in records]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
+from commhub.processes import celery_worker_argv
 from tests.fakes.providers import FakeProviders
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,27 +190,9 @@ class WorkerProcess:
         self.log = log
         self._log_file = log.open("w")
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "commhub",
-                "worker",
-                "-Q",
-                queues,
-                "-c",
-                str(concurrency),
-                "--pool",
-                "prefork",
-                "--loglevel",
-                "INFO",
-                "-n",
-                f"test-{os.getpid()}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
+            celery_worker_argv(
+                queues=queues.split(","), concurrency=concurrency, name=f"test-{os.getpid()}@%h", lean=True
+            ),
             cwd=ROOT,
             env=env,
             stdout=self._log_file,

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import factory
 
+from notifications.services import SubmitRequest, notification_submit
 from preferences.models import Recipient
+
+ALERT = {"amount": "$120.00", "account": "checking"}
+
+
+def submit(**kwargs):
+    """Submit a notification through the real service; defaults to a financial alert for recipient 123."""
+    kwargs.setdefault("recipient", "123")
+    kwargs.setdefault("type", "financial_alert")
+    kwargs.setdefault("data", ALERT)
+    return notification_submit(SubmitRequest(**kwargs))
 
 
 class RecipientFactory(factory.django.DjangoModelFactory):

@@ -77,7 +77,9 @@ class SendInput(serializers.Serializer):
 
 
 class BatchInput(serializers.Serializer):
-    notifications = serializers.ListField(child=serializers.JSONField(), allow_empty=False)
+    """Schema of the batch request (documentation; the view validates each item with SendInput)."""
+
+    notifications = serializers.ListField(child=SendInput(), allow_empty=False)
 
 
 def accepted_output(notification) -> dict:
@@ -120,16 +122,7 @@ class AcceptedOutput(serializers.Serializer):
 class AttemptOutput(serializers.ModelSerializer):
     class Meta:
         model = DeliveryAttempt
-        fields = [
-            "number",
-            "provider",
-            "outcome",
-            "provider_message_id",
-            "error_code",
-            "error_message",
-            "started_at",
-            "duration_ms",
-        ]
+        fields = DeliveryAttempt.PUBLIC_FIELDS
 
 
 class NotificationOutput(serializers.ModelSerializer):

@@ -108,9 +108,11 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     @action(detail=False, methods=["post"])
     def batch(self, request):
         """Submit up to COMMHUB_BATCH_MAX_ITEMS notifications; each item succeeds or fails on its own."""
-        payload = BatchInput(data=request.data)
-        payload.is_valid(raise_exception=True)
-        raw_items = payload.validated_data["notifications"]
+        # Each item is validated once, by SendInput below; a ListField(child=JSONField()) would first
+        # re-serialise every item just to check it is JSON (it is: it came from the parser).
+        raw_items = request.data.get("notifications") if isinstance(request.data, dict) else None
+        if not isinstance(raw_items, list) or not raw_items:
+            raise ValidationError({"notifications": ["A non-empty list of notifications is required."]})
         check_batch_size(raw_items)
         parsed, errors = batch_item_requests(raw_items)
         valid = [(i, r) for i, r in enumerate(parsed) if r is not None]

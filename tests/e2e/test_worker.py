@@ -4,7 +4,6 @@ database and broker, delivering through the real anymail/Twilio clients to the l
 import os
 import signal
 import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -12,6 +11,7 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
+from commhub.processes import celery_beat_argv
 from notifications.constants import Status
 from notifications.models import Notification, NotificationType
 from notifications.services import SubmitRequest, notification_submit, notifications_submit_batch
@@ -130,22 +130,7 @@ def test_far_future_send_is_dispatched_by_a_real_beat(catalogue, recipient, fake
     assert n.status == Status.SCHEDULED
     log = (tmp_path / "beat.log").open("w")
     beat = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "commhub",
-            "beat",
-            "-S",
-            "django",
-            "--loglevel",
-            "INFO",
-            "--pidfile",
-            str(tmp_path / "beat.pid"),
-            "-s",
-            str(tmp_path / "beat-schedule"),
-        ],
+        celery_beat_argv(pidfile=str(tmp_path / "beat.pid"), schedule_file=str(tmp_path / "beat-schedule")),
         cwd=ROOT,
         env=worker_env(fake),
         stdout=log,

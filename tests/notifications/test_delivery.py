@@ -11,20 +11,11 @@ from analytics.models import CostEntry
 from notifications.constants import Status
 from notifications.delivery import notifications_claim, notifications_promote_due, queue_drain, sweep
 from notifications.models import DeliveryAttempt, Notification
-from notifications.services import SubmitRequest, notification_submit
 from tests.conftest import postmark_settings
+from tests.factories import submit
 from tests.fakes.providers import MAILGUN, POSTMARK, TWILIO
 
 pytestmark = pytest.mark.django_db
-
-ALERT = {"amount": "$120.00", "account": "checking"}
-
-
-def submit(**kwargs):
-    kwargs.setdefault("recipient", "123")
-    kwargs.setdefault("type", "financial_alert")
-    kwargs.setdefault("data", ALERT)
-    return notification_submit(SubmitRequest(**kwargs))
 
 
 def reload(n):

@@ -13,21 +13,11 @@ from notifications.services import (
     SubmitRequest,
     notification_cancel,
     notification_retry,
-    notification_submit,
     notifications_submit_batch,
 )
-from tests.factories import RecipientFactory
+from tests.factories import ALERT, RecipientFactory, submit
 
 pytestmark = pytest.mark.django_db
-
-ALERT = {"amount": "$120.00", "account": "checking"}
-
-
-def submit(**kwargs):
-    kwargs.setdefault("recipient", "123")
-    kwargs.setdefault("type", "financial_alert")
-    kwargs.setdefault("data", ALERT)
-    return notification_submit(SubmitRequest(**kwargs))
 
 
 def test_financial_alert_goes_to_the_critical_sms_queue_with_its_estimated_cost(
