@@ -46,3 +46,14 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DomainError):
         return Response({"detail": exc.message, "code": exc.code}, status=exc.status_code)
     return drf_exception_handler(exc, context)
+
+
+def contract_paths_as_documented(result: dict, generator, request, public) -> dict:
+    """drf-spectacular hook: list the seed contract's paths as the contract documents them (no trailing
+    slash); both forms are served."""
+    prefix = "/api/communication/"
+    result["paths"] = {
+        (path[:-1] if path.startswith(prefix) and path.endswith("/") else path): item
+        for path, item in result["paths"].items()
+    }
+    return result

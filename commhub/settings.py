@@ -182,6 +182,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],  # the API description is public
+    "ENUM_NAME_OVERRIDES": {"ChannelEnum": "notifications.constants.Channel.choices"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "commhub.api.contract_paths_as_documented",
+    ],
 }
 
 # --- Celery -------------------------------------------------------------------------------------------
@@ -288,8 +293,10 @@ COMMHUB = {
     # Sender threads per drain: they overlap database commits with provider round trips. SQLite has one
     # writer at a time, so more than one buys nothing there.
     "DRAIN_THREADS": env.int(
-        "COMMHUB_DRAIN_THREADS", default=1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 4
+        "COMMHUB_DRAIN_THREADS", default=1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 8
     ),
+    # How long a group-commit leader waits for the other senders' records before writing (milliseconds).
+    "GROUP_COMMIT_WAIT_MS": env.float("COMMHUB_GROUP_COMMIT_WAIT_MS", default=2.0),
     # A drain task hands its queue back to the broker after this long so higher tiers get a turn.
     "DRAIN_TIME_BUDGET_SECONDS": env.float("COMMHUB_DRAIN_TIME_BUDGET_SECONDS", default=5.0),
     # Largest accepted batch request.

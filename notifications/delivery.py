@@ -31,11 +31,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connections, transaction
+from django.db import close_old_connections, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from analytics.services import cost_line_for
+from preferences.models import Recipient
 from templates_app.rendering import RenderError, build_context, render_message
 from templates_app.segments import sms_segments
 from templates_app.selectors import template_by_id, template_for
@@ -74,6 +75,7 @@ class DrainResult:
     released: int = 0
     lost: int = 0  # rows whose claim another worker took over while we were sending (logged)
     yielded: bool = False  # stopped early because a more urgent queue had work
+    urgent_queues: list[str] = field(default_factory=list)  # the queues it yielded to
     queue_empty: bool = False  # a claim found fewer ready rows than it asked for
     failed_ids: list[str] = field(default_factory=list)
 
@@ -86,9 +88,67 @@ class DrainResult:
 # --- claim --------------------------------------------------------------------------------------------
 
 
+# What a send needs of a claimed row (the rest is deferred: rendered text, timestamps, provider fields).
+_CLAIM_FIELDS = [
+    "id",
+    "recipient",
+    "notification_type",
+    "channel",
+    "priority",
+    "queue",
+    "status",
+    "data",
+    "decision_trace",
+    "template",
+    "send_at",
+    "attempts",
+    "max_attempts",
+    "claims",
+    "claim_token",
+    "currency",
+    "fallback_of",
+    "submitted_by",
+]
+
+
 def notifications_claim(*, queue: str, limit: int, token: uuid.UUID, now: datetime) -> list[Notification]:
-    """Atomically take up to `limit` ready rows of `queue` for this drain (status -> sending)."""
+    """Atomically take up to `limit` ready rows of `queue` for this drain (status -> sending), most urgent
+    first, with their recipients and (from the snapshots) types and templates attached."""
     lease_until = now + timedelta(seconds=_conf("LEASE_SECONDS"))
+    if connection.vendor == "postgresql":
+        rows = _claim_postgresql(queue=queue, limit=limit, token=token, now=now, lease_until=lease_until)
+    else:
+        rows = _claim_orm(queue=queue, limit=limit, token=token, now=now, lease_until=lease_until)
+    rows.sort(key=lambda n: (n.priority, n.send_at))
+    recipients = Recipient.objects.in_bulk({n.recipient_id for n in rows})
+    for n in rows:
+        n.recipient = recipients[n.recipient_id]
+    _attach_catalogue(rows)
+    return rows
+
+
+def _claim_postgresql(*, queue, limit, token, now, lease_until) -> list[Notification]:
+    """One statement: lock the next ready rows (SKIP LOCKED), flip them to sending, return what a send needs.
+
+    The locking SELECT is a MATERIALIZED CTE joined by the UPDATE: inside `WHERE id IN (subquery)` the
+    planner may run a LIMIT ... FOR UPDATE subquery more than once and claim more rows than the limit.
+    """
+    table = Notification._meta.db_table
+    returning = ", ".join(f'n."{Notification._meta.get_field(f).column}"' for f in _CLAIM_FIELDS)
+    sql = (
+        f'WITH picked AS MATERIALIZED (SELECT "id" FROM "{table}" '  # noqa: S608
+        'WHERE "queue" = %s AND "status" = %s AND "send_at" <= %s '
+        'ORDER BY "priority", "send_at" LIMIT %s FOR UPDATE SKIP LOCKED) '
+        f'UPDATE "{table}" AS n SET "status" = %s, "claim_token" = %s, "lease_expires_at" = %s, '
+        '"claims" = n."claims" + 1, "updated_at" = %s FROM picked '
+        f'WHERE n."id" = picked."id" AND n."status" = %s RETURNING {returning}'
+    )
+    params = [queue, Status.QUEUED, now, limit, Status.SENDING, token, lease_until, now, Status.QUEUED]
+    return list(Notification.objects.raw(sql, params))
+
+
+def _claim_orm(*, queue, limit, token, now, lease_until) -> list[Notification]:
+    """Portable claim: SQLite's IMMEDIATE transaction holds the write lock, so select-then-update is atomic."""
     with transaction.atomic():
         ids = list(
             Notification.objects.select_for_update(skip_locked=True)
@@ -105,13 +165,7 @@ def notifications_claim(*, queue: str, limit: int, token: uuid.UUID, now: dateti
             claims=F("claims") + 1,
             updated_at=now,
         )
-    rows = list(
-        Notification.objects.filter(pk__in=ids, claim_token=token, status=Status.SENDING)
-        .select_related("recipient")
-        .order_by("priority", "send_at")
-    )
-    _attach_catalogue(rows)
-    return rows
+    return list(Notification.objects.filter(pk__in=ids, claim_token=token, status=Status.SENDING).only(*_CLAIM_FIELDS))
 
 
 def _attach_catalogue(rows: list[Notification]) -> None:
@@ -166,15 +220,16 @@ def queue_drain(
     buffer: collections.deque[Notification] = collections.deque()
     lock = threading.Lock()
     state = {"exhausted": False, "stopped": False}
-    recorder = GroupRecorder()
+    recorder = GroupRecorder(max_wait=_conf("GROUP_COMMIT_WAIT_MS") / 1000)
 
     def claim_more() -> None:
         """Top up the buffer (called with the lock held)."""
         wanted = batch_size if limit is None else min(batch_size, limit - result.claimed)
-        if wanted <= 0 or (result.claimed and _more_urgent_work_waiting(queue)):
+        if wanted > 0 and result.claimed:
+            result.urgent_queues = _more_urgent_queues_waiting(queue)
+        if wanted <= 0 or result.urgent_queues:
             state["exhausted"] = True
-            if wanted > 0:
-                result.yielded = True
+            result.yielded = bool(result.urgent_queues)
             return
         rows = notifications_claim(queue=queue, limit=wanted, token=token, now=timezone.now())
         result.claimed += len(rows)
@@ -226,15 +281,23 @@ def queue_drain(
     return result
 
 
-def _more_urgent_work_waiting(queue: str) -> bool:
-    """True when a queue a worker should serve before `queue` has rows ready now."""
+# The queues this process's worker consumes (set when a Celery worker starts; None elsewhere, e.g. in
+# `drain_queue`, which serves every queue). A drain only yields to more urgent queues it could serve itself:
+# a bulk-tier worker has no reason to stop for the critical tier another pool serves.
+consumed_queues: frozenset[str] | None = None
+
+
+def _more_urgent_queues_waiting(queue: str) -> list[str]:
+    """The queues this worker should serve before `queue` that have rows ready now."""
     position = DELIVERY_QUEUES.index(queue) if queue in DELIVERY_QUEUES else 0
-    more_urgent = DELIVERY_QUEUES[:position]
+    more_urgent = [q for q in DELIVERY_QUEUES[:position] if consumed_queues is None or q in consumed_queues]
     if not more_urgent:
-        return False
-    return Notification.objects.filter(
-        status=Status.QUEUED, queue__in=more_urgent, send_at__lte=timezone.now()
-    ).exists()
+        return []
+    return list(
+        Notification.objects.filter(status=Status.QUEUED, queue__in=more_urgent, send_at__lte=timezone.now())
+        .values_list("queue", flat=True)
+        .distinct()
+    )
 
 
 def _tally(result: DrainResult, notification: Notification, outcome: str) -> None:

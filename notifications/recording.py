@@ -4,12 +4,14 @@ This runs once per message on the hot path, right after the provider call, and m
 sender sends again (that is what bounds duplicates after a crash). Two costs dominate on these
 machines: a database round trip (0.2-0.5 ms of mostly CPU) and a commit (~0.4 ms of PostgreSQL CPU).
 
-* One statement per record on PostgreSQL: a data-modifying CTE that updates the row only if this drain
-  still holds its claim, always inserts the attempt (the provider call happened either way) and inserts
-  the cost entry only for an owned row. Other databases use the ORM: same effect, more round trips.
-* Group commit across sender threads (GroupRecorder): a sender hands its record over and waits; whoever
-  finds no write in progress writes every waiting record in one transaction. Each sender still waits for
-  its own record to commit before sending again, so the duplicate bound is unchanged.
+* One statement per group on PostgreSQL: a data-modifying CTE over a VALUES list that updates each row
+  only if this drain still holds its claim, always inserts the attempt (the provider call happened
+  either way) and inserts the cost entry only for an owned row: one round trip, one plan, one commit.
+  Other databases use the ORM in a transaction: same effect, more round trips.
+* Group commit across sender threads (GroupRecorder): a sender hands its record over and waits; the
+  first one becomes the leader, gathers the records of the senders still in flight (for at most 2 ms)
+  and writes them together. Each sender still waits for its own record to commit before sending again,
+  so the duplicate bound (one unrecorded send per sender thread) is unchanged.
 """
 
 from __future__ import annotations

@@ -8,17 +8,30 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.signals import celeryd_after_setup
 
 logger = logging.getLogger(__name__)
 
 
+@celeryd_after_setup.connect
+def _remember_consumed_queues(sender, instance, **kwargs) -> None:
+    """Tell the drain which queues this worker serves (after -Q is applied; forked children inherit it)."""
+    from . import delivery
+
+    names = list(instance.app.amqp.queues.consume_from or {})
+    delivery.consumed_queues = frozenset(names) if names else None
+
+
 @shared_task(name="notifications.drain_queue", ignore_result=True)
 def drain_queue(queue: str) -> dict:
-    """Send one batch from `queue`; wake the queue again if more may be waiting."""
+    """Drain `queue` for up to the time budget; wake it again if it stopped before it was empty, and wake
+    the more urgent queues it stopped for (in case their own wake-up was lost)."""
     from .delivery import queue_drain
     from .queueing import kick
 
     result = queue_drain(queue=queue)
+    for urgent in result.urgent_queues:
+        kick(urgent)
     if result.more_may_wait:
         kick(queue)
     return {"queue": queue, "claimed": result.claimed, "sent": result.sent, "failed": result.failed}

@@ -1,15 +1,13 @@
-from django.urls import path
+from django.urls import re_path
 
 from . import contract
 
-# The seed contract (see contract.py). Paths are exactly the documented ones, with and without a slash.
-contract_urlpatterns = []
-for suffix in ("", "/"):
-    contract_urlpatterns += [
-        path(f"send{suffix}", contract.ContractSendView.as_view()),
-        path(f"status/<str:task_id>{suffix}", contract.ContractStatusView.as_view()),
-        path(f"cancel/<str:task_id>{suffix}", contract.ContractCancelView.as_view()),
-        path(f"batch{suffix}", contract.ContractBatchView.as_view()),
-        path(f"health{suffix}", contract.ContractHealthView.as_view()),
-        path(f"trigger-types{suffix}", contract.ContractTriggerTypesView.as_view()),
-    ]
+# The seed contract (see contract.py): exactly the documented paths, with or without a trailing slash.
+contract_urlpatterns = [
+    re_path(r"^send/?$", contract.ContractSendView.as_view()),
+    re_path(r"^status/(?P<task_id>[^/]+)/?$", contract.ContractStatusView.as_view()),
+    re_path(r"^cancel/(?P<task_id>[^/]+)/?$", contract.ContractCancelView.as_view()),
+    re_path(r"^batch/?$", contract.ContractBatchView.as_view()),
+    re_path(r"^health/?$", contract.ContractHealthView.as_view()),
+    re_path(r"^trigger-types/?$", contract.ContractTriggerTypesView.as_view()),
+]

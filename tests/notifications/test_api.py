@@ -205,5 +205,6 @@ def test_tampered_token_is_401(client, api_user):
 def test_openapi_schema_and_docs_are_served(client):
     schema = client.get("/api/schema/")
     assert schema.status_code == 200 and b"/api/v1/notifications/" in schema.content
+    assert b"/api/communication/send:" in schema.content  # the contract's paths as documented
     docs = client.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()

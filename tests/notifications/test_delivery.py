@@ -200,7 +200,7 @@ def test_a_drain_yields_when_a_more_urgent_queue_has_work(catalogue, recipient):
     assert first.sent == 1 and not first.yielded
     submit()  # a financial alert lands in sms_critical
     second = queue_drain(queue="sms_daily", batch_size=1, threads=1)
-    assert second.yielded and second.more_may_wait
+    assert second.yielded and second.more_may_wait and second.urgent_queues == ["sms_critical"]
     assert second.sent == 1  # it finished what it held, then stopped claiming
     assert queue_drain(queue="sms_critical", threads=1).sent == 1
 
@@ -284,3 +284,14 @@ def test_capture_mode_stores_what_would_have_been_sent(catalogue, recipient, set
     assert captured_email.notification_id == email.pk and "May" in captured_email.html
     assert reload(sms).provider_message_id == captured_sms.message_id
     assert reload(email).provider_message_id == captured_email.message_id
+
+
+def test_a_drain_does_not_yield_to_queues_its_worker_does_not_serve(catalogue, recipient, monkeypatch):
+    from notifications import delivery
+
+    for i in range(3):
+        submit(type="payment_reminder", data={"bill_name": f"Bill {i}", "amount": "$1", "due_date": "today"})
+    submit()  # critical work exists, but another pool serves sms_critical
+    monkeypatch.setattr(delivery, "consumed_queues", frozenset({"maintenance", "sms_daily", "email_daily"}))
+    result = queue_drain(queue="sms_daily", batch_size=1, threads=1)
+    assert not result.yielded and result.sent == 3 and result.queue_empty

@@ -85,3 +85,32 @@ def test_group_recorder_commits_concurrent_records_and_reports_a_lost_claim(cata
     assert outcomes[rows[0].pk] is False and sum(outcomes.values()) == 7
     assert Notification.objects.filter(status=Status.SENT).count() == 7
     assert DeliveryAttempt.objects.count() == 8  # the lost one's provider call is on record too
+
+
+def test_concurrent_claims_are_disjoint_and_respect_their_limit(catalogue, recipient):
+    from notifications.services import notification_submit
+
+    for _ in range(30):
+        notification_submit(
+            SubmitRequest(recipient="123", type="financial_alert", data={"amount": "$1", "account": "checking"})
+        )
+    claimed: list[list] = []
+    barrier = threading.Barrier(4)
+
+    def claim():
+        from django.db import connection
+
+        barrier.wait()
+        rows = notifications_claim(queue="sms_critical", limit=7, token=uuid.uuid4(), now=timezone.now())
+        claimed.append([n.pk for n in rows])
+        connection.close()
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(len(ids) <= 7 for ids in claimed)
+    every = [pk for ids in claimed for pk in ids]
+    assert len(every) == len(set(every)) == 28  # disjoint, and SKIP LOCKED let every claimer get its share
+    assert Notification.objects.filter(status=Status.SENDING).count() == 28
