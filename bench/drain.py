@@ -1,6 +1,6 @@
 """Drain benchmark: queued emails sent through anymail's Mailgun backend to a local fake ESP.
 
-    python bench/drain.py [--n 5000] [--runs 3] [--threads 4] [--concurrency 2] [--modes drain_queue,worker]
+    python bench/drain.py [--n 5000] [--runs 3] [--threads 8] [--concurrency 2] [--modes drain_queue,worker]
 
 Two ways of draining the same N queued notifications (fresh queue each run, PostgreSQL):
   * `manage.py drain_queue`: one process, in-process time (as the peer's `send_queued_mail` figure);
@@ -132,7 +132,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=4, help="COMMHUB_DRAIN_THREADS (sender threads per process)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=8,
+        help="COMMHUB_DRAIN_THREADS, sender threads per process (default: commhub's default, 8)",
+    )
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes (celery worker -c)")
     parser.add_argument("--modes", default="drain_queue,worker", help="comma-separated: drain_queue, worker")
     args = parser.parse_args()

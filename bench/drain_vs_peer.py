@@ -3,7 +3,7 @@
     python bench/drain_vs_peer.py [--rounds 3] [--n 5000]
 
 Each round runs ../shared/peers/post_office_bench.sh (its two documented default configurations, -p 1 and
--p 2, one run each) and then bench/drain.py (a real `celery worker -c 2` with the default 4 sender threads),
+-p 2, one run each) and then bench/drain.py (a real `celery worker -c 2` with the default 8 sender threads),
 both draining N emails to the same fake Mailgun API on the same PostgreSQL. The ratio of each round is
 commhub / the better of post_office's two defaults; the median over rounds is the figure to quote.
 """
@@ -80,7 +80,7 @@ def main() -> int:
     peers = ", ".join(f"{max(r['peer'].values()):.0f}" for r in rounds)
     ours = ", ".join(f"{r['commhub_worker']:.0f}" for r in rounds)
     print(f"post_office best default per round: {peers} /s")
-    print(f"commhub worker -c 2 x 4 threads:     {ours} /s")
+    print(f"commhub worker -c 2 x 8 threads:     {ours} /s")
     print(f"ratio (median of rounds): {ratio:.2f}x")
     return 0
 

@@ -12,8 +12,8 @@ mkdir -p bench/results
 
 command -v wrk >/dev/null || { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null || true; }
 
-echo "### drain (drain_queue in one process, and a real worker -c 2 x 4 sender threads)"
-$PY bench/drain.py --n "$N" --runs "$RUNS" --concurrency 2 --threads 4 | tee bench/results/drain.txt
+echo "### drain (drain_queue in one process, and a real worker -c 2 x 8 sender threads)"
+$PY bench/drain.py --n "$N" --runs "$RUNS" --concurrency 2 --threads 8 | tee bench/results/drain.txt
 cp bench/results/drain.json bench/results/drain_default.json
 if [ -f ../shared/peers/post_office_bench.sh ]; then
   echo "### drain side by side with django-post_office (alternating rounds)"

@@ -33,7 +33,7 @@ def main() -> None:
         s = default["summary"]
         line = (
             f"commhub drain_queue (1 process): {s['drain_queue_per_s']:.0f}/s; "
-            f"worker -c 2 x 4 threads: {s['worker_per_s']:.0f}/s"
+            f"worker -c 2 x 8 threads: {s['worker_per_s']:.0f}/s"
         )
         print(line + f" (peak RSS {s['worker_peak_rss_mb']:.0f} MB)")
         if po:
