@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 
+_CELERY = [sys.executable, "-m", "celery", "-A", "commhub"]
+
 
 def celery_worker_argv(
     *, queues: Iterable[str], concurrency: int, name: str, loglevel: str = "INFO", lean: bool = False
@@ -14,11 +16,7 @@ def celery_worker_argv(
     `lean` drops gossip, mingle and heartbeats: a single worker in a test or benchmark needs none of them.
     """
     argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "commhub",
+        *_CELERY,
         "worker",
         "-Q",
         ",".join(queues),
@@ -37,11 +35,7 @@ def celery_worker_argv(
 def celery_beat_argv(*, pidfile: str, loglevel: str = "INFO", schedule_file: str | None = None) -> list[str]:
     """`celery beat` with django-celery-beat's DatabaseScheduler (periodic tasks live in the database)."""
     argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "commhub",
+        *_CELERY,
         "beat",
         "-S",
         "django",

@@ -22,7 +22,7 @@ from notifications import selectors, services
 from notifications.constants import Channel, Status
 
 from .serializers import PriorityField, RecipientRefField
-from .views import check_batch_size
+from .views import batch_item_requests, check_batch_size
 
 # our field names -> the contract's
 _FIELD_NAMES = {"recipient": "user_id", "type": "trigger_type", "send_at": "scheduled_time"}
@@ -238,15 +238,8 @@ class ContractBatchView(APIView):
             check_batch_size(items)
         except ValidationError as exc:
             return _bad_request({"communications": exc.message_dict["notifications"]})
-        parsed: list[services.SubmitRequest | None] = []
-        errors: dict[int, dict] = {}
-        for index, raw in enumerate(items):
-            item = ContractSendInput(data=raw) if isinstance(raw, dict) else None
-            if item is None or not item.is_valid():
-                parsed.append(None)
-                errors[index] = _contract_errors(item.errors if item is not None else ["Each item must be an object."])
-            else:
-                parsed.append(item.to_submit_request())
+        parsed, errors = batch_item_requests(items, ContractSendInput)
+        errors = {index: _contract_errors(item_errors) for index, item_errors in errors.items()}
         valid = [(i, r) for i, r in enumerate(parsed) if r is not None]
         outcomes = services.notifications_submit_batch([r for _, r in valid], submitted_by=request.user)
         by_index = {index: outcome for (index, _), outcome in zip(valid, outcomes, strict=True)}

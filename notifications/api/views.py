@@ -40,12 +40,15 @@ class NotificationFilter(filters.FilterSet):
         fields = ["status", "channel", "type", "recipient", "queue", "created_after", "created_before"]
 
 
-def batch_item_requests(raw_items: list) -> tuple[list[services.SubmitRequest | None], dict[int, dict]]:
-    """Parse each raw batch item on its own: a malformed item gets its own errors, not the batch's."""
+def batch_item_requests(
+    raw_items: list, input_class: type[serializers.Serializer] = SendInput
+) -> tuple[list[services.SubmitRequest | None], dict[int, dict]]:
+    """Parse each raw batch item on its own (with `input_class`, which has to_submit_request()): a
+    malformed item gets its own errors, not the batch's."""
     requests: list[services.SubmitRequest | None] = []
     errors: dict[int, dict] = {}
     for index, raw in enumerate(raw_items):
-        item = SendInput(data=raw) if isinstance(raw, dict) else None
+        item = input_class(data=raw) if isinstance(raw, dict) else None
         if item is None:
             requests.append(None)
             errors[index] = {"non_field_errors": ["Each item must be a JSON object."]}
