@@ -30,11 +30,8 @@ def pricing_install_defaults() -> int:
 
 def cost_estimate(*, channel: str, provider: str = "", segments: int | None) -> tuple[Decimal, str] | None:
     """Price of one message on `channel` (SMS: per segment), or None when no price is configured."""
-    rule = price_for(channel=channel, provider=provider)
-    if rule is None:
-        return None
-    units = max(1, segments or 1) if rule.unit == PricingRule.Unit.SEGMENT else 1
-    return rule.price * units, rule.currency
+    line = cost_line_for(channel=channel, provider=provider, segments=segments)
+    return (line.amount, line.currency) if line else None
 
 
 @dataclass

@@ -85,9 +85,11 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 # Settled: no worker will touch the row again unless a person (retry) or a provider event moves it.
 SETTLED_STATUSES = frozenset({Status.SENT, Status.DELIVERED, Status.FAILED, Status.CANCELLED, Status.SUPPRESSED})
-CANCELLABLE_STATUSES = frozenset({Status.SCHEDULED, Status.PENDING, Status.QUEUED})
 
 
 def sources_of(target: str) -> frozenset[str]:
     """Every status from which `target` may be entered."""
     return frozenset(s for s, targets in TRANSITIONS.items() if target in targets)
+
+
+CANCELLABLE_STATUSES = sources_of(Status.CANCELLED)  # scheduled, pending, queued

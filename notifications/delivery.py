@@ -53,16 +53,13 @@ from .selectors import (
     notifications_with_expired_lease,
     queues_with_stale_rows,
 )
+from .trace import trace_step
 
 logger = logging.getLogger(__name__)
 
 
 def _conf(name: str):
     return settings.COMMHUB[name]
-
-
-def _trace(check: str, outcome: str, reason: str) -> dict[str, str]:
-    return {"check": check, "outcome": outcome, "reason": reason}
 
 
 @dataclass
@@ -77,7 +74,6 @@ class DrainResult:
     yielded: bool = False  # stopped early because a more urgent queue had work
     urgent_queues: list[str] = field(default_factory=list)  # the queues it yielded to
     queue_empty: bool = False  # a claim found fewer ready rows than it asked for
-    failed_ids: list[str] = field(default_factory=list)
 
     @property
     def more_may_wait(self) -> bool:
@@ -307,7 +303,6 @@ def _tally(result: DrainResult, notification: Notification, outcome: str) -> Non
         result.retrying += 1
     elif outcome == Status.FAILED:
         result.failed += 1
-        result.failed_ids.append(str(notification.pk))
     else:
         result.lost += 1
 
@@ -476,7 +471,7 @@ def _record_failure(
             lease_expires_at=None,
             decision_trace=[
                 *notification.decision_trace,
-                _trace("delivery", "retry" if retry else "fail", reason),
+                trace_step("delivery", "retry" if retry else "fail", reason),
             ],
             updated_at=now,
         )
@@ -545,7 +540,7 @@ def fallback_create(*, notification: Notification, reason: str) -> Notification 
         queue=Notification.queue_for(channel, ntype.tier, notification.priority),
         status=Status.QUEUED,
         data=notification.data,
-        decision_trace=[_trace("fallback", "pass", f"{notification.channel} failed ({reason}); trying {channel}")],
+        decision_trace=[trace_step("fallback", "pass", f"{notification.channel} failed ({reason}); trying {channel}")],
         template=template,
         to_address=to,
         send_at=now,
@@ -616,7 +611,7 @@ def sweep(*, now: datetime | None = None) -> SweepResult:
                     lease_expires_at=None,
                     last_error=reason,
                     error_code="poison",
-                    decision_trace=[*notification.decision_trace, _trace("sweeper", "fail", reason)],
+                    decision_trace=[*notification.decision_trace, trace_step("sweeper", "fail", reason)],
                     updated_at=now,
                 )
                 fallback_create(notification=notification, reason=reason)

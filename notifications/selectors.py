@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from commhub.snapshot import Snapshot
 
 from .constants import Status
-from .models import DeliveryAttempt, Notification, NotificationType
+from .models import Notification, NotificationType
 
 
 def _load_types() -> dict[str | int, NotificationType]:
@@ -50,10 +50,6 @@ def notification_detail(notification_id) -> Notification | None:
     return notifications_for_api().prefetch_related("fallbacks", "attempts_log").filter(pk=notification_id).first()
 
 
-def attempts_of(notification: Notification) -> QuerySet[DeliveryAttempt]:
-    return notification.attempts_log.order_by("number")
-
-
 def notifications_due(*, now: datetime) -> QuerySet[Notification]:
     """Scheduled or retry-waiting rows whose moment has come."""
     return Notification.objects.filter(status__in=[Status.SCHEDULED, Status.PENDING], send_at__lte=now)
@@ -70,8 +66,3 @@ def queues_with_stale_rows(*, older_than: datetime) -> list[str]:
         .values_list("queue", flat=True)
         .distinct()
     )
-
-
-def queue_depths() -> dict[str, int]:
-    rows = Notification.objects.filter(status=Status.QUEUED).values("queue").annotate(n=Count("pk"))
-    return {row["queue"]: row["n"] for row in rows}

@@ -37,6 +37,7 @@ from .constants import CANCELLABLE_STATUSES, Channel, Status
 from .models import Notification, NotificationType
 from .queueing import kick_on_commit
 from .selectors import notification_type_by_key
+from .trace import trace_step
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +75,6 @@ class SubmitRequest:
     channel: str | None = None
     priority: int | None = None
     send_at: datetime | None = None
-
-
-def _trace(check: str, outcome: str, reason: str) -> dict[str, str]:
-    return {"check": check, "outcome": outcome, "reason": reason}
 
 
 def _resolve_recipient(req: SubmitRequest, known: Mapping[str, Recipient] | None) -> Recipient:
@@ -122,16 +119,16 @@ def _choose_channel(req: SubmitRequest, ntype: NotificationType, recipient: Reci
             )
         if not recipient.address_for(req.channel):
             raise InvalidInput({"channel": [f"Recipient {recipient.external_id} has no {_contact_name(req.channel)}."]})
-        trace.append(_trace("channel", "pass", f"{req.channel} was requested and {ntype.key} allows it"))
+        trace.append(trace_step("channel", "pass", f"{req.channel} was requested and {ntype.key} allows it"))
         return req.channel
     channel = ntype.default_channel
     if recipient.address_for(channel):
-        trace.append(_trace("channel", "pass", f"{channel} is {ntype.key}'s default channel"))
+        trace.append(trace_step("channel", "pass", f"{channel} is {ntype.key}'s default channel"))
         return channel
     fallback = ntype.fallback_channel
     if fallback and ntype.allows(fallback) and recipient.address_for(fallback):
         trace.append(
-            _trace(
+            trace_step(
                 "channel",
                 "fallback",
                 f"recipient has no {_contact_name(channel)}; using {ntype.key}'s fallback channel {fallback}",
@@ -162,7 +159,7 @@ def notification_prepare(
         raise InvalidInput({"type": [f"Notification type {ntype.key} is inactive."]})
     if req.data is None or not isinstance(req.data, Mapping):
         raise InvalidInput({"data": ["Must be a JSON object."]})
-    trace = [_trace("type", "pass", f"{ntype.key} is active ({ntype.purpose})")]
+    trace = [trace_step("type", "pass", f"{ntype.key} is active ({ntype.purpose})")]
 
     recipient = _resolve_recipient(req, known_recipients)
     channel = _choose_channel(req, ntype, recipient, trace)
@@ -176,13 +173,13 @@ def notification_prepare(
         raise InvalidInput({"type": [f"The {channel} template of {ntype.key} does not compile ({exc})."]}) from exc
     if missing:
         raise InvalidInput({"data": {name: ["This variable is required by the template."] for name in missing}})
-    trace.append(_trace("template", "pass", f"template #{template.pk} has every variable it needs"))
+    trace.append(trace_step("template", "pass", f"template #{template.pk} has every variable it needs"))
 
     priority = req.priority or ntype.priority
     send_at = req.send_at or now
     scheduled = send_at > now
     if scheduled:
-        trace.append(_trace("schedule", "defer", f"scheduled for {send_at.isoformat()}"))
+        trace.append(trace_step("schedule", "defer", f"scheduled for {send_at.isoformat()}"))
 
     segments = None
     if channel == Channel.SMS:
@@ -305,7 +302,7 @@ def notification_cancel(*, notification_id, actor=None) -> Notification:
         notification.cancelled_at = now
         notification.decision_trace = [
             *notification.decision_trace,
-            _trace("cancel", "stop", f"cancelled by {_actor_name(actor)}"),
+            trace_step("cancel", "stop", f"cancelled by {_actor_name(actor)}"),
         ]
         notification.save(update_fields=["status", "cancelled_at", "decision_trace", "updated_at"])
     logger.info("notification %s cancelled by %s", notification_id, _actor_name(actor))
@@ -321,7 +318,7 @@ def notification_retry(*, notification_id, actor=None) -> Notification:
             raise Conflict(f"Only failed notifications can be retried; this one is {notification.status}.")
         notification.decision_trace = [
             *notification.decision_trace,
-            _trace(
+            trace_step(
                 "retry",
                 "info",
                 f"requeued by {_actor_name(actor)} after: {notification.last_error or 'failure'}",

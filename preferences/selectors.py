@@ -16,7 +16,3 @@ def recipients_all() -> QuerySet[Recipient]:
 def recipients_by_external_id(external_ids: Iterable[str]) -> dict[str, Recipient]:
     ids = {str(e) for e in external_ids}
     return {r.external_id: r for r in Recipient.objects.filter(external_id__in=ids)}
-
-
-def recipient_by_external_id(external_id: str) -> Recipient | None:
-    return Recipient.objects.filter(external_id=str(external_id)).first()

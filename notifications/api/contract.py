@@ -20,6 +20,7 @@ from commhub.health import health_report
 from commhub.permissions import require_perms
 from notifications import selectors, services
 from notifications.constants import Channel, Status
+from notifications.trace import used_fallback_channel
 
 from .serializers import PriorityField, RecipientRefField
 from .views import batch_item_requests, check_batch_size
@@ -81,12 +82,6 @@ def _money(value) -> float:
     return float(value) if value is not None else 0.0
 
 
-def _used_fallback_channel(notification) -> bool:
-    return any(
-        step.get("check") == "channel" and step.get("outcome") == "fallback" for step in notification.decision_trace
-    )
-
-
 def _bad_request(errors) -> Response:
     errors = _contract_errors(errors)
     return Response(
@@ -130,7 +125,7 @@ class ContractSendView(APIView):
                 "success": True,
                 "task_id": str(n.pk),
                 "cost": _money(n.cost),
-                "fallback_used": _used_fallback_channel(n),
+                "fallback_used": used_fallback_channel(n.decision_trace),
                 "analytics_tracked": True,
                 "message": message,
             }
@@ -173,7 +168,7 @@ class ContractStatusView(APIView):
             "message_id": n.provider_message_id or None,
             "delivered": n.status == Status.DELIVERED,
             "cost": _money(n.cost),
-            "fallback_used": fallback is not None or _used_fallback_channel(n),
+            "fallback_used": fallback is not None or used_fallback_channel(n.decision_trace),
             "fallback_task_id": str(fallback.pk) if fallback else None,
             "fallback_status": fallback.status if fallback else None,
         }

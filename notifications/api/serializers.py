@@ -9,6 +9,7 @@ from rest_framework import serializers
 from notifications.constants import PRIORITY_BY_NAME, Channel
 from notifications.models import DeliveryAttempt, Notification, NotificationType
 from notifications.services import SubmitRequest
+from notifications.trace import used_fallback_channel
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -98,7 +99,7 @@ def accepted_output(notification) -> dict:
         "segments": n.segments,
         "cost": None if n.cost is None else f"{n.cost:.6f}",
         "currency": n.currency,
-        "fallback_used": any(s.get("outcome") == "fallback" for s in n.decision_trace),
+        "fallback_used": used_fallback_channel(n.decision_trace),
     }
 
 
