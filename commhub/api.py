@@ -3,11 +3,14 @@ commhub.permissions, which DRF imports while it is itself still loading)."""
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -57,3 +60,20 @@ def contract_paths_as_documented(result: dict, generator, request, public) -> di
         for path, item in result["paths"].items()
     }
     return result
+
+
+class CSVRenderer(BaseRenderer):
+    """Lists of flat objects as CSV (audit exports). `?format=csv` selects it where a view offers it."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        rows = data if isinstance(data, list) else [data]
+        out = io.StringIO()
+        if rows:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0].keys()), extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        return out.getvalue().encode(self.charset)

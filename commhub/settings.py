@@ -315,7 +315,47 @@ COMMHUB = {
     "PERMISSION_CACHE_SECONDS": env.int("COMMHUB_PERMISSION_CACHE_SECONDS", default=30),
     # Seconds the in-process type/template/pricing caches may lag an edit made in another process.
     "CATALOGUE_CACHE_SECONDS": env.float("COMMHUB_CATALOGUE_CACHE_SECONDS", default=5.0),
+    # Quiet hours: the local-time window in which types that respect quiet hours may be sent (TCPA: 08-21),
+    # unless the recipient set a window of their own; the channels it applies to; and the zones assumed
+    # (all must agree) when a recipient's zone is unknown.
+    "SEND_WINDOW_START": env.str("COMMHUB_SEND_WINDOW_START", default="08:00"),
+    "SEND_WINDOW_END": env.str("COMMHUB_SEND_WINDOW_END", default="21:00"),
+    "QUIET_HOURS_CHANNELS": env.list("COMMHUB_QUIET_HOURS_CHANNELS", default=["sms"]),
+    "UNKNOWN_TIMEZONES": env.list("COMMHUB_UNKNOWN_TIMEZONES", default=["America/New_York", "America/Los_Angeles"]),
+    # The reply to an SMS "HELP" (carriers require one).
+    "SMS_HELP_REPLY": env.str(
+        "COMMHUB_SMS_HELP_REPLY",
+        default="commhub alerts: reply STOP to unsubscribe, START to resubscribe. Msg&data rates may apply.",
+    ),
+    # The mailto: half of List-Unsubscribe (blank: unsubscribe@ the sender's domain).
+    "UNSUBSCRIBE_MAILTO": env.str("COMMHUB_UNSUBSCRIBE_MAILTO", default=""),
 }
+
+# --- end-user tokens ----------------------------------------------------------------------------------
+# The product's own backend signs its users' JWTs; commhub verifies them for /api/v1/me/ (no database user
+# needed: the claim names the recipient). A different key from the service tokens above, so an end-user
+# token can never pass as a service account's.
+_DEV_USER_JWT_KEY = "dev-only-end-user-jwt-key-never-use-in-production"
+USER_JWT = {
+    "ALGORITHM": env.str("USER_JWT_ALGORITHM", default="HS256"),
+    "SIGNING_KEY": env.str("USER_JWT_SIGNING_KEY", default=_DEV_USER_JWT_KEY if DEBUG else ""),
+    "PUBLIC_KEY": env.str("USER_JWT_PUBLIC_KEY", default="").replace("\\n", "\n"),
+    "PRIVATE_KEY": env.str("USER_JWT_PRIVATE_KEY", default="").replace("\\n", "\n"),  # issue_user_token only
+    "USER_CLAIM": env.str("USER_JWT_USER_CLAIM", default="user_id"),
+    "AUDIENCE": env.str("USER_JWT_AUDIENCE", default="") or None,
+    "ISSUER": env.str("USER_JWT_ISSUER", default="") or None,
+    "LEEWAY_SECONDS": env.int("USER_JWT_LEEWAY_SECONDS", default=0),
+    "TTL_MINUTES": env.int("USER_JWT_TTL_MINUTES", default=60),
+}
+if USER_JWT["ALGORITHM"] not in ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256"):
+    raise ImproperlyConfigured(f"USER_JWT_ALGORITHM {USER_JWT['ALGORITHM']!r} is not supported.")
+if not DEBUG and USER_JWT["SIGNING_KEY"] == _DEV_USER_JWT_KEY:
+    raise ImproperlyConfigured("USER_JWT_SIGNING_KEY is the development default; set a key shared with your backend.")
+if USER_JWT["ALGORITHM"].startswith("HS") and USER_JWT["SIGNING_KEY"]:
+    if USER_JWT["SIGNING_KEY"] in (SECRET_KEY, _jwt_signing_key):
+        raise ImproperlyConfigured("USER_JWT_SIGNING_KEY must differ from SECRET_KEY and JWT_SIGNING_KEY.")
+    if len(USER_JWT["SIGNING_KEY"]) < 32 and not DEBUG:
+        raise ImproperlyConfigured("USER_JWT_SIGNING_KEY must be at least 32 characters.")
 
 # --- logging ------------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -5,15 +5,36 @@ from rest_framework.routers import DefaultRouter
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from commhub.health import health_view
+from notifications.api.me import MeNotificationViewSet
 from notifications.api.urls import contract_urlpatterns
 from notifications.api.views import NotificationTypeViewSet, NotificationViewSet
-from preferences.api.views import RecipientViewSet
+from notifications.webhooks import twilio_inbound_sms
+from preferences.api import me
+from preferences.api.views import ConsentRecordViewSet, PreferenceViewSet, RecipientViewSet, SuppressionViewSet
+from preferences.views import unsubscribe_view
 
 router = DefaultRouter()
 router.include_root_view = False
 router.register("notifications", NotificationViewSet, basename="notification")
 router.register("recipients", RecipientViewSet, basename="recipient")
 router.register("types", NotificationTypeViewSet, basename="notificationtype")
+router.register("preferences", PreferenceViewSet, basename="preference")
+router.register("consents", ConsentRecordViewSet, basename="consent")
+router.register("suppressions", SuppressionViewSet, basename="suppression")
+
+# /api/v1/me/...: end users with their own token (see commhub.enduser)
+me_router = DefaultRouter()
+me_router.include_root_view = False
+me_router.register("preferences", me.MePreferenceViewSet, basename="me-preference")
+me_router.register("consents", me.MeConsentViewSet, basename="me-consent")
+me_router.register("notifications", MeNotificationViewSet, basename="me-notification")
+me_urlpatterns = [
+    path("", me.MeView.as_view(), name="me"),
+    path("preferences/effective/", me.MeEffectivePreferencesView.as_view(), name="me-preferences-effective"),
+    path("consents/current/", me.MeConsentCurrentView.as_view(), name="me-consent-current"),
+    path("export/", me.MeExportView.as_view(), name="me-export"),
+    *me_router.urls,
+]
 
 admin.site.site_header = "commhub back office"
 admin.site.site_title = "commhub"
@@ -24,7 +45,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/token/", TokenObtainPairView.as_view(), name="token_obtain_pair"),
     path("api/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
+    path("api/v1/me/", include(me_urlpatterns)),
     path("api/v1/", include(router.urls)),
+    path("unsubscribe/<str:token>/", unsubscribe_view, name="unsubscribe"),
+    path("webhooks/twilio/inbound", twilio_inbound_sms, name="twilio-inbound-sms"),
     path("api/communication/", include(contract_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -23,6 +23,7 @@ class NotificationTypeAdmin(admin.ModelAdmin):
         "fallback_channel",
         "tier",
         "purpose",
+        "category",
         "sms_rate_limit",
         "email_rate_limit",
         "max_retries",
@@ -30,7 +31,7 @@ class NotificationTypeAdmin(admin.ModelAdmin):
         "is_active",
     ]
     list_editable = ["is_active"]
-    list_filter = ["tier", "purpose", "default_channel", "is_active"]
+    list_filter = ["tier", "purpose", "category", "preference_policy", "default_channel", "is_active"]
     search_fields = ["key", "name", "description"]
     fieldsets = [
         (None, {"fields": ["key", "name", "description", "is_active"]}),
@@ -40,6 +41,17 @@ class NotificationTypeAdmin(admin.ModelAdmin):
             {"fields": ["sms_rate_limit", "email_rate_limit"]},
         ),
         ("Retries", {"fields": ["max_retries", "retry_base_delay"]}),
+        (
+            "Preferences and compliance",
+            {
+                "fields": [
+                    "category",
+                    "preference_policy",
+                    "respects_quiet_hours",
+                    ("frequency_cap_count", "frequency_cap_window_hours", "frequency_cap_action"),
+                ]
+            },
+        ),
     ]
 
 

@@ -5,7 +5,7 @@ admin afterwards and a re-install never overwrites an edit.
 
 from __future__ import annotations
 
-from .constants import Channel, Purpose, Tier
+from .constants import CapAction, Channel, PreferencePolicy, Purpose, Tier
 
 MINUTE = 60
 
@@ -23,6 +23,9 @@ TYPES: list[dict] = [
         "email_rate_limit": 5,
         "max_retries": 3,
         "retry_base_delay": 60,
+        "category": "alerts",
+        "preference_policy": PreferencePolicy.REQUIRED,
+        "respects_quiet_hours": False,
     },
     {
         "key": "payment_reminder",
@@ -36,6 +39,9 @@ TYPES: list[dict] = [
         "email_rate_limit": 10,
         "max_retries": 2,
         "retry_base_delay": 5 * MINUTE,
+        "category": "reminders",
+        "preference_policy": PreferencePolicy.OPT_OUT,
+        "respects_quiet_hours": False,
     },
     {
         "key": "weekly_checkin",
@@ -49,6 +55,12 @@ TYPES: list[dict] = [
         "email_rate_limit": 25,
         "max_retries": 2,
         "retry_base_delay": 10 * MINUTE,
+        "category": "engagement",
+        "preference_policy": PreferencePolicy.OPT_OUT,
+        "respects_quiet_hours": True,
+        "frequency_cap_count": 1,
+        "frequency_cap_window_hours": 7 * 24,
+        "frequency_cap_action": CapAction.SKIP,
     },
     {
         "key": "milestone_reminder",
@@ -62,6 +74,9 @@ TYPES: list[dict] = [
         "email_rate_limit": 15,
         "max_retries": 1,
         "retry_base_delay": 15 * MINUTE,
+        "category": "engagement",
+        "preference_policy": PreferencePolicy.OPT_OUT,
+        "respects_quiet_hours": True,
     },
     {
         "key": "monthly_report",
@@ -75,6 +90,9 @@ TYPES: list[dict] = [
         "email_rate_limit": 10,
         "max_retries": 2,
         "retry_base_delay": 30 * MINUTE,
+        "category": "reports",
+        "preference_policy": PreferencePolicy.OPT_OUT,
+        "respects_quiet_hours": False,
     },
     {
         "key": "career_insights",
@@ -88,6 +106,9 @@ TYPES: list[dict] = [
         "email_rate_limit": 20,
         "max_retries": 2,
         "retry_base_delay": 30 * MINUTE,
+        "category": "careers",
+        "preference_policy": PreferencePolicy.OPT_OUT,
+        "respects_quiet_hours": True,
     },
     {
         "key": "educational_content",
@@ -101,6 +122,9 @@ TYPES: list[dict] = [
         "email_rate_limit": 30,
         "max_retries": 2,
         "retry_base_delay": 30 * MINUTE,
+        "category": "education",
+        "preference_policy": PreferencePolicy.OPT_OUT,
+        "respects_quiet_hours": True,
     },
     {
         "key": "onboarding_sequence",
@@ -114,6 +138,9 @@ TYPES: list[dict] = [
         "email_rate_limit": 50,
         "max_retries": 3,
         "retry_base_delay": 15 * MINUTE,
+        "category": "onboarding",
+        "preference_policy": PreferencePolicy.OPT_OUT,
+        "respects_quiet_hours": False,
     },
 ]
 

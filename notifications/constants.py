@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from preferences.constants import PreferencePolicy  # noqa: F401 (re-exported: types carry a policy)
+
 
 class Channel(models.TextChoices):
     EMAIL = "email", "Email"
@@ -25,6 +27,11 @@ class Tier(models.TextChoices):
 class Purpose(models.TextChoices):
     TRANSACTIONAL = "transactional", "Transactional"
     MARKETING = "marketing", "Marketing"
+
+
+class CapAction(models.TextChoices):
+    DEFER = "defer", "Defer until the cap allows it"
+    SKIP = "skip", "Skip (suppress) it"
 
 
 MAINTENANCE_QUEUE = "maintenance"

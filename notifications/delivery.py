@@ -34,9 +34,13 @@ from django.conf import settings
 from django.db import close_old_connections, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.html import escape
 
 from analytics.services import cost_line_for
+from preferences.constants import MARKETING
 from preferences.models import Recipient
+from preferences.services import sms_opt_out
+from preferences.unsubscribe import list_unsubscribe_headers, unsubscribe_token, unsubscribe_url
 from templates_app.rendering import RenderError, build_context, render_message
 from templates_app.segments import sms_segments
 from templates_app.selectors import template_by_id, template_for
@@ -44,6 +48,7 @@ from templates_app.selectors import template_by_id, template_for
 from .channels.base import DeliveryError, OutboundMessage, PermanentError, SendResult
 from .channels.registry import provider_for
 from .constants import DELIVERY_QUEUES, Channel, Status
+from .decision import recheck_before_send
 from .models import DeliveryAttempt, Notification
 from .queueing import kick, kick_on_commit
 from .recording import GroupRecorder, SuccessRecord, success_record
@@ -57,6 +62,8 @@ from .trace import trace_step
 
 logger = logging.getLogger(__name__)
 
+TWILIO_OPTED_OUT = "twilio_21610"  # "Attempt to send to unsubscribed recipient"
+
 
 def _conf(name: str):
     return settings.COMMHUB[name]
@@ -69,6 +76,7 @@ class DrainResult:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    suppressed: int = 0  # refused by the re-check just before sending (e.g. a STOP while it waited)
     released: int = 0
     lost: int = 0  # rows whose claim another worker took over while we were sending (logged)
     yielded: bool = False  # stopped early because a more urgent queue had work
@@ -303,6 +311,8 @@ def _tally(result: DrainResult, notification: Notification, outcome: str) -> Non
         result.retrying += 1
     elif outcome == Status.FAILED:
         result.failed += 1
+    elif outcome == Status.SUPPRESSED:
+        result.suppressed += 1
     else:
         result.lost += 1
 
@@ -359,15 +369,26 @@ def _outbound(notification: Notification) -> OutboundMessage:
     to = notification.recipient.address_for(notification.channel)
     if not to:
         raise PermanentError(f"recipient has no {notification.channel} address any more", code="unreachable")
+    context = build_context(data=notification.data, recipient=notification.recipient)
+    headers: dict[str, str] = {}
+    link = ""
+    ntype = notification.notification_type
+    if notification.channel == Channel.EMAIL and ntype.purpose == MARKETING:
+        # Marketing mail carries one-click unsubscribe (RFC 8058) and a visible link (Gmail/Yahoo rules).
+        token = unsubscribe_token(recipient_id=notification.recipient_id, category=ntype.category)
+        link = context["unsubscribe_url"] = unsubscribe_url(token)
+        headers = list_unsubscribe_headers(token)
     try:
         rendered = render_message(
             subject=template.subject if notification.channel == Channel.EMAIL else "",
             body=template.body,
             html=template.html if notification.channel == Channel.EMAIL else "",
-            context=build_context(data=notification.data, recipient=notification.recipient),
+            context=context,
         )
     except RenderError as exc:
         raise PermanentError(str(exc), code="render_error") from exc
+    if link:
+        rendered = with_unsubscribe_footer(rendered, link=link, category=ntype.category)
     notification.template = template
     notification.to_address = to
     notification.rendered_subject = rendered.subject[:998]
@@ -380,7 +401,21 @@ def _outbound(notification: Notification) -> OutboundMessage:
         subject=rendered.subject,
         body=rendered.body,
         html=rendered.html,
+        headers=headers,
     )
+
+
+def with_unsubscribe_footer(rendered, *, link: str, category: str):
+    """Add the visible unsubscribe link unless the template already shows it."""
+    body, html = rendered.body, rendered.html
+    if link not in body:
+        body = f"{body.rstrip()}\n\n--\nUnsubscribe from {category} emails: {link}\n"
+    if html and link not in html:
+        html = (
+            f'{html}\n<p style="font-size:12px;color:#666">You receive these {escape(category)} emails because '
+            f'you agreed to. <a href="{escape(link)}">Unsubscribe</a></p>'
+        )
+    return type(rendered)(subject=rendered.subject, body=body, html=html)
 
 
 def notification_deliver(
@@ -389,6 +424,9 @@ def notification_deliver(
     """Send one claimed notification and record the outcome. Returns the status it ended in."""
     started = timezone.now()
     t0 = time.perf_counter()
+    refusal = recheck_before_send(notification)
+    if refusal is not None:
+        return _record_suppressed(notification, refusal, token)
     try:
         message = _outbound(notification)
     except PermanentError as exc:  # nothing reached the provider: no attempt is spent
@@ -436,6 +474,30 @@ def _record_success(
         )
         return "lost"
     return Status.SENT
+
+
+def _record_suppressed(notification: Notification, refusal, token: uuid.UUID) -> str:
+    """The re-check refused the row just before the provider call: nothing was sent."""
+    now = timezone.now()
+    with transaction.atomic():
+        owned = Notification.objects.filter(pk=notification.pk, claim_token=token, status=Status.SENDING).update(
+            status=Status.SUPPRESSED,
+            claim_token=None,
+            lease_expires_at=None,
+            last_error=refusal.reason[:2000],
+            error_code=refusal.code[:64],
+            decision_trace=[
+                *notification.decision_trace,
+                trace_step(refusal.check, refusal.outcome, f"re-checked before sending: {refusal.reason}"),
+            ],
+            updated_at=now,
+        )
+        if owned:
+            fallback_create(notification=notification, reason=refusal.reason)
+    if not owned:
+        return "lost"
+    logger.info("notification %s suppressed before sending: %s", notification.pk, refusal.reason)
+    return Status.SUPPRESSED
 
 
 def backoff_seconds(*, base: int, attempt: int) -> float:
@@ -488,6 +550,14 @@ def _record_failure(
             )
         if owned and not retry:
             fallback_create(notification=notification, reason=error.message)
+    if error.code == TWILIO_OPTED_OUT and notification.to_address:
+        # Twilio says the recipient replied STOP (to Twilio's own opt-out handling): record it as ours.
+        sms_opt_out(
+            phone=notification.to_address,
+            keyword="STOP",
+            reference=str(notification.pk),
+            detail=f"Twilio error 21610 when sending notification {notification.pk}",
+        )
     if not owned:
         logger.warning("notification %s failed after its claim was taken over; outcome not recorded", notification.pk)
         return "lost"

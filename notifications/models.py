@@ -11,7 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .constants import Channel, Purpose, Status, Tier, priority_name, queue_name
+from .constants import CapAction, Channel, PreferencePolicy, Purpose, Status, Tier, priority_name, queue_name
 
 
 class NotificationType(models.Model):
@@ -32,6 +32,20 @@ class NotificationType(models.Model):
     )
     tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.DAILY)
     purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.TRANSACTIONAL)
+    category = models.SlugField(
+        max_length=64, default="general", help_text="Groups types for preferences and one-click unsubscribe."
+    )
+    preference_policy = models.CharField(
+        max_length=16, choices=PreferencePolicy.choices, default=PreferencePolicy.OPT_OUT
+    )
+    respects_quiet_hours = models.BooleanField(
+        default=True, help_text="Deferred outside the recipient's send window (always, for marketing)."
+    )
+    frequency_cap_count = models.PositiveIntegerField(
+        default=0, help_text="At most this many per recipient per window; 0 = no cap."
+    )
+    frequency_cap_window_hours = models.PositiveIntegerField(default=0, help_text="The cap's window, in hours.")
+    frequency_cap_action = models.CharField(max_length=8, choices=CapAction.choices, default=CapAction.DEFER)
     max_retries = models.PositiveSmallIntegerField(default=2, help_text="Retries after the first attempt.")
     retry_base_delay = models.PositiveIntegerField(
         default=300, help_text="Seconds before the first retry; doubles on each further retry."
@@ -59,6 +73,10 @@ class NotificationType(models.Model):
         return [c for c in Channel.values if self.allows(c)]
 
     @property
+    def has_frequency_cap(self) -> bool:
+        return bool(self.frequency_cap_count and self.frequency_cap_window_hours)
+
+    @property
     def priority_name(self) -> str:
         return priority_name(self.priority)
 
@@ -71,6 +89,12 @@ class NotificationType(models.Model):
                 errors["fallback_channel"] = "The fallback must differ from the default channel."
             elif not self.allows(self.fallback_channel):
                 errors["fallback_channel"] = f"The {self.fallback_channel} rate limit is 0, so it is not allowed."
+        if self.purpose == Purpose.MARKETING and not self.respects_quiet_hours:
+            errors["respects_quiet_hours"] = "Marketing messages must respect quiet hours (TCPA 47 CFR 64.1200)."
+        if self.purpose == Purpose.MARKETING and self.preference_policy == PreferencePolicy.REQUIRED:
+            errors["preference_policy"] = "Marketing cannot be required: recipients must be able to turn it off."
+        if bool(self.frequency_cap_count) != bool(self.frequency_cap_window_hours):
+            errors["frequency_cap_window_hours"] = "Give both the cap and its window, or neither."
         if errors:
             raise ValidationError(errors)
 

@@ -30,6 +30,11 @@ def notification_type_by_id(type_id: int) -> NotificationType | None:
     return notification_types.get().get(int(type_id))
 
 
+def notification_types_capped() -> list[NotificationType]:
+    """Types with a frequency cap (from the snapshot)."""
+    return [t for key, t in notification_types.get().items() if isinstance(key, str) and t.has_frequency_cap]
+
+
 def notification_types_all() -> QuerySet[NotificationType]:
     return NotificationType.objects.all()
 
@@ -65,4 +70,31 @@ def queues_with_stale_rows(*, older_than: datetime) -> list[str]:
         Notification.objects.filter(status=Status.QUEUED, updated_at__lt=older_than)
         .values_list("queue", flat=True)
         .distinct()
+    )
+
+
+def cap_counted_send_times(*, recipient, notification_type, since: datetime, statuses) -> list[datetime]:
+    """Send moments of the recipient's notifications of this type from `since` on (future ones included)."""
+    return list(
+        Notification.objects.filter(
+            recipient=recipient, notification_type=notification_type, status__in=statuses, send_at__gt=since
+        ).values_list("send_at", flat=True)
+    )
+
+
+def waiting_notifications_to(*, channel: str, address: str) -> QuerySet[Notification]:
+    """Rows not yet handed to a worker that would go to this address."""
+    return Notification.objects.filter(
+        channel=channel,
+        status__in=[Status.SCHEDULED, Status.PENDING, Status.QUEUED],
+        **{"recipient__phone" if channel == "sms" else "recipient__email__iexact": address},
+    )
+
+
+def notifications_of_recipient(external_id: str) -> QuerySet[Notification]:
+    """One person's notifications, newest first (the end-user API's only way in)."""
+    return (
+        Notification.objects.filter(recipient__external_id=external_id)
+        .select_related("notification_type")
+        .order_by("-created_at")
     )

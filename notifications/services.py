@@ -34,9 +34,10 @@ from templates_app.selectors import template_for
 
 from . import catalogue
 from .constants import CANCELLABLE_STATUSES, Channel, Status
+from .decision import DecisionContext, decide
 from .models import Notification, NotificationType
 from .queueing import kick_on_commit
-from .selectors import notification_type_by_key
+from .selectors import notification_type_by_key, notification_types_capped
 from .trace import trace_step
 
 logger = logging.getLogger(__name__)
@@ -105,53 +106,17 @@ def _resolve_recipient(req: SubmitRequest, known: Mapping[str, Recipient] | None
     return recipient
 
 
-def _choose_channel(req: SubmitRequest, ntype: NotificationType, recipient: Recipient, trace: list) -> str:
-    if req.channel:
-        if req.channel not in Channel.values:
-            raise InvalidInput({"channel": [f"Unknown channel {req.channel!r}; use one of {Channel.values}."]})
-        if not ntype.allows(req.channel):
-            raise InvalidInput(
-                {
-                    "channel": [
-                        f"{ntype.key} may not be sent by {req.channel}; allowed: {', '.join(ntype.allowed_channels)}."
-                    ]
-                }
-            )
-        if not recipient.address_for(req.channel):
-            raise InvalidInput({"channel": [f"Recipient {recipient.external_id} has no {_contact_name(req.channel)}."]})
-        trace.append(trace_step("channel", "pass", f"{req.channel} was requested and {ntype.key} allows it"))
-        return req.channel
-    channel = ntype.default_channel
-    if recipient.address_for(channel):
-        trace.append(trace_step("channel", "pass", f"{channel} is {ntype.key}'s default channel"))
-        return channel
-    fallback = ntype.fallback_channel
-    if fallback and ntype.allows(fallback) and recipient.address_for(fallback):
-        trace.append(
-            trace_step(
-                "channel",
-                "fallback",
-                f"recipient has no {_contact_name(channel)}; using {ntype.key}'s fallback channel {fallback}",
-            )
-        )
-        return fallback
-    raise InvalidInput(
-        {"recipient": [f"Recipient {recipient.external_id} has no {_contact_name(channel)} for {ntype.key}."]}
-    )
-
-
-def _contact_name(channel: str) -> str:
-    return {Channel.EMAIL: "email address", Channel.SMS: "phone number"}.get(channel, channel)
-
-
 def notification_prepare(
     req: SubmitRequest,
     *,
     now: datetime,
+    context: DecisionContext,
     known_recipients: Mapping[str, Recipient] | None = None,
     submitted_by=None,
 ) -> Notification:
-    """Validate one request and build its (unsaved) row. Raises InvalidInput naming the bad field."""
+    """Validate one request, run the decision engine and build its (unsaved) row: queued, scheduled
+    (later, or deferred by quiet hours or a frequency cap) or suppressed (refused, with the reason).
+    Raises InvalidInput naming the bad field; then nothing is stored."""
     ntype = notification_type_by_key(req.type) if req.type else None
     if ntype is None:
         raise InvalidInput({"type": [f"Unknown notification type {req.type!r}."]})
@@ -159,10 +124,18 @@ def notification_prepare(
         raise InvalidInput({"type": [f"Notification type {ntype.key} is inactive."]})
     if req.data is None or not isinstance(req.data, Mapping):
         raise InvalidInput({"data": ["Must be a JSON object."]})
-    trace = [trace_step("type", "pass", f"{ntype.key} is active ({ntype.purpose})")]
 
     recipient = _resolve_recipient(req, known_recipients)
-    channel = _choose_channel(req, ntype, recipient, trace)
+    requested_send_at = req.send_at or now
+    decision = decide(
+        ntype=ntype,
+        recipient=recipient,
+        requested_channel=req.channel,
+        send_at=requested_send_at,
+        now=now,
+        context=context,
+    )
+    channel, trace = decision.channel, decision.trace
 
     template = template_for(notification_type_id=ntype.pk, channel=channel)
     if template is None:
@@ -173,15 +146,38 @@ def notification_prepare(
         raise InvalidInput({"type": [f"The {channel} template of {ntype.key} does not compile ({exc})."]}) from exc
     if missing:
         raise InvalidInput({"data": {name: ["This variable is required by the template."] for name in missing}})
-    trace.append(trace_step("template", "pass", f"template #{template.pk} has every variable it needs"))
+    if not decision.refused:  # a refusal stays the trace's last word
+        trace.append(trace_step("template", "pass", f"template #{template.pk} has every variable it needs"))
 
     priority = req.priority or ntype.priority
-    send_at = req.send_at or now
-    scheduled = send_at > now
-    if scheduled:
-        trace.append(trace_step("schedule", "defer", f"scheduled for {send_at.isoformat()}"))
+    row = Notification(
+        recipient=recipient,
+        notification_type=ntype,
+        channel=channel,
+        priority=priority,
+        queue=Notification.queue_for(channel, ntype.tier, priority),
+        data=dict(req.data),
+        decision_trace=trace,
+        template=template,
+        to_address=recipient.address_for(channel),
+        send_at=decision.send_at,
+        max_attempts=ntype.max_retries + 1,
+        submitted_by=submitted_by if getattr(submitted_by, "pk", None) else None,
+        created_at=now,
+    )
+    if decision.refused:
+        row.status = Status.SUPPRESSED
+        row.last_error = decision.refusal.reason[:2000]
+        row.error_code = decision.refusal.code[:64]
+        return row
 
-    segments = None
+    if decision.send_at > now:
+        row.status = Status.SCHEDULED
+        if decision.send_at == requested_send_at:
+            trace.append(trace_step("schedule", "defer", f"scheduled for {decision.send_at.isoformat()}"))
+    else:
+        row.status = Status.QUEUED
+
     if channel == Channel.SMS:
         # The SMS text decides the price (segments), so render it now for the estimate; the worker
         # renders again at send time, when the recipient's details may have changed.
@@ -194,35 +190,19 @@ def notification_prepare(
             ).body
         except RenderError as exc:
             raise InvalidInput({"data": [str(exc)]}) from exc
-        segments = sms_segments(body)
-    estimate = cost_estimate(channel=channel, segments=segments)
-
-    return Notification(
-        recipient=recipient,
-        notification_type=ntype,
-        channel=channel,
-        priority=priority,
-        queue=Notification.queue_for(channel, ntype.tier, priority),
-        status=Status.SCHEDULED if scheduled else Status.QUEUED,
-        data=dict(req.data),
-        decision_trace=trace,
-        template=template,
-        to_address=recipient.address_for(channel),
-        send_at=send_at,
-        max_attempts=ntype.max_retries + 1,
-        segments=segments,
-        cost=estimate[0] if estimate else None,
-        currency=estimate[1] if estimate else "USD",
-        submitted_by=submitted_by if getattr(submitted_by, "pk", None) else None,
-        created_at=now,
-    )
+        row.segments = sms_segments(body)
+    estimate = cost_estimate(channel=channel, segments=row.segments)
+    if estimate:
+        row.cost, row.currency = estimate
+    return row
 
 
 def notification_submit(req: SubmitRequest, *, submitted_by=None) -> Notification:
     """Validate, commit one notification and (after commit) wake its queue's worker."""
     now = timezone.now()
     with transaction.atomic():
-        notification = notification_prepare(req, now=now, submitted_by=submitted_by)
+        _lock_for_frequency_cap([req])
+        notification = notification_prepare(req, now=now, context=DecisionContext(), submitted_by=submitted_by)
         notification.save(force_insert=True)
         if notification.status == Status.QUEUED:
             kick_on_commit([notification.queue])
@@ -252,7 +232,10 @@ def notifications_submit_batch(items: Sequence[SubmitRequest], *, submitted_by=N
         str(it.recipient).strip() for it in items if not isinstance(it.recipient, Mapping)
     )
     results: list[BatchItemResult] = []
+    context = DecisionContext()
     with transaction.atomic():
+        _lock_for_frequency_cap(items)
+        context.preload(known.values())
         for index, req in enumerate(items):
             result = BatchItemResult(index=index, request=req)
             try:
@@ -260,11 +243,11 @@ def notifications_submit_batch(items: Sequence[SubmitRequest], *, submitted_by=N
                     # an inline upsert writes; a savepoint undoes it if the item fails afterwards
                     with transaction.atomic():
                         result.notification = notification_prepare(
-                            req, now=now, known_recipients=known, submitted_by=submitted_by
+                            req, now=now, context=context, known_recipients=known, submitted_by=submitted_by
                         )
                 else:
                     result.notification = notification_prepare(
-                        req, now=now, known_recipients=known, submitted_by=submitted_by
+                        req, now=now, context=context, known_recipients=known, submitted_by=submitted_by
                     )
             except InvalidInput as exc:
                 result.errors = exc.errors
@@ -273,6 +256,21 @@ def notifications_submit_batch(items: Sequence[SubmitRequest], *, submitted_by=N
         Notification.objects.bulk_create(accepted, batch_size=500)
         kick_on_commit(n.queue for n in accepted if n.status == Status.QUEUED)
     return results
+
+
+def _lock_for_frequency_cap(items: Sequence[SubmitRequest]) -> None:
+    """Two concurrent submits of a capped type for one recipient must not both see a free slot: lock those
+    recipients' rows (in a stable order) until the transaction commits."""
+    capped = {t.key for t in notification_types_capped()}
+    external_ids = sorted(
+        {
+            str(it.recipient.get("external_id") if isinstance(it.recipient, Mapping) else it.recipient).strip()
+            for it in items
+            if it.type in capped
+        }
+    )
+    if external_ids:
+        list(Recipient.objects.select_for_update().filter(external_id__in=external_ids).order_by("pk"))
 
 
 # --- cancel and retry ---------------------------------------------------------------------------------

@@ -34,7 +34,13 @@ def drain_queue(queue: str) -> dict:
         kick(urgent)
     if result.more_may_wait:
         kick(queue)
-    return {"queue": queue, "claimed": result.claimed, "sent": result.sent, "failed": result.failed}
+    return {
+        "queue": queue,
+        "claimed": result.claimed,
+        "sent": result.sent,
+        "failed": result.failed,
+        "suppressed": result.suppressed,
+    }
 
 
 @shared_task(name="notifications.promote_due", ignore_result=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import factory
 
 from notifications.services import SubmitRequest, notification_submit
-from preferences.models import Recipient
+from preferences.models import ConsentAction, ConsentSource, Recipient
+from preferences.services import Evidence, consent_record
 
 ALERT = {"amount": "$120.00", "account": "checking"}
 
@@ -29,3 +30,19 @@ class RecipientFactory(factory.django.DjangoModelFactory):
     timezone = "America/New_York"
     locale = "en"
     attributes = factory.LazyAttribute(lambda r: {"first_name": r.external_id.title()})
+
+
+def grant_marketing(recipient, *channels: str, category: str = "", at=None):
+    """Record marketing consent (as the product backend would, through the API) on each channel."""
+    return [
+        consent_record(
+            recipient=recipient,
+            channel=channel,
+            purpose="marketing",
+            category=category,
+            action=ConsentAction.GRANTED,
+            evidence=Evidence(source=ConsentSource.API, consent_text="Send me tips and offers.", actor="tests"),
+            at=at,
+        )
+        for channel in channels or ("email", "sms")
+    ]

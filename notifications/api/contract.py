@@ -116,6 +116,17 @@ class ContractSendView(APIView):
             n = services.notification_submit(payload.to_submit_request(), submitted_by=request.user)
         except InvalidInput as exc:
             return _bad_request(exc.errors)
+        if n.status == Status.SUPPRESSED:  # refused by the decision engine: recorded, not sent
+            return Response(
+                {
+                    "success": False,
+                    "task_id": str(n.pk),
+                    "cost": 0.0,
+                    "fallback_used": False,
+                    "analytics_tracked": True,
+                    "message": f"Communication not sent: {n.last_error}",
+                }
+            )
         if n.status == Status.SCHEDULED:
             message = f"Communication scheduled for {n.send_at.isoformat()}"
         else:
@@ -242,7 +253,12 @@ class ContractBatchView(APIView):
         for index, raw in enumerate(items):
             user_id = raw.get("user_id") if isinstance(raw, dict) else None
             outcome = by_index.get(index)
-            if outcome is not None and outcome.ok:
+            if outcome is not None and outcome.ok and outcome.notification.status == Status.SUPPRESSED:
+                n = outcome.notification
+                results.append(
+                    {"user_id": user_id, "success": False, "task_id": str(n.pk), "error": n.last_error, "cost": 0.0}
+                )
+            elif outcome is not None and outcome.ok:
                 n = outcome.notification
                 total_cost += n.cost or 0
                 results.append({"user_id": user_id, "success": True, "task_id": str(n.pk), "cost": _money(n.cost)})

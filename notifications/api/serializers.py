@@ -6,7 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from notifications.constants import PRIORITY_BY_NAME, Channel
+from notifications.constants import PRIORITY_BY_NAME, Channel, Status
 from notifications.models import DeliveryAttempt, Notification, NotificationType
 from notifications.services import SubmitRequest
 from notifications.trace import used_fallback_channel
@@ -100,6 +100,8 @@ def accepted_output(notification) -> dict:
         "cost": None if n.cost is None else f"{n.cost:.6f}",
         "currency": n.currency,
         "fallback_used": used_fallback_channel(n.decision_trace),
+        # why the decision engine refused it (status "suppressed"); null otherwise
+        "reason": n.last_error if n.status == Status.SUPPRESSED else None,
     }
 
 
@@ -118,6 +120,7 @@ class AcceptedOutput(serializers.Serializer):
     cost = serializers.DecimalField(max_digits=12, decimal_places=6, allow_null=True)
     currency = serializers.CharField()
     fallback_used = serializers.BooleanField()
+    reason = serializers.CharField(allow_null=True)
 
 
 class AttemptOutput(serializers.ModelSerializer):

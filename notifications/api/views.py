@@ -137,14 +137,21 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
                         "status": n.status,
                         "channel": n.channel,
                         "cost": str(n.cost) if n.cost is not None else None,
+                        **({"reason": n.last_error} if n.status == Status.SUPPRESSED else {}),
                     }
                 )
             else:
                 results.append({"index": index, "success": False, "errors": errors[index]})
         accepted = sum(r["success"] for r in results)
+        suppressed = sum(r.get("status") == Status.SUPPRESSED for r in results)
         return Response(
             {
-                "summary": {"total": len(results), "accepted": accepted, "rejected": len(results) - accepted},
+                "summary": {
+                    "total": len(results),
+                    "accepted": accepted,
+                    "rejected": len(results) - accepted,
+                    "suppressed": suppressed,
+                },
                 "results": results,
             },
             status=status.HTTP_200_OK,

@@ -16,7 +16,7 @@ from notifications.constants import Status
 from notifications.models import Notification, NotificationType
 from notifications.services import SubmitRequest, notification_submit, notifications_submit_batch
 from tests.conftest import ROOT, wait_until, worker_env
-from tests.factories import RecipientFactory
+from tests.factories import RecipientFactory, grant_marketing
 from tests.fakes.providers import MAILGUN, TWILIO
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -51,7 +51,7 @@ def test_api_send_is_delivered_by_a_real_worker_through_twilio(api, catalogue, r
 def test_critical_alert_overtakes_a_backlog_of_2000_education_emails(catalogue, fake, start_worker):
     RecipientFactory(external_id="123", phone="+14155550123")
     for i in range(20):
-        RecipientFactory(external_id=f"reader-{i}")
+        grant_marketing(RecipientFactory(external_id=f"reader-{i}"), "email")
     worker = start_worker(fake, concurrency=1)
     for chunk in range(2):
         items = [

@@ -80,7 +80,7 @@ def test_batch_of_1000_with_3_bad_items(api, catalogue):
     response = api.post("/api/v1/notifications/batch/", {"notifications": items}, format="json")
     assert response.status_code == 200, response.content[:500]
     body = response.json()
-    assert body["summary"] == {"total": 1000, "accepted": 997, "rejected": 3}
+    assert body["summary"] == {"total": 1000, "accepted": 997, "rejected": 3, "suppressed": 0}
     failed = {r["index"]: r["errors"] for r in body["results"] if not r["success"]}
     assert set(failed) == {10, 500, 999}
     assert "recipient" in failed[10] and failed[500] == {

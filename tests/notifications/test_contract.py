@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from notifications.constants import Status
 from notifications.models import Notification
-from tests.factories import RecipientFactory
+from tests.factories import RecipientFactory, grant_marketing
 
 pytestmark = pytest.mark.django_db
 
@@ -115,7 +115,8 @@ def test_cancel(api, catalogue, recipient):
 
 
 def test_batch_one_bad_item_fails_alone(api, catalogue, recipient):
-    RecipientFactory(external_id="456", email="sam@example.com")
+    sam = RecipientFactory(external_id="456", email="sam@example.com")
+    grant_marketing(sam, "email")
     body = {
         "communications": [
             {"user_id": 123, "trigger_type": "financial_alert", "data": {"amount": 100}, "channel": "sms"},

@@ -28,7 +28,16 @@ def test_financial_alert_goes_to_the_critical_sms_queue_with_its_estimated_cost(
     assert (n.status, n.channel, n.queue, n.priority) == (Status.QUEUED, "sms", "sms_critical", 1)
     assert n.max_attempts == 4  # 3 retries + the first attempt
     assert n.cost == Decimal("0.0075") and n.segments == 1
-    assert [step["check"] for step in n.decision_trace] == ["type", "channel", "template"]
+    assert [step["check"] for step in n.decision_trace] == [
+        "type",
+        "channel",
+        "suppression",
+        "consent",
+        "preference",
+        "quiet_hours",
+        "template",
+    ]
+    assert all(step["outcome"] == "pass" for step in n.decision_trace)
     assert len(callbacks) == 1  # the wake-up waits for the commit
 
 
@@ -79,7 +88,8 @@ def test_recipient_without_phone_gets_the_fallback_channel(catalogue):
     RecipientFactory(external_id="no-phone", phone="")
     n = submit(recipient="no-phone")
     assert n.channel == "email" and n.queue == "email_critical"
-    assert n.decision_trace[1]["outcome"] == "fallback"
+    assert [(s["check"], s["outcome"]) for s in n.decision_trace[1:3]] == [("channel", "skip"), ("channel", "fallback")]
+    assert "no phone number" in n.decision_trace[1]["reason"]
 
 
 def test_recipient_unreachable_on_every_channel_is_a_400(catalogue):

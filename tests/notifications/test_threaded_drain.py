@@ -18,9 +18,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_four_sender_threads_send_and_record_every_message_once(catalogue, via_fakes):
-    from tests.factories import RecipientFactory
+    from tests.factories import RecipientFactory, grant_marketing
 
-    RecipientFactory(external_id="reader")
+    grant_marketing(RecipientFactory(external_id="reader"), "email")
     results = notifications_submit_batch(
         [
             SubmitRequest(recipient="reader", type="educational_content", data={"title": f"T{i}", "summary": "S"})

@@ -17,6 +17,15 @@ API_CLIENT_PERMISSIONS = [
     ("preferences", "view_recipient"),
     ("preferences", "add_recipient"),
     ("preferences", "change_recipient"),
+    ("preferences", "export_recipient"),
+    ("preferences", "view_preference"),
+    ("preferences", "add_preference"),
+    ("preferences", "change_preference"),
+    ("preferences", "delete_preference"),
+    ("preferences", "view_consentrecord"),
+    ("preferences", "add_consentrecord"),
+    ("preferences", "view_suppression"),
+    ("preferences", "add_suppression"),
 ]
 
 

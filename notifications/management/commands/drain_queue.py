@@ -44,7 +44,7 @@ class Command(BaseCommand):
             .order_by()
         )
         total = sum(waiting.values()) if not limit else min(limit, sum(waiting.values()))
-        counts = {"sent": 0, "failed": 0, "retrying": 0, "lost": 0}
+        counts = {"sent": 0, "failed": 0, "retrying": 0, "suppressed": 0, "lost": 0}
         done = 0
         t0 = last_report = time.monotonic()
         progress = True
@@ -58,6 +58,7 @@ class Command(BaseCommand):
                 counts["sent"] += result.sent
                 counts["failed"] += result.failed
                 counts["retrying"] += result.retrying
+                counts["suppressed"] += result.suppressed
                 counts["lost"] += result.lost
                 done += result.claimed - result.released
                 progress = progress or result.claimed > 0
@@ -72,6 +73,8 @@ class Command(BaseCommand):
             f"drain_queue: {done} processed in {elapsed:.2f}s ({rate:.0f}/s): {counts['sent']} sent, "
             f"{counts['retrying']} retrying, {counts['failed']} failed"
         )
+        if counts["suppressed"]:
+            summary += f", {counts['suppressed']} suppressed by the re-check before sending"
         if counts["lost"]:
             summary += f", {counts['lost']} taken over by another worker"
         self.stdout.write(summary)

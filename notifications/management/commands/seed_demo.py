@@ -5,7 +5,11 @@ from django.db import transaction
 
 from analytics.services import pricing_install_defaults
 from notifications.services import catalogue_install
-from preferences.services import recipient_upsert
+from preferences.models import ConsentAction, ConsentSource
+from preferences.selectors import consent_ledger
+from preferences.services import Evidence, consent_record, recipient_upsert
+
+DEMO_CONSENT_TEXT = "Demo data: this person agreed to receive tips and offers by email and SMS."
 
 DEMO_RECIPIENTS = [
     {
@@ -48,8 +52,20 @@ class Command(BaseCommand):
             if not options["no_recipients"]:
                 for spec in DEMO_RECIPIENTS:
                     spec = dict(spec)
-                    _, created = recipient_upsert(external_id=spec.pop("external_id"), **spec)
+                    recipient, created = recipient_upsert(external_id=spec.pop("external_id"), **spec)
                     recipients += created
+                    if not consent_ledger(recipient).exists():  # a demo of marketing needs a consent on file
+                        for channel in ("email", "sms"):
+                            if recipient.address_for(channel):
+                                consent_record(
+                                    recipient=recipient,
+                                    channel=channel,
+                                    purpose="marketing",
+                                    action=ConsentAction.GRANTED,
+                                    evidence=Evidence(
+                                        source=ConsentSource.IMPORT, consent_text=DEMO_CONSENT_TEXT, actor="seed_demo"
+                                    ),
+                                )
         self.stdout.write(
             f"seed_demo: {types} types, {templates} templates, {prices} prices, {recipients} recipients created "
             "(existing rows left unchanged)"

@@ -1,0 +1,134 @@
+"""End-user tokens: JWTs the product's own backend issues to its users (seed 001's pattern).
+
+commhub verifies them with a key it shares with that backend (HS256) or the backend's public key (RS256),
+and reads the recipient's external id from a configurable claim. No Django user exists for an end user:
+the request's user is an `EndUser`, which only the /api/v1/me/ views accept. The key must differ from the
+service tokens' key (settings refuse an equal one), so neither kind of token passes as the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from django.conf import settings
+from rest_framework import permissions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
+
+
+@dataclass(frozen=True)
+class EndUser:
+    """A person of the product, authenticated by their own token; `external_id` names their recipient."""
+
+    external_id: str
+    claims: dict[str, Any] = field(default_factory=dict, compare=False)
+    is_authenticated: bool = True
+    is_active: bool = True
+    is_anonymous: bool = False
+    is_staff: bool = False
+    is_superuser: bool = False
+    pk: None = None
+
+    def get_username(self) -> str:
+        return f"user:{self.external_id}"
+
+    def __str__(self) -> str:
+        return self.get_username()
+
+
+class TokenNotConfigured(Exception):
+    pass
+
+
+def _verifying_key() -> str:
+    conf = settings.USER_JWT
+    key = conf["SIGNING_KEY"] if conf["ALGORITHM"].startswith("HS") else conf["PUBLIC_KEY"]
+    if not key:
+        raise TokenNotConfigured("End-user tokens are not configured on this server (USER_JWT_SIGNING_KEY).")
+    return key
+
+
+def _signing_key() -> str:
+    conf = settings.USER_JWT
+    key = conf["SIGNING_KEY"] if conf["ALGORITHM"].startswith("HS") else conf["PRIVATE_KEY"]
+    if not key:
+        raise TokenNotConfigured(
+            "No key to sign end-user tokens with: set USER_JWT_SIGNING_KEY (HS*) or USER_JWT_PRIVATE_KEY (RS*/ES*)."
+        )
+    return key
+
+
+def decode_user_token(token: str) -> dict[str, Any]:
+    """The claims of a valid end-user token. The algorithm is pinned (no `none`, no key confusion); `exp` is
+    required; audience and issuer are checked when configured."""
+    conf = settings.USER_JWT
+    try:
+        claims = jwt.decode(
+            token,
+            _verifying_key(),
+            algorithms=[conf["ALGORITHM"]],
+            audience=conf["AUDIENCE"],
+            issuer=conf["ISSUER"],
+            leeway=conf["LEEWAY_SECONDS"],
+            options={"require": ["exp"]},
+        )
+    except TokenNotConfigured as exc:
+        raise AuthenticationFailed(str(exc)) from exc
+    except jwt.ExpiredSignatureError as exc:
+        raise AuthenticationFailed("Token expired.", code="token_expired") from exc
+    except jwt.PyJWTError as exc:
+        raise AuthenticationFailed(f"Invalid token: {exc}.", code="token_invalid") from exc
+    value = claims.get(conf["USER_CLAIM"])
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+        raise AuthenticationFailed(f"Token has no {conf['USER_CLAIM']!r} claim.", code="token_invalid")
+    if len(str(value)) > 128:
+        raise AuthenticationFailed(f"The {conf['USER_CLAIM']!r} claim is too long.", code="token_invalid")
+    return claims
+
+
+def mint_user_token(external_id: str, *, ttl_minutes: int | None = None, extra: dict | None = None) -> str:
+    """A token as the product's backend would issue it (for tests, support and `issue_user_token`)."""
+    conf = settings.USER_JWT
+    now = datetime.now(UTC)
+    payload: dict[str, Any] = {
+        **(extra or {}),
+        conf["USER_CLAIM"]: external_id,
+        "sub": str(external_id),
+        "iat": now,
+        "exp": now + timedelta(minutes=ttl_minutes or conf["TTL_MINUTES"]),
+    }
+    if conf["AUDIENCE"]:
+        payload["aud"] = conf["AUDIENCE"]
+    if conf["ISSUER"]:
+        payload["iss"] = conf["ISSUER"]
+    return jwt.encode(payload, _signing_key(), algorithm=conf["ALGORITHM"])
+
+
+class EndUserAuthentication(BaseAuthentication):
+    """`Authorization: Bearer <token from the product's backend>` -> an EndUser."""
+
+    def authenticate(self, request):
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != b"bearer":
+            return None
+        if len(parts) != 2:
+            raise AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
+        try:
+            token = parts[1].decode()
+        except UnicodeDecodeError as exc:
+            raise AuthenticationFailed("Invalid token.") from exc
+        claims = decode_user_token(token)
+        return EndUser(external_id=str(claims[settings.USER_JWT["USER_CLAIM"]]).strip(), claims=claims), token
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="commhub end user"'
+
+
+class IsEndUser(permissions.BasePermission):
+    message = "This endpoint takes an end-user token issued by the product's backend."
+
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.user, EndUser)

@@ -1,0 +1,310 @@
+"""The decision engine: may this notification go, on which channel, and when?
+
+Checks run in a fixed order and each one leaves a step in the notification's decision trace:
+
+    type active -> recipient reachable on the channel -> suppression -> consent for the purpose
+    -> preference -> quiet hours -> frequency cap        (budgets join here later)
+
+A refusal by suppression, consent or preference on the type's default channel tries the type's fallback
+channel (a critical alert still reaches someone who blocked SMS). A refusal that stands makes the row
+`suppressed` (kept, with its trace, so "why didn't user 123 get it?" has an answer); quiet hours and a
+deferring frequency cap move `send_at` instead. The three checks that can change while a message waits
+run again just before the provider call (`recheck_before_send`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from commhub.errors import InvalidInput
+from preferences import policy, quiet_hours
+from preferences.models import Recipient
+from preferences.selectors import PolicyFacts, policy_facts
+
+from .constants import CapAction, Channel, Status
+from .models import Notification, NotificationType
+from .trace import trace_step
+
+# Rows that count against a frequency cap: sent, or still on their way.
+CAP_COUNTED_STATUSES = [Status.SCHEDULED, Status.PENDING, Status.QUEUED, Status.SENDING, Status.SENT, Status.DELIVERED]
+
+
+def contact_name(channel: str) -> str:
+    return {Channel.EMAIL: "email address", Channel.SMS: "phone number"}.get(channel, channel)
+
+
+@dataclass
+class Decision:
+    channel: str
+    send_at: datetime
+    trace: list[dict]
+    refusal: policy.Verdict | None = None
+
+    @property
+    def refused(self) -> bool:
+        return self.refusal is not None
+
+
+@dataclass
+class DecisionContext:
+    """What a submit call has read so far: policy facts per recipient and frequency-cap usage, including the
+    rows accepted earlier in the same batch (not yet in the database)."""
+
+    facts: PolicyFacts = field(default_factory=PolicyFacts)
+    loaded: set[int] = field(default_factory=set)
+    cap_usage: dict[tuple[int, int], list[datetime]] = field(default_factory=dict)
+
+    def preload(self, recipients: Iterable[Recipient]) -> None:
+        todo = [r for r in recipients if r.pk not in self.loaded]
+        if not todo:
+            return
+        more = policy_facts(recipient_ids=[r.pk for r in todo], addresses=_addresses(todo))
+        self.facts.suppressions.update(more.suppressions)
+        self.facts.consents.update(more.consents)
+        for rid, prefs in more.preferences.items():
+            self.facts.preferences[rid] = prefs
+        self.loaded.update(r.pk for r in todo)
+
+    def facts_for(self, recipient: Recipient) -> PolicyFacts:
+        self.preload([recipient])
+        return self.facts
+
+    def cap_times(self, recipient: Recipient, ntype: NotificationType, since: datetime) -> list[datetime]:
+        key = (recipient.pk, ntype.pk)
+        if key not in self.cap_usage:
+            from .selectors import cap_counted_send_times
+
+            self.cap_usage[key] = cap_counted_send_times(
+                recipient=recipient, notification_type=ntype, since=since, statuses=CAP_COUNTED_STATUSES
+            )
+        return self.cap_usage[key]
+
+    def accepted(self, recipient: Recipient, ntype: NotificationType, decision: Decision) -> None:
+        if not decision.refused and ntype.has_frequency_cap:
+            self.cap_usage.setdefault((recipient.pk, ntype.pk), []).append(decision.send_at)
+
+
+def _addresses(recipients: Iterable[Recipient]) -> list[tuple[str, str]]:
+    out = []
+    for r in recipients:
+        for channel in Channel.values:
+            address = r.address_for(channel)
+            if address:
+                out.append((channel, policy.address_key(channel, address)))
+    return out
+
+
+def person_checks(
+    facts: PolicyFacts, *, ntype: NotificationType, recipient: Recipient, channel: str
+) -> list[policy.Verdict]:
+    """Suppression, consent, preference, in that order; stops at the first refusal."""
+    address = recipient.address_for(channel)
+    verdicts = [policy.check_suppression(facts, channel=channel, address=address)]
+    if not verdicts[-1].refused:
+        verdicts.append(
+            policy.check_consent(
+                facts, recipient_id=recipient.pk, channel=channel, purpose=ntype.purpose, category=ntype.category
+            )
+        )
+    if not verdicts[-1].refused:
+        verdicts.append(
+            policy.check_preference(
+                facts,
+                recipient_id=recipient.pk,
+                type_id=ntype.pk,
+                type_key=ntype.key,
+                category=ntype.category,
+                channel=channel,
+                policy=ntype.preference_policy,
+            )
+        )
+    return verdicts
+
+
+def _candidate_channels(ntype: NotificationType, requested: str | None) -> list[str]:
+    if requested:
+        if requested not in Channel.values:
+            raise InvalidInput({"channel": [f"Unknown channel {requested!r}; use one of {Channel.values}."]})
+        if not ntype.allows(requested):
+            allowed = ", ".join(ntype.allowed_channels)
+            raise InvalidInput({"channel": [f"{ntype.key} may not be sent by {requested}; allowed: {allowed}."]})
+        return [requested]
+    channels = [ntype.default_channel]
+    fallback = ntype.fallback_channel
+    if fallback and fallback != ntype.default_channel and ntype.allows(fallback):
+        channels.append(fallback)
+    return channels
+
+
+def decide(
+    *,
+    ntype: NotificationType,
+    recipient: Recipient,
+    requested_channel: str | None,
+    send_at: datetime,
+    now: datetime,
+    context: DecisionContext,
+) -> Decision:
+    """Run every check for one submit. Raises InvalidInput when no channel can even be addressed (bad input:
+    nothing is stored); otherwise returns the channel, the moment and the trace, possibly refused."""
+    trace = [trace_step("type", "pass", f"{ntype.key} is active ({ntype.purpose}, category {ntype.category})")]
+    candidates = _candidate_channels(ntype, requested_channel)
+    first_refusal: tuple[str, policy.Verdict] | None = None
+    chosen = None
+    for position, channel in enumerate(candidates):
+        is_fallback = position > 0
+        if not recipient.address_for(channel):
+            if requested_channel:
+                raise InvalidInput({"channel": [f"Recipient {recipient.external_id} has no {contact_name(channel)}."]})
+            trace.append(trace_step("channel", "skip", f"recipient has no {contact_name(channel)} for {channel}"))
+            continue
+        how = (
+            f"{channel} was requested and {ntype.key} allows it"
+            if requested_channel
+            else f"{channel} is {ntype.key}'s {'fallback' if is_fallback else 'default'} channel"
+        )
+        trace.append(trace_step("channel", "fallback" if is_fallback else "pass", how))
+        verdicts = person_checks(context.facts_for(recipient), ntype=ntype, recipient=recipient, channel=channel)
+        trace.extend(trace_step(v.check, v.outcome, v.reason) for v in verdicts)
+        if verdicts[-1].refused:
+            first_refusal = first_refusal or (channel, verdicts[-1])
+            continue
+        chosen = channel
+        break
+    if chosen is None:
+        if first_refusal is None:  # no channel could be addressed at all
+            raise InvalidInput(
+                {
+                    "recipient": [
+                        f"Recipient {recipient.external_id} has no {contact_name(ntype.default_channel)} "
+                        f"for {ntype.key}."
+                    ]
+                }
+            )
+        channel, verdict = first_refusal
+        return Decision(channel=channel, send_at=send_at, trace=trace, refusal=verdict)
+
+    decision = Decision(channel=chosen, send_at=send_at, trace=trace)
+    _apply_timing(decision, ntype=ntype, recipient=recipient, now=now, context=context)
+    context.accepted(recipient, ntype, decision)
+    return decision
+
+
+def _apply_timing(
+    decision: Decision, *, ntype: NotificationType, recipient: Recipient, now: datetime, context: DecisionContext
+) -> None:
+    """Quiet hours, then the frequency cap; a cap deferral may land in quiet hours, so alternate until both
+    agree (a handful of rounds at most)."""
+    at = max(decision.send_at, now)
+    quiet_applies = ntype.respects_quiet_hours and decision.channel in settings.COMMHUB["QUIET_HOURS_CHANNELS"]
+    if not ntype.respects_quiet_hours:
+        decision.trace.append(trace_step("quiet_hours", "pass", f"{ntype.key} bypasses quiet hours"))
+    elif not quiet_applies:
+        decision.trace.append(trace_step("quiet_hours", "pass", f"quiet hours do not apply to {decision.channel}"))
+    window = quiet_hours.window_for(recipient)
+    for _round in range(8):
+        moved = False
+        if quiet_applies:
+            allowed = quiet_hours.next_allowed_moment(recipient, at)
+            if allowed > at:
+                decision.trace.append(
+                    trace_step(
+                        "quiet_hours",
+                        "defer",
+                        f"{quiet_hours.describe_local(recipient, at)} is outside the send window {window}; "
+                        f"deferred to {quiet_hours.describe_local(recipient, allowed)}",
+                    )
+                )
+                at, moved = allowed, True
+            elif _round == 0:
+                decision.trace.append(
+                    trace_step(
+                        "quiet_hours",
+                        "pass",
+                        f"{quiet_hours.describe_local(recipient, at)} is inside the send window {window}",
+                    )
+                )
+        if ntype.has_frequency_cap:
+            refused, at_after_cap = _apply_cap(
+                decision, ntype=ntype, recipient=recipient, at=at, context=context, first_round=_round == 0
+            )
+            if refused:
+                return
+            moved = moved or at_after_cap != at
+            at = at_after_cap
+        if not moved:
+            break
+    decision.send_at = at if at > now else decision.send_at
+
+
+def _apply_cap(
+    decision: Decision,
+    *,
+    ntype: NotificationType,
+    recipient: Recipient,
+    at: datetime,
+    context: DecisionContext,
+    first_round: bool,
+) -> tuple[bool, datetime]:
+    """At most N per recipient in any window of W hours around the send. Returns (refused, moment)."""
+    window = timedelta(hours=ntype.frequency_cap_window_hours)
+    limit = ntype.frequency_cap_count
+    times = context.cap_times(recipient, ntype, since=at - window)
+
+    def used(moment: datetime) -> list[datetime]:
+        return [t for t in times if moment - window < t < moment + window]
+
+    clashing = used(at)
+    cap = f"{limit} {ntype.key} per {ntype.frequency_cap_window_hours} h"
+    if len(clashing) < limit:
+        if first_round:  # later rounds only confirm a moment an earlier step already explained
+            decision.trace.append(trace_step("frequency_cap", "pass", f"{len(clashing)} of {cap} used"))
+        return False, at
+    last = max(clashing)
+    if ntype.frequency_cap_action == CapAction.SKIP:
+        verdict = policy.Verdict(
+            "frequency_cap",
+            policy.REFUSE,
+            f"skipped: {cap} already used (latest at {policy.when(last)})",
+            code="frequency_cap",
+        )
+        decision.trace.append(trace_step(verdict.check, verdict.outcome, verdict.reason))
+        decision.refusal = verdict
+        return True, at
+    for candidate in sorted(t + window for t in times if t + window > at):
+        if len(used(candidate)) < limit:
+            decision.trace.append(
+                trace_step(
+                    "frequency_cap",
+                    "defer",
+                    f"{cap} already used (latest at {policy.when(last)}); deferred to {policy.when(candidate)}",
+                )
+            )
+            return False, candidate
+    return False, at  # unreachable: the latest time + window always frees a slot
+
+
+def recheck_before_send(notification: Notification) -> policy.Verdict | None:
+    """Suppression, consent and preference again, as of now: the refusal, or None when it may go."""
+    recipient = notification.recipient
+    channel = notification.channel
+    if not recipient.address_for(channel):
+        return None  # _outbound reports the missing address as a permanent failure
+    address = policy.address_key(channel, recipient.address_for(channel))
+    facts = policy_facts(recipient_ids=[recipient.pk], addresses=[(channel, address)])
+    verdicts = person_checks(facts, ntype=notification.notification_type, recipient=recipient, channel=channel)
+    return verdicts[-1] if verdicts[-1].refused else None
+
+
+def refused_row_fields(decision: Decision) -> dict:
+    """What a refused decision writes on its row."""
+    assert decision.refusal is not None
+    return {
+        "status": Status.SUPPRESSED,
+        "last_error": decision.refusal.reason[:2000],
+        "error_code": decision.refusal.code[:64],
+    }

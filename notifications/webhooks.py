@@ -1,0 +1,67 @@
+"""Provider webhooks. Each one authenticates the provider before it reads anything: a request that fails
+the check gets 403 and changes nothing."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from preferences.services import phone_normalize, sms_keyword, sms_opt_in, sms_opt_out
+
+logger = logging.getLogger(__name__)
+
+
+def twilio_signature_valid(request: HttpRequest) -> bool:
+    """X-Twilio-Signature is an HMAC of the URL Twilio called and the POSTed fields. Behind a proxy the URL
+    Django sees differs from the public one, so the public form (PUBLIC_BASE_URL) is accepted too."""
+    token = settings.TWILIO_AUTH_TOKEN
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not token or not signature:
+        return False
+    validator = RequestValidator(token)
+    params = request.POST.dict()
+    urls = {request.build_absolute_uri(), f"{settings.PUBLIC_BASE_URL}{request.get_full_path()}"}
+    return any(validator.validate(url, params, signature) for url in urls)
+
+
+def _twiml(text: str = "") -> HttpResponse:
+    reply = MessagingResponse()
+    if text:
+        reply.message(text)
+    return HttpResponse(str(reply), content_type="application/xml")
+
+
+@csrf_exempt
+@require_POST
+def twilio_inbound_sms(request: HttpRequest) -> HttpResponse:
+    """Inbound SMS: STOP-family keywords opt the number out (consent withdrawn, number suppressed), START and
+    UNSTOP opt it back in, HELP gets the configured help text; any other text is only logged."""
+    if not twilio_signature_valid(request):
+        logger.warning("inbound SMS refused: missing or invalid X-Twilio-Signature")
+        return HttpResponseForbidden("invalid signature")
+    body = request.POST.get("Body", "")
+    sid = request.POST.get("MessageSid") or request.POST.get("SmsSid") or ""
+    try:
+        phone = phone_normalize(request.POST.get("From", ""))
+    except ValidationError:
+        return HttpResponseBadRequest("From is not a phone number")
+    keyword = sms_keyword(body)
+    if keyword == "stop":
+        outcome = sms_opt_out(phone=phone, keyword=body.strip().upper(), reference=sid)
+        logger.warning("inbound SMS %s: %s opted out (%d recipients)", sid, phone, len(outcome.recipients))
+        return _twiml()  # the carrier / Twilio Advanced Opt-Out sends the confirmation text
+    if keyword == "start":
+        outcome = sms_opt_in(phone=phone, keyword=body.strip().upper(), reference=sid)
+        logger.warning("inbound SMS %s: %s opted back in (%d recipients)", sid, phone, len(outcome.recipients))
+        return _twiml()
+    if keyword == "help":
+        return _twiml(settings.COMMHUB["SMS_HELP_REPLY"])
+    logger.info("inbound SMS %s from %s ignored (no keyword)", sid, phone)
+    return _twiml()

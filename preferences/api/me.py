@@ -1,0 +1,186 @@
+"""The end-user API (/api/v1/me/...): a person, with the token their product issued, reads and changes their
+own profile settings, preferences and consent. Everything is scoped to the token's recipient: another
+person's object is a 404, never a 403 that would confirm it exists."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from commhub.enduser import EndUserAuthentication, IsEndUser
+from notifications.decision import person_checks
+from notifications.privacy import recipient_export_data
+from notifications.selectors import notification_types_all
+from preferences import selectors, services
+from preferences.models import ConsentRecord, ConsentSource, Preference, Recipient
+
+from .serializers import (
+    ConsentInput,
+    ConsentOutput,
+    ConsentStateOutput,
+    PreferenceInput,
+    PreferenceOutput,
+    RecipientMeInput,
+    RecipientMeOutput,
+)
+from .views import client_ip, resolve_type
+
+
+class EndUserView:
+    """Authentication and permission shared by every /me/ view: only end-user tokens get in."""
+
+    authentication_classes = [EndUserAuthentication]
+    permission_classes = [IsEndUser]
+
+    def me(self, *, create: bool = False) -> Recipient:
+        """The caller's recipient. Reads of a person commhub has never heard of see an empty profile;
+        a write creates the recipient (contact points stay the product backend's to set)."""
+        external_id = self.request.user.external_id
+        recipient = selectors.recipient_by_external_id(external_id)
+        if recipient is None:
+            if not create:
+                return Recipient(external_id=external_id)
+            recipient, _ = services.recipient_upsert(external_id=external_id)
+        return recipient
+
+
+class MeView(EndUserView, APIView):
+    @extend_schema(responses={200: RecipientMeOutput})
+    def get(self, request):
+        return Response(RecipientMeOutput(self.me()).data)
+
+    @extend_schema(request=RecipientMeInput, responses={200: RecipientMeOutput})
+    def patch(self, request):
+        """Change your time zone, locale or the local hours you accept marketing messages in."""
+        payload = RecipientMeInput(data=request.data, partial=True)
+        payload.is_valid(raise_exception=True)
+        recipient, _ = services.recipient_upsert(external_id=request.user.external_id, **payload.validated_data)
+        return Response(RecipientMeOutput(recipient).data)
+
+
+class MePreferenceViewSet(EndUserView, viewsets.ModelViewSet):
+    serializer_class = PreferenceOutput
+    pagination_class = None
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        recipient = self.me()
+        if recipient.pk is None:
+            return Preference.objects.none()
+        return selectors.preferences_of(recipient).select_related("recipient").order_by("pk")
+
+    @extend_schema(request=PreferenceInput, responses={200: PreferenceOutput, 201: PreferenceOutput})
+    def create(self, request):
+        """Turn a type, a category or a whole channel on or off (an upsert on that scope)."""
+        payload = PreferenceInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        d = payload.validated_data
+        pref, created = services.preference_set(
+            recipient=self.me(create=True),
+            notification_type=resolve_type(d.get("type")),
+            category=d.get("category") or "",
+            channel=d.get("channel") or "",
+            enabled=d["enabled"],
+        )
+        return Response(PreferenceOutput(pref).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(request=PreferenceInput(partial=True), responses={200: PreferenceOutput})
+    def partial_update(self, request, pk=None):
+        pref = self.get_object()
+        raw = request.data.get("enabled") if isinstance(request.data, dict) else None
+        payload = PreferenceInput(data={"enabled": raw})
+        payload.is_valid(raise_exception=True)
+        pref, _ = services.preference_set(
+            recipient=pref.recipient,
+            notification_type=pref.notification_type,
+            category=pref.category,
+            channel=pref.channel,
+            enabled=payload.validated_data["enabled"],
+        )
+        return Response(PreferenceOutput(pref).data)
+
+    def destroy(self, request, pk=None):
+        services.preference_delete(preference=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeEffectivePreferencesView(EndUserView, APIView):
+    @extend_schema(responses={200: OpenApiResponse(description="Per type x channel: would it reach you, and why")})
+    def get(self, request):
+        """For every active type on each channel it may use: whether it would reach you now and why
+        (suppression, consent and preference checks, as the pipeline runs them)."""
+        recipient = self.me()
+        facts = selectors.policy_facts(
+            recipient_ids=[recipient.pk] if recipient.pk else [],
+            addresses=[(c, recipient.address_for(c)) for c in ("email", "sms") if recipient.address_for(c)],
+        )
+        rows = []
+        for ntype in notification_types_all().filter(is_active=True):
+            for channel in ntype.allowed_channels:
+                verdicts = person_checks(facts, ntype=ntype, recipient=recipient, channel=channel)
+                rows.append(
+                    {
+                        "type": ntype.key,
+                        "name": ntype.name,
+                        "category": ntype.category,
+                        "purpose": ntype.purpose,
+                        "policy": ntype.preference_policy,
+                        "channel": channel,
+                        "allowed": not verdicts[-1].refused,
+                        "checks": [{"check": v.check, "outcome": v.outcome, "reason": v.reason} for v in verdicts],
+                    }
+                )
+        return Response(rows)
+
+
+class MeConsentViewSet(EndUserView, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Your consent ledger: read it, and grant or withdraw with one call. Entries never change."""
+
+    serializer_class = ConsentOutput
+    pagination_class = None
+
+    def get_queryset(self):
+        recipient = self.me()
+        if recipient.pk is None:
+            return ConsentRecord.objects.none()
+        return selectors.consent_ledger(recipient).select_related("recipient")
+
+    @extend_schema(request=ConsentInput, responses={201: ConsentOutput})
+    def create(self, request):
+        payload = ConsentInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        d = payload.validated_data
+        record = services.consent_record(
+            recipient=self.me(create=True),
+            channel=d["channel"],
+            purpose=d["purpose"],
+            category=d.get("category") or "",
+            action=d["action"],
+            evidence=services.Evidence(
+                source=ConsentSource.USER,
+                ip_address=client_ip(request),
+                user_agent=request.headers.get("User-Agent", ""),
+                consent_text=d.get("consent_text") or "",
+                actor=request.user,
+            ),
+        )
+        return Response(ConsentOutput(record).data, status=status.HTTP_201_CREATED)
+
+
+class MeConsentCurrentView(EndUserView, APIView):
+    @extend_schema(responses={200: ConsentStateOutput(many=True)})
+    def get(self, request):
+        recipient = self.me()
+        states = selectors.consent_current(recipient) if recipient.pk else []
+        return Response(ConsentStateOutput(states, many=True).data)
+
+
+class MeExportView(EndUserView, APIView):
+    @extend_schema(responses={200: OpenApiResponse(description="Everything commhub holds about you")})
+    def get(self, request):
+        recipient = self.me()
+        if recipient.pk is None:
+            return Response({"recipient": {"external_id": recipient.external_id}, "notifications": []})
+        return Response(recipient_export_data(recipient))

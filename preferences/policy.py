@@ -1,0 +1,141 @@
+"""The checks that can stop a message because of the person: suppression, consent, preference.
+
+Pure functions over PolicyFacts (read in bulk by preferences.selectors.policy_facts), each returning a
+verdict with a reason a newcomer can read in the decision trace. The notifications pipeline runs them at
+submit and again just before the provider call, because each can change while a message waits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from .constants import MARKETING, PreferencePolicy
+from .models import ConsentAction, ConsentSource, Preference, SuppressionReason
+from .selectors import PolicyFacts
+
+PASS = "pass"  # noqa: S105 (an outcome, not a password)
+REFUSE = "refuse"
+
+_CHANNEL_WORD = {"sms": "phone", "email": "email"}
+_SUPPRESSION_VERB = {
+    SuppressionReason.STOP: "replied STOP",
+    SuppressionReason.BOUNCE: "hard-bounced",
+    SuppressionReason.COMPLAINT: "reported a message as spam",
+    SuppressionReason.UNSUBSCRIBE: "unsubscribed at the provider",
+    SuppressionReason.INVALID: "was refused by the provider as invalid",
+    SuppressionReason.MANUAL: "was blocked by staff",
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    check: str
+    outcome: str  # pass / refuse
+    reason: str
+    code: str = ""  # machine-readable refusal code (error_code on the notification)
+
+    @property
+    def refused(self) -> bool:
+        return self.outcome == REFUSE
+
+
+def mask_address(address: str) -> str:
+    """Enough of an address to recognise it in a trace, not enough to harvest it: +14155…23, d…@example.com."""
+    if "@" in address:
+        local, _, domain = address.partition("@")
+        return f"{local[:1]}…@{domain}"
+    if len(address) > 8:
+        return f"{address[:6]}…{address[-2:]}"
+    return address
+
+
+def when(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def address_key(channel: str, address: str) -> str:
+    """How the suppression list spells an address (emails are case-insensitive in practice)."""
+    return address.strip().lower() if channel == "email" else address.strip()
+
+
+def check_suppression(facts: PolicyFacts, *, channel: str, address: str) -> Verdict:
+    s = facts.suppressions.get((channel, address_key(channel, address)))
+    if s is None:
+        return Verdict(
+            "suppression", PASS, f"{_CHANNEL_WORD.get(channel, channel)} {mask_address(address)} is not suppressed"
+        )
+    verb = _SUPPRESSION_VERB.get(s.reason, s.reason)
+    detail = f" ({s.detail})" if s.detail else ""
+    who = f"{_CHANNEL_WORD.get(channel, channel)} {mask_address(address)}"
+    return Verdict(
+        "suppression",
+        REFUSE,
+        f"suppressed: {who} {verb} at {when(s.created_at)}{detail}",
+        code=f"suppressed_{s.reason}",
+    )
+
+
+def _source(record) -> str:
+    return ConsentSource(record.source).label.lower() if record.source in ConsentSource.values else record.source
+
+
+def check_consent(facts: PolicyFacts, *, recipient_id: int, channel: str, purpose: str, category: str) -> Verdict:
+    """Marketing needs a standing grant; transactional messages need none but honour a withdrawal."""
+    record = facts.latest_consent(recipient_id, channel, purpose, category)
+    scope = f"{purpose} {channel}" + (f" ({category})" if category else "")
+    if record is None:
+        if purpose == MARKETING:
+            return Verdict("consent", REFUSE, f"no consent for {scope}: never granted", code="no_consent")
+        return Verdict("consent", PASS, f"{scope}: no consent needed and none withdrawn")
+    how = f"at {when(record.created_at)} via {_source(record)}"
+    if record.action == ConsentAction.WITHDRAWN:
+        return Verdict("consent", REFUSE, f"consent for {scope} withdrawn {how}", code="consent_withdrawn")
+    return Verdict("consent", PASS, f"consent for {scope} granted {how}")
+
+
+def _matches(pref: Preference, *, type_id: int, category: str, channel: str) -> bool:
+    if pref.channel and pref.channel != channel:
+        return False
+    if pref.notification_type_id is not None:
+        return pref.notification_type_id == type_id
+    return pref.category in ("", category)
+
+
+def check_preference(
+    facts: PolicyFacts, *, recipient_id: int, type_id: int, type_key: str, category: str, channel: str, policy: str
+) -> Verdict:
+    """Every matching choice must allow the message; an opt-in type also needs an explicit "on"."""
+    if policy == PreferencePolicy.REQUIRED:
+        return Verdict("preference", PASS, f"{type_key} is required: preferences do not apply")
+    matching = [
+        p
+        for p in facts.preferences.get(recipient_id, ())
+        if _matches(p, type_id=type_id, category=category, channel=channel)
+    ]
+    off = [p for p in matching if not p.enabled]
+    if off:
+        names = "; ".join(_describe(p, type_key) for p in off)
+        return Verdict("preference", REFUSE, f"recipient turned off {names}", code="preference_off")
+    scoped_on = [p for p in matching if p.enabled and (p.notification_type_id or p.category)]
+    if policy == PreferencePolicy.OPT_IN and not scoped_on:
+        return Verdict(
+            "preference",
+            REFUSE,
+            f"{type_key} is opt-in and the recipient has not turned it on for {channel}",
+            code="not_opted_in",
+        )
+    if matching:
+        return Verdict("preference", PASS, f"recipient allows {'; '.join(_describe(p, type_key) for p in matching)}")
+    return Verdict("preference", PASS, f"no preference set; {type_key} is on by default")
+
+
+def _describe(pref: Preference, type_key: str) -> str:
+    what = (
+        type_key
+        if pref.notification_type_id is not None
+        else f"category {pref.category}"
+        if pref.category
+        else "all notifications"
+    )
+    return f"{what} by {pref.channel or 'any channel'} (since {when(pref.updated_at)})"
