@@ -23,7 +23,7 @@ from django.conf import settings
 from commhub.errors import InvalidInput
 from preferences import policy, quiet_hours
 from preferences.models import Recipient
-from preferences.selectors import PolicyFacts, policy_facts
+from preferences.selectors import PolicyFacts, policy_facts, policy_quick
 
 from .constants import CapAction, Channel, Status
 from .models import Notification, NotificationType
@@ -295,8 +295,20 @@ def recheck_before_send(notification: Notification) -> policy.Verdict | None:
     if not recipient.address_for(channel):
         return None  # _outbound reports the missing address as a permanent failure
     address = policy.address_key(channel, recipient.address_for(channel))
+    ntype = notification.notification_type
+    quick = policy_quick(
+        recipient_id=recipient.pk,
+        channel=channel,
+        address=address,
+        purpose=ntype.purpose,
+        category=ntype.category,
+        type_id=ntype.pk,
+    )
+    if policy.quick_allows(quick, purpose=ntype.purpose, policy=ntype.preference_policy):
+        return None
+    # Something refuses: read the facts to say exactly what, in the trace's words.
     facts = policy_facts(recipient_ids=[recipient.pk], addresses=[(channel, address)])
-    verdicts = person_checks(facts, ntype=notification.notification_type, recipient=recipient, channel=channel)
+    verdicts = person_checks(facts, ntype=ntype, recipient=recipient, channel=channel)
     return verdicts[-1] if verdicts[-1].refused else None
 
 

@@ -139,3 +139,17 @@ def _describe(pref: Preference, type_key: str) -> str:
         else "all notifications"
     )
     return f"{what} by {pref.channel or 'any channel'} (since {when(pref.updated_at)})"
+
+
+def quick_allows(quick, *, purpose: str, policy: str) -> bool:
+    """The same rules as the three checks above, over `QuickPolicy` answers (send path's fast check).
+    True means every check passes; False means one refuses (the caller runs the full checks for the reason)."""
+    if quick.suppressed:
+        return False
+    if quick.consent_action == ConsentAction.WITHDRAWN or (purpose == MARKETING and quick.consent_action is None):
+        return False
+    if policy == PreferencePolicy.REQUIRED:
+        return True
+    if quick.preferences_off:
+        return False
+    return not (policy == PreferencePolicy.OPT_IN and not quick.preferences_on_scoped)

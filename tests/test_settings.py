@@ -13,7 +13,8 @@ def load_settings(**env):
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("SECRET_KEY", "DEBUG", "JWT_SIGNING_KEY", "SMS_PROVIDER", "TWILIO_AUTH_TOKEN")
+        if k
+        not in ("SECRET_KEY", "DEBUG", "JWT_SIGNING_KEY", "SMS_PROVIDER", "TWILIO_AUTH_TOKEN", "USER_JWT_SIGNING_KEY")
     }
     clean.update(env)
     return subprocess.run(
@@ -33,6 +34,29 @@ def test_the_development_secret_key_is_accepted_for_local_development():
 def test_a_short_jwt_key_is_refused_in_production():
     result = load_settings(DEBUG="false", SECRET_KEY="s" * 50, JWT_SIGNING_KEY="short")
     assert result.returncode != 0 and "at least 32 characters" in result.stderr
+
+
+def test_the_development_end_user_key_is_refused_in_production():
+    dev_key = "dev-only-end-user-jwt-key-never-use-in-production"
+    result = load_settings(DEBUG="false", SECRET_KEY="s" * 50, USER_JWT_SIGNING_KEY=dev_key)
+    assert result.returncode != 0 and "USER_JWT_SIGNING_KEY is the development default" in result.stderr
+
+
+def test_the_end_user_key_must_differ_from_the_service_key():
+    result = load_settings(DEBUG="false", SECRET_KEY="s" * 50, USER_JWT_SIGNING_KEY="s" * 50)
+    assert result.returncode != 0 and "must differ" in result.stderr
+
+
+def test_production_without_an_end_user_key_starts_with_the_end_user_api_closed():
+    result = subprocess.run(
+        [sys.executable, "-c", "import commhub.settings as s; print(repr(s.USER_JWT['SIGNING_KEY']))"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "USER_JWT_SIGNING_KEY"}
+        | {"DEBUG": "false", "SECRET_KEY": "s" * 50},
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "''"
 
 
 def test_twilio_without_a_token_is_refused_in_production():

@@ -21,7 +21,7 @@ class RecipientUpsertInput(serializers.Serializer):
 
     email = serializers.CharField(required=False, allow_blank=True, max_length=254)
     phone = serializers.CharField(required=False, allow_blank=True, max_length=32)
-    timezone = serializers.CharField(required=False, max_length=64)
+    timezone = serializers.CharField(required=False, allow_blank=True, max_length=64)  # blank: unknown
     locale = serializers.CharField(required=False, max_length=16)
     attributes = serializers.JSONField(required=False)
     send_window_start = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=8)
