@@ -99,7 +99,11 @@ def test_contract_batch(api, catalogue, recipient, items):
 @fuzz
 @given(
     body=st.fixed_dictionaries(
-        {}, optional={k: field_values for k in ("email", "phone", "timezone", "locale", "attributes")}
+        {},
+        optional={
+            k: field_values
+            for k in ("email", "phone", "timezone", "locale", "attributes", "send_window_start", "send_window_end")
+        },
     )
 )
 def test_recipient_upsert(api, body):
@@ -115,3 +119,74 @@ def test_status_and_cancel_with_any_id(api, catalogue, task_id):
     for path in (f"/api/communication/status/{quote(task_id)}", f"/api/v1/notifications/{quote(task_id)}/"):
         assert api.get(path).status_code < 500
     assert api.post(f"/api/communication/cancel/{quote(task_id)}").status_code < 500
+
+
+policy_values = st.one_of(
+    field_values,
+    st.sampled_from(["marketing", "transactional", "granted", "withdrawn", "education", "payment_reminder", ""]),
+)
+
+
+def _bodies(*names: str):
+    return st.fixed_dictionaries({}, optional={name: policy_values for name in names})
+
+
+def _ledger_unchanged(response, before: int) -> None:
+    from preferences.models import ConsentRecord
+
+    assert response.status_code < 500, response.content[:300]
+    if response.status_code >= 400:
+        assert ConsentRecord.objects.count() == before
+
+
+@fuzz
+@given(
+    path=st.sampled_from(["/api/v1/preferences/", "/api/v1/consents/", "/api/v1/suppressions/"]),
+    body=_bodies(
+        "recipient", "type", "category", "channel", "enabled", "purpose", "action", "consent_text", "address", "at"
+    ),
+)
+def test_preferences_consent_and_suppression_writes(api, catalogue, recipient, path, body):
+    from preferences.models import ConsentRecord
+
+    before = ConsentRecord.objects.count()
+    _ledger_unchanged(post(api, path, body), before)
+
+
+@fuzz
+@given(
+    path=st.sampled_from(["/api/v1/me/preferences/", "/api/v1/me/consents/"]),
+    body=_bodies("type", "category", "channel", "enabled", "purpose", "action", "consent_text"),
+    profile=_bodies("timezone", "locale", "send_window_start", "send_window_end"),
+)
+def test_end_user_writes(catalogue, recipient, settings, path, body, profile):
+    from rest_framework.test import APIClient
+
+    from commhub.enduser import mint_user_token
+    from preferences.models import ConsentRecord
+
+    settings.USER_JWT = {**settings.USER_JWT, "SIGNING_KEY": "fuzz-end-user-key-" + "k" * 40}
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {mint_user_token('123')}")
+    before = ConsentRecord.objects.count()
+    _ledger_unchanged(client.post(path, json.dumps(body), content_type="application/json"), before)
+    response = client.patch("/api/v1/me/", json.dumps(profile), content_type="application/json")
+    assert response.status_code < 500, response.content[:300]
+
+
+@fuzz
+@given(
+    body=st.dictionaries(st.sampled_from(["From", "To", "Body", "MessageSid"]), st.text(max_size=30), max_size=4),
+    token=st.text(max_size=60).filter(lambda s: "/" not in s and "?" not in s and "#" not in s and s.strip()),
+)
+def test_public_endpoints_never_fail(client, catalogue, settings, body, token):
+    from urllib.parse import quote
+
+    from twilio.request_validator import RequestValidator
+
+    settings.TWILIO_AUTH_TOKEN = "fuzz-token"
+    signature = RequestValidator("fuzz-token").compute_signature("http://testserver/webhooks/twilio/inbound", body)
+    response = client.post("/webhooks/twilio/inbound", body, HTTP_X_TWILIO_SIGNATURE=signature)
+    assert response.status_code < 500, response.content[:300]
+    assert client.post(f"/unsubscribe/{quote(token)}/", {"List-Unsubscribe": "One-Click"}).status_code < 500
+    assert client.get(f"/unsubscribe/{quote(token)}/").status_code < 500
