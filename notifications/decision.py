@@ -69,10 +69,6 @@ class DecisionContext:
             self.facts.preferences[rid] = prefs
         self.loaded.update(r.pk for r in todo)
 
-    def facts_for(self, recipient: Recipient) -> PolicyFacts:
-        self.preload([recipient])
-        return self.facts
-
     def cap_times(self, recipient: Recipient, ntype: NotificationType, since: datetime) -> list[datetime]:
         key = (recipient.pk, ntype.pk)
         if key not in self.cap_usage:
@@ -84,6 +80,7 @@ class DecisionContext:
         return self.cap_usage[key]
 
     def accepted(self, recipient: Recipient, ntype: NotificationType, decision: Decision) -> None:
+        """A row built from `decision` will be stored: later items of the same batch count it."""
         if not decision.refused and ntype.has_frequency_cap:
             self.cap_usage.setdefault((recipient.pk, ntype.pk), []).append(decision.send_at)
 
@@ -123,6 +120,33 @@ def person_checks(
             )
         )
     return verdicts
+
+
+def person_checks_now(*, ntype: NotificationType, recipient: Recipient, channel: str) -> list[policy.Verdict]:
+    """The same three checks for one recipient as of now: one statement when everything passes (the common
+    case, on every send), the full facts only to word a refusal."""
+    address = recipient.address_for(channel)
+    quick = policy_quick(
+        recipient_id=recipient.pk,
+        channel=channel,
+        address=policy.address_key(channel, address),
+        purpose=ntype.purpose,
+        category=ntype.category,
+        type_id=ntype.pk,
+    )
+    verdicts = policy.quick_verdicts(
+        quick,
+        channel=channel,
+        address=address,
+        purpose=ntype.purpose,
+        category=ntype.category,
+        type_key=ntype.key,
+        policy=ntype.preference_policy,
+    )
+    if verdicts is not None:
+        return verdicts
+    facts = policy_facts(recipient_ids=[recipient.pk], addresses=[(channel, policy.address_key(channel, address))])
+    return person_checks(facts, ntype=ntype, recipient=recipient, channel=channel)
 
 
 def _candidate_channels(ntype: NotificationType, requested: str | None) -> list[str]:
@@ -168,7 +192,10 @@ def decide(
             else f"{channel} is {ntype.key}'s {'fallback' if is_fallback else 'default'} channel"
         )
         trace.append(trace_step("channel", "fallback" if is_fallback else "pass", how))
-        verdicts = person_checks(context.facts_for(recipient), ntype=ntype, recipient=recipient, channel=channel)
+        if recipient.pk in context.loaded:  # a batch read everything up front
+            verdicts = person_checks(context.facts, ntype=ntype, recipient=recipient, channel=channel)
+        else:
+            verdicts = person_checks_now(ntype=ntype, recipient=recipient, channel=channel)
         trace.extend(trace_step(v.check, v.outcome, v.reason) for v in verdicts)
         if verdicts[-1].refused:
             first_refusal = first_refusal or (channel, verdicts[-1])
@@ -190,7 +217,6 @@ def decide(
 
     decision = Decision(channel=chosen, send_at=send_at, trace=trace)
     _apply_timing(decision, ntype=ntype, recipient=recipient, now=now, context=context)
-    context.accepted(recipient, ntype, decision)
     return decision
 
 
@@ -290,33 +316,8 @@ def _apply_cap(
 
 def recheck_before_send(notification: Notification) -> policy.Verdict | None:
     """Suppression, consent and preference again, as of now: the refusal, or None when it may go."""
-    recipient = notification.recipient
-    channel = notification.channel
+    recipient, channel = notification.recipient, notification.channel
     if not recipient.address_for(channel):
         return None  # _outbound reports the missing address as a permanent failure
-    address = policy.address_key(channel, recipient.address_for(channel))
-    ntype = notification.notification_type
-    quick = policy_quick(
-        recipient_id=recipient.pk,
-        channel=channel,
-        address=address,
-        purpose=ntype.purpose,
-        category=ntype.category,
-        type_id=ntype.pk,
-    )
-    if policy.quick_allows(quick, purpose=ntype.purpose, policy=ntype.preference_policy):
-        return None
-    # Something refuses: read the facts to say exactly what, in the trace's words.
-    facts = policy_facts(recipient_ids=[recipient.pk], addresses=[(channel, address)])
-    verdicts = person_checks(facts, ntype=ntype, recipient=recipient, channel=channel)
+    verdicts = person_checks_now(ntype=notification.notification_type, recipient=recipient, channel=channel)
     return verdicts[-1] if verdicts[-1].refused else None
-
-
-def refused_row_fields(decision: Decision) -> dict:
-    """What a refused decision writes on its row."""
-    assert decision.refusal is not None
-    return {
-        "status": Status.SUPPRESSED,
-        "last_error": decision.refusal.reason[:2000],
-        "error_code": decision.refusal.code[:64],
-    }

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import close_old_connections, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -551,13 +552,7 @@ def _record_failure(
         if owned and not retry:
             fallback_create(notification=notification, reason=error.message)
     if error.code == TWILIO_OPTED_OUT and notification.to_address:
-        # Twilio says the recipient replied STOP (to Twilio's own opt-out handling): record it as ours.
-        sms_opt_out(
-            phone=notification.to_address,
-            keyword="STOP",
-            reference=str(notification.pk),
-            detail=f"Twilio error 21610 when sending notification {notification.pk}",
-        )
+        _record_provider_opt_out(notification)
     if not owned:
         logger.warning("notification %s failed after its claim was taken over; outcome not recorded", notification.pk)
         return "lost"
@@ -568,6 +563,21 @@ def _record_failure(
         return Status.PENDING
     logger.warning("notification %s failed: %s", notification.pk, reason)
     return Status.FAILED
+
+
+def _record_provider_opt_out(notification: Notification) -> None:
+    """Twilio says the recipient replied STOP (to Twilio's own opt-out handling): record it as ours."""
+    try:
+        sms_opt_out(
+            phone=notification.to_address,
+            keyword="STOP",
+            reference=str(notification.pk),
+            detail=f"Twilio error 21610 when sending notification {notification.pk}",
+        )
+    except ValidationError:  # a number phonenumbers cannot parse: the failure is recorded, the opt-out cannot be
+        logger.warning(
+            "notification %s: Twilio 21610 for %r not recorded as an opt-out", notification.pk, notification.to_address
+        )
 
 
 def _schedule_retry_wakeup(notification_id, queue: str, delay: float) -> None:

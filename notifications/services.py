@@ -194,6 +194,7 @@ def notification_prepare(
     estimate = cost_estimate(channel=channel, segments=row.segments)
     if estimate:
         row.cost, row.currency = estimate
+    context.accepted(recipient, ntype, decision)  # only now: every check that can refuse the item has run
     return row
 
 

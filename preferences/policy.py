@@ -59,12 +59,16 @@ def address_key(channel: str, address: str) -> str:
     return address.strip().lower() if channel == "email" else address.strip()
 
 
+def _not_suppressed(channel: str, address: str) -> Verdict:
+    return Verdict(
+        "suppression", PASS, f"{_CHANNEL_WORD.get(channel, channel)} {mask_address(address)} is not suppressed"
+    )
+
+
 def check_suppression(facts: PolicyFacts, *, channel: str, address: str) -> Verdict:
     s = facts.suppressions.get((channel, address_key(channel, address)))
     if s is None:
-        return Verdict(
-            "suppression", PASS, f"{_CHANNEL_WORD.get(channel, channel)} {mask_address(address)} is not suppressed"
-        )
+        return _not_suppressed(channel, address)
     verb = _SUPPRESSION_VERB.get(s.reason, s.reason)
     detail = f" ({s.detail})" if s.detail else ""
     who = f"{_CHANNEL_WORD.get(channel, channel)} {mask_address(address)}"
@@ -76,22 +80,36 @@ def check_suppression(facts: PolicyFacts, *, channel: str, address: str) -> Verd
     )
 
 
-def _source(record) -> str:
-    return ConsentSource(record.source).label.lower() if record.source in ConsentSource.values else record.source
+def _source_label(source: str) -> str:
+    return ConsentSource(source).label.lower() if source in ConsentSource.values else source
 
 
-def check_consent(facts: PolicyFacts, *, recipient_id: int, channel: str, purpose: str, category: str) -> Verdict:
-    """Marketing needs a standing grant; transactional messages need none but honour a withdrawal."""
-    record = facts.latest_consent(recipient_id, channel, purpose, category)
+def _consent_verdict(
+    *, action: str | None, at: datetime | None, source: str, channel: str, purpose: str, category: str
+):
+    """Marketing needs a standing grant; transactional messages need none but honour a withdrawal. `action`,
+    `at` and `source` describe the latest applicable ledger entry (None: there is none)."""
     scope = f"{purpose} {channel}" + (f" ({category})" if category else "")
-    if record is None:
+    if action is None:
         if purpose == MARKETING:
             return Verdict("consent", REFUSE, f"no consent for {scope}: never granted", code="no_consent")
         return Verdict("consent", PASS, f"{scope}: no consent needed and none withdrawn")
-    how = f"at {when(record.created_at)} via {_source(record)}"
-    if record.action == ConsentAction.WITHDRAWN:
+    how = f"at {when(at)} via {_source_label(source)}"
+    if action == ConsentAction.WITHDRAWN:
         return Verdict("consent", REFUSE, f"consent for {scope} withdrawn {how}", code="consent_withdrawn")
     return Verdict("consent", PASS, f"consent for {scope} granted {how}")
+
+
+def check_consent(facts: PolicyFacts, *, recipient_id: int, channel: str, purpose: str, category: str) -> Verdict:
+    record = facts.latest_consent(recipient_id, channel, purpose, category)
+    return _consent_verdict(
+        action=record.action if record else None,
+        at=record.created_at if record else None,
+        source=record.source if record else "",
+        channel=channel,
+        purpose=purpose,
+        category=category,
+    )
 
 
 def _matches(pref: Preference, *, type_id: int, category: str, channel: str) -> bool:
@@ -125,8 +143,12 @@ def check_preference(
             f"{type_key} is opt-in and the recipient has not turned it on for {channel}",
             code="not_opted_in",
         )
-    if matching:
-        return Verdict("preference", PASS, f"recipient allows {'; '.join(_describe(p, type_key) for p in matching)}")
+    return _preference_pass(type_key=type_key, channel=channel, on=len(matching))
+
+
+def _preference_pass(*, type_key: str, channel: str, on: int) -> Verdict:
+    if on:
+        return Verdict("preference", PASS, f"recipient allows {type_key} by {channel} ({on} matching choice(s) on)")
     return Verdict("preference", PASS, f"no preference set; {type_key} is on by default")
 
 
@@ -141,15 +163,28 @@ def _describe(pref: Preference, type_key: str) -> str:
     return f"{what} by {pref.channel or 'any channel'} (since {when(pref.updated_at)})"
 
 
-def quick_allows(quick, *, purpose: str, policy: str) -> bool:
-    """The same rules as the three checks above, over `QuickPolicy` answers (send path's fast check).
-    True means every check passes; False means one refuses (the caller runs the full checks for the reason)."""
+def quick_verdicts(
+    quick, *, channel: str, address: str, purpose: str, category: str, type_key: str, policy: str
+) -> list[Verdict] | None:
+    """The three checks over `QuickPolicy` answers (one statement instead of the facts' three queries): the
+    passing verdicts, worded exactly as the full checks word them, or None when one of them refuses (the
+    caller then runs the full checks, which name what refused)."""
     if quick.suppressed:
-        return False
-    if quick.consent_action == ConsentAction.WITHDRAWN or (purpose == MARKETING and quick.consent_action is None):
-        return False
+        return None
+    consent = _consent_verdict(
+        action=quick.consent_action,
+        at=quick.consent_at,
+        source=quick.consent_source or "",
+        channel=channel,
+        purpose=purpose,
+        category=category,
+    )
+    if consent.refused:
+        return None
     if policy == PreferencePolicy.REQUIRED:
-        return True
-    if quick.preferences_off:
-        return False
-    return not (policy == PreferencePolicy.OPT_IN and not quick.preferences_on_scoped)
+        preference = Verdict("preference", PASS, f"{type_key} is required: preferences do not apply")
+    elif quick.preferences_off or (policy == PreferencePolicy.OPT_IN and not quick.preferences_on_scoped):
+        return None
+    else:
+        preference = _preference_pass(type_key=type_key, channel=channel, on=quick.preferences_on)
+    return [_not_suppressed(channel, address), consent, preference]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 
 from django.db import connection
@@ -124,7 +125,10 @@ class QuickPolicy:
 
     suppressed: bool
     consent_action: str | None  # the latest applicable ledger entry's action, None when there is none
+    consent_at: datetime | None
+    consent_source: str | None
     preferences_off: int  # matching choices that are off
+    preferences_on: int  # matching choices that are on
     preferences_on_scoped: int  # matching "on" choices naming the type or its category (opt-in needs one)
 
 
@@ -141,38 +145,36 @@ def _quick_sql() -> str:
         'AND ("notification_type_id" = %s OR ("notification_type_id" IS NULL AND "category" IN ({categories})))'
     )
     suppressed = f'SELECT 1 FROM "{s}" WHERE "channel" = %s AND "address" = %s AND "lifted_at" IS NULL'  # noqa: S608
-    consent = (
-        f'SELECT "action" FROM "{c}" WHERE "recipient_id" = %s AND "channel" = %s AND "purpose" = %s '  # noqa: S608
+    latest = (
+        f'FROM "{c}" WHERE "recipient_id" = %s AND "channel" = %s AND "purpose" = %s '
         f'AND "category" IN ({blank}, %s) ORDER BY "created_at" DESC, "id" DESC LIMIT 1'
     )
+    consent = ", ".join(f"(SELECT {column} {latest})" for column in ('"action"', '"created_at"', '"source"'))
     any_scope = prefs.format(categories=f"{blank}, %s")
     named_scope = prefs.format(categories="%s")
-    return f"SELECT EXISTS ({suppressed}), ({consent}), ({any_scope}), ({named_scope})"
+    return f"SELECT EXISTS ({suppressed}), {consent}, ({any_scope}), ({any_scope}), ({named_scope})"
 
 
 def policy_quick(
     *, recipient_id: int, channel: str, address: str, purpose: str, category: str, type_id: int
 ) -> QuickPolicy:
     """One round trip, no ORM compilation: this runs right before every provider call."""
+    latest = [recipient_id, channel, purpose, category]
     params = [
         channel,
         address,
-        recipient_id,
-        channel,
-        purpose,
-        category,
-        recipient_id,
-        False,
-        channel,
-        type_id,
-        category,
-        recipient_id,
-        True,
-        channel,
-        type_id,
-        category,
+        *latest,
+        *latest,
+        *latest,
+        *[recipient_id, False, channel, type_id, category],
+        *[recipient_id, True, channel, type_id, category],
+        *[recipient_id, True, channel, type_id, category],
     ]
     with connection.cursor() as cursor:
         cursor.execute(_quick_sql(), params)
-        suppressed, action, off, on_scoped = cursor.fetchone()
-    return QuickPolicy(bool(suppressed), action, int(off), int(on_scoped))
+        suppressed, action, at, source, off, on, on_scoped = cursor.fetchone()
+    if isinstance(at, str):  # SQLite hands back text
+        at = datetime.fromisoformat(at)
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return QuickPolicy(bool(suppressed), action, at, source, int(off), int(on), int(on_scoped))

@@ -136,3 +136,24 @@ def test_a_post_without_the_one_click_body_is_refused(client, reader):
     token = unsubscribe_token(recipient_id=reader.pk, category="education")
     assert client.post(f"/unsubscribe/{token}/", {"something": "else"}).status_code == 400
     assert not ConsentRecord.objects.filter(source="unsubscribe_link").exists()
+
+
+def test_the_mailto_half_withdraws_through_anymails_inbound_signal(reader, via_fakes):
+    from anymail.inbound import AnymailInboundMessage
+    from anymail.signals import AnymailInboundEvent, inbound
+
+    _, recorded = send_lesson(via_fakes)
+    mailto = re.findall(r"<([^>]+)>", recorded.fields["h:List-Unsubscribe"])[1]
+    address, _, query = mailto.removeprefix("mailto:").partition("?subject=")
+    message = AnymailInboundMessage.construct(from_email="dana@example.com", to=address, subject=unquote(query))
+    event = AnymailInboundEvent(event_type="inbound", event_id="mg-evt-1", message=message)
+    inbound.send(sender=object, event=event, esp_name="Mailgun")
+    record = ConsentRecord.objects.get(source="unsubscribe_link")
+    assert (record.action, record.category, record.reference) == (
+        "withdrawn",
+        "education",
+        "mailto (Mailgun inbound mg-evt-1)",
+    )
+    forged = AnymailInboundMessage.construct(from_email="x@example.com", to=address, subject="unsubscribe forged:token")
+    inbound.send(sender=object, event=AnymailInboundEvent(event_type="inbound", message=forged), esp_name="Mailgun")
+    assert ConsentRecord.objects.filter(source="unsubscribe_link").count() == 1
