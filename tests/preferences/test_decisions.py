@@ -243,3 +243,35 @@ def test_preferences_service_api_upserts_and_validates(catalogue, api):
     listed = api.get("/api/v1/preferences/?recipient=123").json()["results"]
     assert [p["type"] for p in listed] == ["payment_reminder"]
     assert Preference.objects.count() == 1
+
+
+def test_deferred_notifications_explain_themselves_in_the_api(catalogue, api):
+    """Must-show 6, the deferred half: quiet hours and a deferring cap, as the API detail shows them."""
+    kolkata = RecipientFactory(external_id="asha", timezone="Asia/Kolkata")
+    grant_marketing(kolkata, "sms")
+    night = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)  # 21:30 in Kolkata
+    quiet = notification_prepare(
+        SubmitRequest(recipient="asha", type="milestone_reminder", data={"milestone_name": "Emergency fund"}),
+        now=night,
+        context=DecisionContext(),
+    )
+    quiet.save()
+    capped_type = catalogue["payment_reminder"]
+    capped_type.frequency_cap_count, capped_type.frequency_cap_window_hours = 1, 24
+    capped_type.save()
+    RecipientFactory(external_id="123")
+    submit(type="payment_reminder", data=REMINDER)
+    capped = submit(type="payment_reminder", data=REMINDER)
+
+    quiet_detail = api.get(f"/api/v1/notifications/{quiet.pk}/").json()
+    assert quiet_detail["status"] == "scheduled"
+    step = next(s for s in quiet_detail["decision_trace"] if s["check"] == "quiet_hours")
+    assert step["reason"] == (
+        "2026-06-10 21:30 Asia/Kolkata is outside the send window 08:00-21:00; "
+        "deferred to 2026-06-11 08:00 Asia/Kolkata"
+    )
+    capped_detail = api.get(f"/api/v1/notifications/{capped.pk}/").json()
+    assert capped_detail["status"] == "scheduled"
+    cap_step = next(s for s in capped_detail["decision_trace"] if s["check"] == "frequency_cap")
+    assert cap_step["outcome"] == "defer" and cap_step["reason"].startswith("1 payment_reminder per 24 h already used")
+    print(f"\n  quiet hours: {step['reason']}\n  frequency cap: {cap_step['reason']}")
