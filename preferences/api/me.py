@@ -25,7 +25,7 @@ from .serializers import (
     RecipientMeInput,
     RecipientMeOutput,
 )
-from .views import client_ip, resolve_type
+from .views import PreferenceWritesMixin, client_ip
 
 
 class EndUserView:
@@ -60,7 +60,7 @@ class MeView(EndUserView, APIView):
         return Response(RecipientMeOutput(recipient).data)
 
 
-class MePreferenceViewSet(EndUserView, viewsets.ModelViewSet):
+class MePreferenceViewSet(EndUserView, PreferenceWritesMixin, viewsets.ModelViewSet):
     serializer_class = PreferenceOutput
     pagination_class = None
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
@@ -76,34 +76,7 @@ class MePreferenceViewSet(EndUserView, viewsets.ModelViewSet):
         """Turn a type, a category or a whole channel on or off (an upsert on that scope)."""
         payload = PreferenceInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        d = payload.validated_data
-        pref, created = services.preference_set(
-            recipient=self.me(create=True),
-            notification_type=resolve_type(d.get("type")),
-            category=d.get("category") or "",
-            channel=d.get("channel") or "",
-            enabled=d["enabled"],
-        )
-        return Response(PreferenceOutput(pref).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
-
-    @extend_schema(request=PreferenceInput(partial=True), responses={200: PreferenceOutput})
-    def partial_update(self, request, pk=None):
-        pref = self.get_object()
-        raw = request.data.get("enabled") if isinstance(request.data, dict) else None
-        payload = PreferenceInput(data={"enabled": raw})
-        payload.is_valid(raise_exception=True)
-        pref, _ = services.preference_set(
-            recipient=pref.recipient,
-            notification_type=pref.notification_type,
-            category=pref.category,
-            channel=pref.channel,
-            enabled=payload.validated_data["enabled"],
-        )
-        return Response(PreferenceOutput(pref).data)
-
-    def destroy(self, request, pk=None):
-        services.preference_delete(preference=self.get_object())
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return self.set_choice(self.me(create=True), payload.validated_data)
 
 
 class MeEffectivePreferencesView(EndUserView, APIView):

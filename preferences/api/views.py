@@ -134,36 +134,17 @@ class PreferenceFilter(filters.FilterSet):
         fields = ["recipient", "type", "category", "channel", "enabled"]
 
 
-class PreferenceViewSet(viewsets.ModelViewSet):
-    """Recipients' on/off choices, set by the product backend on its users' behalf."""
+class PreferenceWritesMixin:
+    """What the service and the end-user preference endpoints share: an upsert on one scope, changing only
+    `enabled` of an existing choice, and forgetting one."""
 
-    serializer_class = PreferenceOutput
-    filterset_class = PreferenceFilter
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-
-    def get_permissions(self):
-        perms = {
-            "create": ("preferences.add_preference", "preferences.change_preference"),
-            "partial_update": ("preferences.change_preference",),
-            "destroy": ("preferences.delete_preference",),
-        }.get(self.action, ("preferences.view_preference",))
-        return [require_perms(*perms)()]
-
-    def get_queryset(self):
-        return Preference.objects.select_related("recipient", "notification_type").order_by("pk")
-
-    @extend_schema(request=ServicePreferenceInput, responses={200: PreferenceOutput, 201: PreferenceOutput})
-    def create(self, request):
-        """Set a choice (an upsert on recipient x type|category x channel)."""
-        payload = ServicePreferenceInput(data=request.data)
-        payload.is_valid(raise_exception=True)
-        d = payload.validated_data
+    def set_choice(self, recipient, data) -> Response:
         pref, created = services.preference_set(
-            recipient=recipient_or_400(d["recipient"]),
-            notification_type=resolve_type(d.get("type")),
-            category=d.get("category") or "",
-            channel=d.get("channel") or "",
-            enabled=d["enabled"],
+            recipient=recipient,
+            notification_type=resolve_type(data.get("type")),
+            category=data.get("category") or "",
+            channel=data.get("channel") or "",
+            enabled=data["enabled"],
         )
         return Response(PreferenceOutput(pref).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -186,6 +167,32 @@ class PreferenceViewSet(viewsets.ModelViewSet):
     def destroy(self, request, pk=None):
         services.preference_delete(preference=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PreferenceViewSet(PreferenceWritesMixin, viewsets.ModelViewSet):
+    """Recipients' on/off choices, set by the product backend on its users' behalf."""
+
+    serializer_class = PreferenceOutput
+    filterset_class = PreferenceFilter
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_permissions(self):
+        perms = {
+            "create": ("preferences.add_preference", "preferences.change_preference"),
+            "partial_update": ("preferences.change_preference",),
+            "destroy": ("preferences.delete_preference",),
+        }.get(self.action, ("preferences.view_preference",))
+        return [require_perms(*perms)()]
+
+    def get_queryset(self):
+        return Preference.objects.select_related("recipient", "notification_type").order_by("pk")
+
+    @extend_schema(request=ServicePreferenceInput, responses={200: PreferenceOutput, 201: PreferenceOutput})
+    def create(self, request):
+        """Set a choice (an upsert on recipient x type|category x channel)."""
+        payload = ServicePreferenceInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        return self.set_choice(recipient_or_400(payload.validated_data["recipient"]), payload.validated_data)
 
 
 class ConsentFilter(filters.FilterSet):
