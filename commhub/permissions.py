@@ -58,3 +58,17 @@ def require_perms(*perms: str) -> type[permissions.BasePermission]:
 
     _HasPerms.__name__ = "HasPerms_" + "_".join(p.replace(".", "_") for p in perms)
     return _HasPerms
+
+
+def require_staff_perms(*perms: str) -> type[permissions.BasePermission]:
+    """Like require_perms, and the account must be staff (template authoring is a back-office job)."""
+    base = require_perms(*perms)
+
+    class _StaffWithPerms(base):
+        message = f"Staff only, with the permission(s): {', '.join(perms)}."
+
+        def has_permission(self, request, view) -> bool:
+            return bool(getattr(request.user, "is_staff", False)) and super().has_permission(request, view)
+
+    _StaffWithPerms.__name__ = "Staff" + base.__name__
+    return _StaffWithPerms

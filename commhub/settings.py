@@ -327,6 +327,10 @@ COMMHUB = {
         "COMMHUB_SMS_HELP_REPLY",
         default="commhub alerts: reply STOP to unsubscribe, START to resubscribe. Msg&data rates may apply.",
     ),
+    # Every template render stops past this many seconds or this many characters of output (a staff-written
+    # template cannot hang a worker or fill its memory).
+    "TEMPLATE_RENDER_SECONDS": env.float("COMMHUB_TEMPLATE_RENDER_SECONDS", default=1.0),
+    "TEMPLATE_MAX_OUTPUT_CHARS": env.int("COMMHUB_TEMPLATE_MAX_OUTPUT_CHARS", default=500_000),
     # The mailto: half of List-Unsubscribe (blank: unsubscribe@ the sender's domain).
     "UNSUBSCRIBE_MAILTO": env.str("COMMHUB_UNSUBSCRIBE_MAILTO", default=""),
 }

@@ -12,6 +12,7 @@ from notifications.webhooks import twilio_inbound_sms
 from preferences.api import me
 from preferences.api.views import ConsentRecordViewSet, PreferenceViewSet, RecipientViewSet, SuppressionViewSet
 from preferences.views import unsubscribe_view
+from templates_app.api.views import TemplateViewSet, VersionViewSet
 
 router = DefaultRouter()
 router.include_root_view = False
@@ -21,6 +22,8 @@ router.register("types", NotificationTypeViewSet, basename="notificationtype")
 router.register("preferences", PreferenceViewSet, basename="preference")
 router.register("consents", ConsentRecordViewSet, basename="consent")
 router.register("suppressions", SuppressionViewSet, basename="suppression")
+router.register("templates", TemplateViewSet, basename="template")
+router.register("template-versions", VersionViewSet, basename="templateversion")
 
 # /api/v1/me/...: end users with their own token (see commhub.enduser)
 me_router = DefaultRouter()
@@ -46,6 +49,8 @@ urlpatterns = [
     path("api/token/", TokenObtainPairView.as_view(), name="token_obtain_pair"),
     path("api/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
     path("api/v1/me/", include(me_urlpatterns)),
+    # the documented form, without the trailing slash (the router serves .../preview/ too)
+    path("api/v1/templates/<int:pk>/preview", TemplateViewSet.as_view({"post": "preview"})),
     path("api/v1/", include(router.urls)),
     path("unsubscribe/<str:token>/", unsubscribe_view, name="unsubscribe"),
     path("webhooks/twilio/inbound", twilio_inbound_sms, name="twilio-inbound-sms"),

@@ -217,3 +217,44 @@ TEMPLATES: dict[tuple[str, str], dict] = {
         "body": "Welcome! Step {{ step | default(1) }}: {{ tip | default('set up your profile to get started.') }}",
     },
 }
+
+# Sample values for the catalogue's variables: previews and the save-time render check use them.
+SAMPLES: dict[str, object] = {
+    "amount": "$120.00",
+    "account": "checking",
+    "threshold": "$100.00",
+    "bill_name": "Rent",
+    "due_date": "Friday",
+    "message": "How is your financial wellness this week?",
+    "milestone_name": "Emergency fund",
+    "month": "May",
+    "summary": "You saved 12% more than in April.",
+    "headline": "Three roles that match your skills",
+    "insight": "Data skills are in demand in your area.",
+    "title": "Budgeting 101",
+    "url": "https://example.com/learn/budgeting",
+    "step": 2,
+    "tip": "Turn on alerts for large purchases.",
+}
+
+# The email frame every catalogue email is rendered in: header, the message, a footer partial and, for
+# marketing mail, the visible unsubscribe link (List-Unsubscribe headers are added by the pipeline).
+EMAIL_LAYOUT = {
+    "name": "default-email",
+    "channel": Channel.EMAIL,
+    "is_default": True,
+    "html": (
+        '<!doctype html>\n<html><body style="font-family: system-ui, sans-serif; color: #222; max-width: 600px; '
+        'margin: 0 auto">\n'
+        '<div style="padding: 16px 0; border-bottom: 1px solid #eee; font-weight: 600">commhub</div>\n'
+        '<div style="padding: 16px 0">{{ content }}</div>\n'
+        '<div style="padding: 16px 0; border-top: 1px solid #eee; font-size: 12px; color: #666">{% include "footer" %}'
+        "{% if unsubscribe_url is defined %}<p>You receive these emails because you agreed to. "
+        '<a href="{{ unsubscribe_url }}">Unsubscribe</a></p>{% endif %}</div>\n</body></html>\n'
+    ),
+    "text": (
+        "{{ content }}\n{% include 'footer' %}\n"
+        "{% if unsubscribe_url is defined %}Unsubscribe: {{ unsubscribe_url }}\n{% endif %}"
+    ),
+}
+PARTIALS = {"footer": "commhub · notifications you asked for"}

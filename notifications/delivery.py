@@ -42,9 +42,9 @@ from preferences.constants import MARKETING
 from preferences.models import Recipient
 from preferences.services import sms_opt_out
 from preferences.unsubscribe import list_unsubscribe_headers, unsubscribe_token, unsubscribe_url
-from templates_app.rendering import RenderError, build_context, render_message
+from templates_app.rendering import RenderError, build_context, render_version
 from templates_app.segments import sms_segments
-from templates_app.selectors import template_by_id, template_for
+from templates_app.selectors import layout_for, template_for, version_by_id
 
 from .channels.base import DeliveryError, OutboundMessage, PermanentError, SendResult
 from .channels.registry import provider_for
@@ -105,6 +105,7 @@ _CLAIM_FIELDS = [
     "data",
     "decision_trace",
     "template",
+    "template_version",
     "send_at",
     "attempts",
     "max_attempts",
@@ -174,15 +175,17 @@ def _claim_orm(*, queue, limit, token, now, lease_until) -> list[Notification]:
 
 
 def _attach_catalogue(rows: list[Notification]) -> None:
-    """Types and templates come from the in-process snapshots: no join, no model building per row."""
+    """Types and template versions come from the in-process snapshots (published versions never change): no
+    join, no model building per row."""
     for n in rows:
         ntype = notification_type_by_id(n.notification_type_id)
-        template = template_by_id(n.template_id) if n.template_id else None
-        if ntype is None or (n.template_id and template is None):  # created moments ago in another process
-            n.refresh_from_db(fields=["notification_type", "template"])
-            continue
-        n.notification_type = ntype
-        n.template = template
+        version = version_by_id(n.template_version_id) if n.template_version_id else None
+        if ntype is None:  # created moments ago in another process
+            n.refresh_from_db(fields=["notification_type"])
+        else:
+            n.notification_type = ntype
+        if version is not None:
+            n.template_version = version
 
 
 def _release(rows: list[Notification], token: uuid.UUID) -> int:
@@ -359,14 +362,21 @@ def _with_fresh_connection(fn) -> None:
 
 
 def _outbound(notification: Notification) -> OutboundMessage:
-    """Render the notification's template for its recipient, as of now."""
-    template = notification.template or template_for(
-        notification_type_id=notification.notification_type_id, channel=notification.channel
-    )
-    if template is None:
-        raise PermanentError(
-            f"{notification.notification_type.key} has no {notification.channel} template", code="no_template"
+    """Render the notification's own template version (chosen at submit; frozen) for its recipient, as of now."""
+    version = notification.template_version
+    if version is None:  # a row from before versions existed: the live version of its slot
+        live = template_for(
+            notification_type_id=notification.notification_type_id,
+            channel=notification.channel,
+            locale=notification.recipient.locale,
+            default_locale=notification.notification_type.default_locale,
         )
+        if live is None:
+            raise PermanentError(
+                f"{notification.notification_type.key} has no {notification.channel} template", code="no_template"
+            )
+        version = live.version
+        notification.template_id = live.template.pk
     to = notification.recipient.address_for(notification.channel)
     if not to:
         raise PermanentError(f"recipient has no {notification.channel} address any more", code="unreachable")
@@ -380,17 +390,12 @@ def _outbound(notification: Notification) -> OutboundMessage:
         link = context["unsubscribe_url"] = unsubscribe_url(token)
         headers = list_unsubscribe_headers(token)
     try:
-        rendered = render_message(
-            subject=template.subject if notification.channel == Channel.EMAIL else "",
-            body=template.body,
-            html=template.html if notification.channel == Channel.EMAIL else "",
-            context=context,
-        )
+        rendered = render_version(version, context=context, layout=layout_for(version, notification.channel))
     except RenderError as exc:
         raise PermanentError(str(exc), code="render_error") from exc
     if link:
         rendered = with_unsubscribe_footer(rendered, link=link, category=ntype.category)
-    notification.template = template
+    notification.template_version = version
     notification.to_address = to
     notification.rendered_subject = rendered.subject[:998]
     notification.rendered_body = rendered.body
@@ -607,8 +612,13 @@ def fallback_create(*, notification: Notification, reason: str) -> Notification 
     if not ntype.allows(channel) or Notification.objects.filter(fallback_of=notification).exists():
         return None
     to = notification.recipient.address_for(channel)
-    template = template_for(notification_type_id=ntype.pk, channel=channel)
-    if not to or template is None:
+    live = template_for(
+        notification_type_id=ntype.pk,
+        channel=channel,
+        locale=notification.recipient.locale,
+        default_locale=ntype.default_locale,
+    )
+    if not to or live is None:
         logger.info("notification %s: no fallback (%s)", notification.pk, "no address" if not to else "no template")
         return None
     now = timezone.now()
@@ -621,7 +631,8 @@ def fallback_create(*, notification: Notification, reason: str) -> Notification 
         status=Status.QUEUED,
         data=notification.data,
         decision_trace=[trace_step("fallback", "pass", f"{notification.channel} failed ({reason}); trying {channel}")],
-        template=template,
+        template=live.template,
+        template_version=live.version,
         to_address=to,
         send_at=now,
         max_attempts=ntype.max_retries + 1,

@@ -35,6 +35,9 @@ class NotificationType(models.Model):
     category = models.SlugField(
         max_length=64, default="general", help_text="Groups types for preferences and one-click unsubscribe."
     )
+    default_locale = models.CharField(
+        max_length=16, default="en", help_text="Templates fall back to it after the recipient's locale and language."
+    )
     preference_policy = models.CharField(
         max_length=16, choices=PreferencePolicy.choices, default=PreferencePolicy.OPT_OUT
     )
@@ -120,6 +123,15 @@ class Notification(models.Model):
 
     template = models.ForeignKey(
         "templates_app.Template", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    # The exact (frozen) version it is rendered from, chosen at submit: a later publish changes nothing here.
+    template_version = models.ForeignKey(
+        "templates_app.TemplateVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     to_address = models.CharField(max_length=254, blank=True, help_text="Email or phone used for the send.")
     rendered_subject = models.CharField(max_length=998, blank=True)

@@ -22,15 +22,10 @@ from commhub.errors import Conflict, InvalidInput, NotFound
 from preferences.models import Recipient
 from preferences.selectors import recipients_by_external_id
 from preferences.services import recipient_upsert
-from templates_app.rendering import (
-    RenderError,
-    TemplateSyntaxProblem,
-    build_context,
-    missing_variables,
-    render_message,
-)
+from templates_app.rendering import RenderError, TemplateSyntaxProblem, build_context, render_version
 from templates_app.segments import sms_segments
 from templates_app.selectors import template_for
+from templates_app.variables import data_problems
 
 from . import catalogue
 from .constants import CANCELLABLE_STATUSES, Channel, Status
@@ -47,8 +42,11 @@ logger = logging.getLogger(__name__)
 
 
 def catalogue_install() -> tuple[int, int]:
-    """Create the default types and templates that are missing. Never overwrites an existing one."""
-    from templates_app.models import Template
+    """Create the default types, the default email layout and footer partial, and a published version 1 of
+    each missing template. Never overwrites an existing one (staff edits stay)."""
+    from templates_app.models import Layout, Partial, Template
+    from templates_app.services import version_create, version_publish
+    from templates_app.variables import infer_declarations
 
     types_created = templates_created = 0
     with transaction.atomic():
@@ -56,10 +54,32 @@ def catalogue_install() -> tuple[int, int]:
             fields = {k: v for k, v in spec.items() if k != "key"}
             _, created = NotificationType.objects.get_or_create(key=spec["key"], defaults=fields)
             types_created += created
+        for name, source in catalogue.PARTIALS.items():
+            Partial.objects.get_or_create(name=name, defaults={"source": source})
+        layout = dict(catalogue.EMAIL_LAYOUT)
+        if not Layout.objects.filter(channel=layout["channel"], is_default=True).exists():
+            Layout.objects.get_or_create(name=layout.pop("name"), defaults=layout)
         types = {t.key: t for t in NotificationType.objects.filter(key__in=[s["key"] for s in catalogue.TYPES])}
         for (key, channel), source in catalogue.TEMPLATES.items():
-            _, created = Template.objects.get_or_create(notification_type=types[key], channel=channel, defaults=source)
-            templates_created += created
+            template, created = Template.objects.get_or_create(
+                notification_type=types[key], channel=channel, locale="en"
+            )
+            if not created or template.versions.exists():
+                continue
+            parts = {
+                "subject": source.get("subject", ""),
+                "text": source.get("body", ""),
+                "html": source.get("html", ""),
+            }
+            version = version_create(
+                template=template,
+                actor="catalogue",
+                note="catalogue default",
+                variables=infer_declarations(parts.values(), catalogue.SAMPLES),
+                **parts,
+            )
+            version_publish(version=version, actor="catalogue")
+            templates_created += 1
     return types_created, templates_created
 
 
@@ -137,17 +157,29 @@ def notification_prepare(
     )
     channel, trace = decision.channel, decision.trace
 
-    template = template_for(notification_type_id=ntype.pk, channel=channel)
-    if template is None:
-        raise InvalidInput({"type": [f"{ntype.key} has no active {channel} template."]})
+    live = template_for(
+        notification_type_id=ntype.pk, channel=channel, locale=recipient.locale, default_locale=ntype.default_locale
+    )
+    if live is None:
+        raise InvalidInput({"type": [f"{ntype.key} has no published {channel} template."]})
+    template, version = live.template, live.version
     try:
-        missing = missing_variables((template.subject, template.body, template.html), req.data)
+        problems = data_problems(version, req.data)
     except TemplateSyntaxProblem as exc:  # saved outside the admin's validation; staff must fix it
         raise InvalidInput({"type": [f"The {channel} template of {ntype.key} does not compile ({exc})."]}) from exc
-    if missing:
-        raise InvalidInput({"data": {name: ["This variable is required by the template."] for name in missing}})
+    if problems:
+        raise InvalidInput({"data": problems})
     if not decision.refused:  # a refusal stays the trace's last word
-        trace.append(trace_step("template", "pass", f"template #{template.pk} has every variable it needs"))
+        fell_back = (
+            ""
+            if template.locale.lower() == (recipient.locale or "").lower()
+            else (f", {template.locale} for the recipient's {recipient.locale or 'unknown locale'}")
+        )
+        trace.append(
+            trace_step(
+                "template", "pass", f"template #{template.pk} v{version.number}{fell_back} has every variable it needs"
+            )
+        )
 
     priority = req.priority or ntype.priority
     row = Notification(
@@ -159,6 +191,7 @@ def notification_prepare(
         data=dict(req.data),
         decision_trace=trace,
         template=template,
+        template_version=version,
         to_address=recipient.address_for(channel),
         send_at=decision.send_at,
         max_attempts=ntype.max_retries + 1,
@@ -182,12 +215,7 @@ def notification_prepare(
         # The SMS text decides the price (segments), so render it now for the estimate; the worker
         # renders again at send time, when the recipient's details may have changed.
         try:
-            body = render_message(
-                subject="",
-                body=template.body,
-                html="",
-                context=build_context(data=req.data, recipient=recipient),
-            ).body
+            body = render_version(version, context=build_context(data=req.data, recipient=recipient)).body
         except RenderError as exc:
             raise InvalidInput({"data": [str(exc)]}) from exc
         row.segments = sms_segments(body)

@@ -51,6 +51,8 @@ def twilio_inbound_sms(request: HttpRequest) -> HttpResponse:
     try:
         phone = phone_normalize(request.POST.get("From", ""))
     except ValidationError:
+        phone = ""
+    if not phone:
         return HttpResponseBadRequest("From is not a phone number")
     keyword = sms_keyword(body)
     if keyword == "stop":

@@ -1,36 +1,206 @@
-from django.contrib import admin
+"""The template back office: slots per type x channel x locale, their versions (drafts editable, published
+frozen), a live preview with sample data or a real recipient, publish / roll back, and a test send to the
+staff member themself. Layouts and partials are edited here too."""
 
-from .models import Template
-from .rendering import TemplateSyntaxProblem, required_paths
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms import ModelForm
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from commhub.errors import DomainError
+from preferences.selectors import recipient_by_external_id
+
+from . import services
+from .models import Layout, Partial, Template, TemplateVersion
+from .variables import version_problems
+
+
+@admin.register(Layout)
+class LayoutAdmin(admin.ModelAdmin):
+    list_display = ["name", "channel", "is_default", "updated_at"]
+    list_filter = ["channel", "is_default"]
+
+
+@admin.register(Partial)
+class PartialAdmin(admin.ModelAdmin):
+    list_display = ["name", "updated_at"]
+    search_fields = ["name", "source"]
+
+
+class VersionInline(admin.TabularInline):
+    model = TemplateVersion
+    extra = 0
+    can_delete = False
+    fields = ["version_link", "status", "note", "created_by", "created_at", "published_by", "published_at"]
+    readonly_fields = fields
+    ordering = ["-number"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="version")
+    def version_link(self, obj: TemplateVersion) -> str:
+        url = reverse("admin:templates_app_templateversion_change", args=[obj.pk])
+        return format_html('<a href="{}">v{}</a>', url, obj.number)
 
 
 @admin.register(Template)
 class TemplateAdmin(admin.ModelAdmin):
-    list_display = ["notification_type", "channel", "subject", "is_active", "updated_at"]
-    list_filter = ["channel", "is_active", "notification_type"]
-    search_fields = ["notification_type__key", "subject", "body", "html"]
-    list_select_related = ["notification_type"]
-    readonly_fields = ["variables", "created_at", "updated_at"]
-    fields = [
-        "notification_type",
-        "channel",
-        "is_active",
-        "subject",
-        "body",
-        "html",
-        "variables",
-        "created_at",
-        "updated_at",
-    ]
+    list_display = ["notification_type", "channel", "locale", "live_version", "is_active", "updated_at"]
+    list_filter = ["channel", "locale", "is_active", "notification_type"]
+    search_fields = ["notification_type__key", "locale"]
+    list_select_related = ["notification_type", "published_version"]
+    fields = ["notification_type", "channel", "locale", "is_active", "published_version", "new_version"]
+    readonly_fields = ["published_version", "new_version"]
+    inlines = [VersionInline]
 
-    @admin.display(description="variables a send must provide")
-    def variables(self, obj: Template) -> str:
+    @admin.display(description="live version")
+    def live_version(self, obj: Template) -> str:
+        return f"v{obj.published_version.number}" if obj.published_version_id else "— (nothing published)"
+
+    @admin.display(description="")
+    def new_version(self, obj: Template) -> str:
         if not obj.pk:
-            return "-"
-        paths = set()
+            return "Save first, then add versions."
+        url = reverse("admin:templates_app_templateversion_add") + f"?template={obj.pk}"
+        return format_html('<a class="button" href="{}">New draft version</a>', url)
+
+
+class VersionForm(ModelForm):
+    class Meta:
+        model = TemplateVersion
+        fields = [
+            "template",
+            "subject",
+            "text",
+            "html",
+            "title",
+            "action_url",
+            "variables",
+            "use_layout",
+            "layout",
+            "note",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        template = cleaned.get("template") or getattr(self.instance, "template", None)
+        if template is None or self.errors:
+            return cleaned
+        draft = TemplateVersion(template=template, **{k: v for k, v in cleaned.items() if k != "template"})
+        for field, problems in version_problems(draft, channel=template.channel).items():
+            self.add_error(field if field in self.fields else None, problems)
+        return cleaned
+
+
+@admin.register(TemplateVersion)
+class TemplateVersionAdmin(admin.ModelAdmin):
+    form = VersionForm
+    change_form_template = "admin/templates_app/templateversion/change_form.html"
+    list_display = ["template", "number", "status", "note", "created_by", "created_at", "published_at"]
+    list_filter = ["status", "template__channel", "template__locale", "template__notification_type"]
+    search_fields = ["template__notification_type__key", "subject", "text", "html", "note"]
+    list_select_related = ["template__notification_type"]
+    actions = ["publish_selected"]
+
+    def get_readonly_fields(self, request, obj=None):
+        meta = ["number", "status", "created_by", "created_at", "published_by", "published_at"]
+        if obj is None:
+            return meta
+        return [*meta, "template"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.is_frozen:
+            return False  # a published version is frozen: view it, preview it, copy it; never edit it
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.is_frozen:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        source = request.GET.get("copy")
+        if source and (original := TemplateVersion.objects.filter(pk=source).first()) is not None:
+            for field in ("subject", "text", "html", "title", "action_url", "variables", "use_layout", "layout"):
+                initial[field] = getattr(original, field if field != "layout" else "layout_id")
+            initial["template"] = original.template_id
+            initial["note"] = f"copy of v{original.number}"
+        return initial
+
+    def save_model(self, request, obj, form, change):
+        fields = {k: v for k, v in form.cleaned_data.items() if k != "template"}
+        if change:
+            saved = services.version_update(version=obj, actor=request.user, **fields)
+        else:
+            saved = services.version_create(template=form.cleaned_data["template"], actor=request.user, **fields)
+        obj.pk, obj.number, obj._state.adding = saved.pk, saved.number, False
+
+    def get_urls(self):
+        own = [
+            path("<int:pk>/publish/", self.admin_site.admin_view(self.publish_view), name="templateversion_publish"),
+            path("<int:pk>/test-send/", self.admin_site.admin_view(self.test_send_view), name="templateversion_test"),
+        ]
+        return own + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        version = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if version is not None:
+            extra.update(self._preview_context(request, version))
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    def _preview_context(self, request, version: TemplateVersion) -> dict:
+        external_id = (request.GET.get("preview_recipient") or "").strip()
+        recipient = recipient_by_external_id(external_id) if external_id else None
+        context = {"preview_recipient": external_id, "can_publish": self._can_publish(request)}
+        if external_id and recipient is None:
+            context["preview_error"] = f"No recipient {external_id!r}; showing the sample data instead."
         try:
-            for source in (obj.subject, obj.body, obj.html):
-                paths |= {".".join(p) for p in required_paths(source)}
-        except TemplateSyntaxProblem:
-            return "(fix the syntax error first)"
-        return ", ".join(sorted(paths)) or "(none)"
+            context["preview"] = services.template_preview(version=version, recipient=recipient)
+        except ValidationError as exc:
+            context["preview_error"] = "; ".join(exc.messages)
+        return context
+
+    def _can_publish(self, request) -> bool:
+        return request.user.has_perm("templates_app.publish_template")
+
+    def publish_view(self, request, pk: int):
+        if request.method != "POST" or not self._can_publish(request):
+            raise PermissionDenied
+        version = get_object_or_404(TemplateVersion, pk=pk)
+        try:
+            services.version_publish(version=version, actor=request.user)
+            self.message_user(request, f"v{version.number} of {version.template} is live.", messages.SUCCESS)
+        except (ValidationError, DomainError) as exc:
+            self.message_user(request, f"Not published: {exc}", messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:templates_app_templateversion_change", args=[pk]))
+
+    def test_send_view(self, request, pk: int):
+        if request.method != "POST" or not self.has_view_permission(request):
+            raise PermissionDenied
+        version = get_object_or_404(TemplateVersion, pk=pk)
+        try:
+            message_id = services.template_test_send(version=version, user=request.user)
+            self.message_user(request, f"Test sent to you (provider id {message_id}).", messages.SUCCESS)
+        except ValidationError as exc:
+            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:templates_app_templateversion_change", args=[pk]))
+
+    @admin.action(description="Publish (or roll back to) the selected version", permissions=["publish"])
+    def publish_selected(self, request, queryset):
+        for version in queryset.select_related("template"):
+            try:
+                services.version_publish(version=version, actor=request.user)
+                self.message_user(request, f"v{version.number} of {version.template} is live.", messages.SUCCESS)
+            except (ValidationError, DomainError) as exc:
+                self.message_user(request, f"v{version.number} of {version.template}: {exc}", messages.ERROR)
+
+    def has_publish_permission(self, request) -> bool:
+        return self._can_publish(request)

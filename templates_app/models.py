@@ -1,51 +1,180 @@
-"""Message templates: the words staff write, per notification type x channel."""
+"""Message templates: the words staff write, per notification type x channel x locale, in versions.
+
+A `Template` is the slot (type, channel, locale); its content lives in `TemplateVersion`s. A version is a
+draft while staff edit it; publishing freezes it for good and makes it the slot's live version. Rolling back
+makes an earlier (frozen) version live again. Every notification records the exact version it was
+rendered from, so a publish never changes what an already accepted message says.
+"""
 
 from __future__ import annotations
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 
 from notifications.constants import Channel
 
+LOCALE_RE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+VARIABLE_TYPES = ("string", "number", "boolean", "date", "object", "list")
+# What a version may contain, per channel (the rest must stay empty).
+CHANNEL_PARTS = {
+    Channel.EMAIL: ("subject", "text", "html"),
+    Channel.SMS: ("text",),
+}
+CONTENT_FIELDS = ("subject", "text", "html", "title", "action_url", "variables", "layout_id", "use_layout")
+
+
+class Layout(models.Model):
+    """A channel's frame around every message: header, footer, the unsubscribe block. `{{ content }}` marks
+    where the message goes; `{{ unsubscribe_url }}` is defined for marketing email."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
+    html = models.TextField(blank=True, help_text="Must contain {{ content }}.")
+    text = models.TextField(blank=True, help_text="Must contain {{ content }}.")
+    is_default = models.BooleanField(default=False, help_text="Used by versions that name no layout.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["channel", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel"], condition=Q(is_default=True), name="layout_one_default")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.channel})"
+
+    def clean(self) -> None:
+        from .rendering import TemplateSyntaxProblem, check_syntax
+
+        errors = {}
+        for field in ("html", "text"):
+            source = getattr(self, field)
+            if source and "content" not in source:
+                errors[field] = "A layout must place the message with {{ content }}."
+            try:
+                check_syntax(source)
+            except TemplateSyntaxProblem as exc:
+                errors[field] = str(exc)
+        if errors:
+            raise ValidationError(errors)
+
+
+class Partial(models.Model):
+    """A reusable snippet: `{% include "signature" %}` in any template or layout."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    source = models.TextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from .rendering import TemplateSyntaxProblem, check_syntax
+
+        try:
+            check_syntax(self.source)
+        except TemplateSyntaxProblem as exc:
+            raise ValidationError({"source": str(exc)}) from exc
+
 
 class Template(models.Model):
-    """Jinja2 (sandboxed) source for one type on one channel.
-
-    Email uses subject, body (plain text) and html; SMS uses body only. Data variables are top-level
-    names (`{{ amount }}`); the recipient is available as `{{ recipient.external_id }}`,
-    `{{ recipient.attributes.first_name }}` and so on.
-    """
+    """The slot for one type on one channel in one locale; what is sent is its `published_version`."""
 
     notification_type = models.ForeignKey(
         "notifications.NotificationType", on_delete=models.CASCADE, related_name="templates"
     )
     channel = models.CharField(max_length=16, choices=Channel.choices)
-    subject = models.CharField(max_length=255, blank=True)
-    body = models.TextField(help_text="Plain text (email) or the SMS text.")
-    html = models.TextField(blank=True, help_text="HTML part for email; autoescaped.")
+    locale = models.CharField(max_length=16, default="en", help_text="BCP 47: en, pt, pt-BR, ...")
     is_active = models.BooleanField(default=True)
+    published_version = models.ForeignKey(
+        "TemplateVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["notification_type__key", "channel"]
+        ordering = ["notification_type__key", "channel", "locale"]
         constraints = [
-            models.UniqueConstraint(fields=["notification_type", "channel"], name="template_one_per_type_channel")
+            models.UniqueConstraint(
+                fields=["notification_type", "channel", "locale"], name="template_one_per_type_channel_locale"
+            )
         ]
+        permissions = [("publish_template", "Can publish and roll back template versions")]
 
     def __str__(self) -> str:
-        return f"{self.notification_type_id and self.notification_type.key} / {self.channel}"
+        return f"{self.notification_type_id and self.notification_type.key} / {self.channel} / {self.locale}"
 
     def clean(self) -> None:
-        from .rendering import TemplateSyntaxProblem, check_syntax
+        if not LOCALE_RE.match(self.locale or ""):
+            raise ValidationError({"locale": f"{self.locale!r} is not a locale such as en, pt or pt-BR."})
 
-        if self.channel == Channel.EMAIL and not self.subject:
-            raise ValidationError({"subject": "An email template needs a subject."})
-        errors = {}
-        for field in ("subject", "body", "html"):
-            try:
-                check_syntax(getattr(self, field))
-            except TemplateSyntaxProblem as exc:
-                errors[field] = str(exc)
-        if errors:
-            raise ValidationError(errors)
+
+class VersionStatus(models.TextChoices):
+    DRAFT = "draft", "Draft (editable)"
+    PUBLISHED = "published", "Published (frozen)"
+
+
+class TemplateVersion(models.Model):
+    """One version of a template's words. Frozen once published: the model refuses to save it again (and on
+    PostgreSQL a trigger refuses UPDATE), so what a notification was rendered from never changes."""
+
+    template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=VersionStatus.choices, default=VersionStatus.DRAFT)
+    subject = models.CharField(max_length=255, blank=True, help_text="Email subject (plain text).")
+    text = models.TextField(
+        blank=True, help_text="SMS text, or the email's plain-text part (derived from the HTML when blank)."
+    )
+    html = models.TextField(blank=True, help_text="Email HTML part; autoescaped.")
+    title = models.CharField(max_length=255, blank=True, help_text="Push / in-app title.")
+    action_url = models.CharField(max_length=1000, blank=True, help_text="In-app action link.")
+    variables = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='[{"name": "amount", "type": "string", "required": true, "sample": "$120.00"}, ...]',
+    )
+    use_layout = models.BooleanField(default=True, help_text="Wrap in a layout (email).")
+    layout = models.ForeignKey(
+        Layout, null=True, blank=True, on_delete=models.PROTECT, help_text="Blank: the channel's default layout."
+    )
+    note = models.CharField(max_length=255, blank=True, help_text="What changed.")
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_by = models.CharField(max_length=150, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["template", "-number"]
+        constraints = [models.UniqueConstraint(fields=["template", "number"], name="template_version_number")]
+
+    def __str__(self) -> str:
+        return f"{self.template} v{self.number} ({self.status})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            stored = TemplateVersion.objects.filter(pk=self.pk).values_list("status", flat=True).first()
+            if stored == VersionStatus.PUBLISHED:
+                raise PermissionError(f"{self} is published and frozen: create a new version instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if self.is_frozen:
+            raise PermissionError(f"{self} is published and frozen: it cannot be deleted.")
+        return super().delete(*args, **kwargs)
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.status == VersionStatus.PUBLISHED
+
+    def declared(self) -> dict[str, dict]:
+        return {v["name"]: v for v in self.variables or [] if isinstance(v, dict) and "name" in v}
+
+    def sample_data(self) -> dict:
+        return {name: spec.get("sample") for name, spec in self.declared().items() if "sample" in spec}

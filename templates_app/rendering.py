@@ -7,27 +7,39 @@ is wrapped, and the immutable variant forbids mutating lists and dicts passed in
 missing variable into an error instead of an empty string, so nothing half-rendered is ever sent.
 
 HTML parts autoescape; subjects, text bodies and SMS do not.
+
+On top of the sandbox: every render has a time limit and an output cap (COMMHUB_TEMPLATE_RENDER_SECONDS,
+COMMHUB_TEMPLATE_MAX_OUTPUT_CHARS), checked on every call, operator and range step and while the output
+streams; `range()` is capped at 10,000 items and `*`/`**` cannot build huge values. `{% include %}` reaches
+only the partials staff saved in the database (no filesystem loader exists), and Jinja's `debug` extension is
+not loaded.
 """
 
 from __future__ import annotations
 
+import re
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from html.parser import HTMLParser
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from django.conf import settings
+from jinja2 import FunctionLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
 
 # Names the renderer provides itself; data keys with these names are shadowed.
-RESERVED_NAMES = frozenset({"recipient"})
+RESERVED_NAMES = frozenset({"recipient", "unsubscribe_url", "content"})
 # Filters and tests that make a missing variable harmless.
 _OPTIONAL_FILTERS = frozenset({"default", "d"})
 _OPTIONAL_TESTS = frozenset({"defined", "undefined", "none"})
-
-_text_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-_html_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=True, keep_trailing_newline=True)
+_MAX_RANGE = 10_000  # items one range() may produce (Jinja's own sandbox allows 100,000)
+_MAX_SEQUENCE = 100_000  # characters or items a `*` may build
+_MAX_POWER = 64
 
 
 class TemplateSyntaxProblem(ValueError):
@@ -38,6 +50,80 @@ class RenderError(ValueError):
     """Rendering failed: a missing variable, a refused operation, or a runtime error in the template."""
 
 
+class RenderBudgetExceeded(RenderError):
+    """The template ran past its time limit or produced more output than allowed."""
+
+
+# --- the budget: a deadline and an output cap per render, checked from inside the sandbox ---------------
+
+_budget = threading.local()
+
+
+def _check_deadline() -> None:
+    deadline = getattr(_budget, "deadline", None)
+    if deadline is not None and time.monotonic() > deadline:
+        raise RenderBudgetExceeded(f"the template ran past its time limit ({_budget.seconds:g}s)")
+
+
+def _budgeted_range(*args: int):
+    """range() that is short and keeps an eye on the clock: a loop of loops cannot run for minutes."""
+    values = range(*args)
+    if len(values) > _MAX_RANGE:
+        raise SecurityError(f"range() of {len(values)} items is more than the {_MAX_RANGE} allowed")
+    for index, value in enumerate(values):
+        if index % 256 == 0:
+            _check_deadline()
+        yield value
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja2's immutable sandbox, with bounded ranges, bounded `*` and `**`, and the deadline checked on every
+    call and operator."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context, operator, left, right):
+        _check_deadline()
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > _MAX_POWER:
+            raise SecurityError(f"exponent {right} is larger than {_MAX_POWER}")
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(times, int) and len(seq) * times > _MAX_SEQUENCE:
+                    raise SecurityError(f"that `*` would build {len(seq) * times} items, more than {_MAX_SEQUENCE}")
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context, __obj, *args, **kwargs):
+        _check_deadline()
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _load_partial(name: str):
+    """Partials come from the database only: no filesystem, no other templates."""
+    from .selectors import partial_sources
+
+    source = partial_sources().get(name)
+    if source is None:
+        raise TemplateNotFound(name)
+    return source, None, lambda: partial_sources().get(name) == source
+
+
+def _environment(autoescape: bool) -> _Sandbox:
+    env = _Sandbox(
+        undefined=StrictUndefined,
+        autoescape=autoescape,
+        keep_trailing_newline=True,
+        loader=FunctionLoader(_load_partial),
+        auto_reload=True,
+    )
+    env.globals["range"] = _budgeted_range
+    env.globals.pop("lipsum", None)  # a text generator has no place in a message
+    return env
+
+
+_text_env = _environment(autoescape=False)
+_html_env = _environment(autoescape=True)
+
+
 @dataclass(frozen=True)
 class RenderedMessage:
     subject: str
@@ -45,33 +131,66 @@ class RenderedMessage:
     html: str
 
 
+@lru_cache(maxsize=2048)
+def parsed(source: str) -> nodes.Template:
+    """The AST of `source` (cached: validation, variable analysis and previews parse the same sources often).
+    Callers only read it."""
+    return _text_env.parse(source)
+
+
 def check_syntax(source: str) -> None:
     if not source:
         return
     try:
-        _text_env.parse(source)
+        parsed(source)
     except TemplateSyntaxError as exc:
         raise TemplateSyntaxProblem(f"line {exc.lineno}: {exc.message}") from exc
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=2048)
 def _compiled(source: str, html: bool):
     return (_html_env if html else _text_env).from_string(source)
 
 
+def _limits() -> tuple[float, int]:
+    conf = settings.COMMHUB
+    return conf["TEMPLATE_RENDER_SECONDS"], conf["TEMPLATE_MAX_OUTPUT_CHARS"]
+
+
 def _render_part(source: str, context: Mapping[str, Any], *, html: bool) -> str:
+    """Render one part within the time limit and output cap (checked while the output streams)."""
     if not source:
         return ""
+    seconds, max_chars = _limits()
+    outer = getattr(_budget, "deadline", None)
+    _budget.seconds = seconds
+    _budget.deadline = time.monotonic() + seconds if outer is None else outer
     try:
-        return _compiled(source, html).render(context)
+        chunks, size = [], 0
+        for chunk in _compiled(source, html).generate(context):
+            size += len(chunk)
+            if size > max_chars:
+                raise RenderBudgetExceeded(f"the template produced more than {max_chars} characters")
+            chunks.append(chunk)
+            _check_deadline()
+        return "".join(chunks)
+    except RenderError:
+        raise
     except UndefinedError as exc:
         raise RenderError(f"missing variable: {exc.message}") from exc
     except SecurityError as exc:
         raise RenderError(f"refused by the template sandbox: {exc}") from exc
+    except TemplateNotFound as exc:
+        raise RenderError(f"no partial named {exc.name!r}") from exc
     except TemplateSyntaxError as exc:
         raise RenderError(f"template syntax error at line {exc.lineno}: {exc.message}") from exc
-    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+    except RecursionError as exc:
+        raise RenderError("the template recursed too deeply") from exc
+    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError, OverflowError) as exc:
         raise RenderError(f"template error: {exc}") from exc
+    finally:
+        if outer is None:
+            _budget.deadline = None
 
 
 def render_message(*, subject: str, body: str, html: str, context: Mapping[str, Any]) -> RenderedMessage:
@@ -94,6 +213,78 @@ def build_context(*, data: Mapping[str, Any], recipient: Any) -> dict[str, Any]:
         "attributes": recipient.attributes or {},
     }
     return context
+
+
+def render_version(version, *, context: Mapping[str, Any], layout=None) -> RenderedMessage:
+    """One rendering service for every channel: the version's parts, the email text derived from the HTML when
+    the version has none, then the layout around each part. One time budget covers all of it."""
+    seconds, _ = _limits()
+    _budget.seconds = seconds
+    _budget.deadline = time.monotonic() + seconds
+    try:
+        subject = " ".join(_render_part(version.subject, context, html=False).split())
+        html = _render_part(version.html, context, html=True)
+        text = _render_part(version.text, context, html=False) if version.text else html_to_text(html)
+        if layout is not None:
+            if layout.html and html:
+                content = Markup(html)  # noqa: S704 (the sandbox's own autoescaped output, not input)
+                html = _render_part(layout.html, {**context, "content": content, "subject": subject}, html=True)
+            if layout.text and text:
+                text = _render_part(layout.text, {**context, "content": text, "subject": subject}, html=False)
+        return RenderedMessage(subject=subject, body=text, html=html)
+    finally:
+        _budget.deadline = None
+
+
+# --- HTML to text -------------------------------------------------------------------------------------
+
+
+class _TextExtractor(HTMLParser):
+    _BLOCK = frozenset({"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "ul", "ol", "section"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self._links: list[str | None] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style", "head", "title"):
+            self._skip += 1
+        elif tag == "br":
+            self.out.append("\n")
+        elif tag == "li":
+            self.out.append("\n- ")
+        elif tag in self._BLOCK:
+            self.out.append("\n\n")
+        elif tag == "a":
+            self._links.append(dict(attrs).get("href"))
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style", "head", "title"):
+            self._skip = max(0, self._skip - 1)
+        elif tag in self._BLOCK:
+            self.out.append("\n\n")
+        elif tag == "a" and self._links:
+            href = self._links.pop()
+            if href and not href.startswith(("#", "mailto:")):
+                self.out.append(f" ({href})")
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.out.append(re.sub(r"\s+", " ", data))
+
+
+def html_to_text(html: str) -> str:
+    """A readable plain-text part from an HTML one: paragraphs, line breaks, list items, links as (url)."""
+    if not html:
+        return ""
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    text = "".join(parser.out)
+    lines = [line.strip() for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
 
 
 # --- variables a template needs ------------------------------------------------------------------------
@@ -175,7 +366,7 @@ def required_paths(source: str) -> frozenset[tuple[str, ...]]:
     if not source:
         return frozenset()
     try:
-        ast = _text_env.parse(source)
+        ast = parsed(source)
     except TemplateSyntaxError as exc:
         raise TemplateSyntaxProblem(f"line {exc.lineno}: {exc.message}") from exc
     free = meta.find_undeclared_variables(ast) - RESERVED_NAMES

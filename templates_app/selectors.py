@@ -1,31 +1,120 @@
-"""Reads for templates."""
+"""Reads for templates: what is live per type x channel x locale, versions by id, layouts and partials.
+
+Submit and send read these for every message, so they come from in-process snapshots (reloaded every
+COMMHUB_CATALOGUE_CACHE_SECONDS, and at once on a save in this process). Published versions never change,
+so a cached one is never stale; only which version is live can lag by the cache time in another process.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
 from commhub.snapshot import Snapshot
 
-from .models import Template
+from .models import Layout, Partial, Template, TemplateVersion, VersionStatus
 
 
-def _load_active_templates() -> dict[tuple[int, str], Template]:
-    return {(t.notification_type_id, t.channel): t for t in Template.objects.filter(is_active=True)}
+@dataclass(frozen=True)
+class LiveTemplate:
+    template: Template
+    version: TemplateVersion
 
 
-active_templates = Snapshot(_load_active_templates)
+def _load_live() -> dict[tuple[int, str, str], LiveTemplate]:
+    live = {}
+    for t in Template.objects.filter(is_active=True, published_version__isnull=False).select_related(
+        "published_version"
+    ):
+        live[(t.notification_type_id, t.channel, t.locale)] = LiveTemplate(t, t.published_version)
+    return live
 
 
-def _load_templates_by_id() -> dict[int, Template]:
-    return {t.pk: t for t in Template.objects.all()}
+live_templates = Snapshot(_load_live)
 
 
-templates_by_id = Snapshot(_load_templates_by_id)
+def _load_published_versions() -> dict[int, TemplateVersion]:
+    return {v.pk: v for v in TemplateVersion.objects.filter(status=VersionStatus.PUBLISHED).select_related("template")}
 
 
-def template_by_id(template_id: int) -> Template | None:
-    """Any template, active or not (a queued notification keeps the one it was submitted with)."""
-    return templates_by_id.get().get(template_id)
+published_versions = Snapshot(_load_published_versions)
 
 
-def template_for(*, notification_type_id: int, channel: str) -> Template | None:
-    """The active template for a type on a channel (from the in-process snapshot)."""
-    return active_templates.get().get((notification_type_id, channel))
+def _load_partials() -> dict[str, str]:
+    return dict(Partial.objects.values_list("name", "source"))
+
+
+partials = Snapshot(_load_partials)
+
+
+def _load_layouts() -> dict:
+    layouts = list(Layout.objects.all())
+    return {
+        **{("id", layout.pk): layout for layout in layouts},
+        **{("default", layout.channel): layout for layout in layouts if layout.is_default},
+    }
+
+
+layouts = Snapshot(_load_layouts)
+
+
+def locale_chain(locale: str, type_default: str = "en") -> list[str]:
+    """pt-BR -> [pt-BR, pt, <the type's default>, en], without repeats."""
+    chain: list[str] = []
+    if locale:
+        parts = locale.replace("_", "-").split("-")
+        chain += ["-".join(parts[:n]) for n in range(len(parts), 0, -1)]
+    chain += [type_default or "en", "en"]
+    seen: set[str] = set()
+    return [x for x in chain if x and not (x.lower() in seen or seen.add(x.lower()))]
+
+
+def template_for(
+    *, notification_type_id: int, channel: str, locale: str = "en", default_locale: str = "en"
+) -> LiveTemplate | None:
+    """The live template for a type on a channel, in the first locale of the fallback chain that has one."""
+    live = live_templates.get()
+    for candidate in locale_chain(locale, default_locale):
+        found = live.get((notification_type_id, channel, candidate))
+        if found is None:  # locales are stored as written (pt-BR); compare case-insensitively
+            found = next(
+                (
+                    v
+                    for (tid, ch, loc), v in live.items()
+                    if tid == notification_type_id and ch == channel and loc.lower() == candidate.lower()
+                ),
+                None,
+            )
+        if found is not None:
+            return found
+    return None
+
+
+def version_by_id(version_id: int) -> TemplateVersion | None:
+    """A published version (they never change); a draft is read from the database."""
+    version = published_versions.get().get(version_id)
+    if version is None:
+        version = TemplateVersion.objects.select_related("template").filter(pk=version_id).first()
+    return version
+
+
+def layout_for(version: TemplateVersion, channel: str) -> Layout | None:
+    if not version.use_layout:
+        return None
+    snapshot = layouts.get()
+    if version.layout_id:
+        return snapshot.get(("id", version.layout_id)) or Layout.objects.filter(pk=version.layout_id).first()
+    return snapshot.get(("default", channel))
+
+
+def partial_sources() -> dict[str, str]:
+    return partials.get()
+
+
+def templates_all() -> QuerySet[Template]:
+    return Template.objects.select_related("notification_type", "published_version")
+
+
+def versions_of(template: Template) -> QuerySet[TemplateVersion]:
+    return template.versions.order_by("-number")

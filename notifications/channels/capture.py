@@ -52,7 +52,7 @@ class CaptureSmsProvider(Provider):
 
         return {
             "channel": "sms",
-            "notification_id": message.notification_id,
+            "notification_id": message.notification_id or None,
             "to": message.to,
             "from_address": settings.TWILIO_FROM_NUMBER,
             "body": message.body,

@@ -108,24 +108,16 @@ def test_captured_sms_and_email_are_readable(staff, catalogue, recipient, settin
     assert "<iframe sandbox" in detail and str(email.pk) in detail
 
 
-def test_template_admin_refuses_a_syntax_error(staff, catalogue):
-    from templates_app.models import Template
+def test_template_admin_refuses_a_draft_with_a_syntax_error(staff, catalogue):
+    from templates_app.models import Template, TemplateVersion
 
     template = Template.objects.get(notification_type__key="financial_alert", channel="sms")
     response = staff.post(
-        f"/admin/templates_app/template/{template.pk}/change/",
-        {
-            "notification_type": template.notification_type_id,
-            "channel": "sms",
-            "is_active": "on",
-            "subject": "",
-            "body": "Alert: {{ amount ",
-            "html": "",
-        },
+        "/admin/templates_app/templateversion/add/",
+        {"template": template.pk, "text": "Alert: {{ amount ", "variables": "[]", "use_layout": "on"},
     )
     assert response.status_code == 200 and "line 1" in response.content.decode()
-    template.refresh_from_db()
-    assert template.body.startswith("Alert: {{ amount }}")
+    assert TemplateVersion.objects.filter(template=template).count() == 1  # only the catalogue's v1
 
 
 def test_recipient_admin_uses_the_api_validation(staff, db):

@@ -167,9 +167,12 @@ def test_retry_requeues_a_failed_notification_with_a_fresh_budget(catalogue, rec
 
 
 def test_a_template_broken_outside_the_admin_is_a_400_not_a_500(catalogue, recipient):
-    from templates_app.models import Template
+    from templates_app.models import Template, TemplateVersion
 
-    Template.objects.filter(notification_type__key="financial_alert", channel="sms").update(body="{{ amount ")
+    template = Template.objects.get(notification_type__key="financial_alert", channel="sms")
+    # written with the raw ORM, skipping the validation every service and the admin run
+    broken = TemplateVersion.objects.create(template=template, number=2, status="published", text="{{ amount ")
+    Template.objects.filter(pk=template.pk).update(published_version=broken)
     with pytest.raises(InvalidInput) as exc:
         submit()
     assert "does not compile" in str(exc.value.errors["type"])
