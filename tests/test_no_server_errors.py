@@ -190,3 +190,31 @@ def test_public_endpoints_never_fail(client, catalogue, settings, body, token):
     assert response.status_code < 500, response.content[:300]
     assert client.post(f"/unsubscribe/{quote(token)}/", {"List-Unsubscribe": "One-Click"}).status_code < 500
     assert client.get(f"/unsubscribe/{quote(token)}/").status_code < 500
+
+
+@fuzz
+@given(
+    body=_bodies("template", "subject", "text", "html", "variables", "layout", "use_layout", "note"),
+    preview=_bodies("version", "data", "recipient"),
+    template_body=_bodies("type", "channel", "locale"),
+)
+def test_template_authoring_endpoints(catalogue, recipient, body, preview, template_body):
+    from django.contrib.auth import get_user_model
+    from rest_framework.test import APIClient
+
+    from templates_app.models import Template, TemplateVersion
+
+    staff = get_user_model().objects.get_or_create(username="fuzz-editor", is_staff=True, is_superuser=True)[0]
+    client = APIClient()
+    client.force_authenticate(staff)
+    template = Template.objects.get(notification_type__key="monthly_report", channel="email", locale="en")
+    versions = TemplateVersion.objects.count()
+    response = post(client, "/api/v1/template-versions/", {"template": template.pk, **body})
+    assert response.status_code < 500, response.content[:300]
+    if response.status_code >= 400:
+        assert TemplateVersion.objects.count() == versions
+    for path, payload in (
+        (f"/api/v1/templates/{template.pk}/preview", preview),
+        ("/api/v1/templates/", template_body),
+    ):
+        assert post(client, path, payload).status_code < 500

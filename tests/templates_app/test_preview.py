@@ -87,6 +87,8 @@ def test_the_admin_publishes_a_draft_and_rolls_back(staff, catalogue):
         },
     )
     assert added.status_code == 302, added.content.decode()[:3000]
+    slot_page = staff.get(f"/admin/templates_app/template/{template.pk}/change/").content.decode()
+    assert ">v2</a>" in slot_page and ">v1</a>" in slot_page and "New draft version" in slot_page
     draft = template.versions.get(number=2)
     staff.post(f"/admin/templates_app/templateversion/{draft.pk}/publish/")
     template.refresh_from_db()
