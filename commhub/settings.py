@@ -327,6 +327,8 @@ COMMHUB = {
         "COMMHUB_SMS_HELP_REPLY",
         default="commhub alerts: reply STOP to unsubscribe, START to resubscribe. Msg&data rates may apply.",
     ),
+    # How long an Idempotency-Key (and the response it replays) is kept.
+    "IDEMPOTENCY_TTL_HOURS": env.int("COMMHUB_IDEMPOTENCY_TTL_HOURS", default=24),
     # Every template render stops past this many seconds or this many characters of output (a staff-written
     # template cannot hang a worker or fill its memory).
     "TEMPLATE_RENDER_SECONDS": env.float("COMMHUB_TEMPLATE_RENDER_SECONDS", default=1.0),

@@ -50,6 +50,7 @@ from .channels.base import DeliveryError, OutboundMessage, PermanentError, SendR
 from .channels.registry import provider_for
 from .constants import DELIVERY_QUEUES, Channel, Status
 from .decision import recheck_before_send
+from .idempotency import idempotency_keys_purge
 from .models import DeliveryAttempt, Notification
 from .queueing import kick, kick_on_commit
 from .recording import GroupRecorder, SuccessRecord, success_record
@@ -678,6 +679,7 @@ class SweepResult:
     requeued: int = 0
     poisoned: int = 0
     rekicked_queues: list[str] = field(default_factory=list)
+    expired_keys: int = 0
 
 
 def sweep(*, now: datetime | None = None) -> SweepResult:
@@ -721,6 +723,7 @@ def sweep(*, now: datetime | None = None) -> SweepResult:
     for queue in sorted(queues):
         kick(queue)
     result.rekicked_queues = sorted(queues)
+    result.expired_keys = idempotency_keys_purge(now=now)
     if result.requeued or result.poisoned:
         logger.warning("sweeper: %d expired leases re-queued, %d poison rows failed", result.requeued, result.poisoned)
     return result

@@ -260,3 +260,33 @@ class CapturedMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.to}: {self.subject or self.body[:40]}"
+
+
+class IdempotencyKey(models.Model):
+    """A client's `Idempotency-Key`: the first request's fingerprint and, once answered, its response.
+
+    The key is inserted (committed) before the request runs, so a concurrent duplicate sees it and gets 409.
+    The response is stored in the same transaction as the notifications the request created: either both
+    exist or neither. A key left `in_progress` past its lease belongs to a request that died before
+    committing anything, so a retry may take it over.
+    """
+
+    class State(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        DONE = "done", "Answered"
+
+    client = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    locked_until = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "key"], name="idempotency_key_per_client")]
+
+    def __str__(self) -> str:
+        return f"{self.client_id}:{self.key} ({self.state})"

@@ -20,6 +20,7 @@ from commhub.health import health_report
 from commhub.permissions import require_perms
 from notifications import selectors, services
 from notifications.constants import Channel, Status
+from notifications.idempotency import idempotent
 from notifications.trace import used_fallback_channel
 
 from .serializers import PriorityField, RecipientRefField
@@ -108,6 +109,7 @@ class ContractSendView(APIView):
             )
         },
     )
+    @idempotent
     def post(self, request):
         payload = ContractSendInput(data=request.data)
         if not payload.is_valid():
@@ -236,6 +238,7 @@ class ContractBatchView(APIView):
             )
         },
     )
+    @idempotent
     def post(self, request):
         items = request.data.get("communications") if isinstance(request.data, dict) else None
         if not isinstance(items, list) or not items:

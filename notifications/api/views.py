@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from commhub.permissions import require_perms
 from notifications import selectors, services
 from notifications.constants import Channel, Status
+from notifications.idempotency import idempotent
 from notifications.models import Notification
 
 from .serializers import (
@@ -90,6 +91,7 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         return NotificationDetailOutput if self.action == "retrieve" else NotificationOutput
 
     @extend_schema(request=SendInput, responses={202: AcceptedOutput})
+    @idempotent
     def create(self, request):
         payload = SendInput(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -109,6 +111,7 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         },
     )
     @action(detail=False, methods=["post"])
+    @idempotent
     def batch(self, request):
         """Submit up to COMMHUB_BATCH_MAX_ITEMS notifications; each item succeeds or fails on its own."""
         # Each item is validated once, by SendInput below; a ListField(child=JSONField()) would first
