@@ -264,6 +264,12 @@ else:
         ANYMAIL[f"{_esp}_API_URL"] = env.str("EMAIL_API_URL")
     if env.str("EMAIL_SENDER_DOMAIN", default=""):
         ANYMAIL[f"{_esp}_SENDER_DOMAIN"] = env.str("EMAIL_SENDER_DOMAIN")
+# Tracking webhooks (/webhooks/anymail/<esp>/tracking/) are served only with a shared secret (HTTP basic auth
+# the ESP sends; comma-separate two for rotation) and, where the ESP signs, its signing key.
+if env.str("EMAIL_WEBHOOK_SECRET", default=""):
+    ANYMAIL["WEBHOOK_SECRET"] = env.list("EMAIL_WEBHOOK_SECRET")
+if env.str("EMAIL_WEBHOOK_SIGNING_KEY", default="") and EMAIL_PROVIDER not in ("capture", "console", "smtp"):
+    ANYMAIL[f"{EMAIL_PROVIDER.upper()}_WEBHOOK_SIGNING_KEY"] = env.str("EMAIL_WEBHOOK_SIGNING_KEY")
 # Any other anymail setting passes straight through: ANYMAIL_<NAME>=value -> ANYMAIL["<NAME>"].
 for _key, _value in env.ENVIRON.items():
     if _key.startswith("ANYMAIL_") and len(_key) > len("ANYMAIL_"):
@@ -279,6 +285,8 @@ TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", default="
 # Points the real Twilio client at another host (a local fake in tests, an egress proxy in production).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
 TWILIO_TIMEOUT_SECONDS = env.float("TWILIO_TIMEOUT_SECONDS", default=15)
+# Ask Twilio to report delivery (and its final price) to /webhooks/twilio/status on PUBLIC_BASE_URL.
+TWILIO_STATUS_CALLBACKS = env.bool("TWILIO_STATUS_CALLBACKS", default=True)
 if SMS_PROVIDER == "twilio" and not TWILIO_AUTH_TOKEN and not DEBUG:
     raise ImproperlyConfigured("SMS_PROVIDER=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.")
 if SMS_PROVIDER not in ("capture", "twilio"):

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -8,7 +9,7 @@ from commhub.health import health_view
 from notifications.api.me import MeNotificationViewSet
 from notifications.api.urls import contract_urlpatterns
 from notifications.api.views import NotificationTypeViewSet, NotificationViewSet
-from notifications.webhooks import twilio_inbound_sms
+from notifications.webhooks import twilio_inbound_sms, twilio_status_callback
 from preferences.api import me
 from preferences.api.views import ConsentRecordViewSet, PreferenceViewSet, RecipientViewSet, SuppressionViewSet
 from preferences.views import unsubscribe_view
@@ -54,7 +55,13 @@ urlpatterns = [
     path("api/v1/", include(router.urls)),
     path("unsubscribe/<str:token>/", unsubscribe_view, name="unsubscribe"),
     path("webhooks/twilio/inbound", twilio_inbound_sms, name="twilio-inbound-sms"),
+    path("webhooks/twilio/status", twilio_status_callback, name="twilio-status-callback"),
     path("api/communication/", include(contract_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
+
+if settings.ANYMAIL.get("WEBHOOK_SECRET"):
+    # ESP tracking (and inbound) webhooks need the shared secret as well as the ESP's own signature: without a
+    # secret they are not served at all, rather than served open.
+    urlpatterns.append(path("webhooks/anymail/", include("anymail.urls")))

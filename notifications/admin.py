@@ -10,7 +10,7 @@ from commhub.errors import DomainError
 
 from . import services
 from .constants import Status
-from .models import CapturedMessage, DeliveryAttempt, Notification, NotificationType
+from .models import CapturedMessage, DeliveryAttempt, Notification, NotificationType, ProviderEvent
 
 
 @admin.register(NotificationType)
@@ -66,6 +66,20 @@ class DeliveryAttemptInline(admin.TabularInline):
         return False
 
 
+class ProviderEventInline(admin.TabularInline):
+    """What the provider reported after accepting the message (delivered, bounced, opened, ...)."""
+
+    model = ProviderEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "provider", "event_type", "description", "event_id"]
+    readonly_fields = fields
+    ordering = ["created_at"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 def _run_service(modeladmin, request, queryset, service, verb: str) -> None:
     done, refused = 0, []
     for notification in queryset:
@@ -115,7 +129,7 @@ class NotificationAdmin(ReadOnlyAdmin):
     list_select_related = ["recipient", "notification_type"]
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
-    inlines = [DeliveryAttemptInline]
+    inlines = [DeliveryAttemptInline, ProviderEventInline]
     actions = ["retry_selected", "cancel_selected"]
     show_full_result_count = False  # COUNT(*) over millions of rows on every page view is not free
     fieldsets = [

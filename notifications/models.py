@@ -290,3 +290,27 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client_id}:{self.key} ({self.state})"
+
+
+class ProviderEvent(models.Model):
+    """One event a provider reported about a sent message (delivered, bounced, opened, ...), recorded once per
+    provider event id however often the provider resends it."""
+
+    notification = models.ForeignKey(
+        Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    provider = models.CharField(max_length=64)
+    event_id = models.CharField(max_length=255)
+    event_type = models.CharField(max_length=32)
+    address = models.CharField(max_length=254, blank=True)
+    description = models.TextField(blank=True)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["provider", "event_id"], name="provider_event_once")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event_type} ({self.event_id})"

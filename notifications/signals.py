@@ -1,3 +1,4 @@
+from anymail.signals import tracking
 from django.db.models.signals import post_delete, post_migrate, post_save
 from django.dispatch import receiver
 
@@ -20,3 +21,10 @@ def _after_migrate(sender, **kwargs) -> None:
         from .schedules import periodic_tasks_install
 
         periodic_tasks_install()
+
+
+@receiver(tracking, dispatch_uid="commhub-anymail-tracking")
+def _anymail_tracking(sender, event, esp_name, **kwargs) -> None:
+    from .webhooks import anymail_tracking_received
+
+    anymail_tracking_received(sender, event, esp_name, **kwargs)

@@ -15,6 +15,8 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from preferences.services import phone_normalize, sms_keyword, sms_opt_in, sms_opt_out
 
+from .feedback import FeedbackEvent, parse_price, provider_event_apply
+
 logger = logging.getLogger(__name__)
 
 
@@ -67,3 +69,63 @@ def twilio_inbound_sms(request: HttpRequest) -> HttpResponse:
         return _twiml(settings.COMMHUB["SMS_HELP_REPLY"])
     logger.info("inbound SMS %s from %s ignored (no keyword)", sid, phone)
     return _twiml()
+
+
+# Twilio message statuses -> our normalized events ("sent" and earlier are progress, recorded only).
+_TWILIO_STATUS = {
+    "delivered": "delivered",
+    "read": "delivered",
+    "undelivered": "undelivered",
+    "failed": "failed",
+}
+
+
+@csrf_exempt
+@require_POST
+def twilio_status_callback(request: HttpRequest) -> HttpResponse:
+    """Twilio's status callback for a sent SMS: signature-validated (403 otherwise, nothing changes), recorded
+    once per message and status, applied forward-only; a final price replaces the estimate."""
+    if not twilio_signature_valid(request):
+        logger.warning("status callback refused: missing or invalid X-Twilio-Signature")
+        return HttpResponseForbidden("invalid signature")
+    sid = request.POST.get("MessageSid") or request.POST.get("SmsSid") or ""
+    status = (request.POST.get("MessageStatus") or request.POST.get("SmsStatus") or "").lower()
+    if not sid or not status:
+        return HttpResponseBadRequest("MessageSid and MessageStatus are required")
+    provider_event_apply(
+        FeedbackEvent(
+            provider="twilio",
+            event_id=f"{sid}:{status}",
+            event_type=_TWILIO_STATUS.get(status, status),
+            channel="sms",
+            provider_message_id=sid,
+            address=request.POST.get("To", ""),
+            description=request.POST.get("ErrorMessage", "")
+            or (f"error {request.POST['ErrorCode']}" if request.POST.get("ErrorCode") else ""),
+            error_code=request.POST.get("ErrorCode", ""),
+            price=parse_price(request.POST.get("Price")),
+            price_currency=request.POST.get("PriceUnit", ""),
+            payload=request.POST.dict(),
+        )
+    )
+    return HttpResponse(status=204)
+
+
+def anymail_tracking_received(sender, event, esp_name: str, **kwargs) -> None:
+    """anymail's normalized tracking event (its view has checked the ESP's signature and WEBHOOK_SECRET).
+    Raising here makes anymail answer 400, so the ESP retries later."""
+    metadata = event.metadata or {}
+    provider_event_apply(
+        FeedbackEvent(
+            provider=esp_name.lower(),
+            event_id=str(event.event_id or f"{event.message_id}:{event.event_type}:{event.timestamp}"),
+            event_type=str(event.event_type),
+            channel="email",
+            notification_id=metadata.get("notification_id"),
+            provider_message_id=event.message_id or "",
+            address=(event.recipient or "").lower(),
+            description=event.description or event.mta_response or "",
+            occurred_at=event.timestamp,
+            payload={"event_type": str(event.event_type), "reject_reason": str(event.reject_reason or "")},
+        )
+    )

@@ -1,5 +1,5 @@
 """The mailto: half of List-Unsubscribe: an unsubscribe email reaches commhub as an anymail inbound event
-(once anymail's inbound webhook URL is routed to commhub) and withdraws like the one-click POST."""
+(/webhooks/anymail/<esp>/inbound/, served with EMAIL_WEBHOOK_SECRET) and withdraws like the one-click POST."""
 
 from __future__ import annotations
 

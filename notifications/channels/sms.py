@@ -74,6 +74,8 @@ class TwilioSmsProvider(Provider):
 
     def build_payload(self, message: OutboundMessage) -> dict[str, Any]:
         payload: dict[str, Any] = {"to": message.to, "body": message.body}
+        if settings.TWILIO_STATUS_CALLBACKS:
+            payload["status_callback"] = f"{settings.PUBLIC_BASE_URL}/webhooks/twilio/status"
         if settings.TWILIO_MESSAGING_SERVICE_SID:
             payload["messaging_service_sid"] = settings.TWILIO_MESSAGING_SERVICE_SID
         else:
