@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -66,7 +67,7 @@ def _find(event: FeedbackEvent) -> Notification | None:
     if event.notification_id:
         try:
             found = Notification.objects.filter(pk=event.notification_id).first()
-        except Exception:  # a malformed id in provider metadata
+        except (ValidationError, ValueError):  # a malformed id in provider metadata
             found = None
         if found is not None:
             return found
@@ -136,7 +137,15 @@ def _final_price(notification: Notification, event: FeedbackEvent) -> None:
 
 
 def _follow_up(notification: Notification | None, event: FeedbackEvent) -> None:
-    """Bounces, complaints and unsubscribes protect the address from now on."""
+    """Bounces, complaints and unsubscribes protect the address from now on. An address we cannot parse is
+    logged, not raised: the event is recorded, and a provider retrying it forever would change nothing."""
+    try:
+        _protect(notification, event)
+    except ValidationError as exc:
+        logger.warning("%s event %s: address not protected (%s)", event.provider, event.event_id, exc.messages)
+
+
+def _protect(notification: Notification | None, event: FeedbackEvent) -> None:
     address = event.address or (notification.to_address if notification is not None else "")
     if not address:
         return

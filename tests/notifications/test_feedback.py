@@ -202,3 +202,16 @@ def test_twilio_callbacks_without_a_valid_signature_are_403(client, catalogue, r
     assert response.status_code == 403
     n.refresh_from_db()
     assert n.status == Status.SENT and not ProviderEvent.objects.exists()
+
+
+def test_a_callback_with_an_unparseable_number_is_recorded_not_a_500(client, catalogue, recipient, webhooks):
+    n = sent_sms(webhooks)
+    params = {
+        "MessageSid": n.provider_message_id,
+        "MessageStatus": "failed",
+        "To": "not-a-number",
+        "ErrorCode": "21610",
+    }
+    assert twilio_callback(client, webhooks, params).status_code == 204
+    n.refresh_from_db()
+    assert n.status == Status.FAILED and ProviderEvent.objects.filter(notification=n).count() == 1
