@@ -98,3 +98,29 @@ def notifications_of_recipient(external_id: str) -> QuerySet[Notification]:
         .select_related("notification_type")
         .order_by("-created_at")
     )
+
+
+def dead_letters(
+    *,
+    types: list[str] | None = None,
+    channel: str | None = None,
+    error_code: str | None = None,
+    error_contains: str | None = None,
+    failed_before: datetime | None = None,
+    failed_after: datetime | None = None,
+) -> QuerySet[Notification]:
+    """Failed notifications (the dead letters), oldest failure first, filtered as operators ask."""
+    rows = Notification.objects.filter(status=Status.FAILED)
+    if types:
+        rows = rows.filter(notification_type__key__in=types)
+    if channel:
+        rows = rows.filter(channel=channel)
+    if error_code:
+        rows = rows.filter(error_code=error_code)
+    if error_contains:
+        rows = rows.filter(last_error__icontains=error_contains)
+    if failed_before:
+        rows = rows.filter(failed_at__lt=failed_before)
+    if failed_after:
+        rows = rows.filter(failed_at__gte=failed_after)
+    return rows.order_by("failed_at", "pk")

@@ -83,3 +83,55 @@ def test_ensure_admin_creates_once(db, settings, tmp_path):
     password = out.strip().split()[-1]
     again, _ = run("ensure_admin")
     assert password in again and "created" not in again
+
+
+def _failed(n, *, code: str, hours_ago: float):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    Notification.objects.filter(pk=n.pk).update(
+        status=Status.FAILED,
+        error_code=code,
+        last_error=f"{code} happened",
+        failed_at=timezone.now() - timedelta(hours=hours_ago),
+        attempts=3,
+    )
+
+
+def test_requeue_filters_dry_runs_then_requeues_with_a_fresh_budget(catalogue, recipient, capsys):
+    from django.core.management import call_command
+
+    old_503 = notification_submit(SubmitRequest(recipient="123", type="monthly_report", data={"month": "May"}))
+    new_503 = notification_submit(SubmitRequest(recipient="123", type="monthly_report", data={"month": "June"}))
+    sms_bad = notification_submit(SubmitRequest(recipient="123", type="financial_alert", data=ALERT))
+    _failed(old_503, code="http_503", hours_ago=5)
+    _failed(new_503, code="http_503", hours_ago=0.1)
+    _failed(sms_bad, code="twilio_21211", hours_ago=5)
+
+    call_command("requeue", "--error-code", "http_503", "--older-than", "2h", "--dry-run")
+    out = capsys.readouterr().out
+    assert "requeue (dry run): 1 failed notification(s) match [http_503: 1]" in out and str(old_503.pk) in out
+    assert Notification.objects.get(pk=old_503.pk).status == Status.FAILED  # a dry run changes nothing
+
+    call_command("requeue", "--type", "monthly_report", "--channel", "email", "--quiet")
+    assert "requeue: 2 requeued, 0 skipped (no longer failed) of 2 matching" in capsys.readouterr().out
+    again = Notification.objects.get(pk=old_503.pk)
+    assert (again.status, again.attempts) == (Status.QUEUED, 0)
+    assert again.decision_trace[-1]["check"] == "retry" and "manage.py requeue" in again.decision_trace[-1]["reason"]
+    assert Notification.objects.get(pk=sms_bad.pk).status == Status.FAILED  # not matched
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--type", "nope"], "unknown notification type nope"),
+        (["--older-than", "yesterday"], "--older-than takes an age such as 30m, 2h or 7d"),
+        (["--limit", "-1"], "--limit must be >= 0"),
+    ],
+)
+def test_requeue_refuses_bad_arguments_in_one_line(catalogue, args, message):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match=message):
+        call_command("requeue", *args)
