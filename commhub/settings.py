@@ -274,6 +274,11 @@ if env.str("EMAIL_WEBHOOK_SIGNING_KEY", default="") and EMAIL_PROVIDER not in ("
 for _key, _value in env.ENVIRON.items():
     if _key.startswith("ANYMAIL_") and len(_key) > len("ANYMAIL_"):
         ANYMAIL[_key[len("ANYMAIL_") :]] = _value
+# More ESPs, tried in order when the one before fails (circuit breaker per provider). Their credentials come
+# through ANYMAIL_<ESP>_... variables, e.g. EMAIL_FALLBACK_PROVIDERS=postmark + ANYMAIL_POSTMARK_SERVER_TOKEN.
+EMAIL_FALLBACK_BACKENDS = [
+    f"anymail.backends.{name.strip().lower()}.EmailBackend" for name in env.list("EMAIL_FALLBACK_PROVIDERS", default=[])
+]
 ANYMAIL.setdefault("REQUESTS_TIMEOUT", (3.05, env.float("EMAIL_TIMEOUT_SECONDS", default=15)))
 
 # --- SMS (Twilio) -------------------------------------------------------------------------------------

@@ -444,7 +444,9 @@ def notification_deliver(
         duration_ms = int((time.perf_counter() - t0) * 1000)
         return _record_failure(notification, provider.name, exc, token, started, duration_ms, called_provider=True)
     duration_ms = int((time.perf_counter() - t0) * 1000)
-    return _record_success(notification, provider.name, result, token, started, duration_ms, recorder)
+    return _record_success(
+        notification, result.provider or provider.name, result, token, started, duration_ms, recorder
+    )
 
 
 def _record_success(

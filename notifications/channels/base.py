@@ -31,15 +31,18 @@ class SendResult:
     price: Decimal | None = None  # the provider's own price, when it reports one
     currency: str | None = None
     status: str = ""
+    provider: str = ""  # the provider that took it, when a failover chain chose one
 
 
 class DeliveryError(Exception):
     transient = False
 
-    def __init__(self, message: str, *, code: str = "") -> None:
+    def __init__(self, message: str, *, code: str = "", ambiguous: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        # the request may have reached the provider (a timeout after sending): another provider could duplicate it
+        self.ambiguous = ambiguous
 
 
 class TransientError(DeliveryError):

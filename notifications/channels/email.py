@@ -5,6 +5,7 @@ from __future__ import annotations
 import smtplib
 from typing import Any
 
+import requests
 from anymail.exceptions import (
     AnymailAPIError,
     AnymailError,
@@ -17,6 +18,17 @@ from django.core.mail.message import make_msgid
 
 from .base import DeliveryError, OutboundMessage, PermanentError, Provider, SendResult, TransientError
 from .http import tune_session
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A read timeout: the request went out and no answer came back (the ESP may have sent it)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _provider_name(backend_path: str) -> str:
@@ -83,7 +95,9 @@ class EmailProvider(Provider):
         if isinstance(exc, (AnymailRequestsAPIError, AnymailAPIError)):
             status = getattr(exc, "status_code", None)
             if status is None or status == 429 or status >= 500:
-                return TransientError(f"{self.name} API: {exc}", code=f"http_{status or 'network'}")
+                return TransientError(
+                    f"{self.name} API: {exc}", code=f"http_{status or 'network'}", ambiguous=_timed_out(exc)
+                )
             return PermanentError(f"{self.name} API refused the message: {exc}", code=f"http_{status}")
         if isinstance(exc, AnymailError):
             return PermanentError(f"{self.name}: {exc}", code=type(exc).__name__)

@@ -11,6 +11,7 @@ from django.dispatch import receiver
 from .base import Provider
 from .capture import CaptureSmsProvider
 from .email import EmailProvider
+from .failover import FailoverProvider, reset_breakers
 from .sms import TwilioSmsProvider
 
 _SMS_PROVIDERS: dict[str, type[Provider]] = {"capture": CaptureSmsProvider, "twilio": TwilioSmsProvider}
@@ -23,6 +24,9 @@ _generation = 0
 
 def _build(channel: str) -> Provider:
     if channel == "email":
+        fallbacks = getattr(settings, "EMAIL_FALLBACK_BACKENDS", [])
+        if fallbacks:
+            return FailoverProvider([EmailProvider(), *(EmailProvider(backend) for backend in fallbacks)])
         return EmailProvider()
     if channel == "sms":
         return _SMS_PROVIDERS[settings.SMS_PROVIDER]()
@@ -51,9 +55,12 @@ def reset_providers() -> None:
     global _generation
     _generation += 1
     _close_local()
+    reset_breakers()
 
 
 @receiver(setting_changed)
 def _settings_changed(*, setting: str, **kwargs) -> None:
-    if setting in {"EMAIL_BACKEND", "ANYMAIL", "SMS_PROVIDER", "DEFAULT_FROM_EMAIL"} or setting.startswith("TWILIO_"):
+    if setting in {"EMAIL_BACKEND", "EMAIL_FALLBACK_BACKENDS", "ANYMAIL", "SMS_PROVIDER", "DEFAULT_FROM_EMAIL"} or (
+        setting.startswith("TWILIO_")
+    ):
         reset_providers()
