@@ -340,6 +340,13 @@ COMMHUB = {
         "COMMHUB_SMS_HELP_REPLY",
         default="commhub alerts: reply STOP to unsubscribe, START to resubscribe. Msg&data rates may apply.",
     ),
+    # Provider failover: consecutive failures that open a provider's circuit, and how long it stays open
+    # before one send probes it again.
+    "BREAKER_FAILURES": env.int("COMMHUB_BREAKER_FAILURES", default=3),
+    "BREAKER_OPEN_SECONDS": env.float("COMMHUB_BREAKER_OPEN_SECONDS", default=30.0),
+    # How long an `unknown` send (timed out after the request went out) waits for the provider's callback
+    # before the sweeper sends it once more.
+    "UNKNOWN_SETTLE_SECONDS": env.int("COMMHUB_UNKNOWN_SETTLE_SECONDS", default=3600),
     # How long an Idempotency-Key (and the response it replays) is kept.
     "IDEMPOTENCY_TTL_HOURS": env.int("COMMHUB_IDEMPOTENCY_TTL_HOURS", default=24),
     # Every template render stops past this many seconds or this many characters of output (a staff-written

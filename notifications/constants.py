@@ -71,6 +71,7 @@ class Status(models.TextChoices):
     PENDING = "pending", "Pending retry"  # a transient failure; waits for its backoff to elapse
     QUEUED = "queued", "Queued"  # ready; a wake-up is on (or on its way to) the broker
     SENDING = "sending", "Sending"  # claimed by a worker holding a lease
+    UNKNOWN = "unknown", "Unknown"  # the provider timed out after the request went out: it may have the message
     SENT = "sent", "Sent"  # the provider accepted it
     DELIVERED = "delivered", "Delivered"  # the provider confirmed delivery
     FAILED = "failed", "Failed"  # permanent error or retries exhausted (dead letter; staff can retry)
@@ -82,7 +83,11 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.SCHEDULED: frozenset({Status.QUEUED, Status.CANCELLED, Status.SUPPRESSED}),
     Status.PENDING: frozenset({Status.QUEUED, Status.CANCELLED, Status.SUPPRESSED}),
     Status.QUEUED: frozenset({Status.SENDING, Status.CANCELLED, Status.SUPPRESSED}),
-    Status.SENDING: frozenset({Status.SENT, Status.PENDING, Status.FAILED, Status.QUEUED, Status.SUPPRESSED}),
+    Status.SENDING: frozenset(
+        {Status.SENT, Status.PENDING, Status.FAILED, Status.QUEUED, Status.SUPPRESSED, Status.UNKNOWN}
+    ),
+    # settled by the provider's callback, or requeued once by the sweeper when none comes
+    Status.UNKNOWN: frozenset({Status.SENT, Status.DELIVERED, Status.FAILED, Status.QUEUED}),
     Status.SENT: frozenset({Status.DELIVERED, Status.FAILED}),
     Status.DELIVERED: frozenset(),
     Status.FAILED: frozenset({Status.QUEUED}),

@@ -519,6 +519,8 @@ def _record_failure(
 ) -> str:
     now = timezone.now()
     attempt_number = notification.attempts + (1 if called_provider else 0)
+    if error.ambiguous and called_provider:
+        return _record_unknown(notification, provider_name, error, token, started, duration_ms, attempt_number)
     exhausted = attempt_number >= notification.max_attempts
     retry = error.transient and not exhausted
     if retry:
@@ -571,6 +573,41 @@ def _record_failure(
         return Status.PENDING
     logger.warning("notification %s failed: %s", notification.pk, reason)
     return Status.FAILED
+
+
+def _record_unknown(
+    notification, provider_name, error: DeliveryError, token, started, duration_ms, attempt_number
+) -> str:
+    """The request went out and no answer came back: the provider may have sent it. Not retried blindly; the
+    row waits as `unknown` for the provider's callback, or for the sweeper (COMMHUB_UNKNOWN_SETTLE_SECONDS)."""
+    now = timezone.now()
+    reason = f"no answer from {provider_name} after sending ({error.message}); waiting for its callback"
+    with transaction.atomic():
+        owned = Notification.objects.filter(pk=notification.pk, claim_token=token, status=Status.SENDING).update(
+            status=Status.UNKNOWN,
+            attempts=attempt_number,
+            provider=provider_name,
+            last_error=error.message[:2000],
+            error_code=error.code[:64],
+            claim_token=None,
+            lease_expires_at=None,
+            decision_trace=[*notification.decision_trace, trace_step("delivery", "unknown", reason)],
+            updated_at=now,
+        )
+        DeliveryAttempt.objects.create(
+            notification=notification,
+            number=attempt_number,
+            provider=provider_name,
+            outcome=DeliveryAttempt.Outcome.UNKNOWN,
+            error_code=error.code[:64],
+            error_message=error.message[:2000],
+            started_at=started,
+            duration_ms=duration_ms,
+        )
+    if not owned:
+        return "lost"
+    logger.warning("notification %s: %s", notification.pk, reason)
+    return Status.UNKNOWN
 
 
 def _record_provider_opt_out(notification: Notification) -> None:
@@ -676,12 +713,50 @@ def notifications_promote_due(
     return promoted
 
 
+def _settle_unknown(*, now: datetime, queues: set[str]) -> tuple[int, int]:
+    """`unknown` rows no callback settled within COMMHUB_UNKNOWN_SETTLE_SECONDS: the first time, send again (at
+    most one duplicate, against never delivering); the second time, fail them for staff to look at."""
+    before = now - timedelta(seconds=_conf("UNKNOWN_SETTLE_SECONDS"))
+    requeued = failed = 0
+    with transaction.atomic():
+        rows = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(status=Status.UNKNOWN, updated_at__lt=before)
+            .only("pk", "queue", "decision_trace")[:1000]
+        )
+        for n in rows:
+            again = any(step.get("check") == "sweeper" and step.get("outcome") == "resend" for step in n.decision_trace)
+            if again:
+                reason = "no callback settled it after a second unknown send"
+                Notification.objects.filter(pk=n.pk, status=Status.UNKNOWN).update(
+                    status=Status.FAILED,
+                    failed_at=now,
+                    error_code="unknown",
+                    decision_trace=[*n.decision_trace, trace_step("sweeper", "fail", reason)],
+                    updated_at=now,
+                )
+                failed += 1
+            else:
+                reason = "no callback settled the unknown send: sending once more (at most one duplicate)"
+                Notification.objects.filter(pk=n.pk, status=Status.UNKNOWN).update(
+                    status=Status.QUEUED,
+                    send_at=now,
+                    decision_trace=[*n.decision_trace, trace_step("sweeper", "resend", reason)],
+                    updated_at=now,
+                )
+                queues.add(n.queue)
+                requeued += 1
+    return requeued, failed
+
+
 @dataclass
 class SweepResult:
     requeued: int = 0
     poisoned: int = 0
     rekicked_queues: list[str] = field(default_factory=list)
     expired_keys: int = 0
+    unknown_requeued: int = 0
+    unknown_failed: int = 0
 
 
 def sweep(*, now: datetime | None = None) -> SweepResult:
@@ -720,6 +795,7 @@ def sweep(*, now: datetime | None = None) -> SweepResult:
                 )
                 queues.add(notification.queue)
                 result.requeued += 1
+    result.unknown_requeued, result.unknown_failed = _settle_unknown(now=now, queues=queues)
     stale_before = now - timedelta(seconds=_conf("STALE_QUEUED_SECONDS"))
     queues.update(queues_with_stale_rows(older_than=stale_before))
     for queue in sorted(queues):

@@ -38,6 +38,9 @@ _MOVES = {
     "rejected": Status.FAILED,
     "failed": Status.FAILED,
     "undelivered": Status.FAILED,
+    # progress events only matter for a row whose send timed out: the provider has it after all
+    "queued": Status.SENT,
+    "sent": Status.SENT,
 }
 _SUPPRESS = {
     "bounced": SuppressionReason.BOUNCE,
@@ -109,7 +112,10 @@ def _move(notification: Notification, event: FeedbackEvent) -> None:
         return
     now = timezone.now()
     fields = {"status": target, "updated_at": now}
-    if target == Status.DELIVERED:
+    if target == Status.SENT:
+        fields["sent_at"] = event.occurred_at or now
+        reason = f"{event.provider} reports {event.event_type}: it has the message"
+    elif target == Status.DELIVERED:
         fields["delivered_at"] = event.occurred_at or now
         reason = f"{event.provider} reports {event.event_type}"
     else:
@@ -117,8 +123,9 @@ def _move(notification: Notification, event: FeedbackEvent) -> None:
         fields["last_error"] = f"{event.provider} reports {event.event_type}: {event.description}"[:2000]
         fields["error_code"] = (event.error_code or event.event_type)[:64]
         reason = fields["last_error"]
-    # forward only: from `sent` and nowhere else (a delivered message is never "un-delivered" by a late event)
-    moved = Notification.objects.filter(pk=notification.pk, status=Status.SENT).update(
+    # forward only: from `sent` (or an `unknown` send) and nowhere else; a late event never undoes "delivered"
+    sources = [Status.UNKNOWN] if target == Status.SENT else [Status.SENT, Status.UNKNOWN]
+    moved = Notification.objects.filter(pk=notification.pk, status__in=sources).update(
         **fields,
         decision_trace=[*notification.decision_trace, trace_step("provider", event.event_type, reason)],
     )

@@ -223,6 +223,7 @@ class DeliveryAttempt(models.Model):
         SUCCESS = "success", "Accepted by provider"
         TRANSIENT = "transient", "Transient error (retried)"
         PERMANENT = "permanent", "Permanent error"
+        UNKNOWN = "unknown", "No answer (the provider may have it)"
 
     notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="attempts_log")
     number = models.PositiveSmallIntegerField()

@@ -92,3 +92,31 @@ def test_email_provider_is_chosen_by_environment(provider, backend):
             "'MAILGUN_API_KEY': 'k-123'" in result.stdout
             and "'MAILGUN_API_URL': 'http://127.0.0.1:1/v3'" in result.stdout
         )
+
+
+def test_every_commhub_setting_the_code_reads_exists():
+    """A knob read as settings.COMMHUB["X"] / _conf("X") anywhere must be defined (with its env var)."""
+    import re
+
+    from django.conf import settings
+
+    used: set[str] = set()
+    for path in ROOT.glob("*/**/*.py"):
+        if ".venv" in path.parts or "tests" in path.parts:
+            continue
+        text = path.read_text()
+        used |= set(re.findall(r'COMMHUB\["([A-Z_]+)"\]', text))
+        used |= set(re.findall(r'_conf\("([A-Z_]+)"\)', text))
+    missing = sorted(used - set(settings.COMMHUB))
+    assert used and not missing, missing
+
+
+def test_every_environment_variable_is_in_the_readme():
+    """House rule: every knob has an env var, a default, and a line in the README."""
+    import re
+
+    settings_source = (ROOT / "commhub" / "settings.py").read_text()
+    readme = (ROOT / "README.md").read_text()
+    names = set(re.findall(r'env\.(?:str|int|float|bool|list|db_url)\(\s*"([A-Z0-9_]+)"', settings_source))
+    missing = sorted(name for name in names if name not in readme)
+    assert len(names) > 40 and not missing, missing

@@ -35,6 +35,7 @@ _CELERY_STATE = {
     Status.QUEUED: "PENDING",
     Status.PENDING: "RETRY",
     Status.SENDING: "STARTED",
+    Status.UNKNOWN: "STARTED",  # sent, answer lost: waiting for the provider's callback
     Status.SENT: "SUCCESS",
     Status.DELIVERED: "SUCCESS",
     Status.FAILED: "FAILURE",

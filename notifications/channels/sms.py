@@ -105,6 +105,8 @@ class TwilioSmsProvider(Provider):
             if code in PERMANENT_TWILIO_CODES or 400 <= exc.status < 500:
                 return PermanentError(text, code=label)
             return TransientError(text, code=label)
+        if isinstance(exc, requests.exceptions.ReadTimeout):  # sent, no answer: Twilio may have it
+            return TransientError(f"Twilio did not answer: {exc}", code="ReadTimeout", ambiguous=True)
         if isinstance(exc, requests.RequestException):
             return TransientError(f"Twilio unreachable: {exc}", code=type(exc).__name__)
         return super().classify(exc)
