@@ -316,8 +316,20 @@ def _apply_cap(
 
 def recheck_before_send(notification: Notification) -> policy.Verdict | None:
     """Suppression, consent and preference again, as of now: the refusal, or None when it may go."""
-    recipient, channel = notification.recipient, notification.channel
-    if not recipient.address_for(channel):
+    recipient, channel, ntype = notification.recipient, notification.channel, notification.notification_type
+    address = recipient.address_for(channel)
+    if not address:
         return None  # _outbound reports the missing address as a permanent failure
-    verdicts = person_checks_now(ntype=notification.notification_type, recipient=recipient, channel=channel)
+    quick = policy_quick(
+        recipient_id=recipient.pk,
+        channel=channel,
+        address=policy.address_key(channel, address),
+        purpose=ntype.purpose,
+        category=ntype.category,
+        type_id=ntype.pk,
+        lean=True,
+    )
+    if not policy.quick_refuses(quick, purpose=ntype.purpose, policy=ntype.preference_policy):
+        return None
+    verdicts = person_checks_now(ntype=ntype, recipient=recipient, channel=channel)  # words the refusal
     return verdicts[-1] if verdicts[-1].refused else None

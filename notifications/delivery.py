@@ -485,21 +485,43 @@ def _record_success(
     return Status.SENT
 
 
+def _settle_claim(notification: Notification, token: uuid.UUID, *, now, **fields) -> bool:
+    """End this drain's claim on the row with `fields`, if it still holds it. Returns whether it did."""
+    return bool(
+        Notification.objects.filter(pk=notification.pk, claim_token=token, status=Status.SENDING).update(
+            claim_token=None, lease_expires_at=None, updated_at=now, **fields
+        )
+    )
+
+
+def _write_attempt(notification, *, number, provider_name, outcome, error: DeliveryError, started, duration_ms):
+    DeliveryAttempt.objects.create(
+        notification=notification,
+        number=number,
+        provider=provider_name,
+        outcome=outcome,
+        error_code=error.code[:64],
+        error_message=error.message[:2000],
+        started_at=started,
+        duration_ms=duration_ms,
+    )
+
+
 def _record_suppressed(notification: Notification, refusal, token: uuid.UUID) -> str:
     """The re-check refused the row just before the provider call: nothing was sent."""
     now = timezone.now()
     with transaction.atomic():
-        owned = Notification.objects.filter(pk=notification.pk, claim_token=token, status=Status.SENDING).update(
+        owned = _settle_claim(
+            notification,
+            token,
+            now=now,
             status=Status.SUPPRESSED,
-            claim_token=None,
-            lease_expires_at=None,
             last_error=refusal.reason[:2000],
             error_code=refusal.code[:64],
             decision_trace=[
                 *notification.decision_trace,
                 trace_step(refusal.check, refusal.outcome, f"re-checked before sending: {refusal.reason}"),
             ],
-            updated_at=now,
         )
         if owned:
             fallback_create(notification=notification, reason=refusal.reason)
@@ -534,29 +556,28 @@ def _record_failure(
         why = "retries exhausted" if error.transient else "permanent error"
         reason = f"{why} after attempt {attempt_number}: {error.message}"
     with transaction.atomic():
-        owned = Notification.objects.filter(pk=notification.pk, claim_token=token, status=Status.SENDING).update(
+        owned = _settle_claim(
+            notification,
+            token,
+            now=now,
             **update,
             attempts=attempt_number,
             provider=provider_name,
             last_error=error.message[:2000],
             error_code=error.code[:64],
-            claim_token=None,
-            lease_expires_at=None,
             decision_trace=[
                 *notification.decision_trace,
                 trace_step("delivery", "retry" if retry else "fail", reason),
             ],
-            updated_at=now,
         )
         if called_provider:
-            DeliveryAttempt.objects.create(
-                notification=notification,
+            _write_attempt(
+                notification,
                 number=attempt_number,
-                provider=provider_name,
+                provider_name=provider_name,
                 outcome=DeliveryAttempt.Outcome.TRANSIENT if error.transient else DeliveryAttempt.Outcome.PERMANENT,
-                error_code=error.code[:64],
-                error_message=error.message[:2000],
-                started_at=started,
+                error=error,
+                started=started,
                 duration_ms=duration_ms,
             )
         if owned and not retry:
@@ -583,25 +604,24 @@ def _record_unknown(
     now = timezone.now()
     reason = f"no answer from {provider_name} after sending ({error.message}); waiting for its callback"
     with transaction.atomic():
-        owned = Notification.objects.filter(pk=notification.pk, claim_token=token, status=Status.SENDING).update(
+        owned = _settle_claim(
+            notification,
+            token,
+            now=now,
             status=Status.UNKNOWN,
             attempts=attempt_number,
             provider=provider_name,
             last_error=error.message[:2000],
             error_code=error.code[:64],
-            claim_token=None,
-            lease_expires_at=None,
             decision_trace=[*notification.decision_trace, trace_step("delivery", "unknown", reason)],
-            updated_at=now,
         )
-        DeliveryAttempt.objects.create(
-            notification=notification,
+        _write_attempt(
+            notification,
             number=attempt_number,
-            provider=provider_name,
+            provider_name=provider_name,
             outcome=DeliveryAttempt.Outcome.UNKNOWN,
-            error_code=error.code[:64],
-            error_message=error.message[:2000],
-            started_at=started,
+            error=error,
+            started=started,
             duration_ms=duration_ms,
         )
     if not owned:

@@ -163,13 +163,24 @@ def _describe(pref: Preference, type_key: str) -> str:
     return f"{what} by {pref.channel or 'any channel'} (since {when(pref.updated_at)})"
 
 
+def quick_refuses(quick, *, purpose: str, policy: str) -> bool:
+    """The three checks' rules over `QuickPolicy` answers: True when one of them refuses."""
+    if quick.suppressed:
+        return True
+    if quick.consent_action == ConsentAction.WITHDRAWN or (purpose == MARKETING and quick.consent_action is None):
+        return True
+    if policy == PreferencePolicy.REQUIRED:
+        return False
+    return bool(quick.preferences_off) or (policy == PreferencePolicy.OPT_IN and not quick.preferences_on_scoped)
+
+
 def quick_verdicts(
     quick, *, channel: str, address: str, purpose: str, category: str, type_key: str, policy: str
 ) -> list[Verdict] | None:
-    """The three checks over `QuickPolicy` answers (one statement instead of the facts' three queries): the
-    passing verdicts, worded exactly as the full checks word them, or None when one of them refuses (the
-    caller then runs the full checks, which name what refused)."""
-    if quick.suppressed:
+    """The passing verdicts over `QuickPolicy` answers (one statement instead of the facts' three queries),
+    worded exactly as the full checks word them, or None when one of them refuses (the caller then runs the
+    full checks, which name what refused)."""
+    if quick_refuses(quick, purpose=purpose, policy=policy):
         return None
     consent = _consent_verdict(
         action=quick.consent_action,
@@ -179,12 +190,8 @@ def quick_verdicts(
         purpose=purpose,
         category=category,
     )
-    if consent.refused:
-        return None
     if policy == PreferencePolicy.REQUIRED:
         preference = Verdict("preference", PASS, f"{type_key} is required: preferences do not apply")
-    elif quick.preferences_off or (policy == PreferencePolicy.OPT_IN and not quick.preferences_on_scoped):
-        return None
     else:
         preference = _preference_pass(type_key=type_key, channel=channel, on=quick.preferences_on)
     return [_not_suppressed(channel, address), consent, preference]

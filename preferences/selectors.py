@@ -133,7 +133,7 @@ class QuickPolicy:
 
 
 @cache
-def _quick_sql() -> str:
+def _quick_sql(lean: bool = False) -> str:
     """Built once from model metadata (never from input). Matching preferences: this channel or every channel;
     this type, or (no type) its category or everything. The last count ignores "everything" rows: an opt-in
     type needs an "on" naming it or its category."""
@@ -149,29 +149,30 @@ def _quick_sql() -> str:
         f'FROM "{c}" WHERE "recipient_id" = %s AND "channel" = %s AND "purpose" = %s '
         f'AND "category" IN ({blank}, %s) ORDER BY "created_at" DESC, "id" DESC LIMIT 1'
     )
-    consent = ", ".join(f"(SELECT {column} {latest})" for column in ('"action"', '"created_at"', '"source"'))
     any_scope = prefs.format(categories=f"{blank}, %s")
     named_scope = prefs.format(categories="%s")
+    if lean:  # the send path only needs yes or no: no date, source or "on" count (they only word a pass)
+        return (
+            f'SELECT EXISTS ({suppressed}), (SELECT "action" {latest}), NULL, NULL, ({any_scope}), 0, ({named_scope})'
+        )
+    consent = ", ".join(f"(SELECT {column} {latest})" for column in ('"action"', '"created_at"', '"source"'))
     return f"SELECT EXISTS ({suppressed}), {consent}, ({any_scope}), ({any_scope}), ({named_scope})"
 
 
 def policy_quick(
-    *, recipient_id: int, channel: str, address: str, purpose: str, category: str, type_id: int
+    *, recipient_id: int, channel: str, address: str, purpose: str, category: str, type_id: int, lean: bool = False
 ) -> QuickPolicy:
-    """One round trip, no ORM compilation: this runs right before every provider call."""
+    """One round trip, no ORM compilation: this runs right before every provider call (lean: the answers a
+    yes/no needs, without the details that word a passing trace step)."""
     latest = [recipient_id, channel, purpose, category]
-    params = [
-        channel,
-        address,
-        *latest,
-        *latest,
-        *latest,
-        *[recipient_id, False, channel, type_id, category],
-        *[recipient_id, True, channel, type_id, category],
-        *[recipient_id, True, channel, type_id, category],
-    ]
+    off = [recipient_id, False, channel, type_id, category]
+    on = [recipient_id, True, channel, type_id, category]
+    if lean:
+        params = [channel, address, *latest, *off, *on]
+    else:
+        params = [channel, address, *latest, *latest, *latest, *off, *on, *on]
     with connection.cursor() as cursor:
-        cursor.execute(_quick_sql(), params)
+        cursor.execute(_quick_sql(lean), params)
         suppressed, action, at, source, off, on, on_scoped = cursor.fetchone()
     if isinstance(at, str):  # SQLite hands back text
         at = datetime.fromisoformat(at)

@@ -247,6 +247,35 @@ def start_worker(transactional_db, tmp_path):
     _purge_broker()
 
 
+@pytest.fixture
+def start_beat(transactional_db, tmp_path):
+    """Start `celery beat` subprocesses (as many as called) against the test database and broker."""
+    from commhub.processes import celery_beat_argv
+
+    started: list[tuple[subprocess.Popen, object]] = []
+
+    def _start(fake: FakeProviders | None = None) -> Path:
+        n = len(started)
+        log_path = tmp_path / f"beat{n}.log"
+        log = log_path.open("w")
+        proc = subprocess.Popen(
+            celery_beat_argv(pidfile=str(tmp_path / f"beat{n}.pid"), schedule_file=str(tmp_path / f"beat-schedule{n}")),
+            cwd=ROOT,
+            env=worker_env(fake),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        started.append((proc, log))
+        return log_path
+
+    yield _start
+    for proc, log in started:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+        log.close()
+
+
 def _purge_broker() -> None:
     """Drop wake-ups earlier tests published (nobody consumed them), so a worker starts on a clean broker."""
     url = django_settings.CELERY_BROKER_URL

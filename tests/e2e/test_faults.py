@@ -4,7 +4,6 @@ state; the counts are printed."""
 
 import os
 import signal
-import subprocess
 from collections import Counter
 from datetime import timedelta
 
@@ -12,12 +11,11 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from commhub.processes import celery_beat_argv
 from notifications.constants import Status
 from notifications.delivery import sweep
 from notifications.models import Notification
 from notifications.services import SubmitRequest, notifications_submit_batch
-from tests.conftest import ROOT, wait_until, worker_env
+from tests.conftest import wait_until
 from tests.factories import RecipientFactory
 from tests.fakes.providers import MAILGUN
 
@@ -101,32 +99,12 @@ def test_a_flushed_redis_with_1000_queued_is_recovered_by_the_sweeper(catalogue,
     assert len(fake.calls(MAILGUN)) == 1000
 
 
-def test_two_beat_processes_send_nothing_twice(catalogue, fake, start_worker, tmp_path):
+def test_two_beat_processes_send_nothing_twice(catalogue, fake, start_worker, start_beat):
     ids = queue_reports(200, send_at=timezone.now() + timedelta(seconds=3))
     assert Notification.objects.filter(pk__in=ids, status=Status.SCHEDULED).count() == 200
     start_worker(fake, concurrency=2)
-    beats, logs = [], []
-    for n in range(2):
-        log = (tmp_path / f"beat{n}.log").open("w")
-        logs.append(log)
-        beats.append(
-            subprocess.Popen(
-                celery_beat_argv(pidfile=str(tmp_path / f"beat{n}.pid"), schedule_file=str(tmp_path / f"sched{n}")),
-                cwd=ROOT,
-                env=worker_env(fake),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-    try:
-        assert wait_until(lambda: terminal(ids) == 200, timeout=60), (tmp_path / "beat0.log").read_text()[-2000:]
-    finally:
-        for beat in beats:
-            os.killpg(beat.pid, signal.SIGTERM)
-            beat.wait(timeout=20)
-        for log in logs:
-            log.close()
+    logs = [start_beat(fake), start_beat(fake)]
+    assert wait_until(lambda: terminal(ids) == 200, timeout=60), logs[0].read_text()[-2000:]
     calls = provider_calls_per_notification(fake)
     print(
         f"\ntwo beats: 200 scheduled, {sum(calls.values())} provider calls, max per notification {max(calls.values())}"

@@ -1,9 +1,6 @@
 """End to end with real processes: `celery worker` (and `celery beat`) subprocesses against the test
 database and broker, delivering through the real anymail/Twilio clients to the local fake providers."""
 
-import os
-import signal
-import subprocess
 from datetime import timedelta
 
 import pytest
@@ -11,11 +8,10 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
-from commhub.processes import celery_beat_argv
 from notifications.constants import Status
 from notifications.models import Notification, NotificationType
 from notifications.services import SubmitRequest, notification_submit, notifications_submit_batch
-from tests.conftest import ROOT, wait_until, worker_env
+from tests.conftest import wait_until
 from tests.factories import RecipientFactory, grant_marketing
 from tests.fakes.providers import MAILGUN, TWILIO
 
@@ -120,7 +116,7 @@ def test_exhausted_retries_end_failed(catalogue, recipient, fake, start_worker):
     assert "retries exhausted" in n.last_error or "retries exhausted" in n.decision_trace[-1]["reason"]
 
 
-def test_far_future_send_is_dispatched_by_a_real_beat(catalogue, recipient, fake, start_worker, tmp_path):
+def test_far_future_send_is_dispatched_by_a_real_beat(catalogue, recipient, fake, start_worker, start_beat):
     start_worker(fake)
     n = notification_submit(
         SubmitRequest(
@@ -128,20 +124,7 @@ def test_far_future_send_is_dispatched_by_a_real_beat(catalogue, recipient, fake
         )
     )
     assert n.status == Status.SCHEDULED
-    log = (tmp_path / "beat.log").open("w")
-    beat = subprocess.Popen(
-        celery_beat_argv(pidfile=str(tmp_path / "beat.pid"), schedule_file=str(tmp_path / "beat-schedule")),
-        cwd=ROOT,
-        env=worker_env(fake),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        assert wait_until(lambda: settled([n.pk]), timeout=40), (tmp_path / "beat.log").read_text()[-3000:]
-    finally:
-        os.killpg(beat.pid, signal.SIGTERM)
-        beat.wait(timeout=20)
-        log.close()
+    log = start_beat(fake)
+    assert wait_until(lambda: settled([n.pk]), timeout=40), log.read_text()[-3000:]
     n.refresh_from_db()
     assert n.status == Status.SENT and n.sent_at >= n.send_at

@@ -100,6 +100,16 @@ def test_the_fast_check_agrees_with_the_full_checks(
             policy=preference_policy,
         )
         assert (fast is not None) == (not full[-1].refused), (full, quick)
+        lean = policy_quick(
+            recipient_id=recipient.pk,
+            channel=channel,
+            address=address,
+            purpose=purpose,
+            category=category,
+            type_id=ntype.pk,
+            lean=True,
+        )  # what every send asks
+        assert policy.quick_refuses(lean, purpose=purpose, policy=preference_policy) == full[-1].refused, (full, lean)
         if fast is not None:  # the trace reads the same whichever path wrote it
             assert fast == full, (fast, full)
         transaction.set_rollback(True)
