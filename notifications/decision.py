@@ -122,18 +122,23 @@ def person_checks(
     return verdicts
 
 
+def _quick(ntype: NotificationType, recipient: Recipient, channel: str, *, lean: bool = False):
+    return policy_quick(
+        recipient_id=recipient.pk,
+        channel=channel,
+        address=policy.address_key(channel, recipient.address_for(channel)),
+        purpose=ntype.purpose,
+        category=ntype.category,
+        type_id=ntype.pk,
+        lean=lean,
+    )
+
+
 def person_checks_now(*, ntype: NotificationType, recipient: Recipient, channel: str) -> list[policy.Verdict]:
     """The same three checks for one recipient as of now: one statement when everything passes (the common
     case, on every send), the full facts only to word a refusal."""
     address = recipient.address_for(channel)
-    quick = policy_quick(
-        recipient_id=recipient.pk,
-        channel=channel,
-        address=policy.address_key(channel, address),
-        purpose=ntype.purpose,
-        category=ntype.category,
-        type_id=ntype.pk,
-    )
+    quick = _quick(ntype, recipient, channel)
     verdicts = policy.quick_verdicts(
         quick,
         channel=channel,
@@ -317,18 +322,9 @@ def _apply_cap(
 def recheck_before_send(notification: Notification) -> policy.Verdict | None:
     """Suppression, consent and preference again, as of now: the refusal, or None when it may go."""
     recipient, channel, ntype = notification.recipient, notification.channel, notification.notification_type
-    address = recipient.address_for(channel)
-    if not address:
+    if not recipient.address_for(channel):
         return None  # _outbound reports the missing address as a permanent failure
-    quick = policy_quick(
-        recipient_id=recipient.pk,
-        channel=channel,
-        address=policy.address_key(channel, address),
-        purpose=ntype.purpose,
-        category=ntype.category,
-        type_id=ntype.pk,
-        lean=True,
-    )
+    quick = _quick(ntype, recipient, channel, lean=True)
     if not policy.quick_refuses(quick, purpose=ntype.purpose, policy=ntype.preference_policy):
         return None
     verdicts = person_checks_now(ntype=ntype, recipient=recipient, channel=channel)  # words the refusal
