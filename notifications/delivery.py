@@ -389,7 +389,7 @@ def _outbound(notification: Notification) -> OutboundMessage:
         # Marketing mail carries one-click unsubscribe (RFC 8058) and a visible link (Gmail/Yahoo rules).
         token = unsubscribe_token(recipient_id=notification.recipient_id, category=ntype.category)
         link = context["unsubscribe_url"] = unsubscribe_url(token)
-        headers = list_unsubscribe_headers(token)
+        headers = list_unsubscribe_headers(token, url=link)
     try:
         rendered = render_version(version, context=context, layout=layout_for(version, notification.channel))
     except RenderError as exc:

@@ -142,29 +142,22 @@ def recipient_erase(*, recipient: Recipient, actor=None) -> dict[str, int]:
     now = timezone.now()
     with transaction.atomic():
         recipient = Recipient.objects.select_for_update().get(pk=recipient.pk)
-        rows = Notification.objects.filter(recipient=recipient)
-        cancelled = 0
-        for n in rows.filter(status__in=_WAITING).only("pk", "decision_trace"):
-            cancelled += Notification.objects.filter(pk=n.pk, status__in=_WAITING).update(
+        cancelled, ids = 0, []
+        blank = {"to_address": "", "data": {}, "rendered_subject": "", "rendered_body": "", "rendered_html": ""}
+        for n in Notification.objects.filter(recipient=recipient).only("pk", "status", "decision_trace"):
+            ids.append(n.pk)
+            trace = [trace_step(s.get("check", ""), s.get("outcome", ""), "(erased)") for s in n.decision_trace]
+            common = {**blank, "last_error": "", "updated_at": now}
+            # one update per row: a waiting one is cancelled too (unless a worker claimed it meanwhile)
+            if n.status in _WAITING and Notification.objects.filter(pk=n.pk, status__in=_WAITING).update(
                 status=Status.CANCELLED,
                 cancelled_at=now,
-                decision_trace=[*n.decision_trace, trace_step("cancel", "stop", "recipient erased")],
-                updated_at=now,
-            )
-        ids = list(rows.values_list("pk", flat=True))
-        for n in rows.only("pk", "decision_trace"):
-            Notification.objects.filter(pk=n.pk).update(
-                to_address="",
-                data={},
-                rendered_subject="",
-                rendered_body="",
-                rendered_html="",
-                last_error="",
-                decision_trace=[
-                    trace_step(step.get("check", ""), step.get("outcome", ""), "(erased)") for step in n.decision_trace
-                ],
-                updated_at=now,
-            )
+                decision_trace=[*trace, trace_step("cancel", "stop", "(erased)")],
+                **common,
+            ):
+                cancelled += 1
+                continue
+            Notification.objects.filter(pk=n.pk).update(decision_trace=trace, **common)
         DeliveryAttempt.objects.filter(notification_id__in=ids).update(error_message="")
         captured, _ = CapturedMessage.objects.filter(notification_id__in=ids).delete()
         recipient_anonymise(recipient=recipient, at=now)

@@ -82,15 +82,6 @@ def cap_counted_send_times(*, recipient, notification_type, since: datetime, sta
     )
 
 
-def waiting_notifications_to(*, channel: str, address: str) -> QuerySet[Notification]:
-    """Rows not yet handed to a worker that would go to this address."""
-    return Notification.objects.filter(
-        channel=channel,
-        status__in=[Status.SCHEDULED, Status.PENDING, Status.QUEUED],
-        **{"recipient__phone" if channel == "sms" else "recipient__email__iexact": address},
-    )
-
-
 def notifications_of_recipient(external_id: str) -> QuerySet[Notification]:
     """One person's notifications, newest first (the end-user API's only way in)."""
     return (

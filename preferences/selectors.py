@@ -27,10 +27,6 @@ def recipient_by_external_id(external_id: str) -> Recipient | None:
     return Recipient.objects.filter(external_id=str(external_id)).first()
 
 
-def recipients_with_phone(phone: str) -> list[Recipient]:
-    return list(Recipient.objects.filter(phone=phone))
-
-
 def preferences_of(recipient: Recipient) -> QuerySet[Preference]:
     return Preference.objects.filter(recipient=recipient).select_related("notification_type")
 
@@ -42,10 +38,6 @@ def consent_ledger(recipient: Recipient) -> QuerySet[ConsentRecord]:
 
 def suppressions_all() -> QuerySet[Suppression]:
     return Suppression.objects.all()
-
-
-def suppression_active(*, channel: str, address: str) -> Suppression | None:
-    return Suppression.objects.filter(channel=channel, address=address, lifted_at__isnull=True).first()
 
 
 def suppressions_for_addresses(addresses: Iterable[tuple[str, str]]) -> QuerySet[Suppression]:

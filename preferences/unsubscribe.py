@@ -54,10 +54,11 @@ def unsubscribe_mailto(token: str) -> str:
     return f"mailto:{address}?subject={quote('unsubscribe ' + token)}"
 
 
-def list_unsubscribe_headers(token: str) -> dict[str, str]:
-    """The RFC 2369 / RFC 8058 headers Gmail and Yahoo require on bulk marketing mail."""
+def list_unsubscribe_headers(token: str, url: str | None = None) -> dict[str, str]:
+    """The RFC 2369 / RFC 8058 headers Gmail and Yahoo require on bulk marketing mail (`url`: the token's
+    unsubscribe_url, when the caller has built it already)."""
     return {
-        "List-Unsubscribe": f"<{unsubscribe_url(token)}>, <{unsubscribe_mailto(token)}>",
+        "List-Unsubscribe": f"<{url or unsubscribe_url(token)}>, <{unsubscribe_mailto(token)}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
 

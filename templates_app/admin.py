@@ -74,18 +74,7 @@ class TemplateAdmin(admin.ModelAdmin):
 class VersionForm(ModelForm):
     class Meta:
         model = TemplateVersion
-        fields = [
-            "template",
-            "subject",
-            "text",
-            "html",
-            "title",
-            "action_url",
-            "variables",
-            "use_layout",
-            "layout",
-            "note",
-        ]
+        fields = ["template", *services.EDITABLE_FIELDS]
 
     def clean(self):
         cleaned = super().clean()

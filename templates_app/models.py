@@ -23,7 +23,6 @@ CHANNEL_PARTS = {
     Channel.EMAIL: ("subject", "text", "html"),
     Channel.SMS: ("text",),
 }
-CONTENT_FIELDS = ("subject", "text", "html", "title", "action_url", "variables", "layout_id", "use_layout")
 
 
 class Layout(models.Model):

@@ -27,7 +27,8 @@ def _load_live() -> dict[tuple[int, str, str], LiveTemplate]:
     for t in Template.objects.filter(is_active=True, published_version__isnull=False).select_related(
         "published_version"
     ):
-        live[(t.notification_type_id, t.channel, t.locale)] = LiveTemplate(t, t.published_version)
+        # locales are compared case-insensitively (pt-BR, pt-br)
+        live[(t.notification_type_id, t.channel, t.locale.lower())] = LiveTemplate(t, t.published_version)
     return live
 
 
@@ -76,16 +77,7 @@ def template_for(
     """The live template for a type on a channel, in the first locale of the fallback chain that has one."""
     live = live_templates.get()
     for candidate in locale_chain(locale, default_locale):
-        found = live.get((notification_type_id, channel, candidate))
-        if found is None:  # locales are stored as written (pt-BR); compare case-insensitively
-            found = next(
-                (
-                    v
-                    for (tid, ch, loc), v in live.items()
-                    if tid == notification_type_id and ch == channel and loc.lower() == candidate.lower()
-                ),
-                None,
-            )
+        found = live.get((notification_type_id, channel, candidate.lower()))
         if found is not None:
             return found
     return None
@@ -114,7 +106,3 @@ def partial_sources() -> dict[str, str]:
 
 def templates_all() -> QuerySet[Template]:
     return Template.objects.select_related("notification_type", "published_version")
-
-
-def versions_of(template: Template) -> QuerySet[TemplateVersion]:
-    return template.versions.order_by("-number")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -19,7 +18,7 @@ from .models import Template, TemplateVersion, VersionStatus
 from .rendering import RenderError, build_context, render_version
 from .segments import GSM7_BASIC, GSM7_EXTENSION, sms_shape
 from .selectors import layout_for
-from .variables import version_problems
+from .variables import sample_recipient, version_problems
 
 logger = logging.getLogger(__name__)
 
@@ -124,18 +123,6 @@ def _sms_report(text: str) -> tuple[dict, list[str]]:
         else:
             warnings.append(f"{' '.join(culprits[:5])} switch this SMS to UCS-2 (70 characters per segment).")
     return report, warnings
-
-
-def sample_recipient() -> SimpleNamespace:
-    return SimpleNamespace(
-        pk=None,
-        external_id="sample",
-        email="sample@example.com",
-        phone="+14155550100",
-        locale="en",
-        timezone="UTC",
-        attributes={"first_name": "Sam"},
-    )
 
 
 def template_preview(*, version: TemplateVersion, data: dict | None = None, recipient=None) -> Preview:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
 
 from jinja2 import TemplateSyntaxError, meta
@@ -138,16 +139,23 @@ def version_problems(version, *, channel: str) -> dict[str, list[str]]:
     return problems
 
 
-def _render_with_samples(version) -> None:
-    from types import SimpleNamespace
+def sample_recipient() -> SimpleNamespace:
+    """Who previews and the save-time render check address when no real recipient is chosen."""
+    return SimpleNamespace(
+        pk=None,
+        external_id="sample",
+        email="sample@example.com",
+        phone="+14155550100",
+        locale="en",
+        timezone="UTC",
+        attributes={"first_name": "Sam"},
+    )
 
+
+def _render_with_samples(version) -> None:
     from .rendering import build_context, render_version
 
-    sample_recipient = SimpleNamespace(
-        external_id="sample", email="sample@example.com", phone="+14155550100", locale="en", timezone="UTC",
-        attributes={"first_name": "Sam"},
-    )  # fmt: skip
-    context = build_context(data=version.sample_data(), recipient=sample_recipient)
+    context = build_context(data=version.sample_data(), recipient=sample_recipient())
     render_version(version, context={**context, "unsubscribe_url": "https://example.com/unsubscribe/sample/"})
 
 
