@@ -287,6 +287,9 @@ TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="ACdevelopment0000000
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="+15005550006")
 TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", default="")
+# Several senders (phone numbers, or Messaging Service SIDs starting "MG"), in failover order: each has its
+# own circuit breaker and its own pace (COMMHUB_SENDER_RATES "twilio:<sender>"). Blank: the one above.
+TWILIO_SENDERS = env.list("TWILIO_SENDERS", default=[])
 # Points the real Twilio client at another host (a local fake in tests, an egress proxy in production).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
 TWILIO_TIMEOUT_SECONDS = env.float("TWILIO_TIMEOUT_SECONDS", default=15)
@@ -344,6 +347,20 @@ COMMHUB = {
     # before one send probes it again.
     "BREAKER_FAILURES": env.int("COMMHUB_BREAKER_FAILURES", default=3),
     "BREAKER_OPEN_SECONDS": env.float("COMMHUB_BREAKER_OPEN_SECONDS", default=30.0),
+    # Rate limits, shared by every worker on every host: in Redis when this names one (default: the broker,
+    # when the broker is Redis), else in the database. The catalogue's per type x channel limits can be
+    # switched off (e.g. for a benchmark); senders are paced in units (messages; SMS segments) per second,
+    # e.g. "twilio:+15005550006=1,twilio:+18005550100=3,mailgun=100". A critical message may go ahead of
+    # this many units of bulk work on its sender; a wait up to RATE_WAIT_INLINE_SECONDS is slept in the
+    # sender thread, a longer one puts the row back in its queue until the limit has room.
+    "RATE_LIMIT_REDIS_URL": env.str(
+        "COMMHUB_RATE_LIMIT_REDIS_URL",
+        default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+    ),
+    "TYPE_RATE_LIMITS": env.bool("COMMHUB_TYPE_RATE_LIMITS", default=True),
+    "SENDER_RATES": env.dict("COMMHUB_SENDER_RATES", cast={"value": float}, default={}),
+    "RATE_CRITICAL_HEADROOM": env.int("COMMHUB_RATE_CRITICAL_HEADROOM", default=5),
+    "RATE_WAIT_INLINE_SECONDS": env.float("COMMHUB_RATE_WAIT_INLINE_SECONDS", default=1.0),
     # How long an `unknown` send (timed out after the request went out) waits for the provider's callback
     # before the sweeper sends it once more.
     "UNKNOWN_SETTLE_SECONDS": env.int("COMMHUB_UNKNOWN_SETTLE_SECONDS", default=3600),

@@ -48,11 +48,12 @@ from templates_app.selectors import layout_for, template_for, version_by_id
 
 from .channels.base import DeliveryError, OutboundMessage, PermanentError, SendResult
 from .channels.registry import provider_for
-from .constants import DELIVERY_QUEUES, Channel, Status
+from .constants import DELIVERY_QUEUES, PRIORITY_BY_NAME, Channel, Status
 from .decision import recheck_before_send
 from .idempotency import idempotency_keys_purge
 from .models import DeliveryAttempt, Notification
 from .queueing import kick, kick_on_commit
+from .ratelimit import Throttled, type_rate
 from .recording import GroupRecorder, SuccessRecord, success_record
 from .selectors import (
     notification_type_by_id,
@@ -84,11 +85,21 @@ class DrainResult:
     yielded: bool = False  # stopped early because a more urgent queue had work
     urgent_queues: list[str] = field(default_factory=list)  # the queues it yielded to
     queue_empty: bool = False  # a claim found fewer ready rows than it asked for
+    throttled: int = 0  # rows put back because a rate limit had no room (they wait; nothing failed)
+    sender_blocked: bool = False  # stopped because no sender of the channel had room
+    wake_in: float | None = None  # seconds until the earliest limit that held rows back has room again
 
     @property
     def more_may_wait(self) -> bool:
-        """Stopped for a reason other than an empty queue (time budget, limit, yield): wake it again."""
+        """Stopped for a reason other than an empty queue (time budget, limit, yield): wake it again now.
+        (Rows held back by a rate limit are woken after `wake_in` instead.)"""
+        if self.sender_blocked:
+            return False
         return self.released > 0 or self.yielded or not self.queue_empty
+
+    def throttled_for(self, wait: float) -> None:
+        self.throttled += 1
+        self.wake_in = wait if self.wake_in is None else min(self.wake_in, wait)
 
 
 # --- claim --------------------------------------------------------------------------------------------
@@ -118,14 +129,18 @@ _CLAIM_FIELDS = [
 ]
 
 
-def notifications_claim(*, queue: str, limit: int, token: uuid.UUID, now: datetime) -> list[Notification]:
+def notifications_claim(
+    *, queue: str, limit: int, token: uuid.UUID, now: datetime, exclude_types: frozenset[int] = frozenset()
+) -> list[Notification]:
     """Atomically take up to `limit` ready rows of `queue` for this drain (status -> sending), most urgent
-    first, with their recipients and (from the snapshots) types and templates attached."""
+    first, with their recipients and (from the snapshots) types and templates attached. Rows of
+    `exclude_types` (types whose rate limit has no room now) are left for later."""
     lease_until = now + timedelta(seconds=_conf("LEASE_SECONDS"))
+    kwargs = {"queue": queue, "limit": limit, "token": token, "now": now, "lease_until": lease_until}
     if connection.vendor == "postgresql":
-        rows = _claim_postgresql(queue=queue, limit=limit, token=token, now=now, lease_until=lease_until)
+        rows = _claim_postgresql(**kwargs, exclude_types=sorted(exclude_types))
     else:
-        rows = _claim_orm(queue=queue, limit=limit, token=token, now=now, lease_until=lease_until)
+        rows = _claim_orm(**kwargs, exclude_types=exclude_types)
     rows.sort(key=lambda n: (n.priority, n.send_at))
     recipients = Recipient.objects.in_bulk({n.recipient_id for n in rows})
     for n in rows:
@@ -134,7 +149,7 @@ def notifications_claim(*, queue: str, limit: int, token: uuid.UUID, now: dateti
     return rows
 
 
-def _claim_postgresql(*, queue, limit, token, now, lease_until) -> list[Notification]:
+def _claim_postgresql(*, queue, limit, token, now, lease_until, exclude_types) -> list[Notification]:
     """One statement: lock the next ready rows (SKIP LOCKED), flip them to sending, return what a send needs.
 
     The locking SELECT is a MATERIALIZED CTE joined by the UPDATE: inside `WHERE id IN (subquery)` the
@@ -142,24 +157,28 @@ def _claim_postgresql(*, queue, limit, token, now, lease_until) -> list[Notifica
     """
     table = Notification._meta.db_table
     returning = ", ".join(f'n."{Notification._meta.get_field(f).column}"' for f in _CLAIM_FIELDS)
+    type_filter = 'AND NOT ("notification_type_id" = ANY(%s)) ' if exclude_types else ""
     sql = (
         f'WITH picked AS MATERIALIZED (SELECT "id" FROM "{table}" '  # noqa: S608
         'WHERE "queue" = %s AND "status" = %s AND "send_at" <= %s '
+        f"{type_filter}"
         'ORDER BY "priority", "send_at" LIMIT %s FOR UPDATE SKIP LOCKED) '
         f'UPDATE "{table}" AS n SET "status" = %s, "claim_token" = %s, "lease_expires_at" = %s, '
         '"claims" = n."claims" + 1, "updated_at" = %s FROM picked '
         f'WHERE n."id" = picked."id" AND n."status" = %s RETURNING {returning}'
     )
-    params = [queue, Status.QUEUED, now, limit, Status.SENDING, token, lease_until, now, Status.QUEUED]
+    params = [queue, Status.QUEUED, now, *([exclude_types] if exclude_types else []), limit]
+    params += [Status.SENDING, token, lease_until, now, Status.QUEUED]
     return list(Notification.objects.raw(sql, params))
 
 
-def _claim_orm(*, queue, limit, token, now, lease_until) -> list[Notification]:
+def _claim_orm(*, queue, limit, token, now, lease_until, exclude_types) -> list[Notification]:
     """Portable claim: SQLite's IMMEDIATE transaction holds the write lock, so select-then-update is atomic."""
     with transaction.atomic():
         ids = list(
             Notification.objects.select_for_update(skip_locked=True)
             .filter(queue=queue, status=Status.QUEUED, send_at__lte=now)
+            .exclude(notification_type_id__in=exclude_types)
             .order_by("priority", "send_at")
             .values_list("pk", flat=True)[:limit]
         )
@@ -202,6 +221,24 @@ def _release(rows: list[Notification], token: uuid.UUID) -> int:
     )
 
 
+def _hold_back(rows: list[Notification], token: uuid.UUID, exc: Throttled) -> int:
+    """Give claims back because a rate limit has no room; each row's trace says so (once per wait)."""
+    fresh = [n for n in rows if not n.decision_trace or n.decision_trace[-1].get("check") != "rate limit"]
+    step = trace_step("rate limit", "wait", f"{exc.rate.label} reached: waiting for room, not failing")
+    held = 0
+    for n in fresh:
+        held += Notification.objects.filter(pk=n.pk, claim_token=token, status=Status.SENDING).update(
+            status=Status.QUEUED,
+            claim_token=None,
+            lease_expires_at=None,
+            claims=F("claims") - 1,
+            decision_trace=[*n.decision_trace, step],
+            updated_at=timezone.now(),
+        )
+    fresh_ids = {n.pk for n in fresh}
+    return held + _release([n for n in rows if n.pk not in fresh_ids], token)
+
+
 # --- drain --------------------------------------------------------------------------------------------
 
 
@@ -228,7 +265,8 @@ def queue_drain(
     deadline = time.monotonic() + time_budget
     buffer: collections.deque[Notification] = collections.deque()
     lock = threading.Lock()
-    state = {"exhausted": False, "stopped": False}
+    state = {"exhausted": False, "stopped": False, "urgency_checked": time.monotonic()}
+    blocked_types: set[int] = set()  # types whose rate limit had no room: their rows are left in the queue
     recorder = GroupRecorder(max_wait=_conf("GROUP_COMMIT_WAIT_MS") / 1000)
 
     def claim_more() -> None:
@@ -240,7 +278,9 @@ def queue_drain(
             state["exhausted"] = True
             result.yielded = bool(result.urgent_queues)
             return
-        rows = notifications_claim(queue=queue, limit=wanted, token=token, now=timezone.now())
+        rows = notifications_claim(
+            queue=queue, limit=wanted, token=token, now=timezone.now(), exclude_types=frozenset(blocked_types)
+        )
         result.claimed += len(rows)
         buffer.extend(rows)
         if len(rows) < wanted:
@@ -248,12 +288,33 @@ def queue_drain(
 
     def take() -> Notification | None:
         with lock:
-            if state["stopped"] or time.monotonic() > deadline:
+            now = time.monotonic()
+            if state["stopped"] or now > deadline:
                 state["stopped"] = True
                 return None
+            if now - state["urgency_checked"] > 1.0 and result.claimed:  # a paced drain empties its buffer slowly
+                state["urgency_checked"] = now
+                result.urgent_queues = _more_urgent_queues_waiting(queue)
+                if result.urgent_queues:
+                    state["stopped"] = result.yielded = True
+                    return None
             if len(buffer) <= threads and not state["exhausted"]:
                 claim_more()
             return buffer.popleft() if buffer else None
+
+    def throttled(notification: Notification, exc: Throttled) -> None:
+        """A rate limit had no room (the row is already back in the queue): hold back what it applies to."""
+        with lock:
+            result.throttled_for(exc.wait)
+            if exc.rate.key.startswith("type:"):
+                blocked_types.add(notification.notification_type_id)
+                held = [n for n in buffer if n.notification_type_id == notification.notification_type_id]
+            else:  # no sender of the channel has room: stop, the wake-up comes when one does
+                state["stopped"] = result.sender_blocked = True
+                held = list(buffer)
+            for n in held:
+                buffer.remove(n)
+            result.throttled += _hold_back(held, token, exc)
 
     def send_until_done() -> None:
         while (notification := take()) is not None:
@@ -262,6 +323,9 @@ def queue_drain(
                 provider = provider_for(notification.channel)
                 provider.open()  # idempotent: keeps the thread's keep-alive session across drains
                 outcome = notification_deliver(notification, provider=provider, token=token, recorder=recorder)
+            except Throttled as exc:
+                throttled(notification, exc)
+                continue
             except Exception:
                 # A bug or an outage while handling one row must not abandon the rest of the drain. The row
                 # keeps its claim; the sweeper re-queues it when the lease expires and fails it as poison
@@ -401,6 +465,7 @@ def _outbound(notification: Notification) -> OutboundMessage:
     notification.rendered_subject = rendered.subject[:998]
     notification.rendered_body = rendered.body
     notification.rendered_html = rendered.html
+    limit = type_rate(ntype, notification.channel)
     return OutboundMessage(
         notification_id=str(notification.pk),
         channel=notification.channel,
@@ -409,6 +474,9 @@ def _outbound(notification: Notification) -> OutboundMessage:
         body=rendered.body,
         html=rendered.html,
         headers=headers,
+        units=sms_segments(rendered.body) if notification.channel == Channel.SMS else 1,
+        limits=(limit,) if limit else (),
+        critical=notification.priority <= PRIORITY_BY_NAME["critical"],
     )
 
 
@@ -439,7 +507,10 @@ def notification_deliver(
     except PermanentError as exc:  # nothing reached the provider: no attempt is spent
         return _record_failure(notification, provider.name, exc, token, started, 0, called_provider=False)
     try:
-        result = provider.send(message)
+        result = _send_within_limits(provider, message)
+    except Throttled as exc:
+        _hold_back([notification], token, exc)
+        raise
     except DeliveryError as exc:
         duration_ms = int((time.perf_counter() - t0) * 1000)
         return _record_failure(notification, provider.name, exc, token, started, duration_ms, called_provider=True)
@@ -447,6 +518,20 @@ def notification_deliver(
     return _record_success(
         notification, result.provider or provider.name, result, token, started, duration_ms, recorder
     )
+
+
+def _send_within_limits(provider, message: OutboundMessage) -> SendResult:
+    """Send, waiting in this thread for a rate limit whose room comes back soon (COMMHUB_RATE_WAIT_INLINE_SECONDS
+    in all); a longer wait raises Throttled for the drain to put the row back."""
+    budget = _conf("RATE_WAIT_INLINE_SECONDS")
+    while True:
+        try:
+            return provider.send(message)
+        except Throttled as exc:
+            if exc.wait > budget:
+                raise
+            budget -= exc.wait
+            time.sleep(exc.wait)
 
 
 def _record_success(

@@ -315,3 +315,14 @@ class ProviderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.event_type} ({self.event_id})"
+
+
+class RateLimitState(models.Model):
+    """One rate-limit bucket when no Redis is configured: the theoretical arrival time (epoch seconds) of its
+    next unit (see notifications.ratelimit)."""
+
+    key = models.CharField(max_length=200, primary_key=True)
+    tat = models.FloatField(default=0.0)
+
+    def __str__(self) -> str:
+        return f"{self.key} @ {self.tat:.3f}"

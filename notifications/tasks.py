@@ -34,12 +34,15 @@ def drain_queue(queue: str) -> dict:
         kick(urgent)
     if result.more_may_wait:
         kick(queue)
+    elif result.wake_in is not None:  # rows wait for a rate limit: wake the queue when it has room
+        kick(queue, countdown=max(0.05, result.wake_in))
     return {
         "queue": queue,
         "claimed": result.claimed,
         "sent": result.sent,
         "failed": result.failed,
         "suppressed": result.suppressed,
+        "throttled": result.throttled,
     }
 
 

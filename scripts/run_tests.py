@@ -69,6 +69,9 @@ def main() -> int:
         # Tests that run inside a rolled-back transaction cannot share their rows with sender threads;
         # the tests that exercise threads ask for them explicitly.
         COMMHUB_DRAIN_THREADS=env.get("COMMHUB_DRAIN_THREADS", "1"),
+        # The catalogue's per-minute limits would throttle the tests that push hundreds of one type through;
+        # tests/notifications/test_rate_limits.py switches them on.
+        COMMHUB_TYPE_RATE_LIMITS="false",
         PYTHONPATH=str(ROOT),
     )
     parts = []

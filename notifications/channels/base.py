@@ -22,6 +22,9 @@ class OutboundMessage:
     html: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
+    units: int = 1  # what the sender's pace counts: 1 per email, the segments of an SMS
+    limits: tuple = ()  # rate limits (ratelimit.Rate) that must all allow this message, whatever the sender
+    critical: bool = False  # may go ahead of bulk work on a paced sender
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,13 @@ class PermanentError(DeliveryError):
 
 
 class Provider:
-    name: str = "provider"
+    name: str = "provider"  # what attempts, costs and prices are recorded under
     channel: str = ""
+
+    @property
+    def sender(self) -> str:
+        """Who the message goes out as: what a circuit breaker and a pace apply to (COMMHUB_SENDER_RATES)."""
+        return self.name
 
     def open(self) -> None:
         """Prepare for a run of sends (e.g. open a keep-alive session)."""

@@ -1,10 +1,15 @@
-"""Several providers for one channel, in order, each behind a circuit breaker.
+"""Every send goes through a chain of one or more providers (senders) for its channel.
 
-Consecutive failures open a provider's breaker; sends then go to the next provider. After a cool-down one
-send probes the provider again (half-open): success closes the breaker, failure opens it for another
-cool-down. Only failures that prove the provider did not take the message fail over (5xx, 429, connection
-refused); an ambiguous error (a timeout after the request went out) does not, since the first provider may
-have sent it: that error goes back to the pipeline's retry instead.
+Pace. Before a provider is called, the rate limiter (notifications.ratelimit) must grant the message's own
+limits (the catalogue's type x channel limit) and the pace of a sender in the chain: the first sender with
+room is taken, so a second number carries the overflow of the first. When nothing has room the send raises
+`Throttled` and the pipeline puts the row back until there is room; nothing is consumed by a refusal.
+
+Failover (two or more providers). Consecutive failures open a provider's breaker; sends then go to the next
+provider. After a cool-down one send probes the provider again (half-open): success closes the breaker,
+failure opens it for another cool-down. Only failures that prove the provider did not take the message fail
+over (5xx, 429, connection refused); an ambiguous error (a timeout after the request went out) does not,
+since the first provider may have sent it: that error goes back to the pipeline's retry instead.
 
 Breakers are per worker process (each learns on its own within a few sends) and shared by its sender threads.
 """
@@ -17,6 +22,8 @@ import time
 from dataclasses import dataclass, replace
 
 from django.conf import settings
+
+from notifications.ratelimit import Rate, Throttled, limiter, sender_rate
 
 from .base import DeliveryError, OutboundMessage, Provider, SendResult, TransientError
 
@@ -52,12 +59,13 @@ def reset_breakers() -> None:
 
 
 class FailoverProvider(Provider):
-    """Sends through the first provider whose breaker lets it; see the module docstring."""
+    """Sends through the first provider whose breaker and pace let it; see the module docstring."""
 
     def __init__(self, providers: list[Provider]) -> None:
         self.providers = providers
         self.channel = providers[0].channel
         self.name = providers[0].name  # what an attempt is recorded under when no send happened
+        self.breakers = len(providers) > 1  # one provider has nowhere to fail over to: its errors are retried
 
     def open(self) -> None:
         for provider in self.providers:
@@ -68,18 +76,27 @@ class FailoverProvider(Provider):
             provider.close()
 
     def _may_try(self, name: str, now: float) -> bool:
+        if not self.breakers:
+            return True
         cooldown = settings.COMMHUB["BREAKER_OPEN_SECONDS"]
         with _lock:
             breaker = _breakers.setdefault(name, Breaker())
             state = breaker.state(now, cooldown)
-            if state == "closed":
-                return True
-            if state == "half-open" and not breaker.probing:
-                breaker.probing = True  # one probe at a time
-                return True
-            return False
+            return state == "closed" or (state == "half-open" and not breaker.probing)
+
+    def _trying(self, name: str, now: float) -> None:
+        """The provider was chosen: when its breaker is half-open this send is the probe (one at a time)."""
+        if not self.breakers:
+            return
+        cooldown = settings.COMMHUB["BREAKER_OPEN_SECONDS"]
+        with _lock:
+            breaker = _breakers.setdefault(name, Breaker())
+            if breaker.state(now, cooldown) == "half-open":
+                breaker.probing = True
 
     def _succeeded(self, name: str) -> None:
+        if not self.breakers:
+            return
         with _lock:
             breaker = _breakers.setdefault(name, Breaker())
             if breaker.opened_at is not None:
@@ -87,6 +104,8 @@ class FailoverProvider(Provider):
             _breakers[name] = Breaker()
 
     def _failed(self, name: str, now: float) -> None:
+        if not self.breakers:
+            return
         threshold = settings.COMMHUB["BREAKER_FAILURES"]
         with _lock:
             breaker = _breakers.setdefault(name, Breaker())
@@ -97,25 +116,49 @@ class FailoverProvider(Provider):
                 breaker.opened_at = now
                 logger.warning("provider %s: circuit open after %d consecutive failures", name, breaker.failures)
 
+    def _next(self, candidates: list[Provider], message: OutboundMessage, common: list[Rate]) -> Provider:
+        """The first candidate the rate limits let through now (consuming its units), or Throttled."""
+        paced = [(p, sender_rate(p.sender, critical=message.critical)) for p in candidates]
+        if not common and paced[0][1] is None:
+            return paced[0][0]  # the first sender is not paced and nothing else limits: no round trip
+        # senders up to (and including) the first unpaced one; an unpaced sender always has room
+        choices: list[tuple[Provider, Rate | None]] = []
+        for provider, rate in paced:
+            choices.append((provider, rate))
+            if rate is None:
+                break
+        rates = [rate or Rate(key=f"sender:{p.sender}", per_second=1e9, label=p.sender) for p, rate in choices]
+        grant = limiter().acquire(common=common, choices=rates, units=message.units)
+        if not grant.allowed:
+            raise Throttled(grant.blocked_by, grant.wait)
+        return choices[grant.choice][0]
+
     def send(self, message: OutboundMessage) -> SendResult:
         last_error: DeliveryError | None = None
-        for provider in self.providers:
+        common = list(message.limits)  # charged once, with the first sender that is granted
+        candidates = self.providers
+        while True:
             now = time.monotonic()
-            if not self._may_try(provider.name, now):
-                continue
+            candidates = [p for p in candidates if self._may_try(p.sender, now)]
+            if not candidates:
+                break
+            provider = self._next(candidates, message, common)
+            common = []
+            candidates = candidates[candidates.index(provider) + 1 :]
+            self._trying(provider.sender, now)
             try:
                 result = provider.send(message)
             except TransientError as exc:
-                self._failed(provider.name, now)
-                if exc.ambiguous:
-                    raise  # it may have been sent: no second provider; the pipeline decides
-                logger.info("provider %s failed (%s); trying the next one", provider.name, exc.message)
+                self._failed(provider.sender, now)
+                if exc.ambiguous or not self.breakers:
+                    raise  # it may have been sent (or there is no other provider): the pipeline decides
+                logger.info("provider %s failed (%s); trying the next one", provider.sender, exc.message)
                 last_error = exc
                 continue
             except DeliveryError:
-                self._succeeded(provider.name)  # the provider answered: a refusal is about the message, not its health
+                self._succeeded(provider.sender)  # it answered: a refusal is about the message, not its health
                 raise
-            self._succeeded(provider.name)
+            self._succeeded(provider.sender)
             return replace(result, provider=provider.name)
         if last_error is not None:
             raise last_error

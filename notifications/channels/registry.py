@@ -12,7 +12,7 @@ from .base import Provider
 from .capture import CaptureSmsProvider
 from .email import EmailProvider
 from .failover import FailoverProvider, reset_breakers
-from .sms import TwilioSmsProvider
+from .sms import TwilioSmsProvider, twilio_client
 
 _SMS_PROVIDERS: dict[str, type[Provider]] = {"capture": CaptureSmsProvider, "twilio": TwilioSmsProvider}
 
@@ -23,13 +23,16 @@ _generation = 0
 
 
 def _build(channel: str) -> Provider:
+    """The channel's chain of senders (see failover.py): paced, and failing over when there are several."""
     if channel == "email":
         fallbacks = getattr(settings, "EMAIL_FALLBACK_BACKENDS", [])
-        if fallbacks:
-            return FailoverProvider([EmailProvider(), *(EmailProvider(backend) for backend in fallbacks)])
-        return EmailProvider()
+        return FailoverProvider([EmailProvider(), *(EmailProvider(backend) for backend in fallbacks)])
     if channel == "sms":
-        return _SMS_PROVIDERS[settings.SMS_PROVIDER]()
+        if settings.SMS_PROVIDER == "twilio":
+            client = twilio_client()  # one HTTP session for every sender number of this thread
+            senders = settings.TWILIO_SENDERS or [None]
+            return FailoverProvider([TwilioSmsProvider(client, from_=sender) for sender in senders])
+        return FailoverProvider([_SMS_PROVIDERS[settings.SMS_PROVIDER]()])
     raise LookupError(f"no provider for channel {channel!r}")
 
 

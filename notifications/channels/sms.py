@@ -69,17 +69,23 @@ class TwilioSmsProvider(Provider):
     name = "twilio"
     channel = "sms"
 
-    def __init__(self, client: Client | None = None) -> None:
+    def __init__(self, client: Client | None = None, from_: str | None = None) -> None:
         self.client = client or twilio_client()
+        # a phone number, or a Messaging Service SID (Twilio then picks the number from the service's pool)
+        self.from_ = from_ or settings.TWILIO_MESSAGING_SERVICE_SID or settings.TWILIO_FROM_NUMBER
+
+    @property
+    def sender(self) -> str:
+        return f"twilio:{self.from_}"
 
     def build_payload(self, message: OutboundMessage) -> dict[str, Any]:
         payload: dict[str, Any] = {"to": message.to, "body": message.body}
         if settings.TWILIO_STATUS_CALLBACKS:
             payload["status_callback"] = f"{settings.PUBLIC_BASE_URL}/webhooks/twilio/status"
-        if settings.TWILIO_MESSAGING_SERVICE_SID:
-            payload["messaging_service_sid"] = settings.TWILIO_MESSAGING_SERVICE_SID
+        if self.from_.startswith("MG"):
+            payload["messaging_service_sid"] = self.from_
         else:
-            payload["from_"] = settings.TWILIO_FROM_NUMBER
+            payload["from_"] = self.from_
         return payload
 
     def transport(self, payload: dict[str, Any]):

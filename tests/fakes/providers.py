@@ -47,6 +47,10 @@ class Failure:
     status: int
     body: dict[str, Any]
     delay: float = 0.0
+    when: dict[str, str] = field(default_factory=dict)  # only requests whose fields match (e.g. one From)
+
+    def applies_to(self, fields: dict[str, Any]) -> bool:
+        return all(fields.get(k) == v for k, v in self.when.items())
 
 
 class FakeProviders:
@@ -60,7 +64,7 @@ class FakeProviders:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.requests: list[Recorded] = []
         self._failures: dict[str, list[Failure]] = {MAILGUN: [], POSTMARK: [], TWILIO: []}
-        self._always: dict[str, Failure | None] = {MAILGUN: None, POSTMARK: None, TWILIO: None}
+        self._always: dict[str, list[Failure]] = {MAILGUN: [], POSTMARK: [], TWILIO: []}
         self._lock = threading.Lock()
         self.latency = 0.0
         handler = type("Handler", (_Handler,), {"fake": self})
@@ -88,7 +92,7 @@ class FakeProviders:
             self.requests.clear()
             for api in self._failures:
                 self._failures[api].clear()
-                self._always[api] = None
+                self._always[api] = []
 
     # --- scripting ---------------------------------------------------------------------------------
     def fail_next(
@@ -105,14 +109,21 @@ class FakeProviders:
             self._failures[api].extend([Failure(status, _error_body(api, status, code, message), delay)] * times)
 
     def fail_always(
-        self, api: str, *, status: int = 500, code: int | None = None, message: str = "Service Unavailable"
+        self,
+        api: str,
+        *,
+        status: int = 500,
+        code: int | None = None,
+        message: str = "Service Unavailable",
+        when: dict[str, str] | None = None,
     ) -> None:
+        """Fail every request to `api` (only those whose fields match `when`, if given) until `recover`."""
         with self._lock:
-            self._always[api] = Failure(status, _error_body(api, status, code, message))
+            self._always[api].append(Failure(status, _error_body(api, status, code, message), when=when or {}))
 
     def recover(self, api: str) -> None:
         with self._lock:
-            self._always[api] = None
+            self._always[api] = []
             self._failures[api].clear()
 
     # --- reading back ------------------------------------------------------------------------------
@@ -134,11 +145,11 @@ class FakeProviders:
             time.sleep(0.02)
         return self.sent(api)
 
-    def _next_failure(self, api: str) -> Failure | None:
+    def _next_failure(self, api: str, fields: dict[str, Any]) -> Failure | None:
         with self._lock:
             if self._failures[api]:
                 return self._failures[api].pop(0)
-            return self._always[api]
+            return next((f for f in self._always[api] if f.applies_to(fields)), None)
 
     def _record(self, rec: Recorded) -> None:
         with self._lock:
@@ -244,7 +255,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k: v for k, v in self.headers.items()}
         if not authorised:
             status, payload = 401, _error_body(api, 401, 20003 if api == TWILIO else 10, "Authenticate")
-        elif (failure := self.fake._next_failure(api)) is not None:
+        elif (failure := self.fake._next_failure(api, fields)) is not None:
             if failure.delay:
                 time.sleep(failure.delay)
             status, payload = failure.status, _personalise(failure.body, fields)

@@ -1,0 +1,235 @@
+"""Rate limits shared by every worker on every host: the catalogue's per type x channel limits and each
+sender's pace.
+
+Each limit is a GCRA bucket (the "virtual scheduling" form of a token bucket): one stored number per key,
+the theoretical arrival time (TAT) of the next unit. A request for `units` at time `now` is allowed when
+
+    max(TAT, now) + units * interval - (max(burst, units) + headroom) * interval <= now
+
+and then moves TAT forward by `units * interval`. `headroom` lets critical work go ahead of bulk work that
+shares a sender: bulk fills the bucket only up to its burst, critical may borrow a few more units, so a
+backlog of newsletters never makes a fraud alert wait for the newsletters' turn.
+
+One request may name several limits that must all allow it (`common`: the type's limit) and a list of
+senders of which the first with room is taken (`choices`: a failover chain's senders). It is decided
+atomically: in one Lua script on Redis, or in one transaction on the database (the embedded mode, and any
+deployment without Redis). Nothing is consumed when the answer is no.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+
+
+@dataclass(frozen=True)
+class Rate:
+    """`per_second` units (messages, or SMS segments) per second on `key`, `burst` of them at once."""
+
+    key: str
+    per_second: float
+    label: str
+    burst: int = 1
+    headroom: int = 0  # extra units a critical message may borrow ahead of bulk work
+
+    @property
+    def interval(self) -> float:
+        return 1.0 / self.per_second
+
+    def with_headroom(self, units: int) -> Rate:
+        return Rate(self.key, self.per_second, self.label, self.burst, units)
+
+
+@dataclass(frozen=True)
+class Grant:
+    allowed: bool
+    choice: int | None = None  # index into `choices` of the sender that was granted
+    wait: float = 0.0  # seconds until the refusing limit has room again
+    blocked_by: Rate | None = None
+
+
+class Throttled(Exception):
+    """Over a rate limit: the message waits (the row goes back to the queue), it has not failed."""
+
+    def __init__(self, rate: Rate, wait: float) -> None:
+        super().__init__(f"{rate.label} reached; room again in {wait:.2f}s")
+        self.rate = rate
+        self.wait = wait
+
+
+def _decide(tats: list[float], rates: list[Rate], units: int, now: float) -> tuple[float, list[float]]:
+    """(seconds to wait, 0 if allowed; the new TATs) for one all-or-nothing request on `rates`."""
+    wait, new = 0.0, []
+    for tat, rate in zip(tats, rates, strict=True):
+        start = max(tat, now)
+        new_tat = start + units * rate.interval
+        allow_at = new_tat - (max(rate.burst, units) + rate.headroom) * rate.interval
+        wait = max(wait, allow_at - now)
+        new.append(new_tat)
+    return wait, new
+
+
+class DatabaseLimiter:
+    """State in the RateLimitState table, decided in one transaction (SQLite serialises writers; PostgreSQL
+    locks the rows)."""
+
+    def acquire(self, *, common: list[Rate], choices: list[Rate], units: int) -> Grant:
+        from .models import RateLimitState
+
+        keys = [r.key for r in (*common, *choices)]
+        now = time.time()
+        with transaction.atomic():
+            RateLimitState.objects.bulk_create([RateLimitState(key=k, tat=0.0) for k in keys], ignore_conflicts=True)
+            state = dict(
+                RateLimitState.objects.select_for_update()
+                .filter(key__in=keys)
+                .order_by("key")
+                .values_list("key", "tat")
+            )
+            wait, common_tats = _decide([state[r.key] for r in common], common, units, now)
+            if wait > 0:
+                return Grant(False, wait=wait, blocked_by=_blocking(common, [state[r.key] for r in common], units, now))
+            granted = None
+            best_wait = None
+            for index, rate in enumerate(choices):
+                choice_wait, (choice_tat,) = _decide([state[rate.key]], [rate], units, now)
+                if choice_wait <= 0:
+                    granted = (index, choice_tat)
+                    break
+                best_wait = choice_wait if best_wait is None else min(best_wait, choice_wait)
+            if choices and granted is None:
+                return Grant(False, wait=best_wait or 0.0, blocked_by=choices[0])
+            updates = list(zip([r.key for r in common], common_tats, strict=True))
+            if granted is not None:
+                updates.append((choices[granted[0]].key, granted[1]))
+            for key, tat in updates:
+                RateLimitState.objects.filter(key=key).update(tat=tat)
+        return Grant(True, choice=granted[0] if granted else None)
+
+
+def _blocking(rates: list[Rate], tats: list[float], units: int, now: float) -> Rate:
+    """The limit that refuses longest."""
+    waits = [_decide([tat], [rate], units, now)[0] for tat, rate in zip(tats, rates, strict=True)]
+    return rates[waits.index(max(waits))]
+
+
+# KEYS: the common keys, then the choice keys. ARGV: ncommon, units, then per key interval, burst, headroom.
+# Time comes from the Redis server, so hosts with drifting clocks still share one schedule.
+_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local ncommon = tonumber(ARGV[1])
+local units = tonumber(ARGV[2])
+local function decide(i)
+  local interval = tonumber(ARGV[3 + (i - 1) * 3])
+  local burst = tonumber(ARGV[4 + (i - 1) * 3])
+  local headroom = tonumber(ARGV[5 + (i - 1) * 3])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if tat < now then tat = now end
+  local new_tat = tat + units * interval
+  local allow_at = new_tat - (math.max(burst, units) + headroom) * interval
+  return allow_at - now, new_tat
+end
+local function store(i, new_tat)
+  redis.call('SET', KEYS[i], string.format('%.6f', new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
+end
+local worst, worst_i = 0, 0
+local new_tats = {}
+for i = 1, ncommon do
+  local wait, new_tat = decide(i)
+  new_tats[i] = new_tat
+  if wait > worst then worst, worst_i = wait, i end
+end
+if worst > 0 then return {0, -1, tostring(worst), worst_i} end
+local chosen, best, best_i = -1, -1, 0
+for i = ncommon + 1, #KEYS do
+  local wait, new_tat = decide(i)
+  if wait <= 0 then chosen = i; new_tats[i] = new_tat; break end
+  if best < 0 or wait < best then best, best_i = wait, i end
+end
+if #KEYS > ncommon and chosen < 0 then return {0, -1, tostring(best), best_i} end
+for i = 1, ncommon do store(i, new_tats[i]) end
+if chosen > 0 then store(chosen, new_tats[chosen]) end
+return {1, chosen - ncommon - 1, '0', 0}
+"""
+
+
+class RedisLimiter:
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        self.script = self.client.register_script(_LUA)
+
+    def acquire(self, *, common: list[Rate], choices: list[Rate], units: int) -> Grant:
+        rates = [*common, *choices]
+        args: list = [len(common), units]
+        for rate in rates:
+            args += [repr(rate.interval), rate.burst, rate.headroom]
+        allowed, choice, wait, blocked = self.script(keys=[f"commhub:rate:{r.key}" for r in rates], args=args)
+        if allowed:
+            return Grant(True, choice=choice if choices else None)
+        return Grant(False, wait=float(wait), blocked_by=rates[int(blocked) - 1])
+
+
+_limiter: tuple[str, DatabaseLimiter | RedisLimiter] | None = None
+_limiter_lock = threading.Lock()
+
+
+def limiter() -> DatabaseLimiter | RedisLimiter:
+    """The limiter the settings name (Redis when COMMHUB_RATE_LIMIT_REDIS_URL is set, else the database)."""
+    global _limiter
+    url = settings.COMMHUB["RATE_LIMIT_REDIS_URL"]
+    with _limiter_lock:
+        if _limiter is None or _limiter[0] != url:
+            _limiter = (url, RedisLimiter(url) if url else DatabaseLimiter())
+        return _limiter[1]
+
+
+def type_rate(ntype, channel: str) -> Rate | None:
+    """The catalogue's per-minute limit for `ntype` on `channel`, across all workers (None when switched off)."""
+    if not settings.COMMHUB["TYPE_RATE_LIMITS"]:
+        return None
+    per_minute = ntype.rate_limit_for(channel)
+    if per_minute <= 0:
+        return None  # 0 means the channel is not allowed at all; the decision engine refuses it at submit
+    # a token bucket of one minute's worth: up to `per_minute` at once, refilled at `per_minute` a minute
+    return Rate(
+        key=f"type:{ntype.pk}:{channel}",
+        per_second=per_minute / 60,
+        label=f"{ntype.key} {channel} {per_minute}/min",
+        burst=per_minute,
+    )
+
+
+def sender_rate(sender: str, *, critical: bool) -> Rate | None:
+    """The pace of one sender (COMMHUB_SENDER_RATES: units per second, e.g. twilio:+15005550006=1)."""
+    per_second = settings.COMMHUB["SENDER_RATES"].get(sender)
+    if not per_second:
+        return None
+    burst = 1  # evenly spaced: a provider's cap is per second, a burst would overshoot it
+    headroom = settings.COMMHUB["RATE_CRITICAL_HEADROOM"] if critical else 0
+    return Rate(
+        key=f"sender:{sender}",
+        per_second=per_second,
+        label=f"sender {sender} {per_second:g}/s",
+        burst=burst,
+        headroom=headroom,
+    )
+
+
+def reset_rate_limits() -> None:
+    """Forget every bucket (tests, and `manage.py` after changing limits drastically)."""
+    from .models import RateLimitState
+
+    RateLimitState.objects.all().delete()
+    url = settings.COMMHUB["RATE_LIMIT_REDIS_URL"]
+    if url:
+        client = limiter().client
+        keys = list(client.scan_iter("commhub:rate:*", count=1000))
+        if keys:
+            client.delete(*keys)
