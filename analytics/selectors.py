@@ -2,19 +2,43 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from django.utils import timezone
+
 from commhub.snapshot import Snapshot
 
 from .models import PricingRule
 
 
-def _load_rules() -> dict[tuple[str, str], PricingRule]:
-    return {(r.channel, r.provider): r for r in PricingRule.objects.filter(is_active=True)}
+def _load_rules() -> dict[str, list[PricingRule]]:
+    """Active rules per channel, most specific first (longest prefix, provider-specific, latest start)."""
+    rules: dict[str, list[PricingRule]] = {}
+    for rule in PricingRule.objects.filter(is_active=True):
+        rules.setdefault(rule.channel, []).append(rule)
+    for channel_rules in rules.values():
+        channel_rules.sort(
+            key=lambda r: (
+                -len(r.country_prefix),
+                r.provider == "",
+                -(r.effective_from.timestamp() if r.effective_from else float("-inf")),
+            )
+        )
+    return rules
 
 
 pricing_rules = Snapshot(_load_rules)
 
 
-def price_for(*, channel: str, provider: str = "") -> PricingRule | None:
-    """The provider-specific rule if there is one, else the channel-wide rule."""
-    rules = pricing_rules.get()
-    return rules.get((channel, provider)) or rules.get((channel, ""))
+def price_for(*, channel: str, provider: str = "", to: str = "", at: datetime | None = None) -> PricingRule | None:
+    """The rule in force at `at` (default: now) for a message on `channel` through `provider` to `to`: the
+    longest matching destination prefix, then the provider's own rule over the channel-wide one."""
+    at = at or timezone.now()
+    for rule in pricing_rules.get().get(channel, ()):
+        if rule.provider not in ("", provider):
+            continue
+        if rule.country_prefix and not to.startswith(rule.country_prefix):
+            continue
+        if rule.in_force(at):
+            return rule
+    return None

@@ -18,19 +18,20 @@ DEFAULT_PRICES = [
 
 
 def pricing_install_defaults() -> int:
-    """Create the default channel-wide prices that do not exist yet; never overwrite an edited one."""
+    """Create the default channel-wide prices when the channel has no rule at all; never touch edited ones."""
     created = 0
     for channel, unit, price in DEFAULT_PRICES:
-        _, was_created = PricingRule.objects.get_or_create(
-            channel=channel, provider="", defaults={"unit": unit, "price": price, "currency": "USD"}
-        )
-        created += was_created
+        if not PricingRule.objects.filter(channel=channel).exists():
+            PricingRule.objects.create(channel=channel, provider="", unit=unit, price=price, currency="USD")
+            created += 1
     return created
 
 
-def cost_estimate(*, channel: str, provider: str = "", segments: int | None) -> tuple[Decimal, str] | None:
+def cost_estimate(
+    *, channel: str, provider: str = "", segments: int | None, to: str = "", at=None
+) -> tuple[Decimal, str] | None:
     """Price of one message on `channel` (SMS: per segment), or None when no price is configured."""
-    line = cost_line_for(channel=channel, provider=provider, segments=segments)
+    line = cost_line_for(channel=channel, provider=provider, segments=segments, to=to, at=at)
     return (line.amount, line.currency) if line else None
 
 
@@ -45,23 +46,29 @@ class CostLine:
     amount: Decimal
     currency: str
     is_estimate: bool = True
+    estimated_amount: Decimal | None = None
+    pricing_rule_id: int | None = None
 
     def entry_for(self, notification) -> CostEntry:
         return CostEntry(notification=notification, **asdict(self))
 
 
-def cost_line_for(*, channel: str, provider: str, segments: int | None) -> CostLine | None:
-    """The price of one sent message on `channel` (SMS: per segment), or None when no price is configured.
-    A plain dataclass: this runs for every sent message, and a model instance costs more than the math."""
-    rule = price_for(channel=channel, provider=provider)
+def cost_line_for(*, channel: str, provider: str, segments: int | None, to: str = "", at=None) -> CostLine | None:
+    """The price of one sent message on `channel` to `to` (SMS: per segment) by the rule in force at `at`, or
+    None when no price is configured. A plain dataclass: this runs for every sent message, and a model instance
+    costs more than the math. Decimal throughout: a ledger of floats does not add up."""
+    rule = price_for(channel=channel, provider=provider, to=to, at=at)
     if rule is None:
         return None
     units = max(1, segments or 1) if rule.unit == PricingRule.Unit.SEGMENT else 1
+    amount = rule.price * units
     return CostLine(
         channel=channel,
         provider=provider,
         units=units,
         unit_price=rule.price,
-        amount=rule.price * units,
+        amount=amount,
         currency=rule.currency,
+        estimated_amount=amount,
+        pricing_rule_id=rule.pk,
     )

@@ -361,6 +361,18 @@ COMMHUB = {
     "SENDER_RATES": env.dict("COMMHUB_SENDER_RATES", cast={"value": float}, default={}),
     "RATE_CRITICAL_HEADROOM": env.int("COMMHUB_RATE_CRITICAL_HEADROOM", default=5),
     "RATE_WAIT_INLINE_SECONDS": env.float("COMMHUB_RATE_WAIT_INLINE_SECONDS", default=1.0),
+    # Rollups: the periodic task rebuilds the last ROLLUP_DAYS days (the days still changing) every
+    # ROLLUP_INTERVAL seconds, and corrects budget spend to the ledger.
+    "ROLLUP_DAYS": env.int("COMMHUB_ROLLUP_DAYS", default=3),
+    "ROLLUP_INTERVAL_SECONDS": env.int("COMMHUB_ROLLUP_INTERVAL", default=300),
+    "QUEUE_SAMPLE_INTERVAL_SECONDS": env.int("COMMHUB_QUEUE_SAMPLE_INTERVAL", default=60),
+    "RETENTION_PURGE_INTERVAL_SECONDS": env.int("COMMHUB_RETENTION_PURGE_INTERVAL", default=3600),
+    # Retention of queue-depth samples and of captured (embedded-mode) messages.
+    "SAMPLE_RETENTION_DAYS": env.int("COMMHUB_SAMPLE_RETENTION_DAYS", default=14),
+    "CAPTURE_RETENTION_DAYS": env.int("COMMHUB_CAPTURE_RETENTION_DAYS", default=30),
+    # Who hears about a crossed alert budget (recipient external ids; "staff" is created with STAFF_EMAIL).
+    "BUDGET_ALERT_RECIPIENTS": env.list("COMMHUB_BUDGET_ALERT_RECIPIENTS", default=["staff"]),
+    "STAFF_EMAIL": env.str("COMMHUB_STAFF_EMAIL", default="ops@commhub.localhost"),
     # How long an `unknown` send (timed out after the request went out) waits for the provider's callback
     # before the sweeper sends it once more.
     "UNKNOWN_SETTLE_SECONDS": env.int("COMMHUB_UNKNOWN_SETTLE_SECONDS", default=3600),

@@ -142,6 +142,23 @@ TYPES: list[dict] = [
         "preference_policy": PreferencePolicy.OPT_OUT,
         "respects_quiet_hours": False,
     },
+    {
+        # commhub's own messages to staff (a crossed budget): never refused by a budget, never quiet
+        "key": "staff_alert",
+        "name": "Staff Alert",
+        "description": "commhub telling its operators something needs attention (e.g. a budget was crossed).",
+        "priority": 1,
+        "default_channel": Channel.EMAIL,
+        "tier": Tier.CRITICAL,
+        "purpose": Purpose.TRANSACTIONAL,
+        "sms_rate_limit": 0,
+        "email_rate_limit": 60,
+        "max_retries": 3,
+        "retry_base_delay": MINUTE,
+        "category": "operations",
+        "preference_policy": PreferencePolicy.REQUIRED,
+        "respects_quiet_hours": False,
+    },
 ]
 
 _GREETING = "Hi{% if recipient.attributes.first_name is defined %} {{ recipient.attributes.first_name }}{% endif %},"
@@ -213,6 +230,11 @@ TEMPLATES: dict[tuple[str, str], dict] = {
         "{{ tip | default('Set up your profile to get started.') }}",
         "<p>{{ tip | default('Set up your profile to get started.') }}</p>",
     ),
+    ("staff_alert", Channel.EMAIL): {
+        "subject": "[commhub] {{ subject }}",
+        "body": "{{ message }}\n\n-- commhub",
+        "html": "<p>{{ message }}</p>\n<p>-- commhub</p>",
+    },
     ("onboarding_sequence", Channel.SMS): {
         "body": "Welcome! Step {{ step | default(1) }}: {{ tip | default('set up your profile to get started.') }}",
     },
@@ -235,6 +257,7 @@ SAMPLES: dict[str, object] = {
     "url": "https://example.com/learn/budgeting",
     "step": 2,
     "tip": "Turn on alerts for large purchases.",
+    "subject": "Budget crossed: SMS daily",
 }
 
 # The email frame every catalogue email is rendered in: header, the message, a footer partial and, for

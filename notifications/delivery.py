@@ -541,7 +541,9 @@ def _record_success(
     segments = result.segments
     if segments is None and notification.channel == Channel.SMS:
         segments = sms_segments(notification.rendered_body)
-    entry = cost_line_for(channel=notification.channel, provider=provider_name, segments=segments)
+    entry = cost_line_for(
+        channel=notification.channel, provider=provider_name, segments=segments, to=notification.to_address, at=now
+    )
     if entry is not None and result.price is not None:  # the provider's own bill beats our price table
         entry.amount, entry.is_estimate = result.price, False
         entry.currency = result.currency or entry.currency

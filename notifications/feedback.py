@@ -137,7 +137,10 @@ def _final_price(notification: Notification, event: FeedbackEvent) -> None:
     """The provider's bill replaces our estimate, once (a second report of the price changes nothing)."""
     amount = abs(event.price)
     updated = CostEntry.objects.filter(notification=notification, is_estimate=True).update(
-        amount=amount, currency=(event.price_currency or "USD").upper()[:3], is_estimate=False
+        amount=amount,
+        currency=(event.price_currency or "USD").upper()[:3],
+        is_estimate=False,
+        updated_at=timezone.now(),
     )
     if updated:
         Notification.objects.filter(pk=notification.pk).update(cost=amount)

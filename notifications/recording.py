@@ -207,6 +207,8 @@ _VALUES = [
     ("cost_unit_price", "numeric"),
     ("cost_currency", "text"),
     ("cost_is_estimate", "boolean"),
+    ("cost_estimated", "numeric"),
+    ("cost_rule_id", "bigint"),
 ]
 
 
@@ -260,6 +262,8 @@ def _success_sql(rows: int) -> str:
             "currency",
             "is_estimate",
             "created_at",
+            "estimated_amount",
+            "pricing_rule",
         ]
     )
     return (
@@ -271,7 +275,8 @@ def _success_sql(rows: int) -> str:
         "SELECT v.id, v.attempts, v.provider, %s, v.message_id, v.started_at, v.duration_ms, '', '' FROM v), "
         f'cost AS (INSERT INTO "{c._meta.db_table}" ({cost_columns}) '
         "SELECT v.id, %s, v.provider, v.cost_units, v.cost_unit_price, v.cost, v.cost_currency, "
-        "v.cost_is_estimate, v.sent_at FROM v JOIN upd ON upd.id = v.id WHERE v.cost IS NOT NULL) "
+        "v.cost_is_estimate, v.sent_at, v.cost_estimated, v.cost_rule_id "
+        "FROM v JOIN upd ON upd.id = v.id WHERE v.cost IS NOT NULL) "
         "SELECT id FROM upd"
     )
 
@@ -312,6 +317,8 @@ def _success_records_postgresql(records: list[SuccessRecord]) -> list[bool]:
             cost.unit_price if cost else None,
             cost.currency if cost else None,
             cost.is_estimate if cost else None,
+            cost.estimated_amount if cost else None,
+            cost.pricing_rule_id if cost else None,
         ]
     params += [Status.SENT, Status.SENDING, DeliveryAttempt.Outcome.SUCCESS, channels.pop()]
     with connection.cursor() as cursor:

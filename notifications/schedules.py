@@ -11,6 +11,9 @@ from .constants import MAINTENANCE_QUEUE
 PERIODIC_TASKS = {
     "commhub: dispatch due notifications": ("notifications.dispatch_due", "DISPATCH_DUE_INTERVAL_SECONDS"),
     "commhub: sweep abandoned notifications": ("notifications.sweep", "SWEEP_INTERVAL_SECONDS"),
+    "commhub: rebuild recent rollups": ("analytics.rollups", "ROLLUP_INTERVAL_SECONDS"),
+    "commhub: sample queue depth": ("analytics.sample_queues", "QUEUE_SAMPLE_INTERVAL_SECONDS"),
+    "commhub: purge old samples and captures": ("analytics.retention_purge", "RETENTION_PURGE_INTERVAL_SECONDS"),
 }
 
 

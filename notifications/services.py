@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from analytics.budgets import budgets_apply
 from analytics.services import cost_estimate
 from commhub.errors import Conflict, InvalidInput, NotFound
 from preferences.models import Recipient
@@ -219,9 +220,17 @@ def notification_prepare(
         except RenderError as exc:
             raise InvalidInput({"data": [str(exc)]}) from exc
         row.segments = sms_segments(body)
-    estimate = cost_estimate(channel=channel, segments=row.segments)
+    estimate = cost_estimate(channel=channel, segments=row.segments, to=row.to_address, at=decision.send_at)
     if estimate:
         row.cost, row.currency = estimate
+    budget = budgets_apply(row)  # last: it reserves the estimate, so nothing after it may refuse the item
+    if budget is not None:
+        if budget.refused:
+            trace.append(trace_step("budget", "refuse", budget.reason))
+            row.status = Status.SUPPRESSED
+            row.last_error, row.error_code = budget.reason[:2000], "budget"
+            return row
+        trace.append(trace_step("budget", "pass", budget.reason))
     context.accepted(recipient, ntype, decision)  # only now: every check that can refuse the item has run
     return row
 
