@@ -10,7 +10,16 @@ from commhub.errors import DomainError
 
 from . import services
 from .constants import Status
-from .models import CapturedMessage, DeliveryAttempt, Notification, NotificationType, ProviderEvent
+from .models import (
+    CapturedMessage,
+    DeliveryAttempt,
+    Notification,
+    NotificationType,
+    ProviderEvent,
+    RecurringRun,
+    RecurringSend,
+)
+from .recurring import recurring_delete, recurring_run, recurring_save
 
 
 @admin.register(NotificationType)
@@ -288,3 +297,88 @@ class CapturedMessageAdmin(ReadOnlyAdmin):
             '<iframe sandbox srcdoc="{}" style="width:100%;height:360px;border:1px solid #ccc"></iframe>',
             obj.html,
         )
+
+
+class RecurringRunInline(admin.TabularInline):
+    model = RecurringRun
+    extra = 0
+    max_num = 0
+    can_delete = False
+    fields = ["slot", "started_at", "finished_at", "created", "refused", "errors", "detail"]
+    readonly_fields = fields
+    ordering = ["-slot"]
+
+
+@admin.register(RecurringSend)
+class RecurringSendAdmin(admin.ModelAdmin):
+    """Saving creates or updates the linked beat schedule; disabling pauses it; deleting removes it."""
+
+    list_display = ["name", "notification_type", "audience", "schedule_text", "enabled", "last_run", "beat_task"]
+    list_filter = ["enabled", "notification_type", "local_time"]
+    search_fields = ["name"]
+    actions = ["run_now", "pause", "resume"]
+    inlines = [RecurringRunInline]
+    fieldsets = [
+        (None, {"fields": ["name", "notification_type", "channel", "data", "enabled"]}),
+        ("Audience", {"fields": ["audience", "attribute_filter", "recipient_ids"]}),
+        (
+            "When",
+            {
+                "fields": [
+                    ("minute", "hour", "day_of_week", "day_of_month", "month_of_year"),
+                    "timezone",
+                    "local_time",
+                    "every_seconds",
+                ],
+                "description": "A crontab (minute hour day-of-month month day-of-week), in the timezone below "
+                "or, with local time, at that hour and minute in each recipient's own timezone.",
+            },
+        ),
+    ]
+
+    @admin.display(description="last run")
+    def last_run(self, recurring: RecurringSend) -> str:
+        run = recurring.runs.order_by("-slot").first()
+        return f"{run.slot:%Y-%m-%d %H:%M} UTC: {run.created} created" if run else "never"
+
+    @admin.display(description="beat schedule")
+    def beat_task(self, recurring: RecurringSend) -> str:
+        task = recurring.periodic_task
+        if task is None:
+            return "-"
+        return format_html('<a href="/admin/django_celery_beat/periodictask/{}/change/">{}</a>', task.pk, task.name)
+
+    def save_model(self, request, obj, form, change) -> None:
+        recurring_save(obj)
+
+    def delete_model(self, request, obj) -> None:
+        recurring_delete(obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for recurring in queryset:
+            recurring_delete(recurring)
+
+    @admin.action(description="Run now (once, for the current slot)")
+    def run_now(self, request, queryset) -> None:
+        for recurring in queryset:
+            run = recurring_run(recurring.pk)
+            if run is None:
+                self.message_user(
+                    request, f"{recurring}: not run (disabled, or this slot already ran)", messages.WARNING
+                )
+            else:
+                self.message_user(
+                    request, f"{recurring}: {run.created} created, {run.refused} refused, {run.errors} invalid"
+                )
+
+    @admin.action(description="Pause (disable the beat schedule)")
+    def pause(self, request, queryset) -> None:
+        for recurring in queryset:
+            recurring.enabled = False
+            recurring_save(recurring)
+
+    @admin.action(description="Resume")
+    def resume(self, request, queryset) -> None:
+        for recurring in queryset:
+            recurring.enabled = True
+            recurring_save(recurring)

@@ -326,3 +326,84 @@ class RateLimitState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} @ {self.tat:.3f}"
+
+
+class RecurringSend(models.Model):
+    """A send staff schedule in the admin: one type, an audience, data and a crontab. Saving it creates or
+    updates its django-celery-beat schedule (see notifications/recurring.py); each run is a RecurringRun."""
+
+    class Audience(models.TextChoices):
+        ALL = "all", "All recipients"
+        FILTER = "filter", "Recipients whose attributes match"
+        LIST = "list", "A list of recipients"
+
+    name = models.CharField(max_length=100, unique=True)
+    notification_type = models.ForeignKey(NotificationType, on_delete=models.PROTECT, related_name="recurring_sends")
+    channel = models.CharField(max_length=16, choices=Channel.choices, blank=True, help_text="Blank: the type's.")
+    audience = models.CharField(max_length=8, choices=Audience.choices, default=Audience.ALL)
+    attribute_filter = models.JSONField(
+        default=dict, blank=True, help_text='Recipients whose attributes have these values, e.g. {"plan": "pro"}.'
+    )
+    recipient_ids = models.TextField(blank=True, help_text="External ids, one per line or comma-separated.")
+    data = models.JSONField(default=dict, blank=True, help_text="The template data of every notification.")
+    minute = models.CharField(max_length=64, default="0")
+    hour = models.CharField(max_length=64, default="9")
+    day_of_week = models.CharField(max_length=64, default="*", help_text="0 or 7 = Sunday, 1 = Monday, ... or mon-fri.")
+    day_of_month = models.CharField(max_length=64, default="*")
+    month_of_year = models.CharField(max_length=64, default="*")
+    timezone = models.CharField(
+        max_length=64, default="UTC", help_text="The crontab's zone (and the zone of recipients with none)."
+    )
+    local_time = models.BooleanField(
+        default=False,
+        help_text="Send at this hour and minute in each recipient's own timezone (e.g. Monday 09:00 local).",
+    )
+    every_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Instead of the crontab: every this many seconds (tests, demos)."
+    )
+    enabled = models.BooleanField(default=True)
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask", null=True, blank=True, editable=False, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from .recurring import recurring_validate
+
+        if self.notification_type_id:
+            recurring_validate(self)
+
+    @property
+    def schedule_text(self) -> str:
+        if self.every_seconds:
+            return f"every {self.every_seconds}s"
+        cron = f"{self.minute} {self.hour} {self.day_of_month} {self.month_of_year} {self.day_of_week}"
+        zone = "each recipient's own timezone" if self.local_time else self.timezone
+        return f"{cron} ({zone})"
+
+
+class RecurringRun(models.Model):
+    """One occurrence of a recurring send: at most one per slot, however many beat processes fire it."""
+
+    recurring = models.ForeignKey(RecurringSend, on_delete=models.CASCADE, related_name="runs")
+    slot = models.DateTimeField(help_text="The occurrence this run is for.")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created = models.PositiveIntegerField(default=0, help_text="Notifications accepted (queued or scheduled).")
+    refused = models.PositiveIntegerField(default=0, help_text="Refused by the decision engine (consent, caps...).")
+    errors = models.PositiveIntegerField(default=0, help_text="Rejected as invalid (e.g. missing template data).")
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-slot"]
+        constraints = [models.UniqueConstraint(fields=["recurring", "slot"], name="recurring_run_once_per_slot")]
+
+    def __str__(self) -> str:
+        return f"{self.recurring_id} @ {self.slot:%Y-%m-%d %H:%M:%S}: {self.created} created"

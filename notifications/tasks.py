@@ -69,3 +69,12 @@ def sweep() -> dict:
 
     result = sweep_service()
     return {"requeued": result.requeued, "poisoned": result.poisoned, "queues": result.rekicked_queues}
+
+
+@shared_task(name="notifications.run_recurring", ignore_result=True)
+def run_recurring(recurring_id: int) -> dict:
+    """Beat: one occurrence of a recurring send staff scheduled in the admin."""
+    from .recurring import recurring_run
+
+    run = recurring_run(recurring_id)
+    return {"ran": run is not None, "created": run.created if run else 0}

@@ -144,7 +144,9 @@ def template_preview(*, version: TemplateVersion, data: dict | None = None, reci
     if channel == "sms":
         preview.sms, preview.warnings = _sms_report(rendered.body)
         segments = preview.sms["segments"]
-    estimate = cost_estimate(channel=channel, segments=segments, to=(who.phone if channel == "sms" else who.email) or "")
+    estimate = cost_estimate(
+        channel=channel, segments=segments, to=(who.phone if channel == "sms" else who.email) or ""
+    )
     if estimate:
         preview.cost = {"amount": str(estimate[0]), "currency": estimate[1]}
     return preview

@@ -1,0 +1,147 @@
+"""Recurring sends: created in the admin they get a django-celery-beat schedule; a run creates the right
+notifications once per slot; disabling pauses the schedule; "local time" sends each recipient the message at
+their own 09:00 (fixed clocks across a Monday with three timezones, two of them in daylight saving)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django_celery_beat.models import PeriodicTask
+
+from notifications.constants import Status
+from notifications.models import Notification, RecurringRun, RecurringSend
+from notifications.recurring import recurring_run, recurring_save
+from tests.factories import RecipientFactory, grant_marketing
+
+pytestmark = pytest.mark.django_db
+
+REPORT = {"month": "May", "summary": "You saved 12%."}
+
+
+@pytest.fixture
+def staff_client(client):
+    admin = get_user_model().objects.create_superuser("ops", "ops@example.com", "x" * 20)
+    client.force_login(admin)
+    return client
+
+
+def form(catalogue, **overrides) -> dict:
+    data = {
+        "name": "May reports",
+        "notification_type": catalogue["monthly_report"].pk,
+        "channel": "",
+        "data": json.dumps(REPORT),
+        "enabled": "on",
+        "audience": "filter",
+        "attribute_filter": json.dumps({"plan": "pro"}),
+        "recipient_ids": "",
+        "minute": "0",
+        "hour": "9",
+        "day_of_week": "*",
+        "day_of_month": "1",
+        "month_of_year": "*",
+        "timezone": "Europe/Paris",
+        "every_seconds": "",
+        "runs-TOTAL_FORMS": "0",
+        "runs-INITIAL_FORMS": "0",
+        "runs-MIN_NUM_FORMS": "0",
+        "runs-MAX_NUM_FORMS": "0",
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def test_the_admin_creates_a_recurring_send_and_its_beat_schedule(staff_client, catalogue):
+    response = staff_client.post("/admin/notifications/recurringsend/add/", form(catalogue))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    recurring = RecurringSend.objects.get()
+    task = recurring.periodic_task
+    assert task.task == "notifications.run_recurring" and json.loads(task.args) == [recurring.pk] and task.enabled
+    cron = task.crontab
+    assert (cron.minute, cron.hour, cron.day_of_month, str(cron.timezone)) == ("0", "9", "1", "Europe/Paris")
+
+    # disabling it in the admin pauses the beat schedule
+    response = staff_client.post(
+        f"/admin/notifications/recurringsend/{recurring.pk}/change/", form(catalogue, enabled=None)
+    )
+    assert response.status_code == 302
+    task.refresh_from_db()
+    assert task.enabled is False
+    assert recurring_run(recurring.pk) is None  # a stale beat message for it does nothing
+
+
+def test_bad_schedules_are_field_errors(staff_client, catalogue):
+    response = staff_client.post(
+        "/admin/notifications/recurringsend/add/",
+        form(catalogue, minute="75", timezone="Mars/Olympus", audience="list", recipient_ids=""),
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "minute" in errors and "timezone" in errors and "recipient_ids" in errors
+    assert not RecurringSend.objects.exists() and not PeriodicTask.objects.filter(task="notifications.run_recurring")
+
+
+def test_a_run_sends_to_the_matching_audience_once_per_slot(catalogue):
+    for i in range(5):
+        RecipientFactory(external_id=f"pro-{i}", attributes={"plan": "pro"})
+    RecipientFactory(external_id="free", attributes={"plan": "free"})
+    recurring = recurring_save(
+        RecurringSend(
+            name="reports",
+            notification_type=catalogue["monthly_report"],
+            audience=RecurringSend.Audience.FILTER,
+            attribute_filter={"plan": "pro"},
+            data=REPORT,
+        )
+    )
+    now = datetime(2027, 1, 1, 9, 0, 12, tzinfo=UTC)
+    run = recurring_run(recurring.pk, now=now)
+    assert (run.created, run.refused, run.errors) == (5, 0, 0)
+    assert set(Notification.objects.values_list("recipient__external_id", flat=True)) == {f"pro-{i}" for i in range(5)}
+    assert recurring_run(recurring.pk, now=now + timedelta(seconds=20)) is None  # same minute: a second beat
+    assert recurring_run(recurring.pk, now=now + timedelta(minutes=1)).created == 5
+    assert RecurringRun.objects.count() == 2
+
+
+def test_a_run_with_bad_data_records_its_errors(catalogue, recipient):
+    recurring = recurring_save(
+        RecurringSend(name="broken", notification_type=catalogue["payment_reminder"], data={"bill_name": "Rent"})
+    )
+    run = recurring_run(recurring.pk)
+    assert run.errors == 1 and run.created == 0 and "due_date" in run.detail
+
+
+def test_local_time_sends_at_each_recipients_nine_oclock(catalogue):
+    zones = {"kolkata": "Asia/Kolkata", "london": "Europe/London", "new-york": "America/New_York", "none": ""}
+    for name, zone in zones.items():
+        grant_marketing(RecipientFactory(external_id=name, timezone=zone), "sms", category="engagement")
+    recurring = recurring_save(
+        RecurringSend(
+            name="Monday check-in",
+            notification_type=catalogue["weekly_checkin"],
+            minute="0",
+            hour="9",
+            day_of_week="mon",
+            timezone="America/Los_Angeles",  # for recipients without a zone
+            local_time=True,
+        )
+    )
+    assert recurring.periodic_task.crontab.hour == "*"  # it runs hourly and picks whose 09:00 falls in the hour
+    # every hourly slot from Saturday noon to Tuesday noon UTC around Monday 29 March 2027: BST began on the
+    # 28th, US daylight saving on the 14th
+    slot = datetime(2027, 3, 27, 12, 0, tzinfo=UTC)
+    while slot < datetime(2027, 3, 30, 12, 0, tzinfo=UTC):
+        recurring_run(recurring.pk, now=slot + timedelta(seconds=3))
+        slot += timedelta(hours=1)
+    sent_at = {n.recipient.external_id: n.send_at for n in Notification.objects.select_related("recipient")}
+    assert sent_at == {
+        "kolkata": datetime(2027, 3, 29, 3, 30, tzinfo=UTC),  # 09:00 IST (+05:30)
+        "london": datetime(2027, 3, 29, 8, 0, tzinfo=UTC),  # 09:00 BST (+01:00)
+        "new-york": datetime(2027, 3, 29, 13, 0, tzinfo=UTC),  # 09:00 EDT (-04:00)
+        "none": datetime(2027, 3, 29, 16, 0, tzinfo=UTC),  # 09:00 PDT (-07:00), the send's zone
+    }
+    assert set(Notification.objects.values_list("status", flat=True)) == {Status.SCHEDULED}
+    assert RecurringRun.objects.filter(created__gt=0).count() == 4  # four hours had someone's 09:00
