@@ -1,4 +1,4 @@
-"""Health checks for load balancers and operators: the database and the broker."""
+"""Health checks for load balancers and operators: the database, the broker and the workers' heartbeats."""
 
 from __future__ import annotations
 
@@ -51,8 +51,23 @@ def _broker() -> str:
         return conn.as_uri()
 
 
+def _workers() -> str:
+    from django.conf import settings
+
+    from notifications.models import WorkerHeartbeat
+
+    stale = settings.COMMHUB["HEARTBEAT_STALE_SECONDS"]
+    now = timezone.now()
+    seen = list(WorkerHeartbeat.objects.order_by("-last_seen").values_list("name", "last_seen"))
+    alive = [name for name, last in seen if (now - last).total_seconds() <= stale]
+    if not alive:
+        last = f"; last heartbeat {seen[0][0]} at {seen[0][1]:%Y-%m-%d %H:%M:%S} UTC" if seen else ""
+        raise RuntimeError(f"no worker reported in the last {stale:g}s{last}")
+    return f"{len(alive)} alive: {', '.join(alive[:5])}"
+
+
 def health_report() -> HealthReport:
-    return HealthReport(checks={"database": _timed(_database), "broker": _timed(_broker)})
+    return HealthReport(checks={"database": _timed(_database), "broker": _timed(_broker), "workers": _timed(_workers)})
 
 
 def health_view(request) -> JsonResponse:

@@ -9,6 +9,7 @@ them is listed in the README's configuration table.
 from __future__ import annotations
 
 import contextlib
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "commhub.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -373,6 +375,11 @@ COMMHUB = {
     # Who hears about a crossed alert budget (recipient external ids; "staff" is created with STAFF_EMAIL).
     "BUDGET_ALERT_RECIPIENTS": env.list("COMMHUB_BUDGET_ALERT_RECIPIENTS", default=["staff"]),
     "STAFF_EMAIL": env.str("COMMHUB_STAFF_EMAIL", default="ops@commhub.localhost"),
+    # /metrics reads its database gauges at most this often; workers report a heartbeat this often, and
+    # /health calls the workers down when none reported within HEARTBEAT_STALE_SECONDS.
+    "METRICS_CACHE_SECONDS": env.float("COMMHUB_METRICS_CACHE_SECONDS", default=10.0),
+    "HEARTBEAT_SECONDS": env.float("COMMHUB_HEARTBEAT_SECONDS", default=10.0),
+    "HEARTBEAT_STALE_SECONDS": env.float("COMMHUB_HEARTBEAT_STALE_SECONDS", default=60.0),
     # How long an `unknown` send (timed out after the request went out) waits for the provider's callback
     # before the sweeper sends it once more.
     "UNKNOWN_SETTLE_SECONDS": env.int("COMMHUB_UNKNOWN_SETTLE_SECONDS", default=3600),
@@ -385,6 +392,15 @@ COMMHUB = {
     # The mailto: half of List-Unsubscribe (blank: unsubscribe@ the sender's domain).
     "UNSUBSCRIBE_MAILTO": env.str("COMMHUB_UNSUBSCRIBE_MAILTO", default=""),
 }
+
+# --- metrics ------------------------------------------------------------------------------------------
+# Every process (web, workers) writes its counters here and /metrics adds them up (prometheus-client's
+# multiprocess mode). The variable must be set before prometheus_client is imported, hence os.environ.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default=str(DATA_DIR / "metrics"))
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# /metrics wants this bearer token when set; without one it answers the loopback address only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- end-user tokens ----------------------------------------------------------------------------------
 # The product's own backend signs its users' JWTs; commhub verifies them for /api/v1/me/ (no database user
@@ -414,11 +430,19 @@ if USER_JWT["ALGORITHM"].startswith("HS") and USER_JWT["SIGNING_KEY"]:
 
 # --- logging ------------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# plain: "time LEVEL logger [notification id] message"; json: one object per line (see commhub/logs.py)
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'plain' or 'json', not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"notification": {"()": "commhub.logs.NotificationContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(notification_id)s] %(message)s"},
+        "json": {"()": "commhub.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["notification"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "twilio.http_client": {"level": "WARNING"}},
 }

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from commhub.health import health_view
+from commhub.metrics import metrics_view
 from notifications.api.me import MeNotificationViewSet
 from notifications.api.urls import contract_urlpatterns
 from notifications.api.views import NotificationTypeViewSet, NotificationViewSet
@@ -46,6 +47,7 @@ admin.site.index_title = "Notifications, templates, recipients and schedules"
 
 urlpatterns = [
     path("health", health_view, name="health"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/token/", TokenObtainPairView.as_view(), name="token_obtain_pair"),
     path("api/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),

@@ -38,6 +38,7 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from analytics.services import cost_line_for
+from commhub.logs import notification_context
 from preferences.constants import MARKETING
 from preferences.models import Recipient
 from preferences.services import sms_opt_out
@@ -496,7 +497,13 @@ def with_unsubscribe_footer(rendered, *, link: str, category: str):
 def notification_deliver(
     notification: Notification, *, provider, token: uuid.UUID, recorder: GroupRecorder | None = None
 ) -> str:
-    """Send one claimed notification and record the outcome. Returns the status it ended in."""
+    """Send one claimed notification and record the outcome. Returns the status it ended in. Every log line
+    written meanwhile (here, in the provider chain, in anymail or Twilio's client) carries its id."""
+    with notification_context(notification.pk):
+        return _deliver(notification, provider=provider, token=token, recorder=recorder)
+
+
+def _deliver(notification: Notification, *, provider, token: uuid.UUID, recorder: GroupRecorder | None) -> str:
     started = timezone.now()
     t0 = time.perf_counter()
     refusal = recheck_before_send(notification)

@@ -407,3 +407,16 @@ class RecurringRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recurring_id} @ {self.slot:%Y-%m-%d %H:%M:%S}: {self.created} created"
+
+
+class WorkerHeartbeat(models.Model):
+    """A Celery worker saying it is alive (every COMMHUB_HEARTBEAT_SECONDS); /health and /metrics read it."""
+
+    name = models.CharField(max_length=200, primary_key=True, help_text="The worker's node name (name@host).")
+    queues = models.CharField(max_length=500, blank=True)
+    pid = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} (seen {self.last_seen:%H:%M:%S})"

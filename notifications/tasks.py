@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from celery.signals import celeryd_after_setup
+from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +20,21 @@ def _remember_consumed_queues(sender, instance, **kwargs) -> None:
 
     names = list(instance.app.amqp.queues.consume_from or {})
     delivery.consumed_queues = frozenset(names) if names else None
+
+
+@worker_ready.connect
+def _start_heartbeat(sender, **kwargs) -> None:
+    from .heartbeat import heartbeat_start
+
+    queues = ",".join(sorted(sender.app.amqp.queues.consume_from or {}))
+    heartbeat_start(sender.hostname, queues)
+
+
+@worker_shutdown.connect
+def _stop_heartbeat(sender, **kwargs) -> None:
+    from .heartbeat import heartbeat_stop
+
+    heartbeat_stop(sender.hostname)
 
 
 @shared_task(name="notifications.drain_queue", ignore_result=True)

@@ -297,3 +297,23 @@ def wait_until(predicate, timeout: float = 15.0, interval: float = 0.05):
             return value
         time.sleep(interval)
     return predicate()
+
+
+def point_publisher_at(url: str) -> None:
+    """Make this process's Celery publisher connect to `url` from now on (pools are rebuilt)."""
+    from celery import current_app
+    from kombu import pools
+
+    current_app.conf.broker_url = current_app.conf.broker_write_url = url
+    pools.reset()  # kombu's process-wide connection and producer pools (closed, then forgotten)
+    current_app._pool = None
+    current_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker_down():
+    """This process's broker is unreachable (a port nobody listens on) until the test restores it."""
+    original = django_settings.CELERY_BROKER_URL
+    point_publisher_at("redis://127.0.0.1:1/0")
+    yield
+    point_publisher_at(original)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 
 from django.conf import settings
 
+from commhub.metrics import PROVIDER_ERRORS, PROVIDER_SECONDS, SENDS
 from notifications.ratelimit import Rate, Throttled, limiter, sender_rate
 
 from .base import DeliveryError, OutboundMessage, Provider, SendResult, TransientError
@@ -146,18 +147,24 @@ class FailoverProvider(Provider):
             common = []
             candidates = candidates[candidates.index(provider) + 1 :]
             self._trying(provider.sender, now)
+            started = time.perf_counter()
             try:
                 result = provider.send(message)
-            except TransientError as exc:
+            except DeliveryError as exc:
+                PROVIDER_SECONDS.labels(provider.name, self.channel).observe(time.perf_counter() - started)
+                kind = "transient" if exc.transient else "permanent"
+                PROVIDER_ERRORS.labels(provider.name, self.channel, kind, exc.code[:40]).inc()
+                if not exc.transient:
+                    self._succeeded(provider.sender)  # it answered: a refusal is about the message, not its health
+                    raise
                 self._failed(provider.sender, now)
                 if exc.ambiguous or not self.breakers:
                     raise  # it may have been sent (or there is no other provider): the pipeline decides
                 logger.info("provider %s failed (%s); trying the next one", provider.sender, exc.message)
                 last_error = exc
                 continue
-            except DeliveryError:
-                self._succeeded(provider.sender)  # it answered: a refusal is about the message, not its health
-                raise
+            PROVIDER_SECONDS.labels(provider.name, self.channel).observe(time.perf_counter() - started)
+            SENDS.labels(provider.name, self.channel).inc()
             self._succeeded(provider.sender)
             return replace(result, provider=provider.name)
         if last_error is not None:

@@ -15,7 +15,7 @@ from notifications.constants import Status
 from notifications.delivery import sweep
 from notifications.models import Notification
 from notifications.services import SubmitRequest, notifications_submit_batch
-from tests.conftest import wait_until
+from tests.conftest import point_publisher_at, wait_until
 from tests.factories import RecipientFactory
 from tests.fakes.providers import MAILGUN
 
@@ -110,26 +110,6 @@ def test_two_beat_processes_send_nothing_twice(catalogue, fake, start_worker, st
         f"\ntwo beats: 200 scheduled, {sum(calls.values())} provider calls, max per notification {max(calls.values())}"
     )
     assert sum(calls.values()) == 200 and set(calls.values()) == {1}
-
-
-def point_publisher_at(url: str) -> None:
-    """Make this process's Celery publisher connect to `url` from now on (pools are rebuilt)."""
-    from celery import current_app
-    from kombu import pools
-
-    current_app.conf.broker_url = url
-    pools.reset()  # kombu's process-wide connection and producer pools (closed, then forgotten)
-    current_app._pool = None
-    current_app.amqp._producer_pool = None
-
-
-@pytest.fixture
-def broker_down():
-    """This process's broker is unreachable (a port nobody listens on) until the test restores it."""
-    original = settings.CELERY_BROKER_URL
-    point_publisher_at("redis://127.0.0.1:1/0")
-    yield
-    point_publisher_at(original)
 
 
 def test_broker_down_during_100_api_sends_then_everything_is_sent(

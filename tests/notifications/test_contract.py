@@ -147,9 +147,13 @@ def test_batch_one_bad_item_fails_alone(api, catalogue, recipient):
 
 
 def test_health_and_trigger_types(api, client, catalogue):
+    from notifications.heartbeat import heartbeat_beat
+
+    heartbeat_beat("worker@test", "sms_critical")  # as a running worker would
     health = client.get("/api/communication/health")
     assert health.status_code == 200
     assert set(health.json()) == {"status", "services", "timestamp"} and health.json()["status"] == "healthy"
+    assert health.json()["services"] == {"database": True, "broker": True, "workers": True}
     types = api.get("/api/communication/trigger-types").json()["trigger_types"]
     alert = next(t for t in types if t["value"] == "financial_alert")
     assert alert == {
