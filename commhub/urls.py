@@ -5,6 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from analytics.api import views as analytics_views
+from analytics.views import dashboard_view
 from commhub.health import health_view
 from commhub.metrics import metrics_view
 from notifications.api.me import MeNotificationViewSet
@@ -48,12 +50,16 @@ admin.site.index_title = "Notifications, templates, recipients and schedules"
 urlpatterns = [
     path("health", health_view, name="health"),
     path("metrics", metrics_view, name="metrics"),
+    path("admin/analytics/dashboard/", dashboard_view, name="analytics-dashboard"),
     path("admin/", admin.site.urls),
     path("api/token/", TokenObtainPairView.as_view(), name="token_obtain_pair"),
     path("api/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
     path("api/v1/me/", include(me_urlpatterns)),
     # the documented form, without the trailing slash (the router serves .../preview/ too)
     path("api/v1/templates/<int:pk>/preview", TemplateViewSet.as_view({"post": "preview"})),
+    path("api/v1/analytics/daily", analytics_views.DailyView.as_view(), name="analytics-daily"),
+    path("api/v1/analytics/costs", analytics_views.CostView.as_view(), name="analytics-costs"),
+    path("api/v1/analytics/queues", analytics_views.QueuesView.as_view(), name="analytics-queues"),
     path("api/v1/", include(router.urls)),
     path("unsubscribe/<str:token>/", unsubscribe_view, name="unsubscribe"),
     path("webhooks/twilio/inbound", twilio_inbound_sms, name="twilio-inbound-sms"),

@@ -152,3 +152,23 @@ def test_overlapping_prices_for_the_same_destination_are_refused(catalogue):
     bad_prefix = PricingRule(channel="sms", country_prefix="44", unit="segment", price=D("0.05"))
     with pytest.raises(ValidationError, match=r"E\.164"):
         bad_prefix.full_clean()
+
+
+def test_the_rollups_command_rebuilds_with_progress_and_checks(catalogue, recipient, via_fakes):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    from tests.factories import submit
+
+    submit()
+    queue_drain(queue="sms_critical")
+    today = timezone.now().date()
+    out = io.StringIO()
+    call_command("rollups", "--from", str(today - timedelta(days=2)), "--to", str(today), stdout=out)
+    assert "[3/3]" in out.getvalue() and "rollups agree with the ledger" in out.getvalue()
+    DailyRollup.objects.update(cost=D("9"))
+    with pytest.raises(CommandError, match="disagree with the ledger"):
+        call_command("rollups", "--check-only", stdout=io.StringIO(), stderr=io.StringIO())
+    with pytest.raises(CommandError, match="takes a date"):
+        call_command("rollups", "--from", "last week")

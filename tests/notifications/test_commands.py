@@ -135,3 +135,44 @@ def test_requeue_refuses_bad_arguments_in_one_line(catalogue, args, message):
 
     with pytest.raises(CommandError, match=message):
         call_command("requeue", *args)
+
+
+def test_serve_metrics_serves_this_hosts_counters_and_refuses_a_busy_port(tmp_path):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from django.core.management import CommandError
+
+    from commhub.metrics import PROVIDER_SECONDS
+    from tests.conftest import ROOT, worker_env
+
+    PROVIDER_SECONDS.labels("fake", "sms").observe(0.01)  # this process is one of the host's processes
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.listen()
+        with pytest.raises(CommandError, match=r"cannot listen on 127\.0\.0\.1"):
+            call_command("serve_metrics", "--port", str(port))
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "serve_metrics", "--port", str(port)],
+        cwd=ROOT,
+        env=worker_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        body = ""
+        for _ in range(100):
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert 'commhub_provider_seconds_count{channel="sms",provider="fake"}' in body
+        assert "commhub_notifications" not in body  # no database gauges: those are the web side's
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
