@@ -1,0 +1,60 @@
+"""The maintenance schedule: five beat rows created by code (a staff edit survives a re-install), queue-depth
+samples, and the retention purge (which never touches notifications or the ledger)."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from analytics.maintenance import queue_depths_sample, retention_purge
+from analytics.models import QueueDepthSample
+from notifications.models import CapturedMessage, Notification
+from notifications.schedules import PERIODIC_TASKS, periodic_tasks_install
+from tests.factories import submit
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_maintenance_jobs_are_beat_rows_and_staff_edits_stay():
+    periodic_tasks_install()
+    tasks = {t.name: t for t in PeriodicTask.objects.filter(name__startswith="commhub: ")}
+    assert {t.task for t in tasks.values()} == {
+        "notifications.dispatch_due",
+        "notifications.sweep",
+        "analytics.rollups",
+        "analytics.sample_queues",
+        "analytics.retention_purge",
+    }
+    rollups = tasks["commhub: rebuild recent rollups"]
+    rollups.enabled = False
+    rollups.save()
+    PeriodicTask.objects.create(name="staff's own job", task="analytics.rollups", interval=rollups.interval)
+    assert periodic_tasks_install() == 0
+    assert PeriodicTask.objects.get(name="commhub: rebuild recent rollups").enabled is False
+    assert PeriodicTask.objects.filter(name="staff's own job").exists()
+    assert len(PERIODIC_TASKS) == 5
+
+
+def test_queue_depth_samples_count_ready_waiting_and_sending(catalogue, recipient):
+    submit()
+    submit(send_at=timezone.now() + timedelta(hours=2))
+    now = timezone.now()
+    queue_depths_sample(now=now)
+    sample = QueueDepthSample.objects.get(queue="sms_critical", at=now)
+    assert (sample.ready, sample.waiting, sample.sending) == (1, 1, 0)
+
+
+def test_the_retention_purge_drops_old_samples_and_captures_only(catalogue, recipient, settings):
+    now = timezone.now()
+    old = now - timedelta(days=settings.COMMHUB["SAMPLE_RETENTION_DAYS"] + 1)
+    QueueDepthSample.objects.create(at=old, queue="sms_critical", ready=1, waiting=0, sending=0)
+    QueueDepthSample.objects.create(at=now, queue="sms_critical", ready=1, waiting=0, sending=0)
+    n = submit()
+    stale = CapturedMessage.objects.create(channel="sms", to="+14155550123", body="old", message_id="SMold")
+    CapturedMessage.objects.filter(pk=stale.pk).update(created_at=now - timedelta(days=365))
+    CapturedMessage.objects.create(channel="sms", to="+14155550123", body="new", message_id="SMnew")
+    result = retention_purge(now=now)
+    assert (result.samples, result.captured) == (1, 1)
+    assert QueueDepthSample.objects.count() == 1 and CapturedMessage.objects.get().body == "new"
+    assert Notification.objects.filter(pk=n.pk).exists()
