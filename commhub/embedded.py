@@ -51,6 +51,9 @@ def main() -> int:
         return 2
     data = Path(env.get("COMMHUB_DATA_DIR", ROOT / "data"))
     data.mkdir(parents=True, exist_ok=True)
+    metrics = Path(env.get("PROMETHEUS_MULTIPROC_DIR", data / "metrics"))
+    for stale in metrics.glob("*.db"):  # the last run's counters: they restart with its processes
+        stale.unlink(missing_ok=True)
     print("commhub: preparing the database ...", flush=True)
     _manage(env, "migrate", "--noinput", "-v", "0")
     seeded = _manage(env, "seed_demo")

@@ -60,6 +60,8 @@ def main() -> int:
     env = dict(os.environ)
     data_dir = ROOT / "data" / "test"
     data_dir.mkdir(parents=True, exist_ok=True)
+    for stale in (data_dir / "metrics").glob("*.db"):  # counters of earlier runs' processes (see commhub/metrics.py)
+        stale.unlink(missing_ok=True)
     env.update(
         COMMHUB_DATA_DIR=str(data_dir),
         DEBUG="false",  # tests run with production settings, so no secret may be the dev default
