@@ -23,6 +23,8 @@ echo "### single-send API"
 $PY bench/api_single.py | tee bench/results/api_single.txt
 echo "### batch ingest"
 $PY bench/batch_ingest.py | tee bench/results/batch_ingest.txt
+echo "### rate-limit decision (Redis and database stores)"
+$PY bench/ratelimit.py | tee bench/results/ratelimit.txt
 
 PEER=../shared/peers/post_office_bench.sh
 if [ -f "$PEER" ]; then

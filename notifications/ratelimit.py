@@ -82,14 +82,14 @@ class DatabaseLimiter:
 
         keys = [r.key for r in (*common, *choices)]
         now = time.time()
+        locked = RateLimitState.objects.select_for_update().filter(key__in=keys).order_by("key")
         with transaction.atomic():
-            RateLimitState.objects.bulk_create([RateLimitState(key=k, tat=0.0) for k in keys], ignore_conflicts=True)
-            state = dict(
-                RateLimitState.objects.select_for_update()
-                .filter(key__in=keys)
-                .order_by("key")
-                .values_list("key", "tat")
-            )
+            state = dict(locked.values_list("key", "tat"))
+            if len(state) < len(set(keys)):  # a bucket's first use
+                RateLimitState.objects.bulk_create(
+                    [RateLimitState(key=k, tat=0.0) for k in keys if k not in state], ignore_conflicts=True
+                )
+                state = dict(locked.values_list("key", "tat"))
             wait, common_tats = _decide([state[r.key] for r in common], common, units, now)
             if wait > 0:
                 return Grant(False, wait=wait, blocked_by=_blocking(common, [state[r.key] for r in common], units, now))
