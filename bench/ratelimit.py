@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import REDIS, bench_env, django_setup, fresh_database, log, percentile, save  # noqa: E402
+from bench.common import REDIS, bench_env, django_setup, fresh_database, log, percentile, save
 
 
 def timed(fn, n: int) -> list[float]:
