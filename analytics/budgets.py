@@ -111,7 +111,15 @@ def budgets_apply(notification) -> BudgetVerdict | None:
 
 
 def staff_alert_budget(budget: Budget, spent: Decimal) -> None:
-    """Tell staff a budget was crossed, through commhub: one email per alert recipient."""
+    """Tell staff a budget was crossed, through commhub: one email per alert recipient. Runs after the
+    submit's commit: a failure here is logged, never turned into an error for the request that crossed it."""
+    try:
+        _staff_alert(budget, spent)
+    except Exception:
+        logger.exception("budget %s crossed, but the staff alert could not be submitted", budget.pk)
+
+
+def _staff_alert(budget: Budget, spent: Decimal) -> None:
     from notifications.services import SubmitRequest, notifications_submit_batch
     from preferences.models import Recipient
 
