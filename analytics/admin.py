@@ -24,18 +24,7 @@ class PricingRuleAdmin(admin.ModelAdmin):
         "is_active",
     ]
     list_filter = ["channel", "is_active", "currency"]
-    search_fields = ["provider", "country_prefix"]
-    fields = [
-        "channel",
-        "provider",
-        "country_prefix",
-        "unit",
-        "price",
-        "currency",
-        "effective_from",
-        "effective_to",
-        "is_active",
-    ]
+    search_fields = ["provider", "country_prefix"]  # the form shows the model's fields in their order
 
     @admin.display(description="provider", ordering="provider")
     def provider_or_any(self, rule: PricingRule) -> str:

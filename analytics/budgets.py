@@ -86,8 +86,12 @@ def budgets_apply(notification) -> BudgetVerdict | None:
     for budget in budgets:  # ordered by pk: concurrent submits lock in the same order
         key = {"budget": budget, "period_start": period_start(budget, notification.send_at)}
         key["subject"] = _subject(budget, notification)
-        BudgetSpend.objects.get_or_create(**key)
-        spends.append((budget, BudgetSpend.objects.select_for_update().get(**key)))
+        locked = BudgetSpend.objects.select_for_update().filter(**key)
+        spend = locked.first()
+        if spend is None:  # the period's first message: create its row, then lock it like any other
+            BudgetSpend.objects.get_or_create(**key)
+            spend = locked.get()
+        spends.append((budget, spend))
     for budget, spend in spends:
         if budget.action == Budget.Action.BLOCK and spend.spent + cost > budget.limit:
             BudgetSpend.objects.filter(pk=spend.pk).update(refused=F("refused") + 1)

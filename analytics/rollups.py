@@ -30,6 +30,8 @@ from .models import CostEntry, DailyRollup, RecipientDailyCost
 logger = logging.getLogger(__name__)
 
 EVENT_COLUMNS = ("bounced", "complained", "opened", "clicked", "unsubscribed")
+# a notification's currency: its cost entry's when it has one (the provider may bill in another), else its own
+_CURRENCY = Coalesce(F("cost_entry__currency"), F("currency"))
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -50,7 +52,7 @@ def _build_day(day: date) -> tuple[int, int]:
     rows = Notification.objects.filter(created_at__gte=start, created_at__lt=end)
     group = ("notification_type_id", "channel", "provider", "cur")
     base = (
-        rows.annotate(cur=Coalesce(F("cost_entry__currency"), F("currency")))
+        rows.annotate(cur=_CURRENCY)
         .values(*group)
         .annotate(
             submitted=Count("pk"),
@@ -96,7 +98,7 @@ def _build_day(day: date) -> tuple[int, int]:
     durations: dict[tuple, list[int]] = defaultdict(list)
     delivered = (
         rows.filter(status=Status.DELIVERED, sent_at__isnull=False, delivered_at__isnull=False)
-        .annotate(cur=Coalesce(F("cost_entry__currency"), F("currency")))
+        .annotate(cur=_CURRENCY)
         .values_list(*group, "sent_at", "delivered_at")
     )
     for *key, sent_at, delivered_at in delivered:

@@ -209,17 +209,24 @@ def _attach_catalogue(rows: list[Notification]) -> None:
             n.template_version = version
 
 
+def _back_to_queue(**extra) -> dict:
+    """The fields that give an unsent claim back to the queue (it was never sent, so the claim does not count)."""
+    return {
+        "status": Status.QUEUED,
+        "claim_token": None,
+        "lease_expires_at": None,
+        "claims": F("claims") - 1,
+        "updated_at": timezone.now(),
+        **extra,
+    }
+
+
 def _release(rows: list[Notification], token: uuid.UUID) -> int:
-    """Give unsent claims back to the queue (they were never sent, so the claim does not count)."""
+    """Give unsent claims back to the queue."""
     if not rows:
         return 0
-    return Notification.objects.filter(pk__in=[n.pk for n in rows], claim_token=token, status=Status.SENDING).update(
-        status=Status.QUEUED,
-        claim_token=None,
-        lease_expires_at=None,
-        claims=F("claims") - 1,
-        updated_at=timezone.now(),
-    )
+    claimed = Notification.objects.filter(pk__in=[n.pk for n in rows], claim_token=token, status=Status.SENDING)
+    return claimed.update(**_back_to_queue())
 
 
 def _hold_back(rows: list[Notification], token: uuid.UUID, exc: Throttled) -> int:
@@ -229,12 +236,7 @@ def _hold_back(rows: list[Notification], token: uuid.UUID, exc: Throttled) -> in
     held = 0
     for n in fresh:
         held += Notification.objects.filter(pk=n.pk, claim_token=token, status=Status.SENDING).update(
-            status=Status.QUEUED,
-            claim_token=None,
-            lease_expires_at=None,
-            claims=F("claims") - 1,
-            decision_trace=[*n.decision_trace, step],
-            updated_at=timezone.now(),
+            **_back_to_queue(decision_trace=[*n.decision_trace, step])
         )
     fresh_ids = {n.pk for n in fresh}
     return held + _release([n for n in rows if n.pk not in fresh_ids], token)
@@ -475,7 +477,6 @@ def _outbound(notification: Notification) -> OutboundMessage:
         body=rendered.body,
         html=rendered.html,
         headers=headers,
-        units=sms_segments(rendered.body) if notification.channel == Channel.SMS else 1,
         limits=(limit,) if limit else (),
         critical=notification.priority <= PRIORITY_BY_NAME["critical"],
     )

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
+
+from templates_app.segments import sms_segments
 
 
 @dataclass(frozen=True)
@@ -22,9 +25,13 @@ class OutboundMessage:
     html: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
-    units: int = 1  # what the sender's pace counts: 1 per email, the segments of an SMS
     limits: tuple = ()  # rate limits (ratelimit.Rate) that must all allow this message, whatever the sender
     critical: bool = False  # may go ahead of bulk work on a paced sender
+
+    @cached_property
+    def units(self) -> int:
+        """What a sender's pace and an SMS price count: the segments of an SMS, 1 for anything else."""
+        return sms_segments(self.body) if self.channel == "sms" else 1
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,6 @@ from typing import Any
 
 from django.core.mail.backends.base import BaseEmailBackend
 
-from templates_app.segments import sms_segments
-
 from .base import OutboundMessage, Provider, SendResult
 
 
@@ -65,6 +63,4 @@ class CaptureSmsProvider(Provider):
         return CapturedMessage.objects.create(**payload)
 
     def parse_result(self, response: Any, payload: dict[str, Any], message: OutboundMessage) -> SendResult:
-        return SendResult(
-            provider_message_id=response.message_id, segments=sms_segments(message.body), status="captured"
-        )
+        return SendResult(provider_message_id=response.message_id, segments=message.units, status="captured")

@@ -120,19 +120,21 @@ class FailoverProvider(Provider):
     def _next(self, candidates: list[Provider], message: OutboundMessage, common: list[Rate]) -> Provider:
         """The first candidate the rate limits let through now (consuming its units), or Throttled."""
         paced = [(p, sender_rate(p.sender, critical=message.critical)) for p in candidates]
-        if not common and paced[0][1] is None:
-            return paced[0][0]  # the first sender is not paced and nothing else limits: no round trip
-        # senders up to (and including) the first unpaced one; an unpaced sender always has room
-        choices: list[tuple[Provider, Rate | None]] = []
-        for provider, rate in paced:
-            choices.append((provider, rate))
-            if rate is None:
-                break
-        rates = [rate or Rate(key=f"sender:{p.sender}", per_second=1e9, label=p.sender) for p, rate in choices]
+        if paced[0][1] is None:  # the first sender is not paced: only the message's own limits may refuse
+            chosen, rates = [paced[0][0]], []
+        else:  # senders up to (and including) the first unpaced one, which always has room
+            chosen, rates = [], []
+            for provider, rate in paced:
+                chosen.append(provider)
+                rates.append(rate or Rate(key=f"sender:{provider.sender}", per_second=1e9, label=provider.sender))
+                if rate is None:
+                    break
+        if not common and not rates:
+            return chosen[0]  # nothing limits this send: no round trip
         grant = limiter().acquire(common=common, choices=rates, units=message.units)
         if not grant.allowed:
             raise Throttled(grant.blocked_by, grant.wait)
-        return choices[grant.choice][0]
+        return chosen[grant.choice or 0]
 
     def send(self, message: OutboundMessage) -> SendResult:
         last_error: DeliveryError | None = None

@@ -12,8 +12,6 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from templates_app.segments import sms_segments
-
 from .base import DeliveryError, OutboundMessage, PermanentError, Provider, SendResult, TransientError
 from .http import tune_session
 
@@ -92,7 +90,7 @@ class TwilioSmsProvider(Provider):
         return self.client.messages.create(**payload)
 
     def parse_result(self, response: Any, payload: dict[str, Any], message: OutboundMessage) -> SendResult:
-        segments = _int_or_none(response.num_segments) or sms_segments(message.body)
+        segments = _int_or_none(response.num_segments) or message.units
         return SendResult(
             provider_message_id=response.sid,
             segments=segments,
