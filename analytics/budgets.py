@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, Sum
 
+from commhub.conf import knobs
 from commhub.snapshot import Snapshot
 from notifications.constants import Status
 
@@ -128,9 +128,9 @@ def _staff_alert(budget: Budget, spent: Decimal) -> None:
     from preferences.models import Recipient
 
     names = [n.strip() for n in (budget.notify or "").split(",") if n.strip()]
-    names = names or settings.COMMHUB["BUDGET_ALERT_RECIPIENTS"]
+    names = names or knobs().budget_alert_recipients
     if names == ["staff"]:  # the built-in staff mailbox: make sure it exists
-        Recipient.objects.get_or_create(external_id="staff", defaults={"email": settings.COMMHUB["STAFF_EMAIL"]})
+        Recipient.objects.get_or_create(external_id="staff", defaults={"email": knobs().staff_email})
     subject = f"Budget crossed: {budget.name}"
     message = (
         f"The {budget.label} has committed {spent.normalize():f} {budget.currency} this period. "

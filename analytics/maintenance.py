@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Count, Q
 
+from commhub.conf import knobs
 from notifications.constants import DELIVERY_QUEUES, Status
 from notifications.models import CapturedMessage, Notification, RateLimitState
 
@@ -49,13 +49,13 @@ class PurgeResult:
 def retention_purge(*, now: datetime) -> PurgeResult:
     """Drop what is only worth keeping for a while: queue samples, captured (embedded-mode) messages, idle
     rate-limit buckets. Notifications, the ledger and the consent ledger are never purged here."""
-    keep = settings.COMMHUB
+    keep = knobs()
     result = PurgeResult()
     result.samples, _ = QueueDepthSample.objects.filter(
-        at__lt=now - timedelta(days=keep["SAMPLE_RETENTION_DAYS"])
+        at__lt=now - timedelta(days=keep.sample_retention_days)
     ).delete()
     result.captured, _ = CapturedMessage.objects.filter(
-        created_at__lt=now - timedelta(days=keep["CAPTURE_RETENTION_DAYS"])
+        created_at__lt=now - timedelta(days=keep.capture_retention_days)
     ).delete()
     result.rate_buckets, _ = RateLimitState.objects.filter(tat__lt=now.timestamp() - 3600).delete()
     return result

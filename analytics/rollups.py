@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from commhub.conf import knobs
 from notifications.constants import Status
 from notifications.models import Notification, ProviderEvent
 
@@ -140,7 +140,7 @@ def rollups_build(
     COMMHUB_ROLLUP_DAYS days up to today). Returns the number of days rebuilt."""
     today = timezone.now().astimezone(UTC).date()
     end = end or today
-    start = start or end - timedelta(days=settings.COMMHUB["ROLLUP_DAYS"] - 1)
+    start = start or end - timedelta(days=knobs().rollup_days - 1)
     day, built = start, 0
     while day <= end:
         groups, recipients = _build_day(day)

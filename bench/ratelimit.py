@@ -57,15 +57,15 @@ def main() -> None:
     fresh_database(env)
     django_setup(env)
     import redis
-    from django.conf import settings
     from django.db import connection, transaction
 
+    from commhub.conf import knobs
     from notifications.ratelimit import DatabaseLimiter, Rate, RedisLimiter
 
     big = Rate(key="bench", per_second=1e6, label="bench", burst=10**6)
     client = redis.Redis.from_url(REDIS)
     stores = {
-        "redis": (RedisLimiter(settings.COMMHUB["RATE_LIMIT_REDIS_URL"]), client.ping),
+        "redis": (RedisLimiter(knobs().rate_limit_redis_url), client.ping),
         "database": (DatabaseLimiter(), lambda: _select_one(connection, transaction)),
     }
     results = {}

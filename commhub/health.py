@@ -9,6 +9,8 @@ from django.db import connection
 from django.http import JsonResponse
 from django.utils import timezone
 
+from commhub.conf import knobs
+
 
 @dataclass
 class Check:
@@ -52,11 +54,10 @@ def _broker() -> str:
 
 
 def _workers() -> str:
-    from django.conf import settings
 
     from notifications.models import WorkerHeartbeat
 
-    stale = settings.COMMHUB["HEARTBEAT_STALE_SECONDS"]
+    stale = knobs().heartbeat_stale_seconds
     now = timezone.now()
     seen = list(WorkerHeartbeat.objects.order_by("-last_seen").values_list("name", "last_seen"))
     alive = [name for name, last in seen if (now - last).total_seconds() <= stale]

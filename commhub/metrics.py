@@ -26,6 +26,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from commhub.conf import knobs
+
 API_REQUESTS = Counter(
     "commhub_api_requests", "HTTP requests served, by method, route and status.", ["method", "route", "status"]
 )
@@ -51,7 +53,7 @@ class DatabaseCollector:
         self._lock = threading.Lock()
 
     def collect(self):
-        ttl = settings.COMMHUB["METRICS_CACHE_SECONDS"]
+        ttl = knobs().metrics_cache_seconds
         with self._lock:
             if self._cache is None or time.monotonic() - self._cache[0] > ttl:
                 self._cache = (time.monotonic(), self._read())

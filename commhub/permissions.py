@@ -6,8 +6,9 @@ from __future__ import annotations
 import threading
 import time
 
-from django.conf import settings
 from rest_framework import permissions
+
+from commhub.conf import knobs
 
 _cache: dict[int, tuple[float, frozenset[str]]] = {}
 _cache_lock = threading.Lock()
@@ -27,7 +28,7 @@ def user_permissions(user) -> frozenset[str]:
     thousands of requests a minute with the same rights. A revoked permission stops working within the
     cache time; deactivating the user stops it at once (authentication reads the user every request).
     """
-    ttl = settings.COMMHUB["PERMISSION_CACHE_SECONDS"]
+    ttl = knobs().permission_cache_seconds
     now = time.monotonic()
     cached = _cache.get(user.pk)
     if cached is not None and cached[0] > now:

@@ -1,7 +1,7 @@
 """Small in-process snapshots of tiny, hot tables (notification types, templates, prices).
 
 Submitting or sending a message reads these for every row; a query each time would cost more than the
-rest of the work. A snapshot reloads at most every COMMHUB["CATALOGUE_CACHE_SECONDS"], and at once when
+rest of the work. A snapshot reloads at most every COMMHUB_CATALOGUE_CACHE_SECONDS, and at once when
 this process saves or deletes a row (signals), so an edit in the admin reaches the workers within seconds.
 """
 
@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from django.conf import settings
+from commhub.conf import knobs
 
 T = TypeVar("T")
 
@@ -28,7 +28,7 @@ class Snapshot(Generic[T]):
         _ALL.append(self)
 
     def get(self) -> T:
-        ttl = settings.COMMHUB["CATALOGUE_CACHE_SECONDS"]
+        ttl = knobs().catalogue_cache_seconds
         if self._value is None or time.monotonic() - self._loaded_at > ttl:
             with self._lock:
                 self._value = self._loader()

@@ -18,8 +18,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.conf import settings
-
 from commhub.errors import InvalidInput
 from preferences import policy, quiet_hours
 from preferences.models import Recipient
@@ -231,7 +229,7 @@ def _apply_timing(
     """Quiet hours, then the frequency cap; a cap deferral may land in quiet hours, so alternate until both
     agree (a handful of rounds at most)."""
     at = max(decision.send_at, now)
-    quiet_applies = ntype.respects_quiet_hours and decision.channel in settings.COMMHUB["QUIET_HOURS_CHANNELS"]
+    quiet_applies = ntype.respects_quiet_hours and quiet_hours.apply_to(decision.channel)
     if not ntype.respects_quiet_hours:
         decision.trace.append(trace_step("quiet_hours", "pass", f"{ntype.key} bypasses quiet hours"))
     elif not quiet_applies:

@@ -30,7 +30,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import close_old_connections, connection, connections, transaction
 from django.db.models import F
@@ -38,6 +37,7 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from analytics.services import cost_line_for
+from commhub.conf import knobs
 from commhub.logs import notification_context
 from preferences.constants import MARKETING
 from preferences.models import Recipient
@@ -67,10 +67,6 @@ from .trace import trace_step
 logger = logging.getLogger(__name__)
 
 TWILIO_OPTED_OUT = "twilio_21610"  # "Attempt to send to unsubscribed recipient"
-
-
-def _conf(name: str):
-    return settings.COMMHUB[name]
 
 
 @dataclass
@@ -136,7 +132,7 @@ def notifications_claim(
     """Atomically take up to `limit` ready rows of `queue` for this drain (status -> sending), most urgent
     first, with their recipients and (from the snapshots) types and templates attached. Rows of
     `exclude_types` (types whose rate limit has no room now) are left for later."""
-    lease_until = now + timedelta(seconds=_conf("LEASE_SECONDS"))
+    lease_until = now + timedelta(seconds=knobs().lease_seconds)
     kwargs = {"queue": queue, "limit": limit, "token": token, "now": now, "lease_until": lease_until}
     if connection.vendor == "postgresql":
         rows = _claim_postgresql(**kwargs, exclude_types=sorted(exclude_types))
@@ -260,9 +256,9 @@ def queue_drain(
     whenever it runs low, so no sender idles at a batch boundary. Each sender records every message it
     sends before taking the next: at most `threads` sends are ever unrecorded.
     """
-    batch_size = batch_size or _conf("DRAIN_BATCH_SIZE")
-    time_budget = _conf("DRAIN_TIME_BUDGET_SECONDS") if time_budget is None else time_budget
-    threads = max(1, threads or _conf("DRAIN_THREADS"))
+    batch_size = batch_size or knobs().drain_batch_size
+    time_budget = knobs().drain_time_budget_seconds if time_budget is None else time_budget
+    threads = max(1, threads or knobs().drain_threads)
     token = uuid.uuid4()
     result = DrainResult(queue=queue)
     deadline = time.monotonic() + time_budget
@@ -270,7 +266,7 @@ def queue_drain(
     lock = threading.Lock()
     state = {"exhausted": False, "stopped": False, "urgency_checked": time.monotonic()}
     blocked_types: set[int] = set()  # types whose rate limit had no room: their rows are left in the queue
-    recorder = GroupRecorder(max_wait=_conf("GROUP_COMMIT_WAIT_MS") / 1000)
+    recorder = GroupRecorder(max_wait=knobs().group_commit_wait_ms / 1000)
 
     def claim_more() -> None:
         """Top up the buffer (called with the lock held)."""
@@ -399,7 +395,7 @@ def _sender_pool(threads: int) -> ThreadPoolExecutor:
     if _pool is None or _pool[0] != os.getpid() or _pool[1]._max_workers < threads:
         if _pool is not None and _pool[0] == os.getpid():
             _pool[1].shutdown(wait=False)
-        size = max(threads, _conf("DRAIN_THREADS"))
+        size = max(threads, knobs().drain_threads)
         _pool = (os.getpid(), ThreadPoolExecutor(max_workers=size, thread_name_prefix="sender"))
     return _pool[1]
 
@@ -531,7 +527,7 @@ def _deliver(notification: Notification, *, provider, token: uuid.UUID, recorder
 def _send_within_limits(provider, message: OutboundMessage) -> SendResult:
     """Send, waiting in this thread for a rate limit whose room comes back soon (COMMHUB_RATE_WAIT_INLINE_SECONDS
     in all); a longer wait raises Throttled for the drain to put the row back."""
-    budget = _conf("RATE_WAIT_INLINE_SECONDS")
+    budget = knobs().rate_wait_inline_seconds
     while True:
         try:
             return provider.send(message)
@@ -684,7 +680,7 @@ def _record_failure(
         return "lost"
     if retry:
         logger.info("notification %s: %s", notification.pk, reason)
-        if delay <= _conf("RETRY_COUNTDOWN_MAX_SECONDS"):
+        if delay <= knobs().retry_countdown_max_seconds:
             transaction.on_commit(lambda: _schedule_retry_wakeup(notification.pk, notification.queue, delay))
         return Status.PENDING
     logger.warning("notification %s failed: %s", notification.pk, reason)
@@ -831,7 +827,7 @@ def notifications_promote_due(
 def _settle_unknown(*, now: datetime, queues: set[str]) -> tuple[int, int]:
     """`unknown` rows no callback settled within COMMHUB_UNKNOWN_SETTLE_SECONDS: the first time, send again (at
     most one duplicate, against never delivering); the second time, fail them for staff to look at."""
-    before = now - timedelta(seconds=_conf("UNKNOWN_SETTLE_SECONDS"))
+    before = now - timedelta(seconds=knobs().unknown_settle_seconds)
     requeued = failed = 0
     with transaction.atomic():
         rows = list(
@@ -878,7 +874,7 @@ def sweep(*, now: datetime | None = None) -> SweepResult:
     """Recover rows abandoned by dead workers and queues whose wake-ups were lost."""
     now = now or timezone.now()
     result = SweepResult()
-    max_claims = _conf("MAX_CLAIMS")
+    max_claims = knobs().max_claims
     queues: set[str] = set()
     with transaction.atomic():
         expired = list(
@@ -911,7 +907,7 @@ def sweep(*, now: datetime | None = None) -> SweepResult:
                 queues.add(notification.queue)
                 result.requeued += 1
     result.unknown_requeued, result.unknown_failed = _settle_unknown(now=now, queues=queues)
-    stale_before = now - timedelta(seconds=_conf("STALE_QUEUED_SECONDS"))
+    stale_before = now - timedelta(seconds=knobs().stale_queued_seconds)
     queues.update(queues_with_stale_rows(older_than=stale_before))
     for queue in sorted(queues):
         kick(queue)

@@ -8,9 +8,10 @@ import logging
 import os
 import threading
 
-from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
+
+from commhub.conf import knobs
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def heartbeat_start(name: str, queues: str) -> threading.Thread:
                 heartbeat_beat(name, queues)
             except Exception:  # the database is down: /health will say so; keep trying
                 logger.warning("worker heartbeat not written", exc_info=True)
-            _stop.wait(settings.COMMHUB["HEARTBEAT_SECONDS"])
+            _stop.wait(knobs().heartbeat_seconds)
         connection.close()
 
     _stop.clear()

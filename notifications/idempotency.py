@@ -13,11 +13,12 @@ import json
 import logging
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.response import Response
+
+from commhub.conf import knobs
 
 from .models import IdempotencyKey
 
@@ -45,7 +46,7 @@ def _problem(code: int, detail: str, **headers: str) -> Response:
 def _claim(client, key: str, fingerprint: str) -> tuple[IdempotencyKey | None, Response | None]:
     """Insert the key (committed at once, so concurrent duplicates see it), or answer for the existing one."""
     now = timezone.now()
-    ttl = timedelta(hours=settings.COMMHUB["IDEMPOTENCY_TTL_HOURS"])
+    ttl = timedelta(hours=knobs().idempotency_ttl_hours)
     for _attempt in range(2):
         try:
             with transaction.atomic():

@@ -22,8 +22,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import transaction
+
+from commhub.conf import knobs
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ _limiter_lock = threading.Lock()
 def limiter() -> DatabaseLimiter | RedisLimiter:
     """The limiter the settings name (Redis when COMMHUB_RATE_LIMIT_REDIS_URL is set, else the database)."""
     global _limiter
-    url = settings.COMMHUB["RATE_LIMIT_REDIS_URL"]
+    url = knobs().rate_limit_redis_url
     with _limiter_lock:
         if _limiter is None or _limiter[0] != url:
             _limiter = (url, RedisLimiter(url) if url else DatabaseLimiter())
@@ -192,7 +193,7 @@ def limiter() -> DatabaseLimiter | RedisLimiter:
 
 def type_rate(ntype, channel: str) -> Rate | None:
     """The catalogue's per-minute limit for `ntype` on `channel`, across all workers (None when switched off)."""
-    if not settings.COMMHUB["TYPE_RATE_LIMITS"]:
+    if not knobs().type_rate_limits:
         return None
     per_minute = ntype.rate_limit_for(channel)
     if per_minute <= 0:
@@ -208,11 +209,11 @@ def type_rate(ntype, channel: str) -> Rate | None:
 
 def sender_rate(sender: str, *, critical: bool) -> Rate | None:
     """The pace of one sender (COMMHUB_SENDER_RATES: units per second, e.g. twilio:+15005550006=1)."""
-    per_second = settings.COMMHUB["SENDER_RATES"].get(sender)
+    per_second = knobs().sender_rates.get(sender)
     if not per_second:
         return None
     burst = 1  # evenly spaced: a provider's cap is per second, a burst would overshoot it
-    headroom = settings.COMMHUB["RATE_CRITICAL_HEADROOM"] if critical else 0
+    headroom = knobs().rate_critical_headroom if critical else 0
     return Rate(
         key=f"sender:{sender}",
         per_second=per_second,
@@ -227,7 +228,7 @@ def reset_rate_limits() -> None:
     from .models import RateLimitState
 
     RateLimitState.objects.all().delete()
-    url = settings.COMMHUB["RATE_LIMIT_REDIS_URL"]
+    url = knobs().rate_limit_redis_url
     if url:
         client = limiter().client
         keys = list(client.scan_iter("commhub:rate:*", count=1000))

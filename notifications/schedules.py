@@ -2,31 +2,31 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import transaction
+from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
+
+from commhub.conf import knobs
 
 from .constants import MAINTENANCE_QUEUE
 
-# name -> (task, interval setting)
+# name -> (task, the knob that sets its interval)
 PERIODIC_TASKS = {
-    "commhub: dispatch due notifications": ("notifications.dispatch_due", "DISPATCH_DUE_INTERVAL_SECONDS"),
-    "commhub: sweep abandoned notifications": ("notifications.sweep", "SWEEP_INTERVAL_SECONDS"),
-    "commhub: rebuild recent rollups": ("analytics.rollups", "ROLLUP_INTERVAL_SECONDS"),
-    "commhub: sample queue depth": ("analytics.sample_queues", "QUEUE_SAMPLE_INTERVAL_SECONDS"),
-    "commhub: purge old samples and captures": ("analytics.retention_purge", "RETENTION_PURGE_INTERVAL_SECONDS"),
+    "commhub: dispatch due notifications": ("notifications.dispatch_due", "dispatch_due_interval_seconds"),
+    "commhub: sweep abandoned notifications": ("notifications.sweep", "sweep_interval_seconds"),
+    "commhub: rebuild recent rollups": ("analytics.rollups", "rollup_interval_seconds"),
+    "commhub: sample queue depth": ("analytics.sample_queues", "queue_sample_interval_seconds"),
+    "commhub: purge old samples and captures": ("analytics.retention_purge", "retention_purge_interval_seconds"),
 }
 
 
 def periodic_tasks_install() -> int:
     """Create the periodic tasks that are missing. Existing rows (and staff edits to them) are left alone."""
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
-
     created = 0
     with transaction.atomic():
-        for name, (task, interval_setting) in PERIODIC_TASKS.items():
+        for name, (task, interval_knob) in PERIODIC_TASKS.items():
             if PeriodicTask.objects.filter(name=name).exists():
                 continue
-            every = settings.COMMHUB[interval_setting]
+            every = getattr(knobs(), interval_knob)
             interval, _ = IntervalSchedule.objects.get_or_create(every=every, period=IntervalSchedule.SECONDS)
             PeriodicTask.objects.create(
                 name=name,

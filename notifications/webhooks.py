@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from commhub.conf import knobs
 from preferences.services import phone_normalize, sms_keyword, sms_opt_in, sms_opt_out
 
 from .feedback import FeedbackEvent, parse_price, provider_event_apply
@@ -66,7 +67,7 @@ def twilio_inbound_sms(request: HttpRequest) -> HttpResponse:
         logger.warning("inbound SMS %s: %s opted back in (%d recipients)", sid, phone, len(outcome.recipients))
         return _twiml()
     if keyword == "help":
-        return _twiml(settings.COMMHUB["SMS_HELP_REPLY"])
+        return _twiml(knobs().sms_help_reply)
     logger.info("inbound SMS %s from %s ignored (no keyword)", sid, phone)
     return _twiml()
 

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.conf import settings
+from commhub.conf import knobs
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,14 @@ def _parse(value: str) -> time:
 
 
 def default_window() -> SendWindow:
-    conf = settings.COMMHUB
-    return SendWindow(_parse(conf["SEND_WINDOW_START"]), _parse(conf["SEND_WINDOW_END"]))
+    conf = knobs()
+    return SendWindow(_parse(conf.send_window_start), _parse(conf.send_window_end))
+
+
+def apply_to(channel: str) -> bool:
+    """Whether quiet hours apply to `channel` (for the types that respect them)."""
+    configured = knobs().quiet_hours_channels
+    return channel in (configured if configured is not None else ["sms"])
 
 
 def window_for(recipient) -> SendWindow:
@@ -61,7 +67,7 @@ def zones_for(recipient) -> tuple[list[ZoneInfo], bool]:
     tz = zone(recipient.timezone)
     if tz is not None:
         return [tz], True
-    fallback = [z for z in (zone(name) for name in settings.COMMHUB["UNKNOWN_TIMEZONES"]) if z is not None]
+    fallback = [z for z in (zone(name) for name in knobs().unknown_timezones) if z is not None]
     return fallback or [ZoneInfo("UTC")], False
 
 

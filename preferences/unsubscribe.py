@@ -12,6 +12,8 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
+from commhub.conf import knobs
+
 from .constants import MARKETING
 from .models import ConsentAction, ConsentSource, Recipient
 from .selectors import policy_facts
@@ -47,7 +49,7 @@ def unsubscribe_url(token: str) -> str:
 
 
 def unsubscribe_mailto(token: str) -> str:
-    address = settings.COMMHUB["UNSUBSCRIBE_MAILTO"]
+    address = knobs().unsubscribe_mailto
     if not address:
         sender = settings.DEFAULT_FROM_EMAIL.rsplit("<", 1)[-1].rstrip(">").strip()
         address = f"unsubscribe@{sender.rsplit('@', 1)[-1]}"

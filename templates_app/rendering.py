@@ -26,11 +26,12 @@ from functools import lru_cache
 from html.parser import HTMLParser
 from typing import Any
 
-from django.conf import settings
 from jinja2 import FunctionLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
+
+from commhub.conf import knobs
 
 # Names the renderer provides itself; data keys with these names are shadowed.
 RESERVED_NAMES = frozenset({"recipient", "unsubscribe_url", "content"})
@@ -153,8 +154,8 @@ def _compiled(source: str, html: bool):
 
 
 def _limits() -> tuple[float, int]:
-    conf = settings.COMMHUB
-    return conf["TEMPLATE_RENDER_SECONDS"], conf["TEMPLATE_MAX_OUTPUT_CHARS"]
+    conf = knobs()
+    return conf.template_render_seconds, conf.template_max_output_chars
 
 
 def _render_part(source: str, context: Mapping[str, Any], *, html: bool) -> str:

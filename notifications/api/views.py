@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -10,6 +9,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from commhub.conf import knobs
 from commhub.permissions import require_perms
 from notifications import selectors, services
 from notifications.constants import Channel, Status
@@ -62,7 +62,7 @@ def batch_item_requests(
 
 
 def check_batch_size(items: list) -> None:
-    limit = settings.COMMHUB["BATCH_MAX_ITEMS"]
+    limit = knobs().batch_max_items
     if len(items) > limit:
         raise ValidationError({"notifications": [f"At most {limit} notifications per batch; got {len(items)}."]})
 

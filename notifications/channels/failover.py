@@ -21,8 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 
-from django.conf import settings
-
+from commhub.conf import knobs
 from commhub.metrics import PROVIDER_ERRORS, PROVIDER_SECONDS, SENDS
 from notifications.ratelimit import Rate, Throttled, limiter, sender_rate
 
@@ -49,7 +48,7 @@ _lock = threading.Lock()
 
 def breaker_states() -> dict[str, str]:
     """Provider name -> closed / open / half-open (for health checks and tests)."""
-    now, cooldown = time.monotonic(), settings.COMMHUB["BREAKER_OPEN_SECONDS"]
+    now, cooldown = time.monotonic(), knobs().breaker_open_seconds
     with _lock:
         return {name: b.state(now, cooldown) for name, b in _breakers.items()}
 
@@ -79,7 +78,7 @@ class FailoverProvider(Provider):
     def _may_try(self, name: str, now: float) -> bool:
         if not self.breakers:
             return True
-        cooldown = settings.COMMHUB["BREAKER_OPEN_SECONDS"]
+        cooldown = knobs().breaker_open_seconds
         with _lock:
             breaker = _breakers.setdefault(name, Breaker())
             state = breaker.state(now, cooldown)
@@ -89,7 +88,7 @@ class FailoverProvider(Provider):
         """The provider was chosen: when its breaker is half-open this send is the probe (one at a time)."""
         if not self.breakers:
             return
-        cooldown = settings.COMMHUB["BREAKER_OPEN_SECONDS"]
+        cooldown = knobs().breaker_open_seconds
         with _lock:
             breaker = _breakers.setdefault(name, Breaker())
             if breaker.state(now, cooldown) == "half-open":
@@ -107,7 +106,7 @@ class FailoverProvider(Provider):
     def _failed(self, name: str, now: float) -> None:
         if not self.breakers:
             return
-        threshold = settings.COMMHUB["BREAKER_FAILURES"]
+        threshold = knobs().breaker_failures
         with _lock:
             breaker = _breakers.setdefault(name, Breaker())
             breaker.failures += 1

@@ -1,0 +1,83 @@
+"""commhub's own knobs, typed: `knobs().lease_seconds` instead of `settings.COMMHUB["LEASE_SECONDS"]`.
+
+The values live in `settings.COMMHUB` (commhub/settings/pipeline.py reads each from its environment variable
+and documents it); this module gives them a type and a name the type checker knows. A knob missing from
+either side fails at the first call: `Knobs(**...)` refuses unknown and missing fields.
+
+The typed view is rebuilt only when `settings.COMMHUB` is replaced (tests do
+`settings.COMMHUB = {**settings.COMMHUB, "KEY": value}`), so reading a knob costs an identity check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+
+@dataclass(frozen=True, slots=True)
+class Knobs:
+    # the send path
+    lease_seconds: int
+    drain_batch_size: int
+    drain_threads: int
+    group_commit_wait_ms: float
+    drain_time_budget_seconds: float
+    batch_max_items: int
+    dispatch_due_interval_seconds: int
+    sweep_interval_seconds: int
+    stale_queued_seconds: int
+    retry_countdown_max_seconds: int
+    max_claims: int
+    unknown_settle_seconds: int
+    status_strict: bool
+    # caches
+    permission_cache_seconds: int
+    catalogue_cache_seconds: float
+    # compliance
+    send_window_start: str
+    send_window_end: str
+    quiet_hours_channels: list[str] | None  # None: each channel's spec decides
+    unknown_timezones: list[str]
+    sms_help_reply: str
+    unsubscribe_mailto: str
+    # providers and limits
+    breaker_failures: int
+    breaker_open_seconds: float
+    rate_limit_redis_url: str
+    type_rate_limits: bool
+    sender_rates: dict[str, float]
+    rate_critical_headroom: int
+    rate_wait_inline_seconds: float
+    # costs and reporting
+    rollup_days: int
+    rollup_interval_seconds: int
+    queue_sample_interval_seconds: int
+    retention_purge_interval_seconds: int
+    sample_retention_days: int
+    capture_retention_days: int
+    budget_alert_recipients: list[str]
+    staff_email: str
+    # operations
+    metrics_cache_seconds: float
+    heartbeat_seconds: float
+    heartbeat_stale_seconds: float
+    idempotency_ttl_hours: int
+    # templates
+    template_render_seconds: float
+    template_max_output_chars: int
+
+
+_typed: tuple[dict[str, Any], Knobs] | None = None
+
+
+def knobs() -> Knobs:
+    """The current knobs (see the module docstring)."""
+    global _typed
+    raw = settings.COMMHUB
+    cached = _typed
+    if cached is None or cached[0] is not raw:
+        cached = (raw, Knobs(**{name.lower(): value for name, value in raw.items()}))
+        _typed = cached
+    return cached[1]

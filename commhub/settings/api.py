@@ -1,0 +1,83 @@
+"""The REST API: DRF, the OpenAPI schema, service-account JWTs and end-user JWTs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import DEBUG, SECRET_KEY, env
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    # Deny by default: every view names its own permission, so a forgotten one is a 403, not a leak.
+    "DEFAULT_PERMISSION_CLASSES": ["commhub.permissions.DenyAll"],
+    "DEFAULT_PAGINATION_CLASS": "commhub.api.Pagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "commhub.api.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+}
+
+_jwt_algorithm = env.str("JWT_ALGORITHM", default="HS256")
+_jwt_signing_key = env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=1)),
+    "ALGORITHM": _jwt_algorithm,
+    "SIGNING_KEY": _jwt_signing_key,
+    "VERIFYING_KEY": env.str("JWT_VERIFYING_KEY", default="") or None,
+    "AUDIENCE": env.str("JWT_AUDIENCE", default="") or None,
+    "ISSUER": env.str("JWT_ISSUER", default="") or None,
+    "LEEWAY": env.int("JWT_LEEWAY_SECONDS", default=0),
+}
+if _jwt_algorithm.startswith("HS") and len(_jwt_signing_key) < 32 and not DEBUG:
+    raise ImproperlyConfigured("JWT_SIGNING_KEY (or SECRET_KEY) must be at least 32 characters for HS256.")
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "commhub API",
+    "DESCRIPTION": "Self-hosted communication hub: send, schedule and follow notifications.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],  # the API description is public
+    "ENUM_NAME_OVERRIDES": {"ChannelEnum": "notifications.constants.Channel.choices"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "commhub.api.contract_paths_as_documented",
+    ],
+}
+
+# --- end-user tokens ----------------------------------------------------------------------------------
+# The product's own backend signs its users' JWTs; commhub verifies them for /api/v1/me/ (no database user
+# needed: the claim names the recipient). A different key from the service tokens above, so an end-user
+# token can never pass as a service account's.
+_DEV_USER_JWT_KEY = "dev-only-end-user-jwt-key-never-use-in-production"
+USER_JWT = {
+    "ALGORITHM": env.str("USER_JWT_ALGORITHM", default="HS256"),
+    "SIGNING_KEY": env.str("USER_JWT_SIGNING_KEY", default=_DEV_USER_JWT_KEY if DEBUG else ""),
+    "PUBLIC_KEY": env.str("USER_JWT_PUBLIC_KEY", default="").replace("\\n", "\n"),
+    "PRIVATE_KEY": env.str("USER_JWT_PRIVATE_KEY", default="").replace("\\n", "\n"),  # issue_user_token only
+    "USER_CLAIM": env.str("USER_JWT_USER_CLAIM", default="user_id"),
+    "AUDIENCE": env.str("USER_JWT_AUDIENCE", default="") or None,
+    "ISSUER": env.str("USER_JWT_ISSUER", default="") or None,
+    "LEEWAY_SECONDS": env.int("USER_JWT_LEEWAY_SECONDS", default=0),
+    "TTL_MINUTES": env.int("USER_JWT_TTL_MINUTES", default=60),
+}
+if USER_JWT["ALGORITHM"] not in ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256"):
+    raise ImproperlyConfigured(f"USER_JWT_ALGORITHM {USER_JWT['ALGORITHM']!r} is not supported.")
+if not DEBUG and USER_JWT["SIGNING_KEY"] == _DEV_USER_JWT_KEY:
+    raise ImproperlyConfigured("USER_JWT_SIGNING_KEY is the development default; set a key shared with your backend.")
+if USER_JWT["ALGORITHM"].startswith("HS") and USER_JWT["SIGNING_KEY"]:
+    if USER_JWT["SIGNING_KEY"] in (SECRET_KEY, _jwt_signing_key):
+        raise ImproperlyConfigured("USER_JWT_SIGNING_KEY must differ from SECRET_KEY and JWT_SIGNING_KEY.")
+    if len(USER_JWT["SIGNING_KEY"]) < 32 and not DEBUG:
+        raise ImproperlyConfigured("USER_JWT_SIGNING_KEY must be at least 32 characters.")

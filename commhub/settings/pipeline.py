@@ -1,0 +1,102 @@
+"""commhub's own knobs. Code reads them typed, through `commhub.conf.knobs()`; this dict is the raw form
+(tests override it as `settings.COMMHUB = {**settings.COMMHUB, "KEY": value}`)."""
+
+from __future__ import annotations
+
+from .base import env
+from .broker import CELERY_BROKER_URL
+from .database import DATABASES
+
+COMMHUB = {
+    # How long a worker owns a claimed row; the sweeper re-queues rows whose lease ran out.
+    "LEASE_SECONDS": env.int("COMMHUB_LEASE_SECONDS", default=120),
+    # Rows claimed per drain task; each row is still sent and recorded one at a time.
+    "DRAIN_BATCH_SIZE": env.int("COMMHUB_DRAIN_BATCH_SIZE", default=50),
+    # Sender threads per drain: they overlap database commits with provider round trips. SQLite has one
+    # writer at a time, so more than one buys nothing there.
+    "DRAIN_THREADS": env.int(
+        "COMMHUB_DRAIN_THREADS", default=1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 8
+    ),
+    # How long a group-commit leader waits for the other senders' records before writing (milliseconds).
+    "GROUP_COMMIT_WAIT_MS": env.float("COMMHUB_GROUP_COMMIT_WAIT_MS", default=2.0),
+    # A drain task hands its queue back to the broker after this long so higher tiers get a turn.
+    "DRAIN_TIME_BUDGET_SECONDS": env.float("COMMHUB_DRAIN_TIME_BUDGET_SECONDS", default=5.0),
+    # Largest accepted batch request.
+    "BATCH_MAX_ITEMS": env.int("COMMHUB_BATCH_MAX_ITEMS", default=1000),
+    # Beat intervals for the due-row dispatcher and the sweeper.
+    "DISPATCH_DUE_INTERVAL_SECONDS": env.int("COMMHUB_DISPATCH_DUE_INTERVAL", default=5),
+    "SWEEP_INTERVAL_SECONDS": env.int("COMMHUB_SWEEP_INTERVAL", default=30),
+    # Queued rows untouched this long get their queue kicked again (the broker may have lost the kick).
+    "STALE_QUEUED_SECONDS": env.int("COMMHUB_STALE_QUEUED_SECONDS", default=60),
+    # Retry delays up to this long are also kicked with a Celery countdown (well under the broker's
+    # visibility timeout); longer ones wait for the beat dispatcher.
+    "RETRY_COUNTDOWN_MAX_SECONDS": env.int("COMMHUB_RETRY_COUNTDOWN_MAX", default=300),
+    # An illegal status transition (e.g. delivered -> queued) raises when this is on (tests, development) and
+    # is refused with an error in the log when it is off (production: one bad write must not stop a drain).
+    "STATUS_STRICT": env.bool("COMMHUB_STATUS_STRICT", default=False),
+    # How many times a row may be claimed without finishing before it is declared poison.
+    "MAX_CLAIMS": env.int("COMMHUB_MAX_CLAIMS", default=5),
+    # Seconds an API client's permission set is cached per process (a revocation applies within it).
+    "PERMISSION_CACHE_SECONDS": env.int("COMMHUB_PERMISSION_CACHE_SECONDS", default=30),
+    # Seconds the in-process type/template/pricing caches may lag an edit made in another process.
+    "CATALOGUE_CACHE_SECONDS": env.float("COMMHUB_CATALOGUE_CACHE_SECONDS", default=5.0),
+    # Quiet hours: the local-time window in which types that respect quiet hours may be sent (TCPA: 08-21),
+    # unless the recipient set a window of their own; the channels it applies to; and the zones assumed
+    # (all must agree) when a recipient's zone is unknown.
+    "SEND_WINDOW_START": env.str("COMMHUB_SEND_WINDOW_START", default="08:00"),
+    "SEND_WINDOW_END": env.str("COMMHUB_SEND_WINDOW_END", default="21:00"),
+    # Blank: each channel's spec says whether quiet hours apply to it (SMS yes, email no).
+    "QUIET_HOURS_CHANNELS": env.list("COMMHUB_QUIET_HOURS_CHANNELS", default=None),
+    "UNKNOWN_TIMEZONES": env.list("COMMHUB_UNKNOWN_TIMEZONES", default=["America/New_York", "America/Los_Angeles"]),
+    # The reply to an SMS "HELP" (carriers require one).
+    "SMS_HELP_REPLY": env.str(
+        "COMMHUB_SMS_HELP_REPLY",
+        default="commhub alerts: reply STOP to unsubscribe, START to resubscribe. Msg&data rates may apply.",
+    ),
+    # Provider failover: consecutive failures that open a provider's circuit, and how long it stays open
+    # before one send probes it again.
+    "BREAKER_FAILURES": env.int("COMMHUB_BREAKER_FAILURES", default=3),
+    "BREAKER_OPEN_SECONDS": env.float("COMMHUB_BREAKER_OPEN_SECONDS", default=30.0),
+    # Rate limits, shared by every worker on every host: in Redis when this names one (default: the broker,
+    # when the broker is Redis), else in the database. The catalogue's per type x channel limits can be
+    # switched off (e.g. for a benchmark); senders are paced in units (messages; SMS segments) per second,
+    # e.g. "twilio:+15005550006=1,twilio:+18005550100=3,mailgun=100". A critical message may go ahead of
+    # this many units of bulk work on its sender; a wait up to RATE_WAIT_INLINE_SECONDS is slept in the
+    # sender thread, a longer one puts the row back in its queue until the limit has room.
+    "RATE_LIMIT_REDIS_URL": env.str(
+        "COMMHUB_RATE_LIMIT_REDIS_URL",
+        default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+    ),
+    "TYPE_RATE_LIMITS": env.bool("COMMHUB_TYPE_RATE_LIMITS", default=True),
+    "SENDER_RATES": env.dict("COMMHUB_SENDER_RATES", cast={"value": float}, default={}),
+    "RATE_CRITICAL_HEADROOM": env.int("COMMHUB_RATE_CRITICAL_HEADROOM", default=5),
+    "RATE_WAIT_INLINE_SECONDS": env.float("COMMHUB_RATE_WAIT_INLINE_SECONDS", default=1.0),
+    # Rollups: the periodic task rebuilds the last ROLLUP_DAYS days (the days still changing) every
+    # ROLLUP_INTERVAL seconds, and corrects budget spend to the ledger.
+    "ROLLUP_DAYS": env.int("COMMHUB_ROLLUP_DAYS", default=3),
+    "ROLLUP_INTERVAL_SECONDS": env.int("COMMHUB_ROLLUP_INTERVAL", default=300),
+    "QUEUE_SAMPLE_INTERVAL_SECONDS": env.int("COMMHUB_QUEUE_SAMPLE_INTERVAL", default=60),
+    "RETENTION_PURGE_INTERVAL_SECONDS": env.int("COMMHUB_RETENTION_PURGE_INTERVAL", default=3600),
+    # Retention of queue-depth samples and of captured (embedded-mode) messages.
+    "SAMPLE_RETENTION_DAYS": env.int("COMMHUB_SAMPLE_RETENTION_DAYS", default=14),
+    "CAPTURE_RETENTION_DAYS": env.int("COMMHUB_CAPTURE_RETENTION_DAYS", default=30),
+    # Who hears about a crossed alert budget (recipient external ids; "staff" is created with STAFF_EMAIL).
+    "BUDGET_ALERT_RECIPIENTS": env.list("COMMHUB_BUDGET_ALERT_RECIPIENTS", default=["staff"]),
+    "STAFF_EMAIL": env.str("COMMHUB_STAFF_EMAIL", default="ops@commhub.localhost"),
+    # /metrics reads its database gauges at most this often; workers report a heartbeat this often, and
+    # /health calls the workers down when none reported within HEARTBEAT_STALE_SECONDS.
+    "METRICS_CACHE_SECONDS": env.float("COMMHUB_METRICS_CACHE_SECONDS", default=10.0),
+    "HEARTBEAT_SECONDS": env.float("COMMHUB_HEARTBEAT_SECONDS", default=10.0),
+    "HEARTBEAT_STALE_SECONDS": env.float("COMMHUB_HEARTBEAT_STALE_SECONDS", default=60.0),
+    # How long an `unknown` send (timed out after the request went out) waits for the provider's callback
+    # before the sweeper sends it once more.
+    "UNKNOWN_SETTLE_SECONDS": env.int("COMMHUB_UNKNOWN_SETTLE_SECONDS", default=3600),
+    # How long an Idempotency-Key (and the response it replays) is kept.
+    "IDEMPOTENCY_TTL_HOURS": env.int("COMMHUB_IDEMPOTENCY_TTL_HOURS", default=24),
+    # Every template render stops past this many seconds or this many characters of output (a staff-written
+    # template cannot hang a worker or fill its memory).
+    "TEMPLATE_RENDER_SECONDS": env.float("COMMHUB_TEMPLATE_RENDER_SECONDS", default=1.0),
+    "TEMPLATE_MAX_OUTPUT_CHARS": env.int("COMMHUB_TEMPLATE_MAX_OUTPUT_CHARS", default=500_000),
+    # The mailto: half of List-Unsubscribe (blank: unsubscribe@ the sender's domain).
+    "UNSUBSCRIBE_MAILTO": env.str("COMMHUB_UNSUBSCRIBE_MAILTO", default=""),
+}
