@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Q
 
 from commhub.conf import knobs
-from notifications.constants import DELIVERY_QUEUES, Status
+from commhub.queues import delivery_queues
+from notifications.constants import Status
 from notifications.models import CapturedMessage, Notification, RateLimitState
 
 from .models import QueueDepthSample
@@ -27,7 +28,7 @@ def queue_depths(*, now: datetime) -> dict[str, dict[str, int]]:
             sending=Count("pk", filter=Q(status=Status.SENDING)),
         )
     )
-    depths = {q: {"ready": 0, "waiting": 0, "sending": 0} for q in DELIVERY_QUEUES}
+    depths = {q: {"ready": 0, "waiting": 0, "sending": 0} for q in delivery_queues()}
     for r in rows:
         depths[r["queue"]] = {"ready": r["ready"], "waiting": r["waiting"], "sending": r["sending"]}
     return depths

@@ -1,115 +1,13 @@
-"""The cost ledger and the prices it is computed from."""
+"""Reporting: daily rollups per type x channel x provider, cost per recipient per day, queue-depth samples.
+
+(Prices, the cost ledger and budgets are in the costs app.)
+"""
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import F, Q
 
-from notifications.constants import Channel
-
-
-class PricingRule(models.Model):
-    """The price of one unit (an SMS segment, an email message) on a channel, for a while.
-
-    The rule that prices a message is the most specific one in force when it is sent: the longest matching
-    destination prefix (+44 beats any destination), then a rule naming the provider over a channel-wide one,
-    then the latest `effective_from`. A price change is a new rule from a date, so history keeps its prices.
-    """
-
-    class Unit(models.TextChoices):
-        SEGMENT = "segment", "SMS segment"
-        MESSAGE = "message", "Message"
-
-    channel = models.CharField(max_length=16, choices=Channel.choices)
-    provider = models.CharField(max_length=64, blank=True, help_text="Blank: any provider on this channel.")
-    country_prefix = models.CharField(
-        max_length=8,
-        blank=True,
-        validators=[RegexValidator(r"^\+[1-9][0-9]{0,6}$", "An E.164 prefix: + and up to 7 digits, e.g. +44.")],
-        help_text="Destination phone prefix, e.g. +44 or +1242. Blank: any destination.",
-    )
-    unit = models.CharField(max_length=16, choices=Unit.choices)
-    price = models.DecimalField(max_digits=12, decimal_places=6, validators=[MinValueValidator(0)])
-    currency = models.CharField(max_length=3, default="USD")
-    effective_from = models.DateTimeField(null=True, blank=True, help_text="Blank: since always.")
-    effective_to = models.DateTimeField(null=True, blank=True, help_text="Blank: until further notice (exclusive).")
-    is_active = models.BooleanField(default=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["channel", "country_prefix", "provider", "-effective_from"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["channel", "provider", "country_prefix", "effective_from"], name="pricing_one_rule_per_start"
-            ),
-            models.CheckConstraint(
-                condition=Q(effective_to__isnull=True)
-                | Q(effective_from__isnull=True)
-                | Q(effective_to__gt=F("effective_from")),
-                name="pricing_window_not_empty",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        where = f" to {self.country_prefix}" if self.country_prefix else ""
-        return f"{self.channel}/{self.provider or '*'}{where}: {self.price} {self.currency} per {self.unit}"
-
-    def in_force(self, at) -> bool:
-        return (self.effective_from is None or self.effective_from <= at) and (
-            self.effective_to is None or at < self.effective_to
-        )
-
-    def clean(self) -> None:
-        if self.country_prefix and self.channel != Channel.SMS:
-            raise ValidationError({"country_prefix": "Only SMS prices depend on the destination."})
-        if self.effective_from and self.effective_to and self.effective_to <= self.effective_from:
-            raise ValidationError({"effective_to": "Must be after the start."})
-        overlapping = PricingRule.objects.filter(
-            channel=self.channel, provider=self.provider, country_prefix=self.country_prefix, is_active=True
-        ).exclude(pk=self.pk)
-        if self.effective_to is not None:
-            overlapping = overlapping.filter(Q(effective_from__isnull=True) | Q(effective_from__lt=self.effective_to))
-        if self.effective_from is not None:
-            overlapping = overlapping.filter(Q(effective_to__isnull=True) | Q(effective_to__gt=self.effective_from))
-        if self.is_active and overlapping.exists():
-            raise ValidationError(
-                f"Another active rule prices {self.channel}/{self.provider or 'any provider'}"
-                f"{' to ' + self.country_prefix if self.country_prefix else ''} in the same period: "
-                "end it (effective to) before this one starts."
-            )
-
-
-class CostEntry(models.Model):
-    """What one sent notification cost. One row per notification, written when the provider accepts it; the
-    provider's own bill (a Twilio price callback) replaces the amount once, keeping our estimate beside it."""
-
-    notification = models.OneToOneField(
-        "notifications.Notification", on_delete=models.PROTECT, related_name="cost_entry"
-    )
-    channel = models.CharField(max_length=16, choices=Channel.choices)
-    provider = models.CharField(max_length=64)
-    units = models.PositiveIntegerField()
-    unit_price = models.DecimalField(max_digits=12, decimal_places=6)
-    amount = models.DecimalField(max_digits=12, decimal_places=6)
-    currency = models.CharField(max_length=3, default="USD")
-    is_estimate = models.BooleanField(default=True, help_text="Our price table, not yet the provider's bill.")
-    estimated_amount = models.DecimalField(
-        max_digits=12, decimal_places=6, null=True, blank=True, help_text="What our price table said."
-    )
-    pricing_rule = models.ForeignKey(
-        PricingRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
-    )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(null=True, blank=True, help_text="When the provider's bill replaced it.")
-
-    class Meta:
-        ordering = ["-created_at"]
-        verbose_name_plural = "cost entries"
-
-    def __str__(self) -> str:
-        return f"{self.amount} {self.currency} ({self.channel})"
+from commhub import channels
 
 
 class DailyRollup(models.Model):
@@ -121,7 +19,7 @@ class DailyRollup(models.Model):
     notification_type = models.ForeignKey(
         "notifications.NotificationType", on_delete=models.CASCADE, related_name="+", db_index=False
     )
-    channel = models.CharField(max_length=16, choices=Channel.choices)
+    channel = models.CharField(max_length=16, choices=channels.choices)
     provider = models.CharField(max_length=64, blank=True)
     currency = models.CharField(max_length=3, default="USD")
     submitted = models.PositiveIntegerField(default=0)
@@ -161,7 +59,7 @@ class RecipientDailyCost(models.Model):
 
     day = models.DateField()
     recipient = models.ForeignKey("preferences.Recipient", on_delete=models.CASCADE, related_name="+", db_index=False)
-    channel = models.CharField(max_length=16, choices=Channel.choices)
+    channel = models.CharField(max_length=16, choices=channels.choices)
     currency = models.CharField(max_length=3, default="USD")
     messages = models.PositiveIntegerField(default=0)
     units = models.PositiveIntegerField(default=0)
@@ -178,84 +76,6 @@ class RecipientDailyCost(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} recipient {self.recipient_id} {self.channel}: {self.cost} {self.currency}"
-
-
-class Budget(models.Model):
-    """A spending limit. A blocking budget makes the decision engine refuse the notification that would take
-    the period's spend past the limit; an alert budget lets it through and tells staff once per period."""
-
-    class Scope(models.TextChoices):
-        GLOBAL = "global", "Everything"
-        TYPE = "type", "One notification type"
-        RECIPIENT = "recipient", "One recipient"
-        EACH_RECIPIENT = "each_recipient", "Each recipient separately"
-
-    class Period(models.TextChoices):
-        DAILY = "daily", "Daily (UTC)"
-        MONTHLY = "monthly", "Monthly (UTC)"
-
-    class Action(models.TextChoices):
-        BLOCK = "block", "Refuse sends over the limit"
-        ALERT = "alert", "Tell staff when crossed"
-
-    name = models.CharField(max_length=100, unique=True)
-    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.GLOBAL)
-    notification_type = models.ForeignKey(
-        "notifications.NotificationType", null=True, blank=True, on_delete=models.CASCADE, related_name="budgets"
-    )
-    recipient = models.ForeignKey(
-        "preferences.Recipient", null=True, blank=True, on_delete=models.CASCADE, related_name="budgets"
-    )
-    channel = models.CharField(max_length=16, choices=Channel.choices, blank=True, help_text="Blank: every channel.")
-    period = models.CharField(max_length=8, choices=Period.choices, default=Period.DAILY)
-    limit = models.DecimalField(max_digits=12, decimal_places=6, validators=[MinValueValidator(0)])
-    currency = models.CharField(max_length=3, default="USD")
-    action = models.CharField(max_length=8, choices=Action.choices, default=Action.BLOCK)
-    notify = models.CharField(
-        max_length=500,
-        blank=True,
-        help_text="Recipient external ids to alert, comma-separated. Blank: COMMHUB_BUDGET_ALERT_RECIPIENTS.",
-    )
-    is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-    def clean(self) -> None:
-        if self.scope == self.Scope.TYPE and self.notification_type_id is None:
-            raise ValidationError({"notification_type": "A per-type budget names its type."})
-        if self.scope == self.Scope.RECIPIENT and self.recipient_id is None:
-            raise ValidationError({"recipient": "A per-recipient budget names its recipient."})
-
-    @property
-    def label(self) -> str:
-        return f"{self.period} budget '{self.name}' ({self.limit.normalize():f} {self.currency})"
-
-
-class BudgetSpend(models.Model):
-    """What a budget has committed in one period (for one recipient, for per-recipient budgets): the estimated
-    cost of every notification it let through, corrected to the ledger by `budgets_reconcile`."""
-
-    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="spends")
-    period_start = models.DateField()
-    subject = models.CharField(max_length=64, blank=True, help_text="The recipient id for per-recipient budgets.")
-    spent = models.DecimalField(max_digits=14, decimal_places=6, default=0)
-    refused = models.PositiveIntegerField(default=0)
-    alerted_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["-period_start"]
-        constraints = [
-            models.UniqueConstraint(fields=["budget", "period_start", "subject"], name="budget_spend_one_per_period")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.budget_id} {self.period_start} {self.subject or '*'}: {self.spent}"
 
 
 class QueueDepthSample(models.Model):

@@ -22,10 +22,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from commhub.conf import knobs
+from costs.models import CostEntry
 from notifications.constants import Status
 from notifications.models import Notification, ProviderEvent
 
-from .models import CostEntry, DailyRollup, RecipientDailyCost
+from .models import DailyRollup, RecipientDailyCost
 
 logger = logging.getLogger(__name__)
 

@@ -1,48 +1,13 @@
-"""Reads for prices and costs."""
+"""Reads for analytics: rollups for the API and the dashboard."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import timedelta
+from decimal import Decimal
 
-from django.utils import timezone
+from django.db.models import Sum
 
-from commhub.snapshot import Snapshot
-
-from .models import PricingRule
-
-
-def _load_rules() -> dict[str, list[PricingRule]]:
-    """Active rules per channel, most specific first (longest prefix, provider-specific, latest start)."""
-    rules: dict[str, list[PricingRule]] = {}
-    for rule in PricingRule.objects.filter(is_active=True):
-        rules.setdefault(rule.channel, []).append(rule)
-    for channel_rules in rules.values():
-        channel_rules.sort(
-            key=lambda r: (
-                -len(r.country_prefix),
-                r.provider == "",
-                -(r.effective_from.timestamp() if r.effective_from else float("-inf")),
-            )
-        )
-    return rules
-
-
-pricing_rules = Snapshot(_load_rules)
-
-
-def price_for(*, channel: str, provider: str = "", to: str = "", at: datetime | None = None) -> PricingRule | None:
-    """The rule in force at `at` (default: now) for a message on `channel` through `provider` to `to`: the
-    longest matching destination prefix, then the provider's own rule over the channel-wide one."""
-    at = at or timezone.now()
-    for rule in pricing_rules.get().get(channel, ()):
-        if rule.provider not in ("", provider):
-            continue
-        if rule.country_prefix and not to.startswith(rule.country_prefix):
-            continue
-        if rule.in_force(at):
-            return rule
-    return None
-
+from .models import DailyRollup, RecipientDailyCost
 
 # --- analytics reads (the API and the dashboard) -----------------------------------------------------
 
@@ -62,8 +27,6 @@ COUNT_FIELDS = (
 
 def rollups_in(*, start, end, type_key: str | None = None, channel: str | None = None, provider: str | None = None):
     """Rollup rows for the days start..end (inclusive), filtered."""
-    from .models import DailyRollup
-
     rows = DailyRollup.objects.filter(day__gte=start, day__lte=end).select_related("notification_type")
     if type_key:
         rows = rows.filter(notification_type__key=type_key)
@@ -77,9 +40,6 @@ def rollups_in(*, start, end, type_key: str | None = None, channel: str | None =
 def daily_totals(*, start, end, **filters) -> list[dict]:
     """One entry per day from start to end (days without traffic are zeros): the counts, the cost per
     currency and the delivery rate (delivered / sent)."""
-    from datetime import timedelta
-    from decimal import Decimal
-
     days: dict = {}
     day = start
     while day <= end:
@@ -97,10 +57,6 @@ def daily_totals(*, start, end, **filters) -> list[dict]:
 
 def cost_breakdown(*, start, end, group_by: str) -> list[dict]:
     """Cost and units between start and end grouped by day, type, channel, provider or recipient."""
-    from django.db.models import Sum
-
-    from .models import DailyRollup, RecipientDailyCost
-
     if group_by == "recipient":
         rows = (
             RecipientDailyCost.objects.filter(day__gte=start, day__lte=end)

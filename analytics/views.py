@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from notifications.constants import Channel
+from commhub import channels
 from notifications.models import NotificationType
 
 from .charts import bar_chart, line_chart
@@ -30,7 +30,7 @@ def dashboard_view(request):
     days = RANGES.get(request.GET.get("days", "30"), 30)
     type_key = request.GET.get("type") or None
     channel = request.GET.get("channel") or None
-    if channel not in (None, *Channel.values):
+    if channel is not None and not channels.exists(channel):
         channel = None
     end = timezone.now().date()
     start = end - timedelta(days=days - 1)
@@ -70,7 +70,7 @@ def dashboard_view(request):
         "days": days,
         "ranges": list(RANGES),
         "types": NotificationType.objects.order_by("key").values_list("key", flat=True),
-        "channels": Channel.values,
+        "channels": channels.names(),
         "type_key": type_key or "",
         "channel": channel or "",
         "start": start,

@@ -43,11 +43,12 @@ def reset_queue() -> None:
     from django.conf import settings
     from django.db import connection
 
+    from costs.models import CostEntry
+    from notifications.models import CapturedMessage, DeliveryAttempt, Notification
+
+    tables = ", ".join(model._meta.db_table for model in (Notification, DeliveryAttempt, CostEntry, CapturedMessage))
     with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE notifications_notification, notifications_deliveryattempt, analytics_costentry, "
-            "notifications_capturedmessage CASCADE"
-        )
+        cursor.execute(f"TRUNCATE {tables} CASCADE")  # noqa: S608 (table names from model metadata)
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
 
 

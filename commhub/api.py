@@ -8,13 +8,51 @@ import io
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from commhub import channels
 from commhub.errors import DomainError, InvalidInput
+
+
+class ChannelField(serializers.ChoiceField):
+    """A channel name. The choices are the channel registry's, read when the field is used (a channel
+    registered after the serializer class was defined is accepted too). `any_label` adds "" for "every
+    channel"."""
+
+    def __init__(self, *, any_label: str | None = None, **kwargs: Any) -> None:
+        self._any = [("", any_label)] if any_label else []
+        super().__init__(choices=[], **kwargs)
+
+    def _live(self) -> dict[Any, str]:
+        return dict([*self._any, *channels.choices()])
+
+    @property
+    def choices(self) -> dict[Any, str]:
+        return self._live()
+
+    @choices.setter
+    def choices(self, value: Any) -> None:  # DRF's __init__ assigns the (empty) static choices
+        pass
+
+    @property
+    def grouped_choices(self) -> dict[Any, str]:
+        return self._live()
+
+    @grouped_choices.setter
+    def grouped_choices(self, value: Any) -> None:
+        pass
+
+    @property
+    def choice_strings_to_values(self) -> dict[str, Any]:
+        return {str(key): key for key in self._live()}
+
+    @choice_strings_to_values.setter
+    def choice_strings_to_values(self, value: Any) -> None:
+        pass
 
 
 class Pagination(PageNumberPagination):

@@ -12,17 +12,18 @@ import os
 from celery import Celery
 from kombu import Queue
 
+from commhub.queues import configured_queues
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commhub.settings")
 
 app = Celery("commhub")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 
-def _queues() -> list[Queue]:
-    from notifications.constants import ALL_QUEUES
+@app.on_after_configure.connect
+def _declare_queues(sender: Celery, **kwargs: object) -> None:
+    """Declared once the configuration is read (the channels' names are settings), not at import."""
+    sender.conf.task_queues = [Queue(name, routing_key=name) for name in configured_queues()]
 
-    return [Queue(name, routing_key=name) for name in ALL_QUEUES]
 
-
-app.conf.task_queues = _queues()
 app.autodiscover_tasks()

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from commhub.processes import celery_beat_argv, celery_worker_argv
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SEND = '{"user_id": 123, "trigger_type": "financial_alert", "data": {"amount": "$120", "account": "checking"}}'
 
@@ -58,12 +60,10 @@ def main() -> int:
     _manage(env, "migrate", "--noinput", "-v", "0")
     seeded = _manage(env, "seed_demo")
     login = _manage(env, "ensure_admin")
-    from commhub.processes import celery_beat_argv, celery_worker_argv
-    from notifications.constants import ALL_QUEUES
 
     commands = {
         "web": [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        "worker": celery_worker_argv(queues=ALL_QUEUES, concurrency=2, name="embedded@%h"),
+        "worker": celery_worker_argv(queues=None, concurrency=2, name="embedded@%h"),
         "beat": celery_beat_argv(pidfile=str(data / "beat.pid")),
     }
     (data / "beat.pid").unlink(missing_ok=True)

@@ -39,6 +39,14 @@ class EndUser:
         return self.get_username()
 
 
+def end_user_of(request: Any) -> EndUser:
+    """The person an end-user token authenticated (the /me/ views admit no one else)."""
+    user = request.user
+    if not isinstance(user, EndUser):
+        raise PermissionError("not an end-user request")
+    return user
+
+
 class TokenNotConfigured(Exception):
     pass
 

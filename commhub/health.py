@@ -9,7 +9,9 @@ from django.db import connection
 from django.http import JsonResponse
 from django.utils import timezone
 
+from commhub.celery import app
 from commhub.conf import knobs
+from notifications.models import WorkerHeartbeat
 
 
 @dataclass
@@ -46,16 +48,12 @@ def _database() -> str:
 
 
 def _broker() -> str:
-    from commhub.celery import app
-
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=2)
         return conn.as_uri()
 
 
 def _workers() -> str:
-
-    from notifications.models import WorkerHeartbeat
 
     stale = knobs().heartbeat_stale_seconds
     now = timezone.now()

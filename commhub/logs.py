@@ -42,7 +42,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            "notification_id": None if getattr(record, "notification_id", "-") == "-" else record.notification_id,
+            "notification_id": None if getattr(record, "notification_id", "-") == "-" else record.notification_id,  # type: ignore[attr-defined]
             "process": record.process,
             "thread": record.threadName,
         }

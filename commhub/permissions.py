@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from rest_framework import permissions
 
@@ -63,7 +64,7 @@ def require_perms(*perms: str) -> type[permissions.BasePermission]:
 
 def require_staff_perms(*perms: str) -> type[permissions.BasePermission]:
     """Like require_perms, and the account must be staff (template authoring is a back-office job)."""
-    base = require_perms(*perms)
+    base: Any = require_perms(*perms)
 
     class _StaffWithPerms(base):
         message = f"Staff only, with the permission(s): {', '.join(perms)}."

@@ -9,17 +9,17 @@ _CELERY = [sys.executable, "-m", "celery", "-A", "commhub"]
 
 
 def celery_worker_argv(
-    *, queues: Iterable[str], concurrency: int, name: str, loglevel: str = "INFO", lean: bool = False
+    *, queues: Iterable[str] | None, concurrency: int, name: str, loglevel: str = "INFO", lean: bool = False
 ) -> list[str]:
-    """`celery worker` consuming `queues` in the order given (strict priority on Redis).
+    """`celery worker` consuming `queues` in the order given (strict priority on Redis); None: every queue of
+    the configured channels, in the order commhub.queues gives them.
 
     `lean` drops gossip, mingle and heartbeats: a single worker in a test or benchmark needs none of them.
     """
     argv = [
         *_CELERY,
         "worker",
-        "-Q",
-        ",".join(queues),
+        *(["-Q", ",".join(queues)] if queues is not None else []),
         "-c",
         str(concurrency),
         "-n",

@@ -33,7 +33,7 @@ class Snapshot(Generic[T]):
             with self._lock:
                 self._value = self._loader()
                 self._loaded_at = time.monotonic()
-        return self._value  # type: ignore[return-value]
+        return self._value
 
     def invalidate(self) -> None:
         self._value = None

@@ -9,7 +9,7 @@ from analytics.api import views as analytics_views
 from analytics.views import dashboard_view
 from commhub.health import health_view
 from commhub.metrics import metrics_view
-from notifications.api.me import MeNotificationViewSet
+from notifications.api.me import MeEffectivePreferencesView, MeNotificationViewSet
 from notifications.api.urls import contract_urlpatterns
 from notifications.api.views import NotificationTypeViewSet, NotificationViewSet
 from notifications.webhooks import twilio_inbound_sms, twilio_status_callback
@@ -37,7 +37,7 @@ me_router.register("consents", me.MeConsentViewSet, basename="me-consent")
 me_router.register("notifications", MeNotificationViewSet, basename="me-notification")
 me_urlpatterns = [
     path("", me.MeView.as_view(), name="me"),
-    path("preferences/effective/", me.MeEffectivePreferencesView.as_view(), name="me-preferences-effective"),
+    path("preferences/effective/", MeEffectivePreferencesView.as_view(), name="me-preferences-effective"),
     path("consents/current/", me.MeConsentCurrentView.as_view(), name="me-consent-current"),
     path("export/", me.MeExportView.as_view(), name="me-export"),
     *me_router.urls,

@@ -1,12 +1,20 @@
-"""The back office: notification types, notifications (with their full story), captured messages."""
+"""The back office: notification types, notifications (with their full story), captured messages, recurring
+sends; and the test send on a template version's page (it needs a provider, so it is added here)."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from commhub.admin import ReadOnlyAdmin
 from commhub.errors import DomainError
+from templates_app import admin as templates_admin
+from templates_app.models import TemplateVersion
 
 from . import services
 from .constants import Status
@@ -18,8 +26,34 @@ from .models import (
     ProviderEvent,
     RecurringRun,
     RecurringSend,
+    TypeChannel,
 )
-from .recurring import recurring_delete, recurring_run, recurring_save
+from .recurring import recurring_delete, recurring_run, recurring_save, recurring_validate
+from .test_sends import template_test_send
+
+
+class TypeChannelFormSet(forms.BaseInlineFormSet):
+    """The type's default and fallback channels must be among its channels (saved after the type itself)."""
+
+    def clean(self) -> None:
+        super().clean()
+        kept = {
+            form.cleaned_data.get("channel")
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        }
+        ntype = self.instance
+        for field in ("default_channel", "fallback_channel"):
+            channel = getattr(ntype, field)
+            if channel and channel not in kept:
+                raise ValidationError(f"Add {channel} below: it is the type's {field.replace('_', ' ')}.")
+
+
+class TypeChannelInline(admin.TabularInline):
+    model = TypeChannel
+    formset = TypeChannelFormSet
+    extra = 0
+    fields = ["channel", "rate_limit_per_minute"]
 
 
 @admin.register(NotificationType)
@@ -33,8 +67,7 @@ class NotificationTypeAdmin(admin.ModelAdmin):
         "tier",
         "purpose",
         "category",
-        "sms_rate_limit",
-        "email_rate_limit",
+        "channel_list",
         "max_retries",
         "retry_base_delay",
         "is_active",
@@ -45,10 +78,6 @@ class NotificationTypeAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["key", "name", "description", "is_active"]}),
         ("Routing", {"fields": ["priority", "tier", "default_channel", "fallback_channel", "purpose"]}),
-        (
-            "Rate limits (per minute; 0 = channel not allowed)",
-            {"fields": ["sms_rate_limit", "email_rate_limit"]},
-        ),
         ("Retries", {"fields": ["max_retries", "retry_base_delay"]}),
         (
             "Preferences and compliance",
@@ -62,6 +91,14 @@ class NotificationTypeAdmin(admin.ModelAdmin):
             },
         ),
     ]
+    inlines = [TypeChannelInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("type_channels")
+
+    @admin.display(description="channels (per minute)")
+    def channel_list(self, obj: NotificationType) -> str:
+        return ", ".join(str(rule) for rule in obj.type_channels.all()) or "-"
 
 
 class DeliveryAttemptInline(admin.TabularInline):
@@ -195,7 +232,7 @@ class NotificationAdmin(ReadOnlyAdmin):
             },
         ),
     ]
-    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+    readonly_fields = [field for _, options in fieldsets for field in options["fields"] if isinstance(field, str)]
 
     @admin.display(description="id")
     def short_id(self, obj: Notification) -> str:
@@ -203,14 +240,14 @@ class NotificationAdmin(ReadOnlyAdmin):
 
     @admin.display(description="status", ordering="status")
     def colored_status(self, obj: Notification) -> str:
-        color = {
+        color: str = {
             Status.SENT: "#2e7d32",
             Status.DELIVERED: "#1b5e20",
             Status.FAILED: "#c62828",
             Status.SUPPRESSED: "#6d4c41",
             Status.CANCELLED: "#757575",
             Status.PENDING: "#ef6c00",
-        }.get(obj.status, "#1565c0")
+        }.get(Status(obj.status), "#1565c0")
         return format_html('<strong style="color:{}">{}</strong>', color, obj.get_status_display())
 
     @admin.display(description="decision trace")
@@ -309,9 +346,44 @@ class RecurringRunInline(admin.TabularInline):
     ordering = ["-slot"]
 
 
+class RecurringSendForm(forms.ModelForm):
+    """The model's own checks, then the service's (crontab syntax, zones, audience, the type's channel)."""
+
+    class Meta:
+        model = RecurringSend
+        fields = [
+            "name",
+            "notification_type",
+            "channel",
+            "data",
+            "enabled",
+            "audience",
+            "attribute_filter",
+            "recipient_ids",
+            "minute",
+            "hour",
+            "day_of_week",
+            "day_of_month",
+            "month_of_year",
+            "timezone",
+            "local_time",
+            "every_seconds",
+        ]
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # type: ignore[misc]  # ModelForm's hook after the instance is built (django-stubs omits it)
+        if self.instance.notification_type_id and not self.errors:
+            try:
+                recurring_validate(self.instance)
+            except ValidationError as exc:
+                self._update_errors(exc)  # type: ignore[attr-defined]  # the same hook model validation uses
+
+
 @admin.register(RecurringSend)
 class RecurringSendAdmin(admin.ModelAdmin):
     """Saving creates or updates the linked beat schedule; disabling pauses it; deleting removes it."""
+
+    form = RecurringSendForm
 
     list_display = ["name", "notification_type", "audience", "schedule_text", "enabled", "last_run", "beat_task"]
     list_filter = ["enabled", "notification_type", "local_time"]
@@ -382,3 +454,32 @@ class RecurringSendAdmin(admin.ModelAdmin):
         for recurring in queryset:
             recurring.enabled = True
             recurring_save(recurring)
+
+
+admin.site.unregister(TemplateVersion)
+
+
+@admin.register(TemplateVersion)
+class TemplateVersionAdmin(templates_admin.TemplateVersionAdmin):
+    """The template version page with "Send a test to myself" (through the channel's configured provider)."""
+
+    def get_urls(self):
+        own = [
+            path("<int:pk>/test-send/", self.admin_site.admin_view(self.test_send_view), name="templateversion_test")
+        ]
+        return own + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = {**(extra_context or {}), "test_send_url": reverse("admin:templateversion_test", args=[object_id])}
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    def test_send_view(self, request, pk: int):
+        if request.method != "POST" or not self.has_view_permission(request):
+            raise PermissionDenied
+        version = get_object_or_404(TemplateVersion, pk=pk)
+        try:
+            message_id = template_test_send(version=version, user=request.user)
+            self.message_user(request, f"Test sent to you (provider id {message_id}).", messages.SUCCESS)
+        except ValidationError as exc:
+            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:templates_app_templateversion_change", args=[pk]))

@@ -6,4 +6,6 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (cache invalidation, periodic tasks after migrate)
+        # Django: receivers (and privacy-request steps) register when their module is imported, which must
+        # wait until the apps are loaded.
+        from . import privacy, signals  # noqa: F401

@@ -5,7 +5,9 @@ admin afterwards and a re-install never overwrites an edit.
 
 from __future__ import annotations
 
-from .constants import CapAction, Channel, PreferencePolicy, Purpose, Tier
+from commhub.queues import Tier
+
+from .constants import CapAction, PreferencePolicy, Purpose
 
 MINUTE = 60
 
@@ -15,12 +17,12 @@ TYPES: list[dict] = [
         "name": "Financial Alert",
         "description": "Critical financial notifications: overdraft, security alerts.",
         "priority": 1,
-        "default_channel": Channel.SMS,
-        "fallback_channel": Channel.EMAIL,
+        "default_channel": "sms",
+        "fallback_channel": "email",
         "tier": Tier.CRITICAL,
         "purpose": Purpose.TRANSACTIONAL,
-        "sms_rate_limit": 10,
-        "email_rate_limit": 5,
+        # channels it may use -> rate limit per minute across all workers
+        "channels": {"sms": 10, "email": 5},
         "max_retries": 3,
         "retry_base_delay": 60,
         "category": "alerts",
@@ -32,11 +34,11 @@ TYPES: list[dict] = [
         "name": "Payment Reminder",
         "description": "Bills and subscriptions coming due.",
         "priority": 2,
-        "default_channel": Channel.SMS,
+        "default_channel": "sms",
         "tier": Tier.DAILY,
         "purpose": Purpose.TRANSACTIONAL,
-        "sms_rate_limit": 20,
-        "email_rate_limit": 10,
+        # channels it may use -> rate limit per minute across all workers
+        "channels": {"sms": 20, "email": 10},
         "max_retries": 2,
         "retry_base_delay": 5 * MINUTE,
         "category": "reminders",
@@ -48,11 +50,11 @@ TYPES: list[dict] = [
         "name": "Weekly Check-in",
         "description": "Weekly wellness and engagement check-ins.",
         "priority": 3,
-        "default_channel": Channel.SMS,
+        "default_channel": "sms",
         "tier": Tier.DAILY,
         "purpose": Purpose.MARKETING,
-        "sms_rate_limit": 50,
-        "email_rate_limit": 25,
+        # channels it may use -> rate limit per minute across all workers
+        "channels": {"sms": 50, "email": 25},
         "max_retries": 2,
         "retry_base_delay": 10 * MINUTE,
         "category": "engagement",
@@ -67,11 +69,11 @@ TYPES: list[dict] = [
         "name": "Milestone Reminder",
         "description": "Celebrating goals and achievements.",
         "priority": 4,
-        "default_channel": Channel.SMS,
+        "default_channel": "sms",
         "tier": Tier.DAILY,
         "purpose": Purpose.MARKETING,
-        "sms_rate_limit": 30,
-        "email_rate_limit": 15,
+        # channels it may use -> rate limit per minute across all workers
+        "channels": {"sms": 30, "email": 15},
         "max_retries": 1,
         "retry_base_delay": 15 * MINUTE,
         "category": "engagement",
@@ -83,11 +85,11 @@ TYPES: list[dict] = [
         "name": "Monthly Report",
         "description": "Monthly financial wellness report.",
         "priority": 5,
-        "default_channel": Channel.EMAIL,
+        "default_channel": "email",
         "tier": Tier.REPORTS,
         "purpose": Purpose.TRANSACTIONAL,
-        "sms_rate_limit": 0,
-        "email_rate_limit": 10,
+        # channels it may use -> rate limit per minute across all workers
+        "channels": {"email": 10},
         "max_retries": 2,
         "retry_base_delay": 30 * MINUTE,
         "category": "reports",
@@ -99,11 +101,11 @@ TYPES: list[dict] = [
         "name": "Career Insights",
         "description": "Job market and skills insights.",
         "priority": 6,
-        "default_channel": Channel.EMAIL,
+        "default_channel": "email",
         "tier": Tier.EDUCATION,
         "purpose": Purpose.MARKETING,
-        "sms_rate_limit": 0,
-        "email_rate_limit": 20,
+        # channels it may use -> rate limit per minute across all workers
+        "channels": {"email": 20},
         "max_retries": 2,
         "retry_base_delay": 30 * MINUTE,
         "category": "careers",
@@ -115,11 +117,11 @@ TYPES: list[dict] = [
         "name": "Educational Content",
         "description": "Learning materials.",
         "priority": 7,
-        "default_channel": Channel.EMAIL,
+        "default_channel": "email",
         "tier": Tier.EDUCATION,
         "purpose": Purpose.MARKETING,
-        "sms_rate_limit": 0,
-        "email_rate_limit": 30,
+        # channels it may use -> rate limit per minute across all workers
+        "channels": {"email": 30},
         "max_retries": 2,
         "retry_base_delay": 30 * MINUTE,
         "category": "education",
@@ -131,11 +133,11 @@ TYPES: list[dict] = [
         "name": "Onboarding Sequence",
         "description": "Welcome series for new users.",
         "priority": 8,
-        "default_channel": Channel.EMAIL,
+        "default_channel": "email",
         "tier": Tier.EDUCATION,
         "purpose": Purpose.TRANSACTIONAL,
-        "sms_rate_limit": 100,
-        "email_rate_limit": 50,
+        # channels it may use -> rate limit per minute across all workers
+        "channels": {"sms": 100, "email": 50},
         "max_retries": 3,
         "retry_base_delay": 15 * MINUTE,
         "category": "onboarding",
@@ -148,11 +150,11 @@ TYPES: list[dict] = [
         "name": "Staff Alert",
         "description": "commhub telling its operators something needs attention (e.g. a budget was crossed).",
         "priority": 1,
-        "default_channel": Channel.EMAIL,
+        "default_channel": "email",
         "tier": Tier.CRITICAL,
         "purpose": Purpose.TRANSACTIONAL,
-        "sms_rate_limit": 0,
-        "email_rate_limit": 60,
+        # channels it may use -> rate limit per minute across all workers
+        "channels": {"email": 60},
         "max_retries": 3,
         "retry_base_delay": MINUTE,
         "category": "operations",
@@ -174,68 +176,68 @@ def _email(subject: str, text: str, html: str) -> dict:
 
 # (type key, channel) -> template source. Variables without `| default(...)` are required at submit.
 TEMPLATES: dict[tuple[str, str], dict] = {
-    ("financial_alert", Channel.SMS): {
+    ("financial_alert", "sms"): {
         "body": "Alert: {{ amount }} on your {{ account }} account."
         "{% if threshold is defined %} Your alert threshold is {{ threshold }}.{% endif %}",
     },
-    ("financial_alert", Channel.EMAIL): _email(
+    ("financial_alert", "email"): _email(
         "Alert on your {{ account }} account",
         "We noticed {{ amount }} on your {{ account }} account."
         "{% if threshold is defined %} Your alert threshold is {{ threshold }}.{% endif %}",
         "<p>We noticed <strong>{{ amount }}</strong> on your {{ account }} account."
         "{% if threshold is defined %} Your alert threshold is {{ threshold }}.{% endif %}</p>",
     ),
-    ("payment_reminder", Channel.SMS): {
+    ("payment_reminder", "sms"): {
         "body": "Reminder: {{ bill_name }} of {{ amount }} is due {{ due_date }}.",
     },
-    ("payment_reminder", Channel.EMAIL): _email(
+    ("payment_reminder", "email"): _email(
         "{{ bill_name }} is due {{ due_date }}",
         "{{ bill_name }} of {{ amount }} is due {{ due_date }}.",
         "<p><strong>{{ bill_name }}</strong> of {{ amount }} is due {{ due_date }}.</p>",
     ),
-    ("weekly_checkin", Channel.SMS): {
+    ("weekly_checkin", "sms"): {
         "body": 'Weekly check-in: {{ message | default("how is your financial wellness this week?") }}',
     },
-    ("weekly_checkin", Channel.EMAIL): _email(
+    ("weekly_checkin", "email"): _email(
         "Your weekly check-in",
         '{{ message | default("How is your financial wellness this week?") }}',
         '<p>{{ message | default("How is your financial wellness this week?") }}</p>',
     ),
-    ("milestone_reminder", Channel.SMS): {
+    ("milestone_reminder", "sms"): {
         "body": "🎉 {{ milestone_name }} achieved! {{ message | default('Keep going.') }}",
     },
-    ("milestone_reminder", Channel.EMAIL): _email(
+    ("milestone_reminder", "email"): _email(
         "🎉 {{ milestone_name }} achieved!",
         "{{ message | default('Keep going.') }}",
         "<p>{{ message | default('Keep going.') }}</p>",
     ),
-    ("monthly_report", Channel.EMAIL): _email(
+    ("monthly_report", "email"): _email(
         "Your monthly report for {{ month }}",
         "Your report for {{ month }} is ready.{% if summary is defined %}\n\n{{ summary }}{% endif %}",
         "<h1>Your report for {{ month }}</h1>{% if summary is defined %}<p>{{ summary }}</p>{% endif %}",
     ),
-    ("career_insights", Channel.EMAIL): _email(
+    ("career_insights", "email"): _email(
         "{{ headline | default('Career opportunities for you') }}",
         "{{ insight }}",
         "<p>{{ insight }}</p>",
     ),
-    ("educational_content", Channel.EMAIL): _email(
+    ("educational_content", "email"): _email(
         "{{ title }}",
         "{{ summary }}{% if url is defined %}\n\nRead more: {{ url }}{% endif %}",
         "<h1>{{ title }}</h1><p>{{ summary }}</p>"
         '{% if url is defined %}<p><a href="{{ url }}">Read more</a></p>{% endif %}',
     ),
-    ("onboarding_sequence", Channel.EMAIL): _email(
+    ("onboarding_sequence", "email"): _email(
         "Welcome to the app: step {{ step | default(1) }}",
         "{{ tip | default('Set up your profile to get started.') }}",
         "<p>{{ tip | default('Set up your profile to get started.') }}</p>",
     ),
-    ("staff_alert", Channel.EMAIL): {
+    ("staff_alert", "email"): {
         "subject": "[commhub] {{ subject }}",
         "body": "{{ message }}\n\n-- commhub",
         "html": "<p>{{ message }}</p>\n<p>-- commhub</p>",
     },
-    ("onboarding_sequence", Channel.SMS): {
+    ("onboarding_sequence", "sms"): {
         "body": "Welcome! Step {{ step | default(1) }}: {{ tip | default('set up your profile to get started.') }}",
     },
 }
@@ -264,7 +266,7 @@ SAMPLES: dict[str, object] = {
 # marketing mail, the visible unsubscribe link (List-Unsubscribe headers are added by the pipeline).
 EMAIL_LAYOUT = {
     "name": "default-email",
-    "channel": Channel.EMAIL,
+    "channel": "email",
     "is_default": True,
     "html": (
         '<!doctype html>\n<html><body style="font-family: system-ui, sans-serif; color: #222; max-width: 600px; '

@@ -1,6 +1,6 @@
-"""Channels, tiers, queue names and statuses.
+"""Purposes, cap actions, priorities and the notification state machine (kept free of model imports).
 
-Kept free of model imports: commhub/celery.py reads the queue names while Django is still starting.
+Channels are in commhub.channels, tiers and queue names in commhub.queues.
 """
 
 from __future__ import annotations
@@ -8,20 +8,6 @@ from __future__ import annotations
 from django.db import models
 
 from preferences.constants import PreferencePolicy  # noqa: F401 (re-exported: types carry a policy)
-
-
-class Channel(models.TextChoices):
-    EMAIL = "email", "Email"
-    SMS = "sms", "SMS"
-
-
-class Tier(models.TextChoices):
-    """Queue tiers, most urgent first. A worker drains them in this order."""
-
-    CRITICAL = "critical", "Critical"
-    DAILY = "daily", "Daily"
-    REPORTS = "reports", "Reports"
-    EDUCATION = "education", "Education"
 
 
 class Purpose(models.TextChoices):
@@ -32,22 +18,6 @@ class Purpose(models.TextChoices):
 class CapAction(models.TextChoices):
     DEFER = "defer", "Defer until the cap allows it"
     SKIP = "skip", "Skip (suppress) it"
-
-
-MAINTENANCE_QUEUE = "maintenance"
-
-
-def queue_name(channel: str, tier: str) -> str:
-    """`sms_critical`, `email_education`, ... one queue per channel x tier."""
-    return f"{channel}_{tier}"
-
-
-# Consumption order for a worker that serves every queue: maintenance first (tiny periodic jobs that must
-# not starve behind a backlog), then tiers most urgent first, SMS before email within a tier.
-ALL_QUEUES: list[str] = [MAINTENANCE_QUEUE] + [
-    queue_name(channel, tier) for tier in Tier.values for channel in (Channel.SMS, Channel.EMAIL)
-]
-DELIVERY_QUEUES: list[str] = ALL_QUEUES[1:]
 
 
 # Seed-contract priority names <-> numeric priority (1 is most urgent, as in the catalogue).
@@ -94,6 +64,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.CANCELLED: frozenset(),
     Status.SUPPRESSED: frozenset(),
 }
+
+# What a new row may start as: ready now, due later, or refused by the decision engine (kept with its reason).
+INITIAL_STATUSES = frozenset({Status.QUEUED, Status.SCHEDULED, Status.SUPPRESSED})
 
 # Settled: no worker will touch the row again unless a person (retry) or a provider event moves it.
 SETTLED_STATUSES = frozenset({Status.SENT, Status.DELIVERED, Status.FAILED, Status.CANCELLED, Status.SUPPRESSED})

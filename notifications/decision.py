@@ -18,13 +18,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from commhub import channels
 from commhub.errors import InvalidInput
 from preferences import policy, quiet_hours
 from preferences.models import Recipient
-from preferences.selectors import PolicyFacts, policy_facts, policy_quick
+from preferences.selectors import PolicyFacts, policy_facts
 
-from .constants import CapAction, Channel, Status
+from .constants import CapAction, Status
 from .models import Notification, NotificationType
+from .selectors import cap_counted_send_times
 from .trace import trace_step
 
 # Rows that count against a frequency cap: sent, or still on their way.
@@ -32,7 +34,7 @@ CAP_COUNTED_STATUSES = [Status.SCHEDULED, Status.PENDING, Status.QUEUED, Status.
 
 
 def contact_name(channel: str) -> str:
-    return {Channel.EMAIL: "email address", Channel.SMS: "phone number"}.get(channel, channel)
+    return channels.get(channel).address_label if channels.exists(channel) else channel
 
 
 @dataclass
@@ -70,8 +72,6 @@ class DecisionContext:
     def cap_times(self, recipient: Recipient, ntype: NotificationType, since: datetime) -> list[datetime]:
         key = (recipient.pk, ntype.pk)
         if key not in self.cap_usage:
-            from .selectors import cap_counted_send_times
-
             self.cap_usage[key] = cap_counted_send_times(
                 recipient=recipient, notification_type=ntype, since=since, statuses=CAP_COUNTED_STATUSES
             )
@@ -86,85 +86,26 @@ class DecisionContext:
 def _addresses(recipients: Iterable[Recipient]) -> list[tuple[str, str]]:
     out = []
     for r in recipients:
-        for channel in Channel.values:
+        for channel in channels.names():
             address = r.address_for(channel)
             if address:
                 out.append((channel, policy.address_key(channel, address)))
     return out
 
 
-def person_checks(
-    facts: PolicyFacts, *, ntype: NotificationType, recipient: Recipient, channel: str
-) -> list[policy.Verdict]:
-    """Suppression, consent, preference, in that order; stops at the first refusal."""
-    address = recipient.address_for(channel)
-    verdicts = [policy.check_suppression(facts, channel=channel, address=address)]
-    if not verdicts[-1].refused:
-        verdicts.append(
-            policy.check_consent(
-                facts, recipient_id=recipient.pk, channel=channel, purpose=ntype.purpose, category=ntype.category
-            )
-        )
-    if not verdicts[-1].refused:
-        verdicts.append(
-            policy.check_preference(
-                facts,
-                recipient_id=recipient.pk,
-                type_id=ntype.pk,
-                type_key=ntype.key,
-                category=ntype.category,
-                channel=channel,
-                policy=ntype.preference_policy,
-            )
-        )
-    return verdicts
-
-
-def _quick(ntype: NotificationType, recipient: Recipient, channel: str, *, lean: bool = False):
-    return policy_quick(
-        recipient_id=recipient.pk,
-        channel=channel,
-        address=policy.address_key(channel, recipient.address_for(channel)),
-        purpose=ntype.purpose,
-        category=ntype.category,
-        type_id=ntype.pk,
-        lean=lean,
-    )
-
-
-def person_checks_now(*, ntype: NotificationType, recipient: Recipient, channel: str) -> list[policy.Verdict]:
-    """The same three checks for one recipient as of now: one statement when everything passes (the common
-    case, on every send), the full facts only to word a refusal."""
-    address = recipient.address_for(channel)
-    quick = _quick(ntype, recipient, channel)
-    verdicts = policy.quick_verdicts(
-        quick,
-        channel=channel,
-        address=address,
-        purpose=ntype.purpose,
-        category=ntype.category,
-        type_key=ntype.key,
-        policy=ntype.preference_policy,
-    )
-    if verdicts is not None:
-        return verdicts
-    facts = policy_facts(recipient_ids=[recipient.pk], addresses=[(channel, policy.address_key(channel, address))])
-    return person_checks(facts, ntype=ntype, recipient=recipient, channel=channel)
-
-
 def _candidate_channels(ntype: NotificationType, requested: str | None) -> list[str]:
     if requested:
-        if requested not in Channel.values:
-            raise InvalidInput({"channel": [f"Unknown channel {requested!r}; use one of {Channel.values}."]})
+        if not channels.exists(requested):
+            raise InvalidInput({"channel": [f"Unknown channel {requested!r}; use one of {channels.names()}."]})
         if not ntype.allows(requested):
             allowed = ", ".join(ntype.allowed_channels)
             raise InvalidInput({"channel": [f"{ntype.key} may not be sent by {requested}; allowed: {allowed}."]})
         return [requested]
-    channels = [ntype.default_channel]
+    candidates = [ntype.default_channel]
     fallback = ntype.fallback_channel
     if fallback and fallback != ntype.default_channel and ntype.allows(fallback):
-        channels.append(fallback)
-    return channels
+        candidates.append(fallback)
+    return candidates
 
 
 def decide(
@@ -195,10 +136,9 @@ def decide(
             else f"{channel} is {ntype.key}'s {'fallback' if is_fallback else 'default'} channel"
         )
         trace.append(trace_step("channel", "fallback" if is_fallback else "pass", how))
-        if recipient.pk in context.loaded:  # a batch read everything up front
-            verdicts = person_checks(context.facts, ntype=ntype, recipient=recipient, channel=channel)
-        else:
-            verdicts = person_checks_now(ntype=ntype, recipient=recipient, channel=channel)
+        question = policy.PersonCheck.of(recipient=recipient, ntype=ntype, channel=channel)
+        facts = context.facts if recipient.pk in context.loaded else None  # a batch read everything up front
+        (verdicts,) = policy.person_checks([question], facts=facts)
         trace.extend(trace_step(v.check, v.outcome, v.reason) for v in verdicts)
         if verdicts[-1].refused:
             first_refusal = first_refusal or (channel, verdicts[-1])
@@ -321,9 +261,6 @@ def recheck_before_send(notification: Notification) -> policy.Verdict | None:
     """Suppression, consent and preference again, as of now: the refusal, or None when it may go."""
     recipient, channel, ntype = notification.recipient, notification.channel, notification.notification_type
     if not recipient.address_for(channel):
-        return None  # _outbound reports the missing address as a permanent failure
-    quick = _quick(ntype, recipient, channel, lean=True)
-    if not policy.quick_refuses(quick, purpose=ntype.purpose, policy=ntype.preference_policy):
-        return None
-    verdicts = person_checks_now(ntype=ntype, recipient=recipient, channel=channel)  # words the refusal
-    return verdicts[-1] if verdicts[-1].refused else None
+        return None  # the outbound message reports the missing address as a permanent failure
+    (refusal,) = policy.person_refusals([policy.PersonCheck.of(recipient=recipient, ntype=ntype, channel=channel)])
+    return refusal

@@ -13,18 +13,20 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from analytics.models import CostEntry
+from costs.models import CostEntry
 from preferences.constants import MARKETING
 from preferences.models import ConsentAction, ConsentSource, SuppressionReason
 from preferences.services import Evidence, consent_record, sms_opt_out, suppression_add
 
 from .constants import Status
 from .models import Notification, ProviderEvent
+from .status import status_move
 from .trace import trace_step
 
 logger = logging.getLogger(__name__)
@@ -101,7 +103,7 @@ def provider_event_apply(event: FeedbackEvent) -> ProviderEvent | None:
         if notification is not None:
             _move(notification, event)
             if event.price is not None:
-                _final_price(notification, event)
+                _final_price(notification, price=event.price, currency=event.price_currency)
         _follow_up(notification, event)
     return recorded
 
@@ -111,7 +113,7 @@ def _move(notification: Notification, event: FeedbackEvent) -> None:
     if target is None:
         return
     now = timezone.now()
-    fields = {"status": target, "updated_at": now}
+    fields: dict[str, Any] = {}
     if target == Status.SENT:
         fields["sent_at"] = event.occurred_at or now
         reason = f"{event.provider} reports {event.event_type}: it has the message"
@@ -125,20 +127,25 @@ def _move(notification: Notification, event: FeedbackEvent) -> None:
         reason = fields["last_error"]
     # forward only: from `sent` (or an `unknown` send) and nowhere else; a late event never undoes "delivered"
     sources = [Status.UNKNOWN] if target == Status.SENT else [Status.SENT, Status.UNKNOWN]
-    moved = Notification.objects.filter(pk=notification.pk, status__in=sources).update(
+    moved = status_move(
+        Notification.objects.filter(pk=notification.pk),
+        to=target,
+        sources=sources,
+        now=now,
+        step=trace_step("provider", event.event_type, reason),
+        trace=notification.decision_trace,
         **fields,
-        decision_trace=[*notification.decision_trace, trace_step("provider", event.event_type, reason)],
     )
     if moved:
         logger.info("notification %s: %s (%s)", notification.pk, target, event.provider)
 
 
-def _final_price(notification: Notification, event: FeedbackEvent) -> None:
+def _final_price(notification: Notification, *, price: Decimal, currency: str) -> None:
     """The provider's bill replaces our estimate, once (a second report of the price changes nothing)."""
-    amount = abs(event.price)
+    amount = abs(price)
     updated = CostEntry.objects.filter(notification=notification, is_estimate=True).update(
         amount=amount,
-        currency=(event.price_currency or "USD").upper()[:3],
+        currency=(currency or "USD").upper()[:3],
         is_estimate=False,
         updated_at=timezone.now(),
     )

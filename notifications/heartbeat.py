@@ -13,14 +13,14 @@ from django.utils import timezone
 
 from commhub.conf import knobs
 
+from .models import WorkerHeartbeat
+
 logger = logging.getLogger(__name__)
 
 _stop = threading.Event()
 
 
 def heartbeat_beat(name: str, queues: str) -> None:
-    from .models import WorkerHeartbeat
-
     now = timezone.now()
     updated = WorkerHeartbeat.objects.filter(name=name).update(last_seen=now, pid=os.getpid(), queues=queues[:500])
     if not updated:
@@ -47,8 +47,6 @@ def heartbeat_start(name: str, queues: str) -> threading.Thread:
 
 
 def heartbeat_stop(name: str) -> None:
-    from .models import WorkerHeartbeat
-
     _stop.set()
     try:
         WorkerHeartbeat.objects.filter(name=name).delete()

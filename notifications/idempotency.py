@@ -99,6 +99,7 @@ def idempotent(view_method):
         row, answer = _claim(request.user, key, _fingerprint(request))
         if answer is not None:
             return answer
+        assert row is not None
         try:
             with transaction.atomic():
                 response = view_method(self, request, *args, **kwargs)

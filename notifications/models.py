@@ -11,14 +11,15 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .constants import CapAction, Channel, PreferencePolicy, Purpose, Status, Tier, priority_name, queue_name
+from commhub import channels
+from commhub.queues import Tier, queue_name
+
+from .constants import CapAction, PreferencePolicy, Purpose, Status, priority_name
 
 
 class NotificationType(models.Model):
-    """What a backend can trigger ("financial_alert"), with its delivery policy.
-
-    A per-channel rate limit of 0 means the type may not use that channel at all.
-    """
+    """What a backend can trigger ("financial_alert"), with its delivery policy. The channels it may use, each
+    with its rate limit, are its `type_channels` rows."""
 
     key = models.SlugField(max_length=64, unique=True, help_text="The trigger type, e.g. financial_alert.")
     name = models.CharField(max_length=128)
@@ -26,9 +27,9 @@ class NotificationType(models.Model):
     priority = models.PositiveSmallIntegerField(
         default=5, validators=[MinValueValidator(1), MaxValueValidator(9)], help_text="1 is most urgent."
     )
-    default_channel = models.CharField(max_length=16, choices=Channel.choices)
+    default_channel = models.CharField(max_length=16, choices=channels.choices)
     fallback_channel = models.CharField(
-        max_length=16, choices=Channel.choices, blank=True, help_text="Tried when the primary channel fails."
+        max_length=16, choices=channels.choices, blank=True, help_text="Tried when the primary channel fails."
     )
     tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.DAILY)
     purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.TRANSACTIONAL)
@@ -53,8 +54,6 @@ class NotificationType(models.Model):
     retry_base_delay = models.PositiveIntegerField(
         default=300, help_text="Seconds before the first retry; doubles on each further retry."
     )
-    sms_rate_limit = models.PositiveIntegerField(default=0, help_text="SMS per minute; 0 = SMS not allowed.")
-    email_rate_limit = models.PositiveIntegerField(default=0, help_text="Emails per minute; 0 = email not allowed.")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -65,15 +64,22 @@ class NotificationType(models.Model):
     def __str__(self) -> str:
         return self.key
 
-    def rate_limit_for(self, channel: str) -> int:
-        return {Channel.SMS: self.sms_rate_limit, Channel.EMAIL: self.email_rate_limit}.get(channel, 0)
+    def _channel_rules(self) -> dict[str, TypeChannel]:
+        # the catalogue snapshot prefetches them: no query per message
+        return {rule.channel: rule for rule in self.type_channels.all()}
+
+    def rate_limit_for(self, channel: str) -> int | None:
+        """Messages per minute on `channel` across all workers; None: no limit (or the channel is not allowed)."""
+        rule = self._channel_rules().get(channel)
+        return rule.rate_limit_per_minute if rule is not None else None
 
     def allows(self, channel: str) -> bool:
-        return self.rate_limit_for(channel) > 0
+        return channel in self._channel_rules()
 
     @property
     def allowed_channels(self) -> list[str]:
-        return [c for c in Channel.values if self.allows(c)]
+        rules = self._channel_rules()
+        return [name for name in channels.names() if name in rules]
 
     @property
     def has_frequency_cap(self) -> bool:
@@ -84,14 +90,11 @@ class NotificationType(models.Model):
         return priority_name(self.priority)
 
     def clean(self) -> None:
+        # That the default and fallback channels are among the type's channels is checked with the channel rows
+        # (TypeChannelFormSet in the admin): they are saved after the type.
         errors = {}
-        if self.default_channel and not self.allows(self.default_channel):
-            errors["default_channel"] = f"The {self.default_channel} rate limit is 0, so it is not allowed."
-        if self.fallback_channel:
-            if self.fallback_channel == self.default_channel:
-                errors["fallback_channel"] = "The fallback must differ from the default channel."
-            elif not self.allows(self.fallback_channel):
-                errors["fallback_channel"] = f"The {self.fallback_channel} rate limit is 0, so it is not allowed."
+        if self.fallback_channel and self.fallback_channel == self.default_channel:
+            errors["fallback_channel"] = "The fallback must differ from the default channel."
         if self.purpose == Purpose.MARKETING and not self.respects_quiet_hours:
             errors["respects_quiet_hours"] = "Marketing messages must respect quiet hours (TCPA 47 CFR 64.1200)."
         if self.purpose == Purpose.MARKETING and self.preference_policy == PreferencePolicy.REQUIRED:
@@ -100,6 +103,25 @@ class NotificationType(models.Model):
             errors["frequency_cap_window_hours"] = "Give both the cap and its window, or neither."
         if errors:
             raise ValidationError(errors)
+
+
+class TypeChannel(models.Model):
+    """A channel a notification type may use, and how fast across all workers (the catalogue's per-type limit)."""
+
+    notification_type = models.ForeignKey(NotificationType, on_delete=models.CASCADE, related_name="type_channels")
+    channel = models.CharField(max_length=16, choices=channels.choices)
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="At most this many per minute across all workers; blank: no limit."
+    )
+
+    class Meta:
+        ordering = ["notification_type", "channel"]
+        verbose_name = "channel"
+        constraints = [models.UniqueConstraint(fields=["notification_type", "channel"], name="type_channel_once")]
+
+    def __str__(self) -> str:
+        limit = f"{self.rate_limit_per_minute}/min" if self.rate_limit_per_minute else "no limit"
+        return f"{self.channel} ({limit})"
 
 
 class Notification(models.Model):
@@ -113,7 +135,7 @@ class Notification(models.Model):
         "preferences.Recipient", on_delete=models.PROTECT, related_name="notifications", db_index=False
     )
     notification_type = models.ForeignKey(NotificationType, on_delete=models.PROTECT, related_name="notifications")
-    channel = models.CharField(max_length=16, choices=Channel.choices)
+    channel = models.CharField(max_length=16, choices=channels.choices)
     priority = models.PositiveSmallIntegerField(default=5)
     queue = models.CharField(max_length=32, help_text="The channel x tier queue that wakes its worker.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
@@ -245,7 +267,7 @@ class DeliveryAttempt(models.Model):
 class CapturedMessage(models.Model):
     """A message the embedded mode captured instead of sending (readable in the admin)."""
 
-    channel = models.CharField(max_length=16, choices=Channel.choices)
+    channel = models.CharField(max_length=16, choices=channels.choices)
     notification_id = models.UUIDField(null=True, blank=True, db_index=True)
     to = models.CharField(max_length=998)
     from_address = models.CharField(max_length=254, blank=True)
@@ -339,7 +361,7 @@ class RecurringSend(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     notification_type = models.ForeignKey(NotificationType, on_delete=models.PROTECT, related_name="recurring_sends")
-    channel = models.CharField(max_length=16, choices=Channel.choices, blank=True, help_text="Blank: the type's.")
+    channel = models.CharField(max_length=16, choices=channels.choices, blank=True, help_text="Blank: the type's.")
     audience = models.CharField(max_length=8, choices=Audience.choices, default=Audience.ALL)
     attribute_filter = models.JSONField(
         default=dict, blank=True, help_text='Recipients whose attributes have these values, e.g. {"plan": "pro"}.'
@@ -373,12 +395,6 @@ class RecurringSend(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def clean(self) -> None:
-        from .recurring import recurring_validate
-
-        if self.notification_type_id:
-            recurring_validate(self)
 
     @property
     def schedule_text(self) -> str:

@@ -26,6 +26,8 @@ from django.db import transaction
 
 from commhub.conf import knobs
 
+from .models import RateLimitState
+
 
 @dataclass(frozen=True)
 class Rate:
@@ -79,8 +81,6 @@ class DatabaseLimiter:
     locks the rows)."""
 
     def acquire(self, *, common: list[Rate], choices: list[Rate], units: int) -> Grant:
-        from .models import RateLimitState
-
         keys = [r.key for r in (*common, *choices)]
         now = time.time()
         locked = RateLimitState.objects.select_for_update().filter(key__in=keys).order_by("key")
@@ -225,12 +225,10 @@ def sender_rate(sender: str, *, critical: bool) -> Rate | None:
 
 def reset_rate_limits() -> None:
     """Forget every bucket (tests, and `manage.py` after changing limits drastically)."""
-    from .models import RateLimitState
-
     RateLimitState.objects.all().delete()
-    url = knobs().rate_limit_redis_url
-    if url:
-        client = limiter().client
+    store = limiter()
+    if isinstance(store, RedisLimiter):
+        client = store.client
         keys = list(client.scan_iter("commhub:rate:*", count=1000))
         if keys:
             client.delete(*keys)

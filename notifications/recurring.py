@@ -25,11 +25,13 @@ from celery.schedules import crontab
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
 from commhub.errors import InvalidInput
+from commhub.queues import MAINTENANCE_QUEUE
 from preferences.models import Recipient
 
-from .constants import MAINTENANCE_QUEUE, Status
+from .constants import Status
 from .models import RecurringRun, RecurringSend
 from .services import SubmitRequest, notifications_submit_batch
 
@@ -87,8 +89,6 @@ def recurring_validate(recurring: RecurringSend) -> None:
 @transaction.atomic
 def recurring_save(recurring: RecurringSend) -> RecurringSend:
     """Save the recurring send and make its beat schedule match it (created, updated, paused)."""
-    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
-
     recurring_validate(recurring)
     recurring.save()
     schedule: dict = {"interval": None, "crontab": None}
@@ -133,8 +133,6 @@ def recurring_save(recurring: RecurringSend) -> RecurringSend:
 
 @transaction.atomic
 def recurring_delete(recurring: RecurringSend) -> None:
-    from django_celery_beat.models import PeriodicTasks
-
     task = recurring.periodic_task
     recurring.delete()
     if task is not None:
@@ -189,7 +187,7 @@ def _targets(recurring: RecurringSend, slot: datetime) -> list[tuple[list[str], 
     by_zone: dict[str, list[str]] = defaultdict(list)
     for external_id, zone in recipients.iterator():
         by_zone[zone or recurring.timezone].append(external_id)
-    groups = []
+    groups: list[tuple[list[str], datetime | None]] = []
     for zone_name, ids in by_zone.items():
         try:
             zone = ZoneInfo(zone_name)
@@ -237,7 +235,7 @@ def recurring_run(recurring_id: int, *, now: datetime | None = None) -> Recurrin
                     run.errors += 1
                     if len(problems) < 5:
                         problems.append(f"{r.request.recipient}: {r.errors}")
-                elif r.notification.status == Status.SUPPRESSED:
+                elif r.notification is not None and r.notification.status == Status.SUPPRESSED:
                     run.refused += 1
                 else:
                     run.created += 1

@@ -6,8 +6,7 @@ from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
 
 from commhub.conf import knobs
-
-from .constants import MAINTENANCE_QUEUE
+from commhub.queues import MAINTENANCE_QUEUE
 
 # name -> (task, the knob that sets its interval)
 PERIODIC_TASKS = {

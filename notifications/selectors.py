@@ -14,7 +14,7 @@ from .models import Notification, NotificationType
 
 
 def _load_types() -> dict[str | int, NotificationType]:
-    types = list(NotificationType.objects.all())
+    types = list(NotificationType.objects.prefetch_related("type_channels"))
     return {**{t.key: t for t in types}, **{t.pk: t for t in types}}
 
 

@@ -17,23 +17,28 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from analytics.budgets import budgets_apply
-from analytics.services import cost_estimate
+from commhub import channels
+from commhub.channels import MESSAGE
 from commhub.errors import Conflict, InvalidInput, NotFound
+from costs.budgets import budgets_apply
+from costs.services import cost_estimate
 from preferences.models import Recipient
 from preferences.selectors import recipients_by_external_id
 from preferences.services import recipient_upsert
-from templates_app.rendering import RenderError, TemplateSyntaxProblem, build_context, render_version
-from templates_app.segments import sms_segments
-from templates_app.selectors import template_for
-from templates_app.variables import data_problems
+from templates_app.models import Layout, Partial, Template
+from templates_app.rendering import RenderError, build_context, render_version
+from templates_app.selectors import LiveTemplate, template_for
+from templates_app.services import version_create, version_publish
+from templates_app.syntax import TemplateSyntaxProblem
+from templates_app.variables import data_problems, infer_declarations
 
 from . import catalogue
-from .constants import CANCELLABLE_STATUSES, Channel, Status
+from .constants import CANCELLABLE_STATUSES, Status
 from .decision import DecisionContext, decide
-from .models import Notification, NotificationType
+from .models import Notification, NotificationType, TypeChannel
 from .queueing import kick_on_commit
 from .selectors import notification_type_by_key, notification_types_capped
+from .status import status_initial, status_move
 from .trace import trace_step
 
 logger = logging.getLogger(__name__)
@@ -45,32 +50,33 @@ logger = logging.getLogger(__name__)
 def catalogue_install() -> tuple[int, int]:
     """Create the default types, the default email layout and footer partial, and a published version 1 of
     each missing template. Never overwrites an existing one (staff edits stay)."""
-    from templates_app.models import Layout, Partial, Template
-    from templates_app.services import version_create, version_publish
-    from templates_app.variables import infer_declarations
-
     types_created = templates_created = 0
     with transaction.atomic():
         for spec in catalogue.TYPES:
-            fields = {k: v for k, v in spec.items() if k != "key"}
-            _, created = NotificationType.objects.get_or_create(key=spec["key"], defaults=fields)
+            fields = {k: v for k, v in spec.items() if k not in ("key", "channels")}
+            ntype, created = NotificationType.objects.get_or_create(key=spec["key"], defaults=fields)
+            if created:
+                TypeChannel.objects.bulk_create(
+                    TypeChannel(notification_type=ntype, channel=channel, rate_limit_per_minute=limit)
+                    for channel, limit in spec["channels"].items()
+                )
             types_created += created
         for name, source in catalogue.PARTIALS.items():
             Partial.objects.get_or_create(name=name, defaults={"source": source})
-        layout = dict(catalogue.EMAIL_LAYOUT)
+        layout: dict[str, Any] = dict(catalogue.EMAIL_LAYOUT)
         if not Layout.objects.filter(channel=layout["channel"], is_default=True).exists():
             Layout.objects.get_or_create(name=layout.pop("name"), defaults=layout)
         types = {t.key: t for t in NotificationType.objects.filter(key__in=[s["key"] for s in catalogue.TYPES])}
-        for (key, channel), source in catalogue.TEMPLATES.items():
+        for (key, channel), template_source in catalogue.TEMPLATES.items():
             template, created = Template.objects.get_or_create(
                 notification_type=types[key], channel=channel, locale="en"
             )
             if not created or template.versions.exists():
                 continue
             parts = {
-                "subject": source.get("subject", ""),
-                "text": source.get("body", ""),
-                "html": source.get("html", ""),
+                "subject": template_source.get("subject", ""),
+                "text": template_source.get("body", ""),
+                "html": template_source.get("html", ""),
             }
             version = version_create(
                 template=template,
@@ -113,10 +119,10 @@ def _resolve_recipient(req: SubmitRequest, known: Mapping[str, Recipient] | None
     external_id = str(req.recipient).strip()
     if not external_id:
         raise InvalidInput({"recipient": ["This field is required."]})
-    recipient = (known or {}).get(external_id)
-    if recipient is None and known is None:
-        recipient = Recipient.objects.filter(external_id=external_id).first()
-    if recipient is None:
+    found: Recipient | None = (known or {}).get(external_id)
+    if found is None and known is None:
+        found = Recipient.objects.filter(external_id=external_id).first()
+    if found is None:
         raise InvalidInput(
             {
                 "recipient": [
@@ -124,7 +130,59 @@ def _resolve_recipient(req: SubmitRequest, known: Mapping[str, Recipient] | None
                 ]
             }
         )
-    return recipient
+    return found
+
+
+def _active_type(req: SubmitRequest) -> NotificationType:
+    ntype = notification_type_by_key(req.type) if req.type else None
+    if ntype is None:
+        raise InvalidInput({"type": [f"Unknown notification type {req.type!r}."]})
+    if not ntype.is_active:
+        raise InvalidInput({"type": [f"Notification type {ntype.key} is inactive."]})
+    if req.data is None or not isinstance(req.data, Mapping):
+        raise InvalidInput({"data": ["Must be a JSON object."]})
+    return ntype
+
+
+def _template_checked(req: SubmitRequest, ntype: NotificationType, recipient: Recipient, decision) -> LiveTemplate:
+    """The live template for the decided channel, with every variable it needs in the request's data."""
+    channel = decision.channel
+    live = template_for(
+        notification_type_id=ntype.pk, channel=channel, locale=recipient.locale, default_locale=ntype.default_locale
+    )
+    if live is None:
+        raise InvalidInput({"type": [f"{ntype.key} has no published {channel} template."]})
+    try:
+        problems = data_problems(live.version, req.data)
+    except TemplateSyntaxProblem as exc:  # saved outside the admin's validation; staff must fix it
+        raise InvalidInput({"type": [f"The {channel} template of {ntype.key} does not compile ({exc})."]}) from exc
+    if problems:
+        raise InvalidInput({"data": problems})
+    if not decision.refused:  # a refusal stays the trace's last word
+        template = live.template
+        fell_back = (
+            ""
+            if template.locale.lower() == (recipient.locale or "").lower()
+            else (f", {template.locale} for the recipient's {recipient.locale or 'unknown locale'}")
+        )
+        reason = f"template #{template.pk} v{live.version.number}{fell_back} has every variable it needs"
+        decision.trace.append(trace_step("template", "pass", reason))
+    return live
+
+
+def _priced(row: Notification, req: SubmitRequest, version) -> None:
+    """The estimated cost of the row. Where the text decides the price (SMS segments) it is rendered now; the
+    worker renders again at send time, when the recipient's details may have changed."""
+    spec = channels.get(row.channel)
+    if spec.cost_unit != MESSAGE:
+        try:
+            body = render_version(version, context=build_context(data=req.data, recipient=row.recipient)).body
+        except RenderError as exc:
+            raise InvalidInput({"data": [str(exc)]}) from exc
+        row.segments = spec.units(body)
+    estimate = cost_estimate(channel=row.channel, segments=row.segments, to=row.to_address, at=row.send_at)
+    if estimate:
+        row.cost, row.currency = estimate
 
 
 def notification_prepare(
@@ -138,14 +196,7 @@ def notification_prepare(
     """Validate one request, run the decision engine and build its (unsaved) row: queued, scheduled
     (later, or deferred by quiet hours or a frequency cap) or suppressed (refused, with the reason).
     Raises InvalidInput naming the bad field; then nothing is stored."""
-    ntype = notification_type_by_key(req.type) if req.type else None
-    if ntype is None:
-        raise InvalidInput({"type": [f"Unknown notification type {req.type!r}."]})
-    if not ntype.is_active:
-        raise InvalidInput({"type": [f"Notification type {ntype.key} is inactive."]})
-    if req.data is None or not isinstance(req.data, Mapping):
-        raise InvalidInput({"data": ["Must be a JSON object."]})
-
+    ntype = _active_type(req)
     recipient = _resolve_recipient(req, known_recipients)
     requested_send_at = req.send_at or now
     decision = decide(
@@ -156,81 +207,41 @@ def notification_prepare(
         now=now,
         context=context,
     )
-    channel, trace = decision.channel, decision.trace
-
-    live = template_for(
-        notification_type_id=ntype.pk, channel=channel, locale=recipient.locale, default_locale=ntype.default_locale
-    )
-    if live is None:
-        raise InvalidInput({"type": [f"{ntype.key} has no published {channel} template."]})
-    template, version = live.template, live.version
-    try:
-        problems = data_problems(version, req.data)
-    except TemplateSyntaxProblem as exc:  # saved outside the admin's validation; staff must fix it
-        raise InvalidInput({"type": [f"The {channel} template of {ntype.key} does not compile ({exc})."]}) from exc
-    if problems:
-        raise InvalidInput({"data": problems})
-    if not decision.refused:  # a refusal stays the trace's last word
-        fell_back = (
-            ""
-            if template.locale.lower() == (recipient.locale or "").lower()
-            else (f", {template.locale} for the recipient's {recipient.locale or 'unknown locale'}")
-        )
-        trace.append(
-            trace_step(
-                "template", "pass", f"template #{template.pk} v{version.number}{fell_back} has every variable it needs"
-            )
-        )
-
+    live = _template_checked(req, ntype, recipient, decision)
     priority = req.priority or ntype.priority
     row = Notification(
         recipient=recipient,
         notification_type=ntype,
-        channel=channel,
+        channel=decision.channel,
         priority=priority,
-        queue=Notification.queue_for(channel, ntype.tier, priority),
+        queue=Notification.queue_for(decision.channel, ntype.tier, priority),
         data=dict(req.data),
-        decision_trace=trace,
-        template=template,
-        template_version=version,
-        to_address=recipient.address_for(channel),
+        decision_trace=decision.trace,
+        template=live.template,
+        template_version=live.version,
+        to_address=recipient.address_for(decision.channel),
         send_at=decision.send_at,
         max_attempts=ntype.max_retries + 1,
         submitted_by=submitted_by if getattr(submitted_by, "pk", None) else None,
         created_at=now,
     )
-    if decision.refused:
-        row.status = Status.SUPPRESSED
-        row.last_error = decision.refusal.reason[:2000]
-        row.error_code = decision.refusal.code[:64]
+    if decision.refusal is not None:
+        status_initial(row, to=Status.SUPPRESSED)
+        row.last_error, row.error_code = decision.refusal.reason[:2000], decision.refusal.code[:64]
         return row
-
     if decision.send_at > now:
-        row.status = Status.SCHEDULED
-        if decision.send_at == requested_send_at:
-            trace.append(trace_step("schedule", "defer", f"scheduled for {decision.send_at.isoformat()}"))
+        scheduled = trace_step("schedule", "defer", f"scheduled for {decision.send_at.isoformat()}")
+        status_initial(row, to=Status.SCHEDULED, step=scheduled if decision.send_at == requested_send_at else None)
     else:
-        row.status = Status.QUEUED
-
-    if channel == Channel.SMS:
-        # The SMS text decides the price (segments), so render it now for the estimate; the worker
-        # renders again at send time, when the recipient's details may have changed.
-        try:
-            body = render_version(version, context=build_context(data=req.data, recipient=recipient)).body
-        except RenderError as exc:
-            raise InvalidInput({"data": [str(exc)]}) from exc
-        row.segments = sms_segments(body)
-    estimate = cost_estimate(channel=channel, segments=row.segments, to=row.to_address, at=decision.send_at)
-    if estimate:
-        row.cost, row.currency = estimate
+        status_initial(row, to=Status.QUEUED)
+    _priced(row, req, live.version)
     budget = budgets_apply(row)  # last: it reserves the estimate, so nothing after it may refuse the item
+    if budget is not None and budget.refused:
+        status_initial(row, to=Status.SUPPRESSED, step=trace_step("budget", "refuse", budget.reason))
+        row.last_error, row.error_code = budget.reason[:2000], "budget"
+        return row
     if budget is not None:
-        if budget.refused:
-            trace.append(trace_step("budget", "refuse", budget.reason))
-            row.status = Status.SUPPRESSED
-            row.last_error, row.error_code = budget.reason[:2000], "budget"
-            return row
-        trace.append(trace_step("budget", "pass", budget.reason))
+        row.decision_trace.append(trace_step("budget", "pass", budget.reason))
     context.accepted(recipient, ntype, decision)  # only now: every check that can refuse the item has run
     return row
 
@@ -334,13 +345,15 @@ def notification_cancel(*, notification_id, actor=None) -> Notification:
             return notification
         if notification.status not in CANCELLABLE_STATUSES:
             raise Conflict(f"Cannot cancel a notification that is {notification.status}.")
-        notification.status = Status.CANCELLED
-        notification.cancelled_at = now
-        notification.decision_trace = [
-            *notification.decision_trace,
-            trace_step("cancel", "stop", f"cancelled by {_actor_name(actor)}"),
-        ]
-        notification.save(update_fields=["status", "cancelled_at", "decision_trace", "updated_at"])
+        status_move(
+            Notification.objects.filter(pk=notification.pk),
+            to=Status.CANCELLED,
+            sources=CANCELLABLE_STATUSES,
+            now=now,
+            step=trace_step("cancel", "stop", f"cancelled by {_actor_name(actor)}"),
+            trace=notification.decision_trace,
+        )
+        notification.refresh_from_db()
     logger.info("notification %s cancelled by %s", notification_id, _actor_name(actor))
     return notification
 
@@ -352,31 +365,23 @@ def notification_retry(*, notification_id, actor=None) -> Notification:
         notification = _locked(notification_id)
         if notification.status != Status.FAILED:
             raise Conflict(f"Only failed notifications can be retried; this one is {notification.status}.")
-        notification.decision_trace = [
-            *notification.decision_trace,
-            trace_step(
-                "retry",
-                "info",
-                f"requeued by {_actor_name(actor)} after: {notification.last_error or 'failure'}",
+        status_move(
+            Notification.objects.filter(pk=notification.pk),
+            to=Status.QUEUED,
+            sources=[Status.FAILED],
+            now=now,
+            step=trace_step(
+                "retry", "info", f"requeued by {_actor_name(actor)} after: {notification.last_error or 'failure'}"
             ),
-        ]
-        notification.status = Status.QUEUED
-        notification.attempts = notification.claims = 0
-        notification.send_at = now
-        notification.failed_at = notification.claim_token = notification.lease_expires_at = None
-        notification.save(
-            update_fields=[
-                "status",
-                "attempts",
-                "claims",
-                "send_at",
-                "failed_at",
-                "claim_token",
-                "lease_expires_at",
-                "decision_trace",
-                "updated_at",
-            ]
+            trace=notification.decision_trace,
+            attempts=0,
+            claims=0,
+            send_at=now,
+            failed_at=None,
+            claim_token=None,
+            lease_expires_at=None,
         )
+        notification.refresh_from_db()
         kick_on_commit([notification.queue])
     logger.info("notification %s requeued by %s", notification_id, _actor_name(actor))
     return notification

@@ -1,6 +1,7 @@
 """Celery tasks: thin wrappers that take names or ids and call a service.
 
-Every task is safe to run twice or to lose: the rows in the database decide what gets sent.
+Every task is safe to run twice or to lose: the rows in the database decide what gets sent. Other modules
+publish these by name (notifications.queueing), never by importing this module.
 """
 
 from __future__ import annotations
@@ -10,40 +11,37 @@ import logging
 from celery import shared_task
 from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 
+from .delivery import drain, notifications_promote_due, queue_drain
+from .delivery import sweep as sweep_service
+from .heartbeat import heartbeat_start, heartbeat_stop
+from .queueing import DRAIN_QUEUE_TASK, PROMOTE_DUE_TASK, kick
+from .recurring import RUN_TASK, recurring_run
+
 logger = logging.getLogger(__name__)
 
 
 @celeryd_after_setup.connect
 def _remember_consumed_queues(sender, instance, **kwargs) -> None:
     """Tell the drain which queues this worker serves (after -Q is applied; forked children inherit it)."""
-    from . import delivery
-
     names = list(instance.app.amqp.queues.consume_from or {})
-    delivery.consumed_queues = frozenset(names) if names else None
+    drain.consumed_queues = frozenset(names) if names else None
 
 
 @worker_ready.connect
 def _start_heartbeat(sender, **kwargs) -> None:
-    from .heartbeat import heartbeat_start
-
     queues = ",".join(sorted(sender.app.amqp.queues.consume_from or {}))
     heartbeat_start(sender.hostname, queues)
 
 
 @worker_shutdown.connect
 def _stop_heartbeat(sender, **kwargs) -> None:
-    from .heartbeat import heartbeat_stop
-
     heartbeat_stop(sender.hostname)
 
 
-@shared_task(name="notifications.drain_queue", ignore_result=True)
+@shared_task(name=DRAIN_QUEUE_TASK, ignore_result=True)
 def drain_queue(queue: str) -> dict:
     """Drain `queue` for up to the time budget; wake it again if it stopped before it was empty, and wake
     the more urgent queues it stopped for (in case their own wake-up was lost)."""
-    from .delivery import queue_drain
-    from .queueing import kick
-
     result = queue_drain(queue=queue)
     for urgent in result.urgent_queues:
         kick(urgent)
@@ -61,35 +59,27 @@ def drain_queue(queue: str) -> dict:
     }
 
 
-@shared_task(name="notifications.promote_due", ignore_result=True)
+@shared_task(name=PROMOTE_DUE_TASK, ignore_result=True)
 def promote_due(notification_id: str) -> None:
     """A retry's backoff has elapsed: queue the row again (if nothing else did) and wake its queue."""
-    from .delivery import notifications_promote_due
-
     notifications_promote_due(ids=[notification_id])
 
 
 @shared_task(name="notifications.dispatch_due", ignore_result=True)
 def dispatch_due() -> dict:
     """Beat: queue every scheduled or retry-waiting row whose time has come."""
-    from .delivery import notifications_promote_due
-
     return notifications_promote_due()
 
 
 @shared_task(name="notifications.sweep", ignore_result=True)
 def sweep() -> dict:
     """Beat: recover rows whose worker died and queues whose wake-ups were lost."""
-    from .delivery import sweep as sweep_service
-
     result = sweep_service()
     return {"requeued": result.requeued, "poisoned": result.poisoned, "queues": result.rekicked_queues}
 
 
-@shared_task(name="notifications.run_recurring", ignore_result=True)
+@shared_task(name=RUN_TASK, ignore_result=True)
 def run_recurring(recurring_id: int) -> dict:
     """Beat: one occurrence of a recurring send staff scheduled in the admin."""
-    from .recurring import recurring_run
-
     run = recurring_run(recurring_id)
     return {"ran": run is not None, "created": run.created if run else 0}

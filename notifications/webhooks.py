@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from commhub import channels
 from commhub.conf import knobs
 from preferences.services import phone_normalize, sms_keyword, sms_opt_in, sms_opt_out
 
@@ -72,15 +73,6 @@ def twilio_inbound_sms(request: HttpRequest) -> HttpResponse:
     return _twiml()
 
 
-# Twilio message statuses -> our normalized events ("sent" and earlier are progress, recorded only).
-_TWILIO_STATUS = {
-    "delivered": "delivered",
-    "read": "delivered",
-    "undelivered": "undelivered",
-    "failed": "failed",
-}
-
-
 @csrf_exempt
 @require_POST
 def twilio_status_callback(request: HttpRequest) -> HttpResponse:
@@ -97,7 +89,7 @@ def twilio_status_callback(request: HttpRequest) -> HttpResponse:
         FeedbackEvent(
             provider="twilio",
             event_id=f"{sid}:{status}",
-            event_type=_TWILIO_STATUS.get(status, status),
+            event_type=channels.get("sms").feedback.get(status, status),  # "sent" and earlier: progress, recorded
             channel="sms",
             provider_message_id=sid,
             address=request.POST.get("To", ""),

@@ -14,9 +14,8 @@ from django.forms import ModelForm
 from django.http import HttpResponse
 from django.utils import timezone
 
-from notifications.privacy import recipient_erase, recipient_export_data
-
 from .models import ConsentRecord, ConsentSource, Preference, Recipient, Suppression, SuppressionReason
+from .privacy import recipient_erase, recipient_export_data
 from .services import (
     Evidence,
     consent_record,
@@ -35,7 +34,7 @@ class RecipientForm(ModelForm):
         fields = ["external_id", *_CONTACT_FIELDS]
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         fields = {k: cleaned[k] for k in _CONTACT_FIELDS if k in cleaned}
         try:
             cleaned.update(recipient_fields_clean(fields))  # same rules as the API (E.164, IANA zone, ...)
@@ -169,7 +168,7 @@ class SuppressionForm(ModelForm):
         fields = ["channel", "address", "reason", "detail", "lift_reason"]
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         if self.instance.pk is None and cleaned.get("channel") and cleaned.get("address"):
             try:
                 cleaned["address"] = normalise_address(cleaned["channel"], cleaned["address"])

@@ -6,4 +6,5 @@ class PreferencesConfig(AppConfig):
     verbose_name = "Recipients and preferences"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401 (connects the unsubscribe-by-email receiver)
+        # Django: receivers connect when their module is imported, which must wait until the apps are loaded.
+        from . import signals  # noqa: F401  (the unsubscribe-by-email receiver)

@@ -12,10 +12,10 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from commhub import channels
+
 E164 = RegexValidator(r"^\+[1-9]\d{6,14}$", "Enter a phone number in E.164 form, e.g. +14155550123.")
 
-# Channels as plain strings: preferences sits below notifications and must not import it.
-CHANNEL_CHOICES = [("email", "Email"), ("sms", "SMS")]
 PURPOSE_CHOICES = [("transactional", "Transactional"), ("marketing", "Marketing")]
 
 
@@ -54,8 +54,9 @@ class Recipient(models.Model):
         return self.external_id
 
     def address_for(self, channel: str) -> str:
-        """The contact point for `channel`, or "" when the recipient has none."""
-        return {"email": self.email, "sms": self.phone}.get(channel, "")
+        """The contact point for `channel` (its spec says where it is), or "" when the recipient has none (or the
+        channel is no longer configured)."""
+        return channels.get(channel).address_for(self) if channels.exists(channel) else ""
 
     def clean(self) -> None:
         if (self.send_window_start is None) != (self.send_window_end is None):
@@ -77,7 +78,7 @@ class Preference(models.Model):
         "notifications.NotificationType", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     category = models.SlugField(max_length=64, blank=True, help_text="A category of types, e.g. education.")
-    channel = models.CharField(max_length=16, choices=CHANNEL_CHOICES, blank=True, help_text="Blank: every channel.")
+    channel = models.CharField(max_length=16, choices=channels.choices, blank=True, help_text="Blank: every channel.")
     enabled = models.BooleanField()
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -107,7 +108,7 @@ class Preference(models.Model):
     def scope(self) -> str:
         what = (
             f"type {self.notification_type.key}"
-            if self.notification_type_id
+            if self.notification_type is not None
             else f"category {self.category}"
             if self.category
             else "all notifications"
@@ -153,7 +154,7 @@ class ConsentRecord(models.Model):
     """
 
     recipient = models.ForeignKey(Recipient, on_delete=models.PROTECT, related_name="consent_records")
-    channel = models.CharField(max_length=16, choices=CHANNEL_CHOICES)
+    channel = models.CharField(max_length=16, choices=channels.choices)
     purpose = models.CharField(max_length=16, choices=PURPOSE_CHOICES)
     category = models.SlugField(
         max_length=64, blank=True, help_text="Blank: every category of this purpose (e.g. all marketing email)."
@@ -207,7 +208,7 @@ class Suppression(models.Model):
     Rows are history: lifting stamps who and why, and a later block is a new row.
     """
 
-    channel = models.CharField(max_length=16, choices=CHANNEL_CHOICES)
+    channel = models.CharField(max_length=16, choices=channels.choices)
     address = models.CharField(max_length=254, help_text="Lower-case email or E.164 phone number.")
     reason = models.CharField(max_length=16, choices=SuppressionReason.choices)
     detail = models.TextField(blank=True, help_text="What happened, in words.")

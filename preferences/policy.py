@@ -1,24 +1,31 @@
 """The checks that can stop a message because of the person: suppression, consent, preference.
 
-Pure functions over PolicyFacts (read in bulk by preferences.selectors.policy_facts), each returning a
-verdict with a reason a newcomer can read in the decision trace. The notifications pipeline runs them at
-submit and again just before the provider call, because each can change while a message waits.
+One entry point, `person_checks` (and `person_refusals` when only the refusals matter), answers any number
+of questions "may this person be contacted on this channel about this type?" at once. The submit path asks
+it for every item of a request, the send path asks it again just before the provider call (each check can
+change while a message waits), and the end-user API asks it to explain a person's effective preferences.
+
+Underneath are pure functions over PolicyFacts (read in bulk by preferences.selectors.policy_facts), each
+returning a verdict with a reason a newcomer can read in the decision trace; and, for a single question, a
+one-statement fast path (preferences.selectors.policy_quick) whose passing verdicts read exactly the same.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from commhub import channels
+
 from .constants import MARKETING, PreferencePolicy
 from .models import ConsentAction, ConsentSource, Preference, SuppressionReason
-from .selectors import PolicyFacts
+from .selectors import PolicyFacts, policy_facts, policy_quick
 
 PASS = "pass"  # noqa: S105 (an outcome, not a password)
 REFUSE = "refuse"
 
-_CHANNEL_WORD = {"sms": "phone", "email": "email"}
-_SUPPRESSION_VERB = {
+_SUPPRESSION_VERB: dict[str, str] = {
     SuppressionReason.STOP: "replied STOP",
     SuppressionReason.BOUNCE: "hard-bounced",
     SuppressionReason.COMPLAINT: "reported a message as spam",
@@ -55,14 +62,16 @@ def when(moment: datetime) -> str:
 
 
 def address_key(channel: str, address: str) -> str:
-    """How the suppression list spells an address (emails are case-insensitive in practice)."""
-    return address.strip().lower() if channel == "email" else address.strip()
+    """How the suppression list spells an address (the channel's spec decides: emails in lower case)."""
+    return channels.get(channel).address_key(address)
+
+
+def _address_word(channel: str) -> str:
+    return channels.get(channel).address_word
 
 
 def _not_suppressed(channel: str, address: str) -> Verdict:
-    return Verdict(
-        "suppression", PASS, f"{_CHANNEL_WORD.get(channel, channel)} {mask_address(address)} is not suppressed"
-    )
+    return Verdict("suppression", PASS, f"{_address_word(channel)} {mask_address(address)} is not suppressed")
 
 
 def check_suppression(facts: PolicyFacts, *, channel: str, address: str) -> Verdict:
@@ -71,7 +80,7 @@ def check_suppression(facts: PolicyFacts, *, channel: str, address: str) -> Verd
         return _not_suppressed(channel, address)
     verb = _SUPPRESSION_VERB.get(s.reason, s.reason)
     detail = f" ({s.detail})" if s.detail else ""
-    who = f"{_CHANNEL_WORD.get(channel, channel)} {mask_address(address)}"
+    who = f"{_address_word(channel)} {mask_address(address)}"
     return Verdict(
         "suppression",
         REFUSE,
@@ -94,7 +103,7 @@ def _consent_verdict(
         if purpose == MARKETING:
             return Verdict("consent", REFUSE, f"no consent for {scope}: never granted", code="no_consent")
         return Verdict("consent", PASS, f"{scope}: no consent needed and none withdrawn")
-    how = f"at {when(at)} via {_source_label(source)}"
+    how = f"at {when(at) if at is not None else 'an unknown time'} via {_source_label(source)}"
     if action == ConsentAction.WITHDRAWN:
         return Verdict("consent", REFUSE, f"consent for {scope} withdrawn {how}", code="consent_withdrawn")
     return Verdict("consent", PASS, f"consent for {scope} granted {how}")
@@ -195,3 +204,114 @@ def quick_verdicts(
     else:
         preference = _preference_pass(type_key=type_key, channel=channel, on=quick.preferences_on)
     return [_not_suppressed(channel, address), consent, preference]
+
+
+# --- the entry point ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PersonCheck:
+    """One question: may this recipient be contacted on `channel` (at `address`) about a type with this
+    purpose, category and preference policy?"""
+
+    recipient_id: int | None
+    channel: str
+    address: str
+    purpose: str
+    category: str
+    type_id: int
+    type_key: str
+    policy: str
+
+    @classmethod
+    def of(cls, *, recipient, ntype, channel: str) -> PersonCheck:
+        """The question for a recipient and a notification type (anything with the type's fields)."""
+        return cls(
+            recipient_id=recipient.pk,
+            channel=channel,
+            address=recipient.address_for(channel),
+            purpose=ntype.purpose,
+            category=ntype.category,
+            type_id=ntype.pk,
+            type_key=ntype.key,
+            policy=ntype.preference_policy,
+        )
+
+
+def facts_for(questions: Sequence[PersonCheck]) -> PolicyFacts:
+    """Everything the questions' checks read, in three queries however many questions there are."""
+    return policy_facts(
+        recipient_ids=[q.recipient_id for q in questions if q.recipient_id is not None],
+        addresses=[(q.channel, address_key(q.channel, q.address)) for q in questions if q.address],
+    )
+
+
+def _full_checks(facts: PolicyFacts, q: PersonCheck) -> list[Verdict]:
+    """Suppression, consent, preference, in that order; stops at the first refusal."""
+    verdicts = [check_suppression(facts, channel=q.channel, address=q.address)]
+    if not verdicts[-1].refused:
+        verdicts.append(
+            check_consent(
+                facts, recipient_id=q.recipient_id or 0, channel=q.channel, purpose=q.purpose, category=q.category
+            )
+        )
+    if not verdicts[-1].refused:
+        verdicts.append(
+            check_preference(
+                facts,
+                recipient_id=q.recipient_id or 0,
+                type_id=q.type_id,
+                type_key=q.type_key,
+                category=q.category,
+                channel=q.channel,
+                policy=q.policy,
+            )
+        )
+    return verdicts
+
+
+def _quick(q: PersonCheck, *, lean: bool):
+    return policy_quick(
+        recipient_id=q.recipient_id or 0,
+        channel=q.channel,
+        address=address_key(q.channel, q.address),
+        purpose=q.purpose,
+        category=q.category,
+        type_id=q.type_id,
+        lean=lean,
+    )
+
+
+def person_checks(questions: Sequence[PersonCheck], *, facts: PolicyFacts | None = None) -> list[list[Verdict]]:
+    """The verdicts of each question: suppression, consent, preference, stopping at the first refusal (the last
+    verdict decides). With `facts` (a batch read them up front) nothing more is read; without, one question is
+    answered by one statement when everything passes (the common case: every single submit), and the facts are
+    read only to word a refusal, or for several questions at once."""
+    if facts is None and len(questions) == 1:
+        q = questions[0]
+        fast = quick_verdicts(
+            _quick(q, lean=False),
+            channel=q.channel,
+            address=q.address,
+            purpose=q.purpose,
+            category=q.category,
+            type_key=q.type_key,
+            policy=q.policy,
+        )
+        if fast is not None:
+            return [fast]
+    facts = facts if facts is not None else facts_for(questions)
+    return [_full_checks(facts, q) for q in questions]
+
+
+def person_refusals(questions: Sequence[PersonCheck]) -> list[Verdict | None]:
+    """Only what refuses each question (None: it may go), as cheaply as possible: the send path's re-check. A
+    single question that passes costs one lean statement; a refusal is worded by the full checks."""
+    if len(questions) == 1:
+        q = questions[0]
+        if not quick_refuses(_quick(q, lean=True), purpose=q.purpose, policy=q.policy):
+            return [None]
+    refusals: list[Verdict | None] = []
+    for verdicts in person_checks(questions, facts=facts_for(questions)):
+        refusals.append(verdicts[-1] if verdicts[-1].refused else None)
+    return refusals

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from commhub import channels
 from commhub.conf import knobs
 
 
@@ -53,7 +54,7 @@ def default_window() -> SendWindow:
 def apply_to(channel: str) -> bool:
     """Whether quiet hours apply to `channel` (for the types that respect them)."""
     configured = knobs().quiet_hours_channels
-    return channel in (configured if configured is not None else ["sms"])
+    return channel in configured if configured is not None else channels.get(channel).quiet_hours
 
 
 def window_for(recipient) -> SendWindow:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
+from typing import Any
 
 from django.db import connection
 from django.db.models import Q, QuerySet
@@ -25,6 +26,14 @@ def recipients_by_external_id(external_ids: Iterable[str]) -> dict[str, Recipien
 
 def recipient_by_external_id(external_id: str) -> Recipient | None:
     return Recipient.objects.filter(external_id=str(external_id)).first()
+
+
+def notification_type_for_preferences(key: str) -> Any:
+    """The notification type a preference names, by key: read through the model preferences' own foreign key
+    points at (preferences sits below notifications and does not import it)."""
+    model = Preference._meta.get_field("notification_type").related_model
+    assert isinstance(model, type)
+    return model._default_manager.filter(key=key).first()
 
 
 def preferences_of(recipient: Recipient) -> QuerySet[Preference]:
@@ -159,6 +168,7 @@ def policy_quick(
     latest = [recipient_id, channel, purpose, category]
     off = [recipient_id, False, channel, type_id, category]
     on = [recipient_id, True, channel, type_id, category]
+    params: list[Any]
     if lean:
         params = [channel, address, *latest, *off, *on]
     else:

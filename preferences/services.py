@@ -17,9 +17,10 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from commhub import channels
+
 from .constants import MARKETING, TRANSACTIONAL
 from .models import (
-    CHANNEL_CHOICES,
     PURPOSE_CHOICES,
     ConsentAction,
     ConsentRecord,
@@ -35,7 +36,6 @@ logger = logging.getLogger(__name__)
 
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 UPSERT_FIELDS = ("email", "phone", "timezone", "locale", "attributes", "send_window_start", "send_window_end")
-CHANNELS = frozenset(c for c, _ in CHANNEL_CHOICES)
 PURPOSES = frozenset(p for p, _ in PURPOSE_CHOICES)
 
 
@@ -157,8 +157,8 @@ def consent_record(
 ) -> ConsentRecord:
     """Append one entry to the ledger. Granting and withdrawing are the same single call."""
     errors: dict[str, list[str]] = {}
-    if channel not in CHANNELS:
-        errors["channel"] = [f"Unknown channel {channel!r}; use one of {sorted(CHANNELS)}."]
+    if not channels.exists(channel):
+        errors["channel"] = [f"Unknown channel {channel!r}; use one of {sorted(channels.names())}."]
     if purpose not in PURPOSES:
         errors["purpose"] = [f"Unknown purpose {purpose!r}; use one of {sorted(PURPOSES)}."]
     if action not in ConsentAction.values:
@@ -207,8 +207,8 @@ def preference_set(
 ) -> tuple[Preference, bool]:
     """Turn one scope on or off (type, category or everything; one channel or all). Returns (pref, created)."""
     errors: dict[str, list[str]] = {}
-    if channel and channel not in CHANNELS:
-        errors["channel"] = [f"Unknown channel {channel!r}; use one of {sorted(CHANNELS)} or leave it blank."]
+    if channel and not channels.exists(channel):
+        errors["channel"] = [f"Unknown channel {channel!r}; use one of {sorted(channels.names())} or leave it blank."]
     if notification_type is not None and category:
         errors["category"] = ["A preference targets a type or a category, not both."]
     if category and not re.fullmatch(r"[-a-zA-Z0-9_]+", category):
@@ -243,12 +243,10 @@ def preference_delete(*, preference: Preference) -> None:
 
 
 def normalise_address(channel: str, address: str) -> str:
-    address = (address or "").strip()
-    if channel == "email":
-        return address.lower()
-    if channel == "sms":
-        return phone_normalize(address)
-    raise ValidationError({"channel": [f"Unknown channel {channel!r}."]})
+    """The canonical form of an address on `channel` (its spec decides: lower-case email, E.164 phone, ...)."""
+    if not channels.exists(channel):
+        raise ValidationError({"channel": [f"Unknown channel {channel!r}."]})
+    return channels.get(channel).normalize_address(address or "")
 
 
 def suppression_add(
@@ -262,8 +260,8 @@ def suppression_add(
     at: datetime | None = None,
 ) -> tuple[Suppression, bool]:
     """Block an address on every type. Blocking an already-blocked address returns the existing row."""
-    if channel not in CHANNELS:
-        raise ValidationError({"channel": [f"Unknown channel {channel!r}; use one of {sorted(CHANNELS)}."]})
+    if not channels.exists(channel):
+        raise ValidationError({"channel": [f"Unknown channel {channel!r}; use one of {sorted(channels.names())}."]})
     if reason not in SuppressionReason.values:
         raise ValidationError({"reason": [f"Unknown reason {reason!r}; use one of {SuppressionReason.values}."]})
     try:

@@ -60,7 +60,7 @@ def main() -> int:
     env = dict(os.environ)
     data_dir = ROOT / "data" / "test"
     data_dir.mkdir(parents=True, exist_ok=True)
-    for stale in (data_dir / "metrics").glob("*.db"):  # counters of earlier runs' processes (see commhub/metrics.py)
+    for stale in (data_dir / "metrics").glob("*.db"):  # counters of earlier runs' processes (see commhub/counters.py)
         stale.unlink(missing_ok=True)
     env.update(
         COMMHUB_DATA_DIR=str(data_dir),
@@ -74,6 +74,8 @@ def main() -> int:
         # The catalogue's per-minute limits would throttle the tests that push hundreds of one type through;
         # tests/notifications/test_rate_limits.py switches them on.
         COMMHUB_TYPE_RATE_LIMITS="false",
+        # An illegal status transition anywhere (the workers the e2e tests start included) is an error.
+        COMMHUB_STATUS_STRICT="true",
         PYTHONPATH=str(ROOT),
     )
     parts = []

@@ -1,6 +1,7 @@
 """The template back office: slots per type x channel x locale, their versions (drafts editable, published
-frozen), a live preview with sample data or a real recipient, publish / roll back, and a test send to the
-staff member themself. Layouts and partials are edited here too."""
+frozen), a live preview with sample data or a real recipient, publish / roll back. Layouts and partials are
+edited here too. (The test send to the staff member themself needs a provider: notifications/admin.py adds
+it to this admin.)"""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ class TemplateAdmin(admin.ModelAdmin):
 
     @admin.display(description="live version")
     def live_version(self, obj: Template) -> str:
-        return f"v{obj.published_version.number}" if obj.published_version_id else "— (nothing published)"
+        return f"v{obj.published_version.number}" if obj.published_version is not None else "— (nothing published)"
 
     @admin.display(description="")
     def new_version(self, obj: Template) -> str:
@@ -77,7 +78,7 @@ class VersionForm(ModelForm):
         fields = ["template", *services.EDITABLE_FIELDS]
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         template = cleaned.get("template") or getattr(self.instance, "template", None)
         if template is None or self.errors:
             return cleaned
@@ -119,7 +120,7 @@ class TemplateVersionAdmin(admin.ModelAdmin):
         if source and (original := TemplateVersion.objects.filter(pk=source).first()) is not None:
             for field in ("subject", "text", "html", "title", "action_url", "variables", "use_layout", "layout"):
                 initial[field] = getattr(original, field if field != "layout" else "layout_id")
-            initial["template"] = original.template_id
+            initial["template"] = str(original.template_id)
             initial["note"] = f"copy of v{original.number}"
         return initial
 
@@ -134,7 +135,6 @@ class TemplateVersionAdmin(admin.ModelAdmin):
     def get_urls(self):
         own = [
             path("<int:pk>/publish/", self.admin_site.admin_view(self.publish_view), name="templateversion_publish"),
-            path("<int:pk>/test-send/", self.admin_site.admin_view(self.test_send_view), name="templateversion_test"),
         ]
         return own + super().get_urls()
 
@@ -169,17 +169,6 @@ class TemplateVersionAdmin(admin.ModelAdmin):
             self.message_user(request, f"v{version.number} of {version.template} is live.", messages.SUCCESS)
         except (ValidationError, DomainError) as exc:
             self.message_user(request, f"Not published: {exc}", messages.ERROR)
-        return HttpResponseRedirect(reverse("admin:templates_app_templateversion_change", args=[pk]))
-
-    def test_send_view(self, request, pk: int):
-        if request.method != "POST" or not self.has_view_permission(request):
-            raise PermissionDenied
-        version = get_object_or_404(TemplateVersion, pk=pk)
-        try:
-            message_id = services.template_test_send(version=version, user=request.user)
-            self.message_user(request, f"Test sent to you (provider id {message_id}).", messages.SUCCESS)
-        except ValidationError as exc:
-            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
         return HttpResponseRedirect(reverse("admin:templates_app_templateversion_change", args=[pk]))
 
     @admin.action(description="Publish (or roll back to) the selected version", permissions=["publish"])

@@ -6,4 +6,5 @@ class TemplatesAppConfig(AppConfig):
     verbose_name = "Templates"
 
     def ready(self) -> None:
+        # Django: receivers connect when their module is imported, which must wait until the apps are loaded.
         from . import signals  # noqa: F401  (cache invalidation)

@@ -14,15 +14,12 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from notifications.constants import Channel
+from commhub import channels
+
+from .syntax import TemplateSyntaxProblem, check_syntax
 
 LOCALE_RE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 VARIABLE_TYPES = ("string", "number", "boolean", "date", "object", "list")
-# What a version may contain, per channel (the rest must stay empty).
-CHANNEL_PARTS = {
-    Channel.EMAIL: ("subject", "text", "html"),
-    Channel.SMS: ("text",),
-}
 
 
 class Layout(models.Model):
@@ -30,7 +27,7 @@ class Layout(models.Model):
     where the message goes; `{{ unsubscribe_url }}` is defined for marketing email."""
 
     name = models.SlugField(max_length=64, unique=True)
-    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
+    channel = models.CharField(max_length=16, choices=channels.choices, default="email")
     html = models.TextField(blank=True, help_text="Must contain {{ content }}.")
     text = models.TextField(blank=True, help_text="Must contain {{ content }}.")
     is_default = models.BooleanField(default=False, help_text="Used by versions that name no layout.")
@@ -46,8 +43,6 @@ class Layout(models.Model):
         return f"{self.name} ({self.channel})"
 
     def clean(self) -> None:
-        from .rendering import TemplateSyntaxProblem, check_syntax
-
         errors = {}
         for field in ("html", "text"):
             source = getattr(self, field)
@@ -75,8 +70,6 @@ class Partial(models.Model):
         return self.name
 
     def clean(self) -> None:
-        from .rendering import TemplateSyntaxProblem, check_syntax
-
         try:
             check_syntax(self.source)
         except TemplateSyntaxProblem as exc:
@@ -89,7 +82,7 @@ class Template(models.Model):
     notification_type = models.ForeignKey(
         "notifications.NotificationType", on_delete=models.CASCADE, related_name="templates"
     )
-    channel = models.CharField(max_length=16, choices=Channel.choices)
+    channel = models.CharField(max_length=16, choices=channels.choices)
     locale = models.CharField(max_length=16, default="en", help_text="BCP 47: en, pt, pt-BR, ...")
     is_active = models.BooleanField(default=True)
     published_version = models.ForeignKey(

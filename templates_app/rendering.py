@@ -33,6 +33,9 @@ from markupsafe import Markup
 
 from commhub.conf import knobs
 
+from .selectors import partial_sources
+from .syntax import TemplateSyntaxProblem, parsed
+
 # Names the renderer provides itself; data keys with these names are shadowed.
 RESERVED_NAMES = frozenset({"recipient", "unsubscribe_url", "content"})
 # Filters and tests that make a missing variable harmless.
@@ -41,10 +44,6 @@ _OPTIONAL_TESTS = frozenset({"defined", "undefined", "none"})
 _MAX_RANGE = 10_000  # items one range() may produce (Jinja's own sandbox allows 100,000)
 _MAX_SEQUENCE = 100_000  # characters or items a `*` may build
 _MAX_POWER = 64
-
-
-class TemplateSyntaxProblem(ValueError):
-    """The template source does not parse."""
 
 
 class RenderError(ValueError):
@@ -100,8 +99,6 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
 def _load_partial(name: str):
     """Partials come from the database only: no filesystem, no other templates."""
-    from .selectors import partial_sources
-
     source = partial_sources().get(name)
     if source is None:
         raise TemplateNotFound(name)
@@ -130,22 +127,6 @@ class RenderedMessage:
     subject: str
     body: str
     html: str
-
-
-@lru_cache(maxsize=2048)
-def parsed(source: str) -> nodes.Template:
-    """The AST of `source` (cached: validation, variable analysis and previews parse the same sources often).
-    Callers only read it."""
-    return _text_env.parse(source)
-
-
-def check_syntax(source: str) -> None:
-    if not source:
-        return
-    try:
-        parsed(source)
-    except TemplateSyntaxError as exc:
-        raise TemplateSyntaxProblem(f"line {exc.lineno}: {exc.message}") from exc
 
 
 @lru_cache(maxsize=2048)
@@ -376,8 +357,9 @@ def required_paths(source: str) -> frozenset[tuple[str, ...]]:
     parents = {id(child): parent for child, parent, _ in visited}
     paths: set[tuple[str, ...]] = set()
     for node, _parent, guarded in visited:
-        is_data = isinstance(node, nodes.Name) and node.ctx == "load" and node.name in free
-        if is_data and node.name not in guarded and not _is_optional_use(node, parents):
+        if not (isinstance(node, nodes.Name) and node.ctx == "load" and node.name in free):
+            continue
+        if node.name not in guarded and not _is_optional_use(node, parents):
             paths.add(_path_of(node, parents))
     return frozenset(paths)
 

@@ -8,6 +8,7 @@ so a cached one is never stale; only which version is live can lag by the cache 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -28,7 +29,9 @@ def _load_live() -> dict[tuple[int, str, str], LiveTemplate]:
         "published_version"
     ):
         # locales are compared case-insensitively (pt-BR, pt-br)
-        live[(t.notification_type_id, t.channel, t.locale.lower())] = LiveTemplate(t, t.published_version)
+        version = t.published_version
+        if version is not None:  # filtered above; a concurrent unpublish cannot leave it None here
+            live[(t.notification_type_id, t.channel, t.locale.lower())] = LiveTemplate(t, version)
     return live
 
 
@@ -68,7 +71,12 @@ def locale_chain(locale: str, type_default: str = "en") -> list[str]:
         chain += ["-".join(parts[:n]) for n in range(len(parts), 0, -1)]
     chain += [type_default or "en", "en"]
     seen: set[str] = set()
-    return [x for x in chain if x and not (x.lower() in seen or seen.add(x.lower()))]
+    unique = []
+    for candidate in chain:
+        if candidate and candidate.lower() not in seen:
+            seen.add(candidate.lower())
+            unique.append(candidate)
+    return unique
 
 
 def template_for(
@@ -102,6 +110,14 @@ def layout_for(version: TemplateVersion, channel: str) -> Layout | None:
 
 def partial_sources() -> dict[str, str]:
     return partials.get()
+
+
+def notification_type_for_templates(key: str) -> Any:
+    """The notification type a template belongs to, by key: read through the model Template's own foreign key
+    points at (templates_app sits below notifications and does not import it)."""
+    model = Template._meta.get_field("notification_type").related_model
+    assert isinstance(model, type)
+    return model._default_manager.filter(key=key).first()
 
 
 def templates_all() -> QuerySet[Template]:

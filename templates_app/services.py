@@ -11,12 +11,13 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from commhub import channels
 from commhub.errors import Conflict
+from costs.services import cost_estimate
 from preferences.models import actor_name
 
 from .models import Template, TemplateVersion, VersionStatus
 from .rendering import RenderError, build_context, render_version
-from .segments import GSM7_BASIC, GSM7_EXTENSION, sms_shape
 from .selectors import layout_for
 from .variables import sample_recipient, version_problems
 
@@ -108,88 +109,23 @@ class Preview:
     warnings: list[str] = field(default_factory=list)
 
 
-def _sms_report(text: str) -> tuple[dict, list[str]]:
-    shape = sms_shape(text)
-    report = {"encoding": shape.encoding, "length": shape.units, "segments": max(1, shape.segments)}
-    warnings = []
-    if shape.encoding == "UCS-2":
-        culprits = sorted({ch for ch in text if ch not in GSM7_BASIC and ch not in GSM7_EXTENSION})
-        as_gsm = sms_shape("".join(ch for ch in text if ch in GSM7_BASIC or ch in GSM7_EXTENSION))
-        if max(1, as_gsm.segments) < report["segments"]:
-            warnings.append(
-                f"{' '.join(culprits[:5])} switch this SMS to UCS-2: {report['segments']} segments instead of "
-                f"{max(1, as_gsm.segments)}, so it costs {report['segments'] / max(1, as_gsm.segments):g}x as much."
-            )
-        else:
-            warnings.append(f"{' '.join(culprits[:5])} switch this SMS to UCS-2 (70 characters per segment).")
-    return report, warnings
-
-
 def template_preview(*, version: TemplateVersion, data: dict | None = None, recipient=None) -> Preview:
     """Render a version (draft or published) with its sample data, or given data, for a sample or a real
-    recipient; with the SMS encoding, segments and cost, and warnings."""
-    from analytics.services import cost_estimate
-
+    recipient; with what the channel reports about the text (SMS: encoding and segments), the cost, and
+    warnings."""
     channel = version.template.channel
+    spec = channels.get(channel)
+    ntype = version.template.notification_type
     who = recipient or sample_recipient()
     context = build_context(data={**version.sample_data(), **(data or {})}, recipient=who)
-    if channel == "email" and version.template.notification_type.purpose == "marketing":
-        context["unsubscribe_url"] = "https://example.com/unsubscribe/preview/"
+    context.update(spec.extra_context(recipient_id=0, purpose=ntype.purpose, category=ntype.category, preview=True))
     try:
         rendered = render_version(version, context=context, layout=layout_for(version, channel))
     except RenderError as exc:
         raise ValidationError({"data": [str(exc)]}) from exc
     preview = Preview(subject=rendered.subject, text=rendered.body, html=rendered.html)
-    segments = None
-    if channel == "sms":
-        preview.sms, preview.warnings = _sms_report(rendered.body)
-        segments = preview.sms["segments"]
-    estimate = cost_estimate(
-        channel=channel, segments=segments, to=(who.phone if channel == "sms" else who.email) or ""
-    )
+    preview.sms, preview.warnings = spec.text_report(rendered.body)
+    estimate = cost_estimate(channel=channel, segments=spec.units(rendered.body), to=spec.address_for(who))
     if estimate:
         preview.cost = {"amount": str(estimate[0]), "currency": estimate[1]}
     return preview
-
-
-def staff_test_recipient(user):
-    """Staff test sends go to the staff member's own contact points: their user's email, and the phone of the
-    recipient `staff:<username>` (created on first use; staff set its phone in the admin)."""
-    from preferences.services import recipient_upsert
-
-    recipient, _ = recipient_upsert(external_id=f"staff:{user.get_username()}")
-    if user.email and recipient.email != user.email:
-        recipient, _ = recipient_upsert(external_id=recipient.external_id, email=user.email)
-    return recipient
-
-
-def template_test_send(*, version: TemplateVersion, user, data: dict | None = None) -> str:
-    """Send the rendered version to the staff member themself, through the configured provider. Returns the
-    provider's message id. Nothing else is sent and no notification is created."""
-    from notifications.channels.base import DeliveryError, OutboundMessage
-    from notifications.channels.registry import provider_for
-
-    channel = version.template.channel
-    recipient = staff_test_recipient(user)
-    to = recipient.address_for(channel)
-    if not to:
-        what = "an email address on your user" if channel == "email" else f"a phone on recipient {recipient}"
-        raise ValidationError({"channel": [f"Set {what} to receive test sends."]})
-    preview = template_preview(version=version, data=data, recipient=recipient)
-    provider = provider_for(channel)
-    try:
-        result = provider.send(
-            OutboundMessage(
-                notification_id="",  # a test send belongs to no notification
-                channel=channel,
-                to=to,
-                subject=f"[TEST] {preview.subject}" if preview.subject else "",
-                body=preview.text,
-                html=preview.html,
-                headers={"X-Commhub-Test": "1"},
-            )
-        )
-    except DeliveryError as exc:
-        raise ValidationError({"channel": [f"The provider refused the test send: {exc.message}"]}) from exc
-    logger.info("test send of %s to %s by %s: %s", version, to, user, result.provider_message_id)
-    return result.provider_message_id

@@ -15,16 +15,13 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError, meta
 
-from .models import CHANNEL_PARTS, VARIABLE_TYPES
-from .rendering import (
-    RESERVED_NAMES,
-    RenderError,
-    TemplateSyntaxProblem,
-    check_syntax,
-    missing_variables,
-    parsed,
-    required_paths,
-)
+from commhub import channels
+from commhub.channels import TEMPLATE_PARTS
+
+from .models import VARIABLE_TYPES
+from .rendering import RESERVED_NAMES, RenderError, build_context, missing_variables, render_version, required_paths
+from .selectors import partial_sources
+from .syntax import TemplateSyntaxProblem, check_syntax, parsed
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _PART_LABELS = {"subject": "subject", "text": "text", "html": "html", "title": "title", "action_url": "action_url"}
@@ -32,8 +29,6 @@ _PART_LABELS = {"subject": "subject", "text": "text", "html": "html", "title": "
 
 def _partials_used(sources: Iterable[str], seen: set[str] | None = None) -> dict[str, str]:
     """Partials reachable from `sources` (name -> source), following includes inside partials too."""
-    from .selectors import partial_sources
-
     found: dict[str, str] = {}
     seen = seen if seen is not None else set()
     known = partial_sources()
@@ -93,22 +88,17 @@ def declaration_problems(variables: Any) -> list[str]:
 def version_problems(version, *, channel: str) -> dict[str, list[str]]:
     """Why this version cannot be saved or published, by field; empty when it is fine."""
     problems: dict[str, list[str]] = {}
-    allowed = CHANNEL_PARTS.get(channel, ("text",))
-    for part in ("subject", "text", "html"):
+    spec = channels.get(channel)
+    for part in TEMPLATE_PARTS:
         source = getattr(version, part)
-        if source and part not in allowed:
+        if source and part not in spec.parts:
             problems.setdefault(part, []).append(f"A {channel} template has no {part}.")
         try:
             check_syntax(source)
         except TemplateSyntaxProblem as exc:
             problems.setdefault(part, []).append(str(exc))
-    if channel == "email":
-        if not version.subject:
-            problems.setdefault("subject", []).append("An email needs a subject.")
-        if not (version.text or version.html):
-            problems.setdefault("html", []).append("An email needs an HTML or a text part.")
-    elif not version.text:
-        problems.setdefault("text", []).append(f"A {channel} message needs its text.")
+    for part, lacking in spec.content_problems({part: getattr(version, part) for part in spec.parts}).items():
+        problems.setdefault(part, []).extend(lacking)
     declaration = declaration_problems(version.variables)
     if declaration:
         problems["variables"] = declaration
@@ -153,8 +143,6 @@ def sample_recipient() -> SimpleNamespace:
 
 
 def _render_with_samples(version) -> None:
-    from .rendering import build_context, render_version
-
     context = build_context(data=version.sample_data(), recipient=sample_recipient())
     render_version(version, context={**context, "unsubscribe_url": "https://example.com/unsubscribe/sample/"})
 

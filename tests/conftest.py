@@ -35,7 +35,7 @@ def _fresh_process_state():
     """In-process snapshots and provider sessions must not leak from one test's database to the next."""
     from commhub.permissions import clear_permission_cache
     from commhub.snapshot import invalidate_all
-    from notifications.channels.registry import reset_providers
+    from notifications.channels.providers import reset_providers
 
     invalidate_all()
     clear_permission_cache()
@@ -56,7 +56,7 @@ def _stop_sender_threads_at_the_end(django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def catalogue(db):
-    from analytics.services import pricing_install_defaults
+    from costs.services import pricing_install_defaults
     from notifications.models import NotificationType
     from notifications.services import catalogue_install
 
@@ -224,7 +224,7 @@ class WorkerProcess:
 @pytest.fixture
 def start_worker(transactional_db, tmp_path):
     """Start `celery -A commhub worker` as a real subprocess against the test database and broker."""
-    from notifications.constants import ALL_QUEUES
+    from commhub.queues import configured_queues
 
     _purge_broker()
     workers: list[WorkerProcess] = []
@@ -232,7 +232,7 @@ def start_worker(transactional_db, tmp_path):
     def _start(
         fake: FakeProviders | None = None,
         *,
-        queues: str = ",".join(ALL_QUEUES),
+        queues: str = ",".join(configured_queues()),
         concurrency: int = 1,
         **env: str,
     ) -> WorkerProcess:

@@ -11,8 +11,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from commhub.api import ChannelField
 from commhub.permissions import require_perms
-from notifications.constants import Channel
 
 from ..maintenance import queue_depths
 from ..models import QueueDepthSample
@@ -26,7 +26,7 @@ class RangeSerializer(serializers.Serializer):
 
     to = serializers.DateField(required=False)
     type = serializers.SlugField(required=False)
-    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    channel = ChannelField(required=False)
     provider = serializers.CharField(required=False, max_length=64)
 
     def get_fields(self):

@@ -49,7 +49,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],  # the API description is public
-    "ENUM_NAME_OVERRIDES": {"ChannelEnum": "notifications.constants.Channel.choices"},
+    "ENUM_NAME_OVERRIDES": {"ChannelEnum": "commhub.channels.choices"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "commhub.api.contract_paths_as_documented",

@@ -44,14 +44,16 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "anymail",
+    # commhub's apps, lowest layer first: each imports only the ones above it in this list (tests/test_layers.py)
     "preferences",
+    "costs",
     "templates_app",
-    "analytics",
     "notifications",
+    "analytics",
 ]
 
 MIDDLEWARE = [
-    "commhub.metrics.RequestMetricsMiddleware",
+    "commhub.counters.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -7,6 +7,7 @@ scheduled_time) and response shapes (success flags, Celery-style statuses).
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -15,11 +16,12 @@ from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from commhub.api import ChannelField
 from commhub.errors import DomainError, InvalidInput
 from commhub.health import health_report
 from commhub.permissions import require_perms
 from notifications import selectors, services
-from notifications.constants import Channel, Status
+from notifications.constants import Status
 from notifications.idempotency import idempotent
 from notifications.trace import used_fallback_channel
 
@@ -30,7 +32,7 @@ from .views import batch_item_requests, check_batch_size
 _FIELD_NAMES = {"recipient": "user_id", "type": "trigger_type", "send_at": "scheduled_time"}
 
 # Existing clients read Celery task states.
-_CELERY_STATE = {
+_CELERY_STATE: dict[str, str] = {
     Status.SCHEDULED: "PENDING",
     Status.QUEUED: "PENDING",
     Status.PENDING: "RETRY",
@@ -47,8 +49,8 @@ _CELERY_STATE = {
 class ContractSendInput(serializers.Serializer):
     user_id = RecipientRefField()
     trigger_type = serializers.CharField(max_length=64)
-    data = serializers.DictField(required=False, default=dict)
-    channel = serializers.ChoiceField(choices=Channel.choices, required=False, allow_null=True)
+    data = serializers.DictField(required=False, default=dict)  # type: ignore[assignment]  # the API names it data
+    channel = ChannelField(required=False, allow_null=True)
     priority = PriorityField(required=False, allow_null=True)
     scheduled_time = serializers.DateTimeField(required=False, allow_null=True)
 
@@ -186,10 +188,9 @@ class ContractStatusView(APIView):
             "fallback_task_id": str(fallback.pk) if fallback else None,
             "fallback_status": fallback.status if fallback else None,
         }
+        delivered_or_sent = effective.delivered_at or effective.sent_at
         info = {
-            "delivery_time": (effective.delivered_at or effective.sent_at).isoformat()
-            if (effective.delivered_at or effective.sent_at)
-            else None,
+            "delivery_time": delivered_or_sent.isoformat() if delivered_or_sent else None,
             "created_at": n.created_at.isoformat(),
             "send_at": n.send_at.isoformat(),
             "attempts": n.attempts,
@@ -253,21 +254,21 @@ class ContractBatchView(APIView):
         valid = [(i, r) for i, r in enumerate(parsed) if r is not None]
         outcomes = services.notifications_submit_batch([r for _, r in valid], submitted_by=request.user)
         by_index = {index: outcome for (index, _), outcome in zip(valid, outcomes, strict=True)}
-        results, total_cost = [], Decimal("0")
+        results: list[dict[str, Any]] = []
+        total_cost = Decimal("0")
         for index, raw in enumerate(items):
             user_id = raw.get("user_id") if isinstance(raw, dict) else None
             outcome = by_index.get(index)
-            if outcome is not None and outcome.ok and outcome.notification.status == Status.SUPPRESSED:
-                n = outcome.notification
+            n = outcome.notification if outcome is not None else None
+            if n is not None and n.status == Status.SUPPRESSED:
                 results.append(
                     {"user_id": user_id, "success": False, "task_id": str(n.pk), "error": n.last_error, "cost": 0.0}
                 )
-            elif outcome is not None and outcome.ok:
-                n = outcome.notification
+            elif n is not None:
                 total_cost += n.cost or 0
                 results.append({"user_id": user_id, "success": True, "task_id": str(n.pk), "cost": _money(n.cost)})
             else:
-                item_errors = errors.get(index) or _contract_errors(outcome.errors)
+                item_errors = errors.get(index) or _contract_errors(outcome.errors if outcome is not None else {})
                 results.append(
                     {
                         "user_id": user_id,
@@ -277,7 +278,7 @@ class ContractBatchView(APIView):
                         "cost": 0.0,
                     }
                 )
-        successful = sum(r["success"] for r in results)
+        successful = sum(1 for r in results if r["success"])
         return Response(
             {
                 "success": True,

@@ -1,12 +1,18 @@
-"""The end-user view of notifications: a person reads only the notifications sent to them."""
+"""The end-user views that need the notification catalogue: a person reads only the notifications sent to them,
+and what their preferences mean for every type (the other /me/ views are preferences.api.me)."""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from commhub.enduser import end_user_of
 from notifications import selectors
 from notifications.models import Notification
 from preferences.api.me import EndUserView
+from preferences.policy import PersonCheck, facts_for, person_checks
 
 
 class MeNotificationOutput(serializers.ModelSerializer):
@@ -34,4 +40,33 @@ class MeNotificationViewSet(EndUserView, mixins.ListModelMixin, mixins.RetrieveM
     lookup_value_regex = "[0-9a-fA-F-]{36}"
 
     def get_queryset(self):
-        return selectors.notifications_of_recipient(self.request.user.external_id)
+        return selectors.notifications_of_recipient(end_user_of(self.request).external_id)
+
+
+class MeEffectivePreferencesView(EndUserView, APIView):
+    @extend_schema(responses={200: OpenApiResponse(description="Per type x channel: would it reach you, and why")})
+    def get(self, request):
+        """For every active type on each channel it may use: whether it would reach you now and why
+        (suppression, consent and preference checks, as the pipeline runs them)."""
+        recipient = self.me()
+        asked = [
+            (ntype, channel)
+            for ntype in selectors.notification_types_all().filter(is_active=True).prefetch_related("type_channels")
+            for channel in ntype.allowed_channels
+        ]
+        questions = [PersonCheck.of(recipient=recipient, ntype=ntype, channel=channel) for ntype, channel in asked]
+        rows = []
+        for (ntype, channel), verdicts in zip(asked, person_checks(questions, facts=facts_for(questions)), strict=True):
+            rows.append(
+                {
+                    "type": ntype.key,
+                    "name": ntype.name,
+                    "category": ntype.category,
+                    "purpose": ntype.purpose,
+                    "policy": ntype.preference_policy,
+                    "channel": channel,
+                    "allowed": not verdicts[-1].refused,
+                    "checks": [{"check": v.check, "outcome": v.outcome, "reason": v.reason} for v in verdicts],
+                }
+            )
+        return Response(rows)

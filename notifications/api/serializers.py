@@ -6,7 +6,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from notifications.constants import PRIORITY_BY_NAME, Channel, Status
+from commhub.api import ChannelField
+from notifications.constants import PRIORITY_BY_NAME, Status
 from notifications.models import DeliveryAttempt, Notification, NotificationType
 from notifications.services import SubmitRequest
 from notifications.trace import used_fallback_channel
@@ -60,8 +61,8 @@ class RecipientRefField(serializers.Field):
 class SendInput(serializers.Serializer):
     recipient = RecipientRefField()
     type = serializers.CharField(max_length=64)
-    data = serializers.DictField(required=False, default=dict)
-    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    data = serializers.DictField(required=False, default=dict)  # type: ignore[assignment]  # the API names it data
+    channel = ChannelField(required=False)
     priority = PriorityField(required=False)
     send_at = serializers.DateTimeField(required=False, help_text="ISO 8601; later than now schedules the send.")
 
@@ -217,5 +218,6 @@ class NotificationTypeOutput(serializers.ModelSerializer):
         ]
 
     @extend_schema_field(OpenApiTypes.OBJECT)
-    def get_rate_limits(self, obj) -> dict[str, int]:
-        return {channel: obj.rate_limit_for(channel) for channel in Channel.values}
+    def get_rate_limits(self, obj) -> dict[str, int | None]:
+        """Per allowed channel: messages per minute across all workers (null: no limit)."""
+        return {channel: obj.rate_limit_for(channel) for channel in obj.allowed_channels}

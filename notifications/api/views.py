@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, Protocol
+
 from django.core.exceptions import ValidationError
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -9,10 +12,11 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from commhub import channels
 from commhub.conf import knobs
 from commhub.permissions import require_perms
 from notifications import selectors, services
-from notifications.constants import Channel, Status
+from notifications.constants import Status
 from notifications.idempotency import idempotent
 from notifications.models import Notification
 
@@ -29,7 +33,7 @@ from .serializers import (
 
 class NotificationFilter(filters.FilterSet):
     status = filters.MultipleChoiceFilter(choices=Status.choices)
-    channel = filters.ChoiceFilter(choices=Channel.choices)
+    channel = filters.ChoiceFilter(choices=channels.choices)
     type = filters.CharFilter(field_name="notification_type__key")
     recipient = filters.CharFilter(field_name="recipient__external_id")
     queue = filters.CharFilter()
@@ -41,8 +45,19 @@ class NotificationFilter(filters.FilterSet):
         fields = ["status", "channel", "type", "recipient", "queue", "created_after", "created_before"]
 
 
+class SubmitInput(Protocol):
+    """An input serializer that turns into a submit request (SendInput, the contract's send input)."""
+
+    def is_valid(self, *, raise_exception: bool = False) -> bool: ...
+
+    @property
+    def errors(self) -> Any: ...
+
+    def to_submit_request(self) -> services.SubmitRequest: ...
+
+
 def batch_item_requests(
-    raw_items: list, input_class: type[serializers.Serializer] = SendInput
+    raw_items: list, input_class: Callable[..., SubmitInput] = SendInput
 ) -> tuple[list[services.SubmitRequest | None], dict[int, dict]]:
     """Parse each raw batch item on its own (with `input_class`, which has to_submit_request()): a
     malformed item gets its own errors, not the batch's."""
@@ -93,7 +108,7 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     @extend_schema(request=SendInput, responses={202: AcceptedOutput})
     @idempotent
     def create(self, request):
-        payload = SendInput(data=request.data)
+        payload: SendInput = SendInput(data=request.data)
         payload.is_valid(raise_exception=True)
         notification = services.notification_submit(payload.to_submit_request(), submitted_by=request.user)
         return Response(accepted_output(notification), status=status.HTTP_202_ACCEPTED)
@@ -127,11 +142,11 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             if not outcome.ok:
                 errors[index] = outcome.errors
         by_index = {index: outcome for (index, _), outcome in zip(valid, outcomes, strict=True)}
-        results = []
+        results: list[dict[str, Any]] = []
         for index in range(len(raw_items)):
-            outcome = by_index.get(index)
-            if outcome is not None and outcome.ok:
-                n = outcome.notification
+            found = by_index.get(index)
+            n = found.notification if found is not None else None
+            if n is not None:
                 results.append(
                     {
                         "index": index,
@@ -145,7 +160,7 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
                 )
             else:
                 results.append({"index": index, "success": False, "errors": errors[index]})
-        accepted = sum(r["success"] for r in results)
+        accepted = sum(1 for r in results if r["success"])
         suppressed = sum(r.get("status") == Status.SUPPRESSED for r in results)
         return Response(
             {

@@ -12,7 +12,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from templates_app.segments import sms_segments
+from commhub import channels
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,8 @@ class OutboundMessage:
 
     @cached_property
     def units(self) -> int:
-        """What a sender's pace and an SMS price count: the segments of an SMS, 1 for anything else."""
-        return sms_segments(self.body) if self.channel == "sms" else 1
+        """What a sender's pace and a price count (the channel decides: the segments of an SMS, 1 for an email)."""
+        return channels.get(self.channel).units(self.body)
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.core.mail.backends.base import BaseEmailBackend
+
+from notifications.models import CapturedMessage
 
 from .base import OutboundMessage, Provider, SendResult
 
 
 class CaptureEmailBackend(BaseEmailBackend):
     def send_messages(self, email_messages) -> int:
-        from notifications.models import CapturedMessage
-
         count = 0
         for message in email_messages:
             html = next(
@@ -46,8 +47,6 @@ class CaptureSmsProvider(Provider):
     channel = "sms"
 
     def build_payload(self, message: OutboundMessage) -> dict[str, Any]:
-        from django.conf import settings
-
         return {
             "channel": "sms",
             "notification_id": message.notification_id or None,
@@ -58,8 +57,6 @@ class CaptureSmsProvider(Provider):
         }
 
     def transport(self, payload: dict[str, Any]):
-        from notifications.models import CapturedMessage
-
         return CapturedMessage.objects.create(**payload)
 
     def parse_result(self, response: Any, payload: dict[str, Any], message: OutboundMessage) -> SendResult:

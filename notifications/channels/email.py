@@ -1,8 +1,11 @@
-"""Email through any Django email backend: an anymail ESP in production, capture in the embedded mode."""
+"""The email channel: addressed by the recipient's email, a subject and text and HTML parts, priced per message,
+no quiet hours; sent through any Django email backend (an anymail ESP in production, capture in the embedded
+mode), with failover to further ESPs. Marketing mail carries one-click unsubscribe (RFC 8058)."""
 
 from __future__ import annotations
 
 import smtplib
+from collections.abc import Mapping
 from typing import Any
 
 import requests
@@ -15,12 +18,19 @@ from anymail.exceptions import (
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.message import make_msgid
+from django.utils.html import escape
+
+from commhub.channels import MESSAGE, ChannelSpec, register
+from preferences.constants import MARKETING
+from preferences.unsubscribe import list_unsubscribe_headers, unsubscribe_token, unsubscribe_url
+from templates_app.rendering import RenderedMessage
 
 from .base import DeliveryError, OutboundMessage, PermanentError, Provider, SendResult, TransientError
+from .failover import FailoverProvider
 from .http import tune_session
 
 
-def _timed_out(exc: BaseException) -> bool:
+def _timed_out(exc: BaseException | None) -> bool:
     """A read timeout: the request went out and no answer came back (the ESP may have sent it)."""
     seen = set()
     while exc is not None and id(exc) not in seen:
@@ -71,7 +81,7 @@ class EmailProvider(Provider):
             # ESPs assign their own id; for the rest our Message-ID is the provider message id.
             email.extra_headers.setdefault("Message-ID", make_msgid(domain="commhub.local"))
         # anymail sends these to the ESP so tracking webhooks can name the notification.
-        email.metadata = {"notification_id": message.notification_id, **message.metadata}
+        email.metadata = {"notification_id": message.notification_id, **message.metadata}  # type: ignore[attr-defined]
         return email
 
     def transport(self, payload: EmailMultiAlternatives) -> EmailMultiAlternatives:
@@ -108,3 +118,73 @@ class EmailProvider(Provider):
             error = PermanentError if 500 <= code < 600 else TransientError
             return error(f"SMTP {code}: {exc.smtp_error!r}", code=f"smtp_{code}")
         return super().classify(exc)
+
+
+PREVIEW_UNSUBSCRIBE_URL = "https://example.com/unsubscribe/preview/"
+
+
+class EmailChannel(ChannelSpec):
+    name = "email"
+    label = "Email"
+    address_label = "email address"
+    address_word = "email"
+    parts = ("subject", "text", "html")
+    cost_unit = MESSAGE
+    quiet_hours = False
+
+    def address_for(self, recipient: Any) -> str:
+        return recipient.email or ""
+
+    def content_problems(self, parts: Mapping[str, str]) -> dict[str, list[str]]:
+        problems: dict[str, list[str]] = {}
+        if not parts.get("subject"):
+            problems["subject"] = ["An email needs a subject."]
+        if not (parts.get("text") or parts.get("html")):
+            problems["html"] = ["An email needs an HTML or a text part."]
+        return problems
+
+    def normalize_address(self, address: str) -> str:
+        return address.strip().lower()
+
+    def address_key(self, address: str) -> str:
+        return address.strip().lower()  # mailbox names are case-insensitive in practice
+
+    def extra_context(self, *, recipient_id: int, purpose: str, category: str, preview: bool) -> dict[str, Any]:
+        """Marketing mail names its one-click unsubscribe link (templates and layouts may show it)."""
+        if purpose != MARKETING:
+            return {}
+        if preview:
+            return {"unsubscribe_url": PREVIEW_UNSUBSCRIBE_URL}
+        token = unsubscribe_token(recipient_id=recipient_id, category=category)
+        return {"unsubscribe_url": unsubscribe_url(token), "unsubscribe_token": token, "category": category}
+
+    def finish(self, rendered: Any, *, extra: Any) -> tuple[Any, dict[str, str]]:
+        """Marketing mail: the List-Unsubscribe headers (Gmail/Yahoo bulk-sender rules) and a visible link
+        unless the template already shows it."""
+        token = extra.get("unsubscribe_token")
+        if not token:
+            return rendered, {}
+        link = extra["unsubscribe_url"]
+        return with_unsubscribe_footer(rendered, link=link, category=extra["category"]), list_unsubscribe_headers(
+            token, url=link
+        )
+
+    def providers(self) -> FailoverProvider:
+        fallbacks = getattr(settings, "EMAIL_FALLBACK_BACKENDS", [])
+        return FailoverProvider([EmailProvider(), *(EmailProvider(backend) for backend in fallbacks)])
+
+
+def with_unsubscribe_footer(rendered: RenderedMessage, *, link: str, category: str) -> RenderedMessage:
+    """Add the visible unsubscribe link unless the template already shows it."""
+    body, html = rendered.body, rendered.html
+    if link not in body:
+        body = f"{body.rstrip()}\n\n--\nUnsubscribe from {category} emails: {link}\n"
+    if html and link not in html:
+        html = (
+            f'{html}\n<p style="font-size:12px;color:#666">You receive these {escape(category)} emails because '
+            f'you agreed to. <a href="{escape(link)}">Unsubscribe</a></p>'
+        )
+    return RenderedMessage(subject=rendered.subject, body=body, html=html)
+
+
+EMAIL = register(EmailChannel())

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, replace
 
 from commhub.conf import knobs
-from commhub.metrics import PROVIDER_ERRORS, PROVIDER_SECONDS, SENDS
+from commhub.counters import PROVIDER_ERRORS, PROVIDER_SECONDS, SENDS
 from notifications.ratelimit import Rate, Throttled, limiter, sender_rate
 
 from .base import DeliveryError, OutboundMessage, Provider, SendResult, TransientError
@@ -119,6 +119,8 @@ class FailoverProvider(Provider):
     def _next(self, candidates: list[Provider], message: OutboundMessage, common: list[Rate]) -> Provider:
         """The first candidate the rate limits let through now (consuming its units), or Throttled."""
         paced = [(p, sender_rate(p.sender, critical=message.critical)) for p in candidates]
+        chosen: list[Provider]
+        rates: list[Rate]
         if paced[0][1] is None:  # the first sender is not paced: only the message's own limits may refuse
             chosen, rates = [paced[0][0]], []
         else:  # senders up to (and including) the first unpaced one, which always has room
@@ -132,7 +134,7 @@ class FailoverProvider(Provider):
             return chosen[0]  # nothing limits this send: no round trip
         grant = limiter().acquire(common=common, choices=rates, units=message.units)
         if not grant.allowed:
-            raise Throttled(grant.blocked_by, grant.wait)
+            raise Throttled(grant.blocked_by or [*common, *rates][0], grant.wait)
         return chosen[grant.choice or 0]
 
     def send(self, message: OutboundMessage) -> SendResult:

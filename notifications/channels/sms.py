@@ -1,4 +1,6 @@
-"""SMS through the Twilio client."""
+"""The SMS channel: addressed by the recipient's E.164 phone, one text part, priced per segment (GSM-7 / UCS-2)
+and by destination, quiet hours apply (TCPA); sent through the Twilio client, one provider per sender number
+(failover and pacing across them), or captured in the embedded mode."""
 
 from __future__ import annotations
 
@@ -12,7 +14,13 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from commhub.channels import SEGMENT, ChannelSpec, register
+from preferences.services import phone_normalize
+from templates_app.segments import GSM7_BASIC, GSM7_EXTENSION, sms_segments, sms_shape
+
 from .base import DeliveryError, OutboundMessage, PermanentError, Provider, SendResult, TransientError
+from .capture import CaptureSmsProvider
+from .failover import FailoverProvider
 from .http import tune_session
 
 # Twilio error codes that will fail the same way every time.
@@ -131,3 +139,54 @@ def _price(value: Any) -> Decimal | None:
         return abs(Decimal(str(value)))
     except InvalidOperation:
         return None
+
+
+class SmsChannel(ChannelSpec):
+    name = "sms"
+    label = "SMS"
+    address_label = "phone number"
+    address_word = "phone"
+    parts = ("text",)
+    cost_unit = SEGMENT
+    destination_prices = True
+    quiet_hours = True  # TCPA: no marketing texts before 08:00 or after 21:00 local
+    # Twilio's MessageStatus -> commhub's events ("queued", "sent" and the like are progress)
+    feedback = {"delivered": "delivered", "read": "delivered", "undelivered": "undelivered", "failed": "failed"}
+
+    def address_for(self, recipient: Any) -> str:
+        return recipient.phone or ""
+
+    def normalize_address(self, address: str) -> str:
+        return phone_normalize(address.strip())
+
+    def units(self, text: str) -> int:
+        return sms_segments(text)
+
+    def text_report(self, text: str) -> tuple[dict[str, Any] | None, list[str]]:
+        """Encoding and segments, and a warning naming the characters that switch a text to UCS-2."""
+        shape = sms_shape(text)
+        segments = max(1, shape.segments)
+        report = {"encoding": shape.encoding, "length": shape.units, "segments": segments}
+        warnings = []
+        if shape.encoding == "UCS-2":
+            culprits = sorted({ch for ch in text if ch not in GSM7_BASIC and ch not in GSM7_EXTENSION})
+            as_gsm = sms_shape("".join(ch for ch in text if ch in GSM7_BASIC or ch in GSM7_EXTENSION))
+            if max(1, as_gsm.segments) < segments:
+                warnings.append(
+                    f"{' '.join(culprits[:5])} switch this SMS to UCS-2: {segments} segments instead of "
+                    f"{max(1, as_gsm.segments)}, so it costs {segments / max(1, as_gsm.segments):g}x as "
+                    "much."
+                )
+            else:
+                warnings.append(f"{' '.join(culprits[:5])} switch this SMS to UCS-2 (70 characters per segment).")
+        return report, warnings
+
+    def providers(self) -> FailoverProvider:
+        if settings.SMS_PROVIDER == "twilio":
+            client = twilio_client()  # one HTTP session for every sender number of this thread
+            senders = settings.TWILIO_SENDERS or [None]
+            return FailoverProvider([TwilioSmsProvider(client, from_=sender) for sender in senders])
+        return FailoverProvider([CaptureSmsProvider()])
+
+
+SMS = register(SmsChannel())

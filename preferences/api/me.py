@@ -9,12 +9,10 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from commhub.enduser import EndUserAuthentication, IsEndUser
-from notifications.decision import person_checks
-from notifications.privacy import recipient_export_data
-from notifications.selectors import notification_types_all
+from commhub.enduser import EndUserAuthentication, IsEndUser, end_user_of
 from preferences import selectors, services
 from preferences.models import ConsentRecord, ConsentSource, Preference, Recipient
+from preferences.privacy import recipient_export_data
 
 from .serializers import (
     ConsentInput,
@@ -28,7 +26,7 @@ from .serializers import (
 from .views import PreferenceWritesMixin, client_ip
 
 
-class EndUserView:
+class EndUserView(APIView):
     """Authentication and permission shared by every /me/ view: only end-user tokens get in."""
 
     authentication_classes = [EndUserAuthentication]
@@ -37,7 +35,7 @@ class EndUserView:
     def me(self, *, create: bool = False) -> Recipient:
         """The caller's recipient. Reads of a person commhub has never heard of see an empty profile;
         a write creates the recipient (contact points stay the product backend's to set)."""
-        external_id = self.request.user.external_id
+        external_id = end_user_of(self.request).external_id
         recipient = selectors.recipient_by_external_id(external_id)
         if recipient is None:
             if not create:
@@ -77,35 +75,6 @@ class MePreferenceViewSet(EndUserView, PreferenceWritesMixin, viewsets.ModelView
         payload = PreferenceInput(data=request.data)
         payload.is_valid(raise_exception=True)
         return self.set_choice(self.me(create=True), payload.validated_data)
-
-
-class MeEffectivePreferencesView(EndUserView, APIView):
-    @extend_schema(responses={200: OpenApiResponse(description="Per type x channel: would it reach you, and why")})
-    def get(self, request):
-        """For every active type on each channel it may use: whether it would reach you now and why
-        (suppression, consent and preference checks, as the pipeline runs them)."""
-        recipient = self.me()
-        facts = selectors.policy_facts(
-            recipient_ids=[recipient.pk] if recipient.pk else [],
-            addresses=[(c, recipient.address_for(c)) for c in ("email", "sms") if recipient.address_for(c)],
-        )
-        rows = []
-        for ntype in notification_types_all().filter(is_active=True):
-            for channel in ntype.allowed_channels:
-                verdicts = person_checks(facts, ntype=ntype, recipient=recipient, channel=channel)
-                rows.append(
-                    {
-                        "type": ntype.key,
-                        "name": ntype.name,
-                        "category": ntype.category,
-                        "purpose": ntype.purpose,
-                        "policy": ntype.preference_policy,
-                        "channel": channel,
-                        "allowed": not verdicts[-1].refused,
-                        "checks": [{"check": v.check, "outcome": v.outcome, "reason": v.reason} for v in verdicts],
-                    }
-                )
-        return Response(rows)
 
 
 class MeConsentViewSet(EndUserView, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from commhub.api import ChannelField
 from preferences.models import (
-    CHANNEL_CHOICES,
     PURPOSE_CHOICES,
     ConsentAction,
     ConsentRecord,
@@ -66,7 +66,7 @@ class PreferenceInput(serializers.Serializer):
 
     type = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=64)
     category = serializers.SlugField(required=False, allow_blank=True, max_length=64)
-    channel = serializers.ChoiceField(choices=[("", "any"), *CHANNEL_CHOICES], required=False, allow_blank=True)
+    channel = ChannelField(any_label="any", required=False, allow_blank=True)
     enabled = serializers.BooleanField()
 
 
@@ -84,7 +84,7 @@ class PreferenceOutput(serializers.ModelSerializer):
 
 
 class ConsentInput(serializers.Serializer):
-    channel = serializers.ChoiceField(choices=CHANNEL_CHOICES)
+    channel = ChannelField()
     purpose = serializers.ChoiceField(choices=PURPOSE_CHOICES)
     category = serializers.SlugField(required=False, allow_blank=True, max_length=64, default="")
     action = serializers.ChoiceField(choices=ConsentAction.choices)
@@ -97,7 +97,7 @@ class ServiceConsentInput(ConsentInput):
     """A product backend records what its user did in the product (with the evidence it holds)."""
 
     recipient = serializers.CharField(max_length=128)
-    source = serializers.ChoiceField(
+    source = serializers.ChoiceField(  # type: ignore[assignment]  # the API names it source
         choices=[(s, ConsentSource(s).label) for s in (ConsentSource.API, ConsentSource.IMPORT)],
         default=ConsentSource.API,
     )
@@ -136,11 +136,11 @@ class ConsentStateOutput(serializers.Serializer):
     category = serializers.CharField()
     action = serializers.CharField()
     since = serializers.DateTimeField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # the API names it source
 
 
 class SuppressionInput(serializers.Serializer):
-    channel = serializers.ChoiceField(choices=CHANNEL_CHOICES)
+    channel = ChannelField()
     address = serializers.CharField(max_length=254)
     reason = serializers.ChoiceField(choices=SuppressionReason.choices, default=SuppressionReason.MANUAL)
     detail = serializers.CharField(required=False, allow_blank=True, max_length=1000, default="")

@@ -11,15 +11,15 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import GenericAPIView
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from commhub.api import CSVRenderer
 from commhub.permissions import require_perms
-from notifications.privacy import consent_record_data, recipient_erase, recipient_export_data
-from notifications.selectors import notification_type_by_key
 from preferences import selectors, services
 from preferences.models import ConsentRecord, Preference, Suppression
+from preferences.privacy import consent_record_data, recipient_erase, recipient_export_data
 
 from .serializers import (
     ConsentOutput,
@@ -44,7 +44,7 @@ def resolve_type(key):
     """A notification type by key for a preference, or a 400 naming the field."""
     if not key:
         return None
-    ntype = notification_type_by_key(key)
+    ntype = selectors.notification_type_for_preferences(key)
     if ntype is None:
         raise ValidationError({"type": [f"Unknown notification type {key!r}."]})
     return ntype
@@ -134,7 +134,7 @@ class PreferenceFilter(filters.FilterSet):
         fields = ["recipient", "type", "category", "channel", "enabled"]
 
 
-class PreferenceWritesMixin:
+class PreferenceWritesMixin(GenericAPIView):
     """What the service and the end-user preference endpoints share: an upsert on one scope, changing only
     `enabled` of an existing choice, and forgetting one."""
 

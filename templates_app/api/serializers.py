@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from notifications.constants import Channel
+from commhub.api import ChannelField
 from templates_app.models import Template, TemplateVersion
 
 
 class TemplateInput(serializers.Serializer):
     type = serializers.CharField(max_length=64)
-    channel = serializers.ChoiceField(choices=Channel.choices)
+    channel = ChannelField()
     locale = serializers.CharField(max_length=16, default="en")
 
 
@@ -92,5 +92,5 @@ class RollbackInput(serializers.Serializer):
 
 class PreviewInput(serializers.Serializer):
     version = serializers.IntegerField(required=False, min_value=1, help_text="Default: the live version.")
-    data = serializers.DictField(required=False, default=dict, help_text="Overrides the version's sample data.")
+    data = serializers.DictField(required=False, default=dict, help_text="Overrides the version's sample data.")  # type: ignore[assignment]  # the API names it data
     recipient = serializers.CharField(required=False, max_length=128, help_text="Render for this recipient.")

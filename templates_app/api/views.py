@@ -12,7 +12,6 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from commhub.permissions import require_staff_perms
-from notifications.selectors import notification_type_by_key
 from preferences.selectors import recipient_by_external_id
 from templates_app import selectors, services
 from templates_app.models import Layout, Template, TemplateVersion
@@ -69,7 +68,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         payload = TemplateInput(data=request.data)
         payload.is_valid(raise_exception=True)
         d = payload.validated_data
-        ntype = notification_type_by_key(d["type"])
+        ntype = selectors.notification_type_for_templates(d["type"])
         if ntype is None:
             raise ValidationError({"type": [f"Unknown notification type {d['type']!r}."]})
         if Template.objects.filter(notification_type=ntype, channel=d["channel"], locale=d["locale"]).exists():

@@ -13,7 +13,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from analytics.budgets import budgets_reconcile
-from analytics.models import Budget, BudgetSpend, CostEntry
+from costs.models import Budget, BudgetSpend, CostEntry
 from notifications.constants import Status
 from notifications.delivery import queue_drain
 from notifications.models import Notification

@@ -13,8 +13,9 @@ from django.db.models import Sum
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
-from analytics.models import CostEntry, DailyRollup, PricingRule, RecipientDailyCost
+from analytics.models import DailyRollup, RecipientDailyCost
 from analytics.rollups import rollups_build, rollups_reconcile
+from costs.models import CostEntry, PricingRule
 from notifications.delivery import queue_drain
 from notifications.models import Notification
 from notifications.services import SubmitRequest, notifications_submit_batch

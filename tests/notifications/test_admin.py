@@ -35,8 +35,8 @@ def test_every_admin_changelist_renders(staff, catalogue, recipient):
         "/admin/templates_app/layout/",
         "/admin/templates_app/partial/",
         "/admin/preferences/recipient/",
-        "/admin/analytics/pricingrule/",
-        "/admin/analytics/costentry/",
+        "/admin/costs/pricingrule/",
+        "/admin/costs/costentry/",
         "/admin/django_celery_beat/periodictask/",
     ]:
         assert staff.get(url).status_code == 200, url

@@ -146,7 +146,7 @@ def test_serve_metrics_serves_this_hosts_counters_and_refuses_a_busy_port(tmp_pa
 
     from django.core.management import CommandError
 
-    from commhub.metrics import PROVIDER_SECONDS
+    from commhub.counters import PROVIDER_SECONDS
     from tests.conftest import ROOT, worker_env
 
     PROVIDER_SECONDS.labels("fake", "sms").observe(0.01)  # this process is one of the host's processes

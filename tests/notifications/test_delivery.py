@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from analytics.models import CostEntry
+from costs.models import CostEntry
 from notifications.constants import Status
 from notifications.delivery import notifications_claim, notifications_promote_due, queue_drain, sweep
 from notifications.models import DeliveryAttempt, Notification
@@ -206,7 +206,7 @@ def test_a_drain_yields_when_a_more_urgent_queue_has_work(catalogue, recipient):
 
 
 def test_a_send_recorded_after_losing_the_claim_is_logged_not_double_counted(catalogue, recipient, caplog):
-    from notifications.channels.registry import provider_for
+    from notifications.channels.providers import provider_for
     from notifications.delivery import notification_deliver
 
     n = submit()
@@ -287,11 +287,11 @@ def test_capture_mode_stores_what_would_have_been_sent(catalogue, recipient, set
 
 
 def test_a_drain_does_not_yield_to_queues_its_worker_does_not_serve(catalogue, recipient, monkeypatch):
-    from notifications import delivery
+    from notifications.delivery import drain
 
     for i in range(3):
         submit(type="payment_reminder", data={"bill_name": f"Bill {i}", "amount": "$1", "due_date": "today"})
     submit()  # critical work exists, but another pool serves sms_critical
-    monkeypatch.setattr(delivery, "consumed_queues", frozenset({"maintenance", "sms_daily", "email_daily"}))
+    monkeypatch.setattr(drain, "consumed_queues", frozenset({"maintenance", "sms_daily", "email_daily"}))
     result = queue_drain(queue="sms_daily", batch_size=1, threads=1)
     assert not result.yielded and result.sent == 3 and result.queue_empty

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from twilio.request_validator import RequestValidator
 
-from analytics.models import CostEntry
+from costs.models import CostEntry
 from notifications.constants import Status
 from notifications.delivery import queue_drain
 from notifications.models import Notification, ProviderEvent

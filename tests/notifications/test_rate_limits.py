@@ -17,7 +17,7 @@ from django.db import connection
 from notifications.channels.failover import breaker_states
 from notifications.constants import Status
 from notifications.delivery import queue_drain
-from notifications.models import Notification, NotificationType
+from notifications.models import Notification, TypeChannel
 from notifications.ratelimit import Rate, limiter, reset_rate_limits
 from tests.factories import grant_marketing, submit
 from tests.fakes.providers import TWILIO
@@ -136,7 +136,7 @@ def limits_on(settings, via_fakes, db):
 def _set_sms_limit(key: str, per_minute: int) -> None:
     from notifications.selectors import notification_types
 
-    NotificationType.objects.filter(key=key).update(sms_rate_limit=per_minute)
+    TypeChannel.objects.filter(notification_type__key=key, channel="sms").update(rate_limit_per_minute=per_minute)
     notification_types.invalidate()
 
 

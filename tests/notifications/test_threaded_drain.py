@@ -6,11 +6,11 @@ import uuid
 import pytest
 from django.utils import timezone
 
-from analytics.models import CostEntry
+from costs.models import CostEntry
 from notifications.constants import Status
 from notifications.delivery import notifications_claim, queue_drain
+from notifications.delivery.group_commit import GroupRecorder, SuccessRecord
 from notifications.models import DeliveryAttempt, Notification
-from notifications.recording import GroupRecorder, SuccessRecord
 from notifications.services import SubmitRequest, notifications_submit_batch
 from tests.fakes.providers import MAILGUN
 

@@ -9,7 +9,6 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from notifications.decision import person_checks
 from preferences import policy
 from preferences.models import ConsentRecord, Preference, Suppression
 from preferences.selectors import policy_facts, policy_quick
@@ -81,7 +80,9 @@ def test_the_fast_check_agrees_with_the_full_checks(
         ntype.purpose, ntype.category, ntype.preference_policy = purpose, category, preference_policy
 
         facts = policy_facts(recipient_ids=[recipient.pk], addresses=[(channel, address)])
-        full = person_checks(facts, ntype=ntype, recipient=recipient, channel=channel)
+        (full,) = policy.person_checks(
+            [policy.PersonCheck.of(recipient=recipient, ntype=ntype, channel=channel)], facts=facts
+        )
         quick = policy_quick(
             recipient_id=recipient.pk,
             channel=channel,

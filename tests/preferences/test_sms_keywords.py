@@ -63,7 +63,7 @@ def test_a_stop_after_the_claim_still_wins_just_before_the_provider_call(catalog
     from preferences.services import sms_opt_out
 
     sms_opt_out(phone=PHONE, keyword="STOP", reference="SMtest")  # arrives while the worker holds the row
-    from notifications.channels.registry import provider_for
+    from notifications.channels.providers import provider_for
 
     assert notification_deliver(claimed, provider=provider_for("sms"), token=token) == Status.SUPPRESSED
     assert via_fakes.sent(TWILIO) == []

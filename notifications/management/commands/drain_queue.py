@@ -10,7 +10,9 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
-from notifications.constants import DELIVERY_QUEUES, Channel, Status
+from commhub import channels
+from commhub.queues import delivery_queues
+from notifications.constants import Status
 from notifications.delivery import notifications_promote_due, queue_drain
 from notifications.models import Notification
 
@@ -20,19 +22,20 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--queue", action="append", default=[], help="Queue to drain (repeatable). Default: all.")
-        parser.add_argument("--channel", choices=Channel.values, help="Only the queues of this channel.")
+        parser.add_argument("--channel", choices=channels.names(), help="Only the queues of this channel.")
         parser.add_argument("--limit", type=int, default=0, help="Stop after this many notifications (0 = all).")
         parser.add_argument("--batch-size", type=int, default=200, help="Rows claimed per round (default 200).")
         parser.add_argument("--no-due", action="store_true", help="Do not first queue due scheduled/retry rows.")
         parser.add_argument("--quiet", action="store_true", help="No progress lines, only the summary.")
 
     def handle(self, *args, queue, channel, limit, batch_size, no_due, quiet, **options):
-        unknown = [q for q in queue if q not in DELIVERY_QUEUES]
+        known = delivery_queues()
+        unknown = [q for q in queue if q not in known]
         if unknown:
-            raise CommandError(f"unknown queue {', '.join(unknown)}; known: {', '.join(DELIVERY_QUEUES)}")
+            raise CommandError(f"unknown queue {', '.join(unknown)}; known: {', '.join(known)}")
         if limit < 0 or batch_size < 1:
             raise CommandError("--limit must be >= 0 and --batch-size >= 1")
-        queues = queue or list(DELIVERY_QUEUES)
+        queues = queue or known
         if channel:
             queues = [q for q in queues if q.startswith(f"{channel}_")]
         if not no_due:

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from analytics.services import pricing_install_defaults
+from costs.services import pricing_install_defaults
 from notifications.services import catalogue_install
 
 

@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 from django.utils import timezone
 
+from commhub import channels
 from commhub.errors import DomainError
-from notifications.constants import Channel
 from notifications.selectors import dead_letters, notification_type_by_key
 from notifications.services import notification_retry
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--type", action="append", default=[], dest="types", help="Notification type (repeatable).")
-        parser.add_argument("--channel", choices=Channel.values)
+        parser.add_argument("--channel", choices=channels.names())
         parser.add_argument("--error-code", help="Exact error code, e.g. http_503 or twilio_20429.")
         parser.add_argument("--error", dest="error_contains", help="Text the last error contains.")
         parser.add_argument("--older-than", help="Failed at least this long ago (30m, 2h, 7d).")

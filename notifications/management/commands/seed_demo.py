@@ -1,9 +1,11 @@
 """Install the default catalogue, prices and demo recipients (safe to run again: nothing is overwritten)."""
 
+from typing import Any
+
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from analytics.services import pricing_install_defaults
+from costs.services import pricing_install_defaults
 from notifications.services import catalogue_install
 from preferences.models import ConsentAction, ConsentSource
 from preferences.selectors import consent_ledger
@@ -51,8 +53,8 @@ class Command(BaseCommand):
             recipients = 0
             if not options["no_recipients"]:
                 for spec in DEMO_RECIPIENTS:
-                    spec = dict(spec)
-                    recipient, created = recipient_upsert(external_id=spec.pop("external_id"), **spec)
+                    fields: dict[str, Any] = dict(spec)
+                    recipient, created = recipient_upsert(external_id=str(fields.pop("external_id")), **fields)
                     recipients += created
                     if not consent_ledger(recipient).exists():  # a demo of marketing needs a consent on file
                         for channel in ("email", "sms"):

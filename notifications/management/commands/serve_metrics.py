@@ -7,7 +7,7 @@ import threading
 from django.core.management.base import BaseCommand, CommandError
 from prometheus_client import start_http_server
 
-from commhub.metrics import registry
+from commhub.counters import counters_registry
 
 
 class Command(BaseCommand):
@@ -19,7 +19,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, port: int, bind: str, **options):
         try:
-            server, _ = start_http_server(port, addr=bind, registry=registry(with_database=False))
+            server, _ = start_http_server(port, addr=bind, registry=counters_registry())
         except OSError as exc:
             raise CommandError(f"cannot listen on {bind}:{port}: {exc.strerror or exc}") from None
         self.stdout.write(f"worker metrics on http://{bind}:{port}/metrics (Ctrl-C stops)")

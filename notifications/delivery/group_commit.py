@@ -1,4 +1,6 @@
-"""Recording a successful send: the notification row, its attempt and its cost, atomically.
+"""Group commit: the success records of concurrent senders written together (one statement, one commit).
+
+A successful send writes the notification row, its attempt and its cost, atomically.
 
 This runs once per message on the hot path, right after the provider call, and must commit before the
 sender sends again (that is what bounds duplicates after a crash). Two costs dominate on these
@@ -24,11 +26,12 @@ from functools import cache
 
 from django.db import connection, transaction
 
-from analytics.models import CostEntry
-from analytics.services import CostLine
-
-from .constants import Status
-from .models import DeliveryAttempt, Notification
+from commhub.sql import column
+from costs.models import CostEntry
+from costs.services import CostLine
+from notifications.constants import Status
+from notifications.models import DeliveryAttempt, Notification
+from notifications.status import status_move, status_sql
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,6 @@ class SuccessRecord:
 def _row_values(r: SuccessRecord) -> dict:
     n = r.notification
     return {
-        "status": Status.SENT,
         "attempts": r.attempt_number,
         "provider": r.provider,
         "provider_message_id": r.provider_message_id,
@@ -163,8 +165,12 @@ class GroupRecorder:
 
 def _success_record_orm(r: SuccessRecord) -> bool:
     with transaction.atomic():
-        owned = Notification.objects.filter(pk=r.notification.pk, claim_token=r.token, status=Status.SENDING).update(
-            **_row_values(r)
+        owned = status_move(
+            Notification.objects.filter(pk=r.notification.pk, claim_token=r.token),
+            to=Status.SENT,
+            sources=[Status.SENDING],
+            now=r.now,
+            **_row_values(r),
         )
         DeliveryAttempt.objects.create(
             notification_id=r.notification.pk,
@@ -178,10 +184,6 @@ def _success_record_orm(r: SuccessRecord) -> bool:
         if owned and r.cost is not None:
             r.cost.entry_for(r.notification).save()
     return bool(owned)
-
-
-def _column(model, name: str) -> str:
-    return f'"{model._meta.get_field(name).column}"'
 
 
 # (name in the VALUES list, SQL type) for each record; the casts let NULLs and text parameters bind cleanly.
@@ -212,65 +214,63 @@ _VALUES = [
 ]
 
 
+# notification field <- VALUES column, for the sent row
+_NOTIFICATION_SET = [
+    ("attempts", "attempts"),
+    ("provider", "provider"),
+    ("provider_message_id", "message_id"),
+    ("sent_at", "sent_at"),
+    ("segments", "segments"),
+    ("cost", "cost"),
+    ("currency", "currency"),
+    ("template", "template_id"),
+    ("template_version", "template_version_id"),
+    ("to_address", "to_address"),
+    ("rendered_subject", "subject"),
+    ("rendered_body", "body"),
+    ("rendered_html", "html"),
+    ("updated_at", "sent_at"),
+]
+_ATTEMPT_COLUMNS = [
+    "notification",
+    "number",
+    "provider",
+    "outcome",
+    "provider_message_id",
+    "started_at",
+    "duration_ms",
+    "error_code",
+    "error_message",
+]
+_COST_COLUMNS = [
+    "notification",
+    "channel",
+    "provider",
+    "units",
+    "unit_price",
+    "amount",
+    "currency",
+    "is_estimate",
+    "created_at",
+    "estimated_amount",
+    "pricing_rule",
+]
+
+
 @cache
 def _success_sql(rows: int) -> str:
     """The statement for `rows` records, built once per size from model metadata (never from input)."""
     n, a, c = Notification, DeliveryAttempt, CostEntry
     row = "(" + ", ".join(f"%s::{sql_type}" for _, sql_type in _VALUES) + ")"
-    assignments = ", ".join(
-        f"{_column(n, field)} = v.{value}"
-        for field, value in [
-            ("attempts", "attempts"),
-            ("provider", "provider"),
-            ("provider_message_id", "message_id"),
-            ("sent_at", "sent_at"),
-            ("segments", "segments"),
-            ("cost", "cost"),
-            ("currency", "currency"),
-            ("template", "template_id"),
-            ("template_version", "template_version_id"),
-            ("to_address", "to_address"),
-            ("rendered_subject", "subject"),
-            ("rendered_body", "body"),
-            ("rendered_html", "html"),
-            ("updated_at", "sent_at"),
-        ]
-    )
-    attempt_columns = ", ".join(
-        _column(a, f)
-        for f in [
-            "notification",
-            "number",
-            "provider",
-            "outcome",
-            "provider_message_id",
-            "started_at",
-            "duration_ms",
-            "error_code",
-            "error_message",
-        ]
-    )
-    cost_columns = ", ".join(
-        _column(c, f)
-        for f in [
-            "notification",
-            "channel",
-            "provider",
-            "units",
-            "unit_price",
-            "amount",
-            "currency",
-            "is_estimate",
-            "created_at",
-            "estimated_amount",
-            "pricing_rule",
-        ]
-    )
+    assignments = ", ".join(f"{column(n, field)} = v.{value}" for field, value in _NOTIFICATION_SET)
+    attempt_columns = ", ".join(column(a, f) for f in _ATTEMPT_COLUMNS)
+    cost_columns = ", ".join(column(c, f) for f in _COST_COLUMNS)
+    move = status_sql(to=Status.SENT, sources=[Status.SENDING], alias="n")
     return (
         f"WITH v ({', '.join(name for name, _ in _VALUES)}) AS (VALUES {', '.join([row] * rows)}), "  # noqa: S608
-        f'upd AS (UPDATE "{n._meta.db_table}" AS n SET "status" = %s, {assignments}, '
+        f'upd AS (UPDATE "{n._meta.db_table}" AS n SET {move.set_sql}, {assignments}, '
         '"claim_token" = NULL, "lease_expires_at" = NULL, "last_error" = \'\', "error_code" = \'\' '
-        'FROM v WHERE n."id" = v.id AND n."claim_token" = v.token AND n."status" = %s RETURNING n."id"), '
+        f'FROM v WHERE n."id" = v.id AND n."claim_token" = v.token AND {move.where_sql} RETURNING n."id"), '
         f'attempt AS (INSERT INTO "{a._meta.db_table}" ({attempt_columns}) '
         "SELECT v.id, v.attempts, v.provider, %s, v.message_id, v.started_at, v.duration_ms, '', '' FROM v), "
         f'cost AS (INSERT INTO "{c._meta.db_table}" ({cost_columns}) '
@@ -284,7 +284,7 @@ def _success_sql(rows: int) -> str:
 def _success_records_postgresql(records: list[SuccessRecord]) -> list[bool]:
     channels = {r.notification.channel for r in records}
     if len(channels) > 1:  # the statement writes one channel's cost rows; a drain's records share one anyway
-        owned_by_id = {}
+        owned_by_id: dict[object, bool] = {}
         with transaction.atomic():
             for channel in channels:
                 group = [r for r in records if r.notification.channel == channel]
@@ -320,7 +320,8 @@ def _success_records_postgresql(records: list[SuccessRecord]) -> list[bool]:
             cost.estimated_amount if cost else None,
             cost.pricing_rule_id if cost else None,
         ]
-    params += [Status.SENT, Status.SENDING, DeliveryAttempt.Outcome.SUCCESS, channels.pop()]
+    move = status_sql(to=Status.SENT, sources=[Status.SENDING], alias="n")
+    params += [*move.set_params, *move.where_params, DeliveryAttempt.Outcome.SUCCESS, channels.pop()]
     with connection.cursor() as cursor:
         cursor.execute(_success_sql(len(records)), params)
         owned_ids = {row[0] for row in cursor.fetchall()}

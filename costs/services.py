@@ -1,19 +1,19 @@
-"""Writes for the cost ledger and prices."""
+"""Writes for prices, and the cost of a message (what the submit path estimates and the send path records)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from decimal import Decimal
-
-from notifications.constants import Channel
+from typing import Any
 
 from .models import CostEntry, PricingRule
 from .selectors import price_for
 
 DEFAULT_PRICES = [
     # channel, unit, price (USD) -- the catalogue's defaults, editable in the admin afterwards.
-    (Channel.SMS, PricingRule.Unit.SEGMENT, Decimal("0.0075")),
-    (Channel.EMAIL, PricingRule.Unit.MESSAGE, Decimal("0.0001")),
+    ("sms", PricingRule.Unit.SEGMENT, Decimal("0.0075")),
+    ("email", PricingRule.Unit.MESSAGE, Decimal("0.0001")),
 ]
 
 
@@ -28,7 +28,7 @@ def pricing_install_defaults() -> int:
 
 
 def cost_estimate(
-    *, channel: str, provider: str = "", segments: int | None, to: str = "", at=None
+    *, channel: str, provider: str = "", segments: int | None, to: str = "", at: datetime | None = None
 ) -> tuple[Decimal, str] | None:
     """Price of one message on `channel` (SMS: per segment), or None when no price is configured."""
     line = cost_line_for(channel=channel, provider=provider, segments=segments, to=to, at=at)
@@ -49,11 +49,13 @@ class CostLine:
     estimated_amount: Decimal | None = None
     pricing_rule_id: int | None = None
 
-    def entry_for(self, notification) -> CostEntry:
+    def entry_for(self, notification: Any) -> CostEntry:
         return CostEntry(notification=notification, **asdict(self))
 
 
-def cost_line_for(*, channel: str, provider: str, segments: int | None, to: str = "", at=None) -> CostLine | None:
+def cost_line_for(
+    *, channel: str, provider: str, segments: int | None, to: str = "", at: datetime | None = None
+) -> CostLine | None:
     """The price of one sent message on `channel` to `to` (SMS: per segment) by the rule in force at `at`, or
     None when no price is configured. A plain dataclass: this runs for every sent message, and a model instance
     costs more than the math. Decimal throughout: a ledger of floats does not add up."""

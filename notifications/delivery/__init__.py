@@ -1,0 +1,46 @@
+"""The send path, one module per stage, in the order a message meets them:
+
+    claim.py         take a batch of ready rows (queued -> sending) under a lease; give back what is not sent
+    drain.py         drain one queue: claim, feed the sender threads, stop at the time budget, an empty queue,
+                     a rate limit or a more urgent queue
+    senders.py       the per-process pool of sender threads and their database connections
+    send.py          one claimed row: re-check the person, render, call the provider within its rate limits
+    outbound.py      the message a provider receives: the frozen template version rendered for the recipient
+    outcomes.py      what happened, written once: sent, retrying, failed, unknown, suppressed
+    group_commit.py  the success records of concurrent senders in one statement and one commit
+    fallback.py      a message that failed for good, queued again on the type's fallback channel
+    recovery.py      what nobody holds: due rows promoted, expired leases re-queued, poison failed, unknown
+                     sends settled
+
+The guarantees, and where each is kept:
+
+* Claim before send (claim.py): two workers never hold the same row.
+* Record each send before the next (outcomes.py, group_commit.py): a worker killed mid-batch leaves at most
+  one unrecorded send per sender thread, so a recovered batch re-sends at most that many messages.
+* Give back what you cannot finish (drain.py): a drain stops at its time budget and returns its unsent
+  claims, so a long batch never outlives its lease and higher tiers get the worker back quickly.
+* Recover what was abandoned (recovery.py): expired leases are re-queued, lost wake-ups re-sent, poison
+  failed instead of looping.
+* Every status change goes through notifications.status (the one writer of the state machine).
+"""
+
+from .claim import notifications_claim
+from .drain import DrainResult, queue_drain
+from .fallback import fallback_create
+from .outcomes import backoff_seconds
+from .recovery import SweepResult, notifications_promote_due, sweep
+from .send import notification_deliver
+from .senders import shutdown_sender_pool
+
+__all__ = [
+    "DrainResult",
+    "SweepResult",
+    "backoff_seconds",
+    "fallback_create",
+    "notification_deliver",
+    "notifications_claim",
+    "notifications_promote_due",
+    "queue_drain",
+    "shutdown_sender_pool",
+    "sweep",
+]

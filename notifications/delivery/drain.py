@@ -1,0 +1,225 @@
+"""Drain: send from one queue until it is empty, the time budget is spent, a limit is reached, or a more urgent
+queue has ready rows (then stop so the worker serves that queue first).
+
+Sender threads pull from a shared buffer that is topped up by claiming `batch_size` rows whenever it runs low,
+so no sender idles at a batch boundary. Each sender records every message it sends before taking the next:
+at most `threads` sends are ever unrecorded. A drain that stops gives its unsent claims back to the queue, so
+a long batch never outlives its lease.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+
+from commhub.conf import knobs
+from commhub.queues import delivery_queues
+from notifications.channels.providers import provider_for
+from notifications.constants import Status
+from notifications.models import Notification
+from notifications.ratelimit import Throttled
+
+from .claim import give_back, hold_back, notifications_claim
+from .group_commit import GroupRecorder
+from .send import notification_deliver
+from .senders import sender_pool, with_fresh_connection
+
+logger = logging.getLogger(__name__)
+
+# The queues this process's worker consumes (set when a Celery worker starts; None elsewhere, e.g. in
+# `drain_queue`, which serves every queue). A drain only yields to more urgent queues it could serve itself:
+# a bulk-tier worker has no reason to stop for the critical tier another pool serves.
+consumed_queues: frozenset[str] | None = None
+
+
+@dataclass
+class DrainResult:
+    queue: str
+    claimed: int = 0
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    suppressed: int = 0  # refused by the re-check just before sending (e.g. a STOP while it waited)
+    released: int = 0
+    lost: int = 0  # rows whose claim another worker took over while we were sending (logged)
+    yielded: bool = False  # stopped early because a more urgent queue had work
+    urgent_queues: list[str] = field(default_factory=list)  # the queues it yielded to
+    queue_empty: bool = False  # a claim found fewer ready rows than it asked for
+    throttled: int = 0  # rows put back because a rate limit had no room (they wait; nothing failed)
+    sender_blocked: bool = False  # stopped because no sender of the channel had room
+    wake_in: float | None = None  # seconds until the earliest limit that held rows back has room again
+
+    @property
+    def more_may_wait(self) -> bool:
+        """Stopped for a reason other than an empty queue (time budget, limit, yield): wake it again now.
+        (Rows held back by a rate limit are woken after `wake_in` instead.)"""
+        if self.sender_blocked:
+            return False
+        return self.released > 0 or self.yielded or not self.queue_empty
+
+    def throttled_for(self, wait: float) -> None:
+        self.throttled += 1
+        self.wake_in = wait if self.wake_in is None else min(self.wake_in, wait)
+
+    def tally(self, outcome: str) -> None:
+        if outcome == Status.SENT:
+            self.sent += 1
+        elif outcome == Status.PENDING:
+            self.retrying += 1
+        elif outcome == Status.FAILED:
+            self.failed += 1
+        elif outcome == Status.SUPPRESSED:
+            self.suppressed += 1
+        else:
+            self.lost += 1
+
+
+def queue_drain(
+    *,
+    queue: str,
+    batch_size: int | None = None,
+    time_budget: float | None = None,
+    threads: int | None = None,
+    limit: int | None = None,
+) -> DrainResult:
+    """Send from `queue` until it is empty, the time budget is spent, `limit` rows were taken, or a more
+    urgent queue has ready rows. See the module docstring."""
+    conf = knobs()
+    drain = _Drain(
+        queue=queue,
+        batch_size=batch_size or conf.drain_batch_size,
+        deadline=time.monotonic() + (conf.drain_time_budget_seconds if time_budget is None else time_budget),
+        threads=max(1, threads or conf.drain_threads),
+        limit=limit,
+    )
+    return drain.run()
+
+
+def more_urgent_queues_waiting(queue: str) -> list[str]:
+    """The queues this worker should serve before `queue` that have rows ready now."""
+    ordered = delivery_queues()
+    position = ordered.index(queue) if queue in ordered else 0
+    more_urgent = [q for q in ordered[:position] if consumed_queues is None or q in consumed_queues]
+    if not more_urgent:
+        return []
+    return list(
+        Notification.objects.filter(status=Status.QUEUED, queue__in=more_urgent, send_at__lte=timezone.now())
+        .values_list("queue", flat=True)
+        .distinct()
+    )
+
+
+class _Drain:
+    """One drain's state, shared by its sender threads under `lock`."""
+
+    def __init__(self, *, queue: str, batch_size: int, deadline: float, threads: int, limit: int | None) -> None:
+        self.queue, self.batch_size, self.threads, self.limit = queue, batch_size, threads, limit
+        self.deadline = deadline
+        self.token = uuid.uuid4()
+        self.result = DrainResult(queue=queue)
+        self.buffer: collections.deque[Notification] = collections.deque()
+        self.lock = threading.Lock()
+        self.exhausted = False  # nothing more to claim (empty queue, limit reached, or yielding)
+        self.stopped = False  # no sender takes another row
+        self.urgency_checked = time.monotonic()
+        self.blocked_types: set[int] = set()  # types whose rate limit had no room: their rows stay queued
+        self.recorder = GroupRecorder(max_wait=knobs().group_commit_wait_ms / 1000)
+
+    def run(self) -> DrainResult:
+        try:
+            if self.threads == 1:
+                self.send_until_done()
+            else:
+                pool = sender_pool(self.threads)
+                futures = [pool.submit(with_fresh_connection, self.send_until_done) for _ in range(self.threads)]
+                for future in futures:
+                    future.result()
+        finally:
+            with self.lock:
+                self.stopped = True
+                leftovers = list(self.buffer)
+                self.buffer.clear()
+            self.result.released = give_back(leftovers, self.token)
+        return self.result
+
+    def send_until_done(self) -> None:
+        while (notification := self.take()) is not None:
+            self.recorder.started()
+            try:
+                provider = provider_for(notification.channel)
+                provider.open()  # idempotent: keeps the thread's keep-alive session across drains
+                outcome = notification_deliver(
+                    notification, provider=provider, token=self.token, recorder=self.recorder
+                )
+            except Throttled as exc:
+                self.throttled(notification, exc)
+                continue
+            except Exception:
+                # A bug or an outage while handling one row must not abandon the rest of the drain. The row
+                # keeps its claim; the sweeper re-queues it when the lease expires and fails it as poison
+                # if it keeps coming back.
+                logger.exception("notification %s: unexpected error; left to the sweeper", notification.pk)
+                outcome = "lost"
+            finally:
+                self.recorder.finished()
+            with self.lock:
+                self.result.tally(outcome)
+
+    def take(self) -> Notification | None:
+        """The next row to send, or None when the drain stops (claiming more when the buffer runs low)."""
+        with self.lock:
+            now = time.monotonic()
+            if self.stopped or now > self.deadline:
+                self.stopped = True
+                return None
+            if now - self.urgency_checked > 1.0 and self.result.claimed:  # a paced drain empties its buffer slowly
+                self.urgency_checked = now
+                self.result.urgent_queues = more_urgent_queues_waiting(self.queue)
+                if self.result.urgent_queues:
+                    self.stopped = self.result.yielded = True
+                    return None
+            if len(self.buffer) <= self.threads and not self.exhausted:
+                self.claim_more()
+            return self.buffer.popleft() if self.buffer else None
+
+    def claim_more(self) -> None:
+        """Top up the buffer (called with the lock held)."""
+        result = self.result
+        wanted = self.batch_size if self.limit is None else min(self.batch_size, self.limit - result.claimed)
+        if wanted > 0 and result.claimed:
+            result.urgent_queues = more_urgent_queues_waiting(self.queue)
+        if wanted <= 0 or result.urgent_queues:
+            self.exhausted = True
+            result.yielded = bool(result.urgent_queues)
+            return
+        rows = notifications_claim(
+            queue=self.queue,
+            limit=wanted,
+            token=self.token,
+            now=timezone.now(),
+            exclude_types=frozenset(self.blocked_types),
+        )
+        result.claimed += len(rows)
+        self.buffer.extend(rows)
+        if len(rows) < wanted:
+            self.exhausted = result.queue_empty = True
+
+    def throttled(self, notification: Notification, exc: Throttled) -> None:
+        """A rate limit had no room (the row is already back in the queue): hold back what it applies to."""
+        with self.lock:
+            self.result.throttled_for(exc.wait)
+            if exc.rate.key.startswith("type:"):
+                self.blocked_types.add(notification.notification_type_id)
+                held = [n for n in self.buffer if n.notification_type_id == notification.notification_type_id]
+            else:  # no sender of the channel has room: stop, the wake-up comes when one does
+                self.stopped = self.result.sender_blocked = True
+                held = list(self.buffer)
+            for n in held:
+                self.buffer.remove(n)
+            self.result.throttled += hold_back(held, self.token, exc)

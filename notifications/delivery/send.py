@@ -1,0 +1,81 @@
+"""Send: one claimed row, from the last check to the provider's answer.
+
+The person is re-checked first (a STOP that arrived while the row waited wins), then the message is rendered
+and handed to the channel's provider chain within its rate limits: a short wait is slept here, a longer one
+gives the row back to the queue (Throttled). Whatever happens is written by outcomes.py before the sender
+takes another row.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from django.utils import timezone
+
+from commhub.conf import knobs
+from commhub.logs import notification_context
+from notifications.channels.base import DeliveryError, OutboundMessage, PermanentError, Provider, SendResult
+from notifications.decision import recheck_before_send
+from notifications.models import Notification
+from notifications.ratelimit import Throttled
+
+from .claim import hold_back
+from .group_commit import GroupRecorder
+from .outbound import outbound_message
+from .outcomes import Attempt, record_failure, record_success, record_suppressed
+
+
+def notification_deliver(
+    notification: Notification, *, provider: Provider, token: uuid.UUID, recorder: GroupRecorder | None = None
+) -> str:
+    """Send one claimed notification and record the outcome. Returns the status it ended in ("lost" when its
+    claim was taken over). Every log line written meanwhile (here, in the provider chain, in anymail or
+    Twilio's client) carries its id."""
+    with notification_context(notification.pk):
+        return _deliver(notification, provider=provider, token=token, recorder=recorder)
+
+
+def _deliver(
+    notification: Notification, *, provider: Provider, token: uuid.UUID, recorder: GroupRecorder | None
+) -> str:
+    started = timezone.now()
+    t0 = time.perf_counter()
+    refusal = recheck_before_send(notification)
+    if refusal is not None:
+        return record_suppressed(notification, refusal=refusal, token=token)
+    try:
+        message = outbound_message(notification)
+    except PermanentError as exc:  # nothing reached the provider: no attempt is spent
+        attempt = Attempt(provider=provider.name, started=started, duration_ms=0, called_provider=False)
+        return record_failure(notification, error=exc, token=token, attempt=attempt)
+    try:
+        result = send_within_limits(provider, message)
+    except Throttled as exc:
+        hold_back([notification], token, exc)
+        raise
+    except DeliveryError as exc:
+        attempt = Attempt(provider=provider.name, started=started, duration_ms=_ms_since(t0), called_provider=True)
+        return record_failure(notification, error=exc, token=token, attempt=attempt)
+    attempt = Attempt(
+        provider=result.provider or provider.name, started=started, duration_ms=_ms_since(t0), called_provider=True
+    )
+    return record_success(notification, result=result, token=token, attempt=attempt, recorder=recorder)
+
+
+def _ms_since(t0: float) -> int:
+    return int((time.perf_counter() - t0) * 1000)
+
+
+def send_within_limits(provider: Provider, message: OutboundMessage) -> SendResult:
+    """Send, waiting in this thread for a rate limit whose room comes back soon (COMMHUB_RATE_WAIT_INLINE_SECONDS
+    in all); a longer wait raises Throttled for the drain to put the row back."""
+    budget = knobs().rate_wait_inline_seconds
+    while True:
+        try:
+            return provider.send(message)
+        except Throttled as exc:
+            if exc.wait > budget:
+                raise
+            budget -= exc.wait
+            time.sleep(exc.wait)

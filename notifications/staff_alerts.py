@@ -1,0 +1,40 @@
+"""Alerts to staff, sent through commhub itself (the `staff_alert` type): a crossed alert budget."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from commhub.conf import knobs
+from costs.budgets import STAFF_ALERT_TYPE
+from costs.models import Budget
+from preferences.models import Recipient
+
+from .services import SubmitRequest, notifications_submit_batch
+
+logger = logging.getLogger(__name__)
+
+
+def staff_alert_budget_crossed(*, budget: Budget, spent: Decimal) -> None:
+    """One email per alert recipient (the budget's own list, else COMMHUB_BUDGET_ALERT_RECIPIENTS). Runs after the
+    submit that crossed the budget has committed."""
+    names = [n.strip() for n in (budget.notify or "").split(",") if n.strip()]
+    names = names or knobs().budget_alert_recipients
+    if names == ["staff"]:  # the built-in staff mailbox: make sure it exists
+        Recipient.objects.get_or_create(external_id="staff", defaults={"email": knobs().staff_email})
+    subject = f"Budget crossed: {budget.name}"
+    message = (
+        f"The {budget.label} has committed {spent.normalize():f} {budget.currency} this period. "
+        f"{'Sends over the limit are refused.' if budget.action == Budget.Action.BLOCK else 'Sends continue.'}"
+    )
+    results = notifications_submit_batch(
+        [
+            SubmitRequest(recipient=name, type=STAFF_ALERT_TYPE, data={"subject": subject, "message": message})
+            for name in names
+        ]
+    )
+    for r in results:
+        if not r.ok:
+            logger.error(
+                "budget %s: the staff alert to %s was not accepted: %s", budget.pk, r.request.recipient, r.errors
+            )
