@@ -7,12 +7,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
 
-.PHONY: run test lint bench clean help
+.PHONY: run test lint typecheck check bench clean help
 
 help:
 	@echo "make run    run commhub (embedded: SQLite, filesystem broker, captured email/SMS) on 127.0.0.1:$(PORT)"
 	@echo "make test   run the test suite"
-	@echo "make lint   ruff check"
+	@echo "make lint   ruff check and ruff format --check"
+	@echo "make typecheck  mypy (django-stubs, djangorestframework-stubs)"
+	@echo "make check  lint, typecheck, then the tests (what .ci/run does)"
 	@echo "make bench  run the benchmarks in bench/ (see README)"
 
 $(VENV)/.installed: requirements.txt
@@ -33,6 +35,13 @@ test: $(VENV)/.installed-dev
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# DEBUG=true: mypy's Django plugin loads the settings, which refuse the development keys without it.
+typecheck: $(VENV)/.installed-dev
+	DEBUG=true $(VENV)/bin/mypy
+
+check: lint typecheck test
 
 bench: $(VENV)/.installed-dev
 	bash bench/run_all.sh
