@@ -2,9 +2,10 @@
 budgets with their spend per period."""
 
 from django.contrib import admin
-from django.db.models import QuerySet, Sum
-from django.http import HttpRequest
+from django.db.models import Count, Max, Sum
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from commhub.admin import ReadOnlyAdmin
 
@@ -57,29 +58,58 @@ class CostEntryAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
-class BudgetSpendInline(admin.TabularInline):
-    model = BudgetSpend
-    extra = 0
-    can_delete = False
-    fields = ["period_start", "subject", "spent", "refused", "alerted_at", "updated_at"]
-    readonly_fields = fields
-    ordering = ["-period_start"]
-    max_num = 0
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[BudgetSpend]:
-        return super().get_queryset(request)[:31]
-
-
 @admin.register(Budget)
 class BudgetAdmin(admin.ModelAdmin):
+    """A budget's page shows what it committed, period by period; pausing it is unticking "active"."""
+
     list_display = ["name", "scope", "channel", "period", "limit", "currency", "action", "spent_now", "is_active"]
+    list_editable = ["is_active"]
     list_filter = ["action", "period", "scope", "is_active"]
     search_fields = ["name"]
     autocomplete_fields = ["recipient"]
-    inlines = [BudgetSpendInline]
+    readonly_fields = ["spent_now", "spend_history"]
+    fieldsets = [
+        (None, {"fields": ["name", "is_active", "action", "limit", "currency", "period"]}),
+        ("What it covers", {"fields": ["scope", "notification_type", "recipient", "channel", "include_critical"]}),
+        ("Alerts", {"fields": ["notify"]}),
+        ("Spend", {"fields": ["spent_now", "spend_history"]}),
+    ]
 
     @admin.display(description="committed this period")
     def spent_now(self, budget: Budget) -> str:
+        if budget.pk is None:
+            return "-"
         start = period_start(budget, timezone.now())
         total = BudgetSpend.objects.filter(budget=budget, period_start=start).aggregate(t=Sum("spent"))["t"]
         return f"{(total or 0):.4f} {budget.currency}"
+
+    @admin.display(description="the last 12 periods")
+    def spend_history(self, budget: Budget) -> str:
+        """Per period: committed (all recipients together for per-recipient budgets), refused, alerted."""
+        if budget.pk is None:
+            return "-"
+        periods = (
+            BudgetSpend.objects.filter(budget=budget)
+            .values("period_start")
+            .annotate(spent=Sum("spent"), refused=Sum("refused"), subjects=Count("pk"), alerted=Max("alerted_at"))
+            .order_by("-period_start")[:12]
+        )
+        if not periods:
+            return "Nothing committed yet."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    p["period_start"],
+                    f"{p['spent']:.4f}",
+                    budget.currency,
+                    p["refused"],
+                    p["subjects"] if budget.scope == Budget.Scope.EACH_RECIPIENT else "",
+                    f"{p['alerted']:%Y-%m-%d %H:%M} UTC" if p["alerted"] else "",
+                )
+                for p in periods
+            ),
+        )
+        header = "<tr><th>period</th><th>committed</th><th>refused</th><th>recipients</th><th>alerted</th></tr>"
+        return format_html("<table>{}{}</table>", mark_safe(header), rows)  # noqa: S308 (a constant)

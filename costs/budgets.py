@@ -6,6 +6,7 @@ stable order for the rest of the submit transaction, so concurrent submits see e
 
 * a blocking budget refuses the notification whose estimated cost would take the period's spend past the
   limit (spend + cost <= limit passes, so sends stop exactly at the cap), with the budget named in the trace;
+  a critical alert (priority 1) is sent and counted over the limit unless the budget says `include_critical`;
 * an alert budget lets it through and, the first time the spend passes the limit in a period, tells staff
   through commhub itself (a `staff_alert` email to the budget's recipients), once per period.
 
@@ -96,7 +97,10 @@ def budgets_apply(notification: Any) -> BudgetVerdict | None:
             BudgetSpend.objects.get_or_create(**key)
             spend = locked.get()
         spends.append((budget, spend))
+    critical = notification.priority <= 1
     for budget, spend in spends:
+        if critical and not budget.include_critical:
+            continue  # counted below, never refused
         if budget.action == Budget.Action.BLOCK and spend.spent + cost > budget.limit:
             BudgetSpend.objects.filter(pk=spend.pk).update(refused=F("refused") + 1)
             return BudgetVerdict(
@@ -114,7 +118,9 @@ def budgets_apply(notification: Any) -> BudgetVerdict | None:
             update["alerted_at"] = notification.created_at
             transaction.on_commit(partial(_announce_crossed, budget, after))
         BudgetSpend.objects.filter(pk=spend.pk).update(**update)
-        notes.append(f"{budget.label}: {after.normalize():f} committed")
+        exempt = critical and budget.action == Budget.Action.BLOCK and not budget.include_critical
+        over = " (over the limit: a critical alert is not refused)" if exempt and after > budget.limit else ""
+        notes.append(f"{budget.label}: {after.normalize():f} committed{over}")
     return BudgetVerdict(refused=False, reason="; ".join(notes))
 
 

@@ -15,6 +15,7 @@ from django.db.models import F, Q
 
 from commhub import channels
 from commhub.channels import COST_UNITS, MESSAGE, SEGMENT
+from commhub.currencies import currency_choices
 
 
 class PricingRule(models.Model):
@@ -41,7 +42,7 @@ class PricingRule(models.Model):
     )
     unit = models.CharField(max_length=16, choices=Unit.choices)
     price = models.DecimalField(max_digits=12, decimal_places=6, validators=[MinValueValidator(0)])
-    currency = models.CharField(max_length=3, default="USD")
+    currency = models.CharField(max_length=3, default="USD", choices=currency_choices)
     effective_from = models.DateTimeField(null=True, blank=True, help_text="Blank: since always.")
     effective_to = models.DateTimeField(null=True, blank=True, help_text="Blank: until further notice (exclusive).")
     is_active = models.BooleanField(default=True)
@@ -153,8 +154,15 @@ class Budget(models.Model):
     channel = models.CharField(max_length=16, choices=channels.choices, blank=True, help_text="Blank: every channel.")
     period = models.CharField(max_length=8, choices=Period.choices, default=Period.DAILY)
     limit = models.DecimalField(max_digits=12, decimal_places=6, validators=[MinValueValidator(0)])
-    currency = models.CharField(max_length=3, default="USD")
+    currency = models.CharField(
+        max_length=3, default="USD", choices=currency_choices, help_text="It counts messages priced in it."
+    )
     action = models.CharField(max_length=8, choices=Action.choices, default=Action.BLOCK)
+    include_critical = models.BooleanField(
+        default=False,
+        help_text="Refuse critical alerts (priority 1) over the limit too. Off: they are sent and counted, so a "
+        "budget never stops a fraud or security alert.",
+    )
     notify = models.CharField(
         max_length=500,
         blank=True,
