@@ -5,10 +5,12 @@ it to this admin.)"""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms import ModelForm
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -33,16 +35,26 @@ class PartialAdmin(admin.ModelAdmin):
     search_fields = ["name", "source"]
 
 
+def _state_label(version: TemplateVersion) -> str:
+    if not version.is_frozen:
+        return "draft"
+    return "live" if version.template.published_version_id == version.pk else "published (not live)"
+
+
 class VersionInline(admin.TabularInline):
     model = TemplateVersion
     extra = 0
     can_delete = False
-    fields = ["version_link", "status", "note", "created_by", "created_at", "published_by", "published_at"]
+    fields = ["version_link", "state", "note", "created_by", "created_at", "published_by", "published_at"]
     readonly_fields = fields
     ordering = ["-number"]
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description="state")
+    def state(self, obj: TemplateVersion) -> str:
+        return _state_label(obj)
 
     @admin.display(description="version")
     def version_link(self, obj: TemplateVersion) -> str:
@@ -92,11 +104,15 @@ class VersionForm(ModelForm):
 class TemplateVersionAdmin(admin.ModelAdmin):
     form = VersionForm
     change_form_template = "admin/templates_app/templateversion/change_form.html"
-    list_display = ["template", "number", "status", "note", "created_by", "created_at", "published_at"]
+    list_display = ["template", "number", "state", "note", "created_by", "created_at", "published_at"]
     list_filter = ["status", "template__channel", "template__locale", "template__notification_type"]
     search_fields = ["template__notification_type__key", "subject", "text", "html", "note"]
     list_select_related = ["template__notification_type"]
     actions = ["publish_selected"]
+
+    @admin.display(description="state", ordering="status")
+    def state(self, obj: TemplateVersion) -> str:
+        return _state_label(obj)
 
     def get_readonly_fields(self, request, obj=None):
         meta = ["number", "status", "created_by", "created_at", "published_by", "published_at"]
@@ -131,10 +147,26 @@ class TemplateVersionAdmin(admin.ModelAdmin):
         else:
             saved = services.version_create(template=form.cleaned_data["template"], actor=request.user, **fields)
         obj.pk, obj.number, obj._state.adding = saved.pk, saved.number, False
+        if "_publish_after_save" in request.POST and self._can_publish(request):
+            # "Save and publish" (the page asked first): what was on screen is what goes live
+            services.version_publish(version=saved, actor=request.user)
+            self.message_user(request, f"v{saved.number} of {saved.template} is live.", messages.SUCCESS)
+
+    def response_change(self, request, obj):
+        if "_publish_after_save" in request.POST:
+            return HttpResponseRedirect(reverse("admin:templates_app_templateversion_change", args=[obj.pk]))
+        return super().response_change(request, obj)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if "_publish_after_save" in request.POST:
+            return HttpResponseRedirect(reverse("admin:templates_app_templateversion_change", args=[obj.pk]))
+        return super().response_add(request, obj, post_url_continue)
 
     def get_urls(self):
+        view = self.admin_site.admin_view
         own = [
-            path("<int:pk>/publish/", self.admin_site.admin_view(self.publish_view), name="templateversion_publish"),
+            path("<int:pk>/publish/", view(self.publish_view), name="templateversion_publish"),
+            path("preview-draft/", view(self.preview_draft_view), name="templateversion_preview_draft"),
         ]
         return own + super().get_urls()
 
@@ -145,10 +177,36 @@ class TemplateVersionAdmin(admin.ModelAdmin):
             extra.update(self._preview_context(request, version))
         return super().change_view(request, object_id, form_url, extra_context=extra)
 
+    def preview_draft_view(self, request):
+        """POST the version form as it is on screen: its preview as JSON (nothing is saved)."""
+        if request.method != "POST" or not self.has_view_permission(request):
+            raise PermissionDenied
+        version_id = request.POST.get("version_id", "")
+        original = TemplateVersion.objects.filter(pk=version_id).first() if version_id.isdigit() else None
+        form = VersionForm(request.POST, instance=TemplateVersion(template=original.template) if original else None)
+        if original is not None:
+            form.fields["template"].required = False
+        if not form.is_valid():
+            return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
+        data = form.cleaned_data
+        template = data.get("template") or (original.template if original else None)
+        draft = TemplateVersion(template=template, **{k: v for k, v in data.items() if k != "template"})
+        recipient = recipient_by_external_id((request.POST.get("preview_recipient") or "").strip())
+        try:
+            preview = services.template_preview(version=draft, recipient=recipient)
+        except ValidationError as exc:
+            return JsonResponse({"errors": {"data": [{"message": m} for m in exc.messages]}}, status=400)
+        return JsonResponse(asdict(preview))
+
     def _preview_context(self, request, version: TemplateVersion) -> dict:
         external_id = (request.GET.get("preview_recipient") or "").strip()
         recipient = recipient_by_external_id(external_id) if external_id else None
-        context = {"preview_recipient": external_id, "can_publish": self._can_publish(request)}
+        context = {
+            "preview_recipient": external_id,
+            "can_publish": self._can_publish(request),
+            "is_live": version.template.published_version_id == version.pk,
+            "state_label": _state_label(version),
+        }
         if external_id and recipient is None:
             context["preview_error"] = f"No recipient {external_id!r}; showing the sample data instead."
         try:

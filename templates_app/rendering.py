@@ -272,10 +272,27 @@ def html_to_text(html: str) -> str:
 # --- variables a template needs ------------------------------------------------------------------------
 
 
+def _expression_path(node: nodes.Node) -> str | None:
+    """`recipient.attributes.first_name` (or `x`) as a dotted string, for a name and its attribute/key chain."""
+    parts: list[str] = []
+    while isinstance(node, (nodes.Getattr, nodes.Getitem)):
+        if isinstance(node, nodes.Getattr):
+            parts.append(node.attr)
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            parts.append(node.arg.value)
+        else:
+            return None
+        node = node.node
+    if not isinstance(node, nodes.Name):
+        return None
+    return ".".join([node.name, *reversed(parts)])
+
+
 def _names_proven_defined(test: nodes.Node) -> set[str]:
-    """Names an `{% if %}` test proves defined: `x is defined`, also inside `a is defined and b ...`."""
-    if isinstance(test, nodes.Test) and test.name == "defined" and isinstance(test.node, nodes.Name):
-        return {test.node.name}
+    """What an `{% if %}` test proves defined: `x is defined` or `a.b.c is defined`, also inside `... and ...`."""
+    if isinstance(test, nodes.Test) and test.name == "defined":
+        path = _expression_path(test.node)
+        return {path} if path else set()
     if isinstance(test, nodes.And):
         return _names_proven_defined(test.left) | _names_proven_defined(test.right)
     return set()
@@ -362,6 +379,31 @@ def required_paths(source: str) -> frozenset[tuple[str, ...]]:
         if node.name not in guarded and not _is_optional_use(node, parents):
             paths.add(_path_of(node, parents))
     return frozenset(paths)
+
+
+_DICT_METHODS = frozenset({"get", "items", "keys", "values"})
+
+
+@lru_cache(maxsize=1024)
+def unguarded_recipient_attributes(source: str) -> frozenset[str]:
+    """`recipient.attributes.<name>` read without `|default(...)` or an `is defined` guard: rendering fails for
+    every recipient who lacks that attribute, so such a template must not be saved."""
+    if not source:
+        return frozenset()
+    visited: list[tuple[nodes.Node, nodes.Node | None, frozenset[str]]] = []
+    _walk(parsed(source), None, frozenset(), visited)
+    parents = {id(child): parent for child, parent, _ in visited}
+    found = set()
+    for node, _parent, guarded in visited:
+        if not (isinstance(node, nodes.Name) and node.name == "recipient" and node.ctx == "load"):
+            continue
+        path = _path_of(node, parents)
+        if len(path) < 3 or path[1] != "attributes" or path[2] in _DICT_METHODS:
+            continue
+        dotted = ".".join(path[:3])
+        if dotted not in guarded and ".".join(path) not in guarded and not _is_optional_use(node, parents):
+            found.add(dotted)
+    return frozenset(found)
 
 
 def missing_variables(sources: Iterable[str], data: Mapping[str, Any]) -> list[str]:

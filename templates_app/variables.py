@@ -19,7 +19,15 @@ from commhub import channels
 from commhub.channels import TEMPLATE_PARTS
 
 from .models import VARIABLE_TYPES
-from .rendering import RESERVED_NAMES, RenderError, build_context, missing_variables, render_version, required_paths
+from .rendering import (
+    RESERVED_NAMES,
+    RenderError,
+    build_context,
+    missing_variables,
+    render_version,
+    required_paths,
+    unguarded_recipient_attributes,
+)
 from .selectors import partial_sources
 from .syntax import TemplateSyntaxProblem, check_syntax, parsed
 
@@ -97,6 +105,12 @@ def version_problems(version, *, channel: str) -> dict[str, list[str]]:
             check_syntax(source)
         except TemplateSyntaxProblem as exc:
             problems.setdefault(part, []).append(str(exc))
+            continue
+        for path in sorted(unguarded_recipient_attributes(source)):
+            problems.setdefault(part, []).append(
+                f"{path} is used without a guard, so every recipient without that attribute would fail: write "
+                f"{{{{ {path} | default('') }}}} or wrap it in {{% if {path} is defined %}}...{{% endif %}}."
+            )
     for part, lacking in spec.content_problems({part: getattr(version, part) for part in spec.parts}).items():
         problems.setdefault(part, []).extend(lacking)
     declaration = declaration_problems(version.variables)

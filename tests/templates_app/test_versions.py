@@ -144,6 +144,30 @@ def test_an_optional_variable_used_without_a_guard_is_refused(catalogue):
     assert ok.status == "draft"
 
 
+@pytest.mark.parametrize(
+    ("html", "refused"),
+    [
+        ("<p>Hi {{ recipient.attributes.first_name }}</p>", True),
+        ("<p>Hi {{ recipient.attributes['first_name'] }}</p>", True),
+        ("<p>Hi {{ recipient.attributes.first_name | default('there') }}</p>", False),
+        ("{% if recipient.attributes.name is defined %}Hi {{ recipient.attributes.name }}{% endif %}", False),
+        ("<p>{{ recipient.attributes.get('first_name', '') }}</p>", False),
+        ("<p>{{ recipient.external_id }}</p>", False),
+    ],
+)
+def test_a_recipient_attribute_without_a_guard_is_refused_at_save_naming_it(catalogue, html, refused):
+    """Such a version would validate, publish, then make every send to someone without the attribute a 400."""
+    fields = {"template": report_template(), "subject": "{{ month }}", "html": html, "variables": MONTH}
+    if not refused:
+        assert version_create(**fields).status == "draft"
+        return
+    with pytest.raises(ValidationError) as exc:
+        version_create(**fields)
+    [problem] = exc.value.message_dict["html"]
+    assert problem.startswith("recipient.attributes.first_name is used without a guard"), problem
+    assert not TemplateVersion.objects.filter(template=report_template(), status="draft").exists()
+
+
 def test_a_send_missing_a_required_variable_is_a_400_naming_it(catalogue, recipient, api):
     response = api.post(
         "/api/v1/notifications/", {"recipient": "123", "type": "monthly_report", "data": {}}, format="json"
