@@ -24,12 +24,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from celery.schedules import crontab
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
 from commhub.errors import InvalidInput
 from commhub.queues import MAINTENANCE_QUEUE
 from preferences.models import Recipient
+from preferences.selectors import recipients_for_audiences
+from templates_app.models import TemplateVersion
+from templates_app.variables import data_problems
 
 from .constants import Status
 from .models import RecurringRun, RecurringSend
@@ -55,8 +59,10 @@ def _cron(recurring: RecurringSend) -> crontab:
     )
 
 
-def recurring_validate(recurring: RecurringSend) -> None:
-    """Field-level errors for what the model cannot check on its own (crontab syntax, zones, audiences)."""
+def recurring_validate(recurring: RecurringSend, *, now: datetime | None = None) -> None:
+    """Field-level errors for a definition that could never work: crontab syntax, a schedule with no date (30
+    February), an unknown zone, an empty or unknown audience, a channel the type may not use, data the type's
+    templates need and do not get."""
     errors: dict[str, list[str]] = {}
     if not recurring.every_seconds:
         for name in ("minute", "hour", "day_of_week", "day_of_month", "month_of_year"):
@@ -68,13 +74,25 @@ def recurring_validate(recurring: RecurringSend) -> None:
         ZoneInfo(recurring.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         errors["timezone"] = [f"Unknown timezone {recurring.timezone!r}."]
+    if not errors and not recurring.every_seconds and not recurring_next_runs(recurring, now=now, count=1):
+        weekday = "" if recurring.day_of_week == "*" else f" on weekday {recurring.day_of_week}"
+        errors["day_of_month"] = [
+            f"This schedule never runs: no date in the next {_HORIZON_YEARS} years is day {recurring.day_of_month} "
+            f"of month {recurring.month_of_year}{weekday}."
+        ]
     if recurring.local_time:
         if recurring.every_seconds:
             errors["local_time"] = ["Local time needs a crontab hour and minute, not an interval."]
         elif not (recurring.minute.isdigit() and recurring.hour.isdigit()):
             errors["local_time"] = ["Local time needs one hour and one minute (e.g. hour 9, minute 0)."]
-    if recurring.audience == RecurringSend.Audience.LIST and not _ids(recurring.recipient_ids):
-        errors["recipient_ids"] = ["Name at least one recipient."]
+    if recurring.audience == RecurringSend.Audience.LIST:
+        named = _ids(recurring.recipient_ids)
+        known = set(Recipient.objects.filter(external_id__in=named).values_list("external_id", flat=True))
+        unknown = [external_id for external_id in named if external_id not in known]
+        if not named:
+            errors["recipient_ids"] = ["Name at least one recipient."]
+        elif unknown:
+            errors["recipient_ids"] = [f"Unknown recipients: {', '.join(unknown[:10])}. Create them first."]
     if recurring.audience == RecurringSend.Audience.FILTER and not (
         isinstance(recurring.attribute_filter, dict) and recurring.attribute_filter
     ):
@@ -82,8 +100,65 @@ def recurring_validate(recurring: RecurringSend) -> None:
     channel = recurring.channel or recurring.notification_type.default_channel
     if not recurring.notification_type.allows(channel):
         errors["channel"] = [f"{recurring.notification_type.key} may not use {channel}."]
+    elif not isinstance(recurring.data, dict):
+        errors["data"] = ["The template data must be a JSON object."]
+    else:
+        errors.update(_data_problems(recurring, channel))
     if errors:
         raise ValidationError(errors)
+
+
+def _data_problems(recurring: RecurringSend, channel: str) -> dict[str, list[str]]:
+    """What the type's live templates on `channel` (every locale) need that the data does not give."""
+    ntype = recurring.notification_type
+    problems: list[str] = []
+    versions = TemplateVersion.objects.filter(
+        template__notification_type=ntype, template__channel=channel, template__published_version=F("pk")
+    ).select_related("template")
+    if not versions:
+        return {"notification_type": [f"{ntype.key} has no published {channel} template."]}
+    for version in versions:
+        for name, why in data_problems(version, recurring.data).items():
+            problems.append(f"{name}: {' '.join(why)} ({channel} template, {version.template.locale})")
+    return {"data": sorted(set(problems))} if problems else {}
+
+
+_HORIZON_YEARS = 5
+
+
+def recurring_next_runs(recurring: RecurringSend, *, now: datetime | None = None, count: int = 3) -> list[datetime]:
+    """The next `count` occurrences after `now` (UTC), in the send's timezone's wall clock (a local-time send runs
+    at that wall time in each recipient's own zone; these are its occurrences in the send's zone). An interval
+    runs every N seconds from its last slot."""
+    now = now or timezone.now()
+    if recurring.every_seconds:
+        first = _slot(recurring, now) + timedelta(seconds=recurring.every_seconds)
+        return [first + timedelta(seconds=recurring.every_seconds * i) for i in range(count)]
+    try:
+        cron, zone = _cron(recurring), ZoneInfo(recurring.timezone)
+    except (ValueError, TypeError, ZoneInfoNotFoundError):
+        return []
+    found: list[datetime] = []
+    day = now.astimezone(zone).date()
+    for _ in range(366 * _HORIZON_YEARS):
+        if (
+            day.isoweekday() % 7 in cron.day_of_week
+            and day.day in cron.day_of_month
+            and day.month in cron.month_of_year
+        ):
+            for hour in sorted(cron.hour):
+                for minute in sorted(cron.minute):
+                    instant = datetime.combine(day, time(hour, minute), tzinfo=zone).astimezone(UTC)
+                    if instant > now:
+                        found.append(instant)
+                        if len(found) == count:
+                            return found
+        day += timedelta(days=1)
+    return found
+
+
+def recurring_audience_size(recurring: RecurringSend) -> int:
+    return _audience(recurring).count()
 
 
 @transaction.atomic
@@ -151,7 +226,8 @@ def _slot(recurring: RecurringSend, now: datetime) -> datetime:
 
 
 def _audience(recurring: RecurringSend):
-    recipients = Recipient.objects.filter(erased_at__isnull=True)
+    """Who a run sends to. "All recipients" leaves out commhub's own (staff mailboxes, staff test recipients)."""
+    recipients = recipients_for_audiences()
     if recurring.audience == RecurringSend.Audience.FILTER:
         recipients = recipients.filter(
             **{f"attributes__{key}": value for key, value in recurring.attribute_filter.items()}
@@ -161,15 +237,18 @@ def _audience(recurring: RecurringSend):
     return recipients
 
 
+def _day_matches(cron: crontab, day: date) -> bool:
+    """The crontab's weekday (0 = Sunday), day of month and month all match `day`."""
+    return day.isoweekday() % 7 in cron.day_of_week and day.day in cron.day_of_month and day.month in cron.month_of_year
+
+
 def _local_occurrence(recurring: RecurringSend, zone: ZoneInfo, start: datetime, end: datetime) -> datetime | None:
     """The crontab's hour:minute on a matching local day in `zone` that falls in [start, end), in UTC."""
     cron = _cron(recurring)
     hour, minute = int(recurring.hour), int(recurring.minute)
     days: set[date] = {start.astimezone(zone).date(), (end - timedelta(microseconds=1)).astimezone(zone).date()}
     for day in sorted(days):
-        if day.isoweekday() % 7 not in cron.day_of_week:
-            continue
-        if day.day not in cron.day_of_month or day.month not in cron.month_of_year:
+        if not _day_matches(cron, day):
             continue
         local = datetime.combine(day, time(hour, minute), tzinfo=zone)
         # a wall time skipped by daylight saving (02:30 on spring-forward day) is sent at the shifted instant
@@ -179,16 +258,18 @@ def _local_occurrence(recurring: RecurringSend, zone: ZoneInfo, start: datetime,
     return None
 
 
-def _targets(recurring: RecurringSend, slot: datetime) -> list[tuple[list[str], datetime | None]]:
-    """(external ids, send_at or None for now), in groups."""
+def _targets(recurring: RecurringSend, slot: datetime) -> tuple[list[tuple[list[str], datetime | None]], str]:
+    """(external ids, send_at or None for now), in groups; and, for a local-time send, which zones this run
+    covers and when the others are due."""
     recipients = _audience(recurring).values_list("external_id", "timezone")
     if not recurring.local_time:
-        return [([external_id for external_id, _ in recipients.iterator()], None)]
+        return [([external_id for external_id, _ in recipients.iterator()], None)], ""
     by_zone: dict[str, list[str]] = defaultdict(list)
     for external_id, zone in recipients.iterator():
         by_zone[zone or recurring.timezone].append(external_id)
     groups: list[tuple[list[str], datetime | None]] = []
-    for zone_name, ids in by_zone.items():
+    due, later = [], []
+    for zone_name, ids in sorted(by_zone.items()):
         try:
             zone = ZoneInfo(zone_name)
         except (ZoneInfoNotFoundError, ValueError):
@@ -196,7 +277,34 @@ def _targets(recurring: RecurringSend, slot: datetime) -> list[tuple[list[str], 
         instant = _local_occurrence(recurring, zone, slot, slot + timedelta(hours=1))
         if instant is not None:
             groups.append((ids, instant))
-    return groups
+            due.append(f"{zone_name} ({len(ids)}) at {instant:%H:%M} UTC")
+        else:
+            next_local = _next_local_occurrence(recurring, zone, slot + timedelta(hours=1))
+            when = f"{next_local:%Y-%m-%d %H:%M} UTC" if next_local else "never"
+            later.append(f"{zone_name} ({len(ids)}) {when}")
+    summary = f"Due in the hour from {slot:%Y-%m-%d %H:%M} UTC: {', '.join(due) or 'no timezone'}."
+    if later:
+        summary += f" The others run at {recurring.hour}:{int(recurring.minute):02d} their time: {'; '.join(later)}."
+    return groups, summary
+
+
+def _next_local_occurrence(recurring: RecurringSend, zone: ZoneInfo, after: datetime) -> datetime | None:
+    """The first local-time occurrence in `zone` from `after` on, within a year (an hour at a time)."""
+    for hours in range(24 * 366):
+        start = after + timedelta(hours=hours)
+        instant = _local_occurrence(recurring, zone, start, start + timedelta(hours=1))
+        if instant is not None:
+            return instant
+    return None
+
+
+def _readable(errors: object) -> str:
+    """A submit's field errors as one line: `data.amount: This variable is required by the template.`"""
+    if isinstance(errors, dict):
+        return "; ".join(f"{field}: {_readable(problem)}" for field, problem in errors.items())
+    if isinstance(errors, (list, tuple)):
+        return " ".join(_readable(problem) for problem in errors)
+    return str(errors)
 
 
 def recurring_run(recurring_id: int, *, now: datetime | None = None) -> RecurringRun | None:
@@ -212,7 +320,8 @@ def recurring_run(recurring_id: int, *, now: datetime | None = None) -> Recurrin
         logger.info("recurring send %s: slot already ran (a second beat?)", recurring_id)
         return None
     problems: list[str] = []
-    for ids, send_at in _targets(recurring, run.slot):
+    groups, zones_summary = _targets(recurring, run.slot)
+    for ids, send_at in groups:
         for i in range(0, len(ids), CHUNK):
             requests = [
                 SubmitRequest(
@@ -228,19 +337,19 @@ def recurring_run(recurring_id: int, *, now: datetime | None = None) -> Recurrin
                 results = notifications_submit_batch(requests)
             except InvalidInput as exc:
                 run.errors += len(requests)
-                problems.append(str(exc))
+                problems.append(_readable(exc.errors))
                 continue
             for r in results:
                 if not r.ok:
                     run.errors += 1
                     if len(problems) < 5:
-                        problems.append(f"{r.request.recipient}: {r.errors}")
+                        problems.append(f"{r.request.recipient}: {_readable(r.errors)}")
                 elif r.notification is not None and r.notification.status == Status.SUPPRESSED:
                     run.refused += 1
                 else:
                     run.created += 1
     run.finished_at = timezone.now()
-    run.detail = "\n".join(problems)[:5000]
+    run.detail = "\n".join([*([zones_summary] if zones_summary else []), *problems])[:5000]
     run.save(update_fields=["created", "refused", "errors", "finished_at", "detail"])
     logger.info(
         "recurring send %s (%s): %d created, %d refused, %d invalid",

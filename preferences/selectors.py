@@ -14,9 +14,22 @@ from django.db.models import Q, QuerySet
 
 from .models import ConsentRecord, Preference, Recipient, Suppression
 
+# commhub's own recipients: the staff mailbox (budget alerts) and each staff member's test-send recipient
+STAFF_MAILBOX = "staff"
+STAFF_TEST_PREFIX = "staff:"
+
 
 def recipients_all() -> QuerySet[Recipient]:
     return Recipient.objects.all()
+
+
+def recipients_for_audiences() -> QuerySet[Recipient]:
+    """Everyone a broadcast may reach: not erased, and not one of commhub's own recipients."""
+    return (
+        Recipient.objects.filter(erased_at__isnull=True)
+        .exclude(external_id=STAFF_MAILBOX)
+        .exclude(external_id__startswith=STAFF_TEST_PREFIX)
+    )
 
 
 def recipients_by_external_id(external_ids: Iterable[str]) -> dict[str, Recipient]:

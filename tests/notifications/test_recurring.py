@@ -106,29 +106,49 @@ def test_a_run_sends_to_the_matching_audience_once_per_slot(catalogue):
     assert RecurringRun.objects.count() == 2
 
 
-def test_a_run_with_bad_data_records_its_errors(catalogue, recipient):
-    recurring = recurring_save(
-        RecurringSend(name="broken", notification_type=catalogue["payment_reminder"], data={"bill_name": "Rent"})
+def test_a_definition_missing_template_data_is_refused_at_save(catalogue, recipient):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as refused:
+        recurring_save(
+            RecurringSend(name="broken", notification_type=catalogue["payment_reminder"], data={"bill_name": "Rent"})
+        )
+    problems = refused.value.message_dict["data"]
+    assert any(p.startswith("due_date: This variable is required") for p in problems), problems
+    assert not RecurringSend.objects.exists()
+
+
+def test_a_run_whose_data_no_longer_fits_records_readable_errors(catalogue, recipient):
+    # saved when it fitted; a template published since needs more (the save-time check cannot see the future)
+    recurring = RecurringSend.objects.create(
+        name="outdated", notification_type=catalogue["payment_reminder"], data={"bill_name": "Rent"}
     )
     run = recurring_run(recurring.pk)
-    assert run.errors == 1 and run.created == 0 and "due_date" in run.detail
+    assert run.errors == 1 and run.created == 0
+    assert run.detail.startswith("123: data: amount: This variable is required by the template.; due_date:"), run.detail
+    assert "{" not in run.detail  # words, not a Python dict
 
 
-def test_local_time_sends_at_each_recipients_nine_oclock(catalogue):
-    zones = {"kolkata": "Asia/Kolkata", "london": "Europe/London", "new-york": "America/New_York", "none": ""}
-    for name, zone in zones.items():
-        grant_marketing(RecipientFactory(external_id=name, timezone=zone), "sms", category="engagement")
-    recurring = recurring_save(
+def monday_nine_local(catalogue, *, timezone: str) -> RecurringSend:
+    """weekly_checkin every Monday at 09:00 in each recipient's own zone (`timezone` for those without one)."""
+    return recurring_save(
         RecurringSend(
             name="Monday check-in",
             notification_type=catalogue["weekly_checkin"],
             minute="0",
             hour="9",
             day_of_week="mon",
-            timezone="America/Los_Angeles",  # for recipients without a zone
+            timezone=timezone,
             local_time=True,
         )
     )
+
+
+def test_local_time_sends_at_each_recipients_nine_oclock(catalogue):
+    zones = {"kolkata": "Asia/Kolkata", "london": "Europe/London", "new-york": "America/New_York", "none": ""}
+    for name, zone in zones.items():
+        grant_marketing(RecipientFactory(external_id=name, timezone=zone), "sms", category="engagement")
+    recurring = monday_nine_local(catalogue, timezone="America/Los_Angeles")  # for recipients without a zone
     assert recurring.periodic_task.crontab.hour == "*"  # it runs hourly and picks whose 09:00 falls in the hour
     # every hourly slot from Saturday noon to Tuesday noon UTC around Monday 29 March 2027: BST began on the
     # 28th, US daylight saving on the 14th
@@ -145,3 +165,16 @@ def test_local_time_sends_at_each_recipients_nine_oclock(catalogue):
     }
     assert set(Notification.objects.values_list("status", flat=True)) == {Status.SCHEDULED}
     assert RecurringRun.objects.filter(created__gt=0).count() == 4  # four hours had someone's 09:00
+
+
+def test_run_now_on_a_local_time_send_says_which_zones_are_due_and_when_the_others_run(catalogue):
+    """Run now at 08:10 UTC on a Monday: London's 09:00 (BST) falls in this hour, New York's is 13:00 UTC."""
+    for name, zone in {"london": "Europe/London", "new-york": "America/New_York"}.items():
+        grant_marketing(RecipientFactory(external_id=name, timezone=zone), "sms", category="engagement")
+    recurring = monday_nine_local(catalogue, timezone="UTC")
+    run = recurring_run(recurring.pk, now=datetime(2027, 3, 29, 8, 10, tzinfo=UTC))
+    assert run.created == 1
+    assert run.detail.splitlines()[0] == (
+        "Due in the hour from 2027-03-29 08:00 UTC: Europe/London (1) at 08:00 UTC. "
+        "The others run at 9:00 their time: America/New_York (1) 2027-03-29 13:00 UTC."
+    )
