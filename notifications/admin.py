@@ -3,6 +3,8 @@ sends; and the test send on a template version's page (it needs a provider, so i
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -17,7 +19,7 @@ from templates_app import admin as templates_admin
 from templates_app.models import TemplateVersion
 
 from . import services
-from .constants import Status
+from .constants import CANCELLABLE_STATUSES, Status
 from .models import (
     CapturedMessage,
     DeliveryAttempt,
@@ -28,7 +30,14 @@ from .models import (
     RecurringSend,
     TypeChannel,
 )
-from .recurring import recurring_delete, recurring_run, recurring_save, recurring_validate
+from .recurring import (
+    recurring_audience_size,
+    recurring_delete,
+    recurring_next_runs,
+    recurring_run,
+    recurring_save,
+    recurring_validate,
+)
 from .test_sends import template_test_send
 
 
@@ -153,10 +162,11 @@ class NotificationAdmin(ReadOnlyAdmin):
         "colored_status",
         "priority",
         "attempts",
-        "cost",
+        "cost_display",
         "created_at",
         "sent_at",
     ]
+    change_form_template = "admin/notifications/notification/change_form.html"
     list_filter = [
         "status",
         "channel",
@@ -250,6 +260,17 @@ class NotificationAdmin(ReadOnlyAdmin):
         }.get(Status(obj.status), "#1565c0")
         return format_html('<strong style="color:{}">{}</strong>', color, obj.get_status_display())
 
+    @admin.display(description="cost", ordering="cost")
+    def cost_display(self, obj: Notification) -> str:
+        """What it cost once sent; an estimate while it waits; nothing for a message no provider ever took."""
+        if obj.cost is None:
+            return "-"
+        if obj.sent_at is not None:
+            return f"{obj.cost:.4f} {obj.currency}"
+        if obj.status in (Status.SCHEDULED, Status.QUEUED, Status.PENDING, Status.SENDING, Status.UNKNOWN):
+            return f"~{obj.cost:.4f} {obj.currency} (estimate)"
+        return "- (never sent)"
+
     @admin.display(description="decision trace")
     def trace_display(self, obj: Notification) -> str:
         if not obj.decision_trace:
@@ -288,6 +309,40 @@ class NotificationAdmin(ReadOnlyAdmin):
 
     def has_cancel_permission(self, request) -> bool:
         return request.user.has_perm("notifications.cancel_notification")
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        own = [
+            path("<uuid:pk>/retry/", view(self.retry_view), name="notifications_notification_retry"),
+            path("<uuid:pk>/cancel/", view(self.cancel_view), name="notifications_notification_cancel"),
+        ]
+        return own + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        notification = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if notification is not None:
+            extra["can_retry"] = notification.status == Status.FAILED and self.has_retry_permission(request)
+            extra["can_cancel"] = notification.status in CANCELLABLE_STATUSES and self.has_cancel_permission(request)
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    def _act_on_one(self, request, pk, service, allowed: bool, verb: str):
+        if request.method != "POST" or not allowed:
+            raise PermissionDenied
+        try:
+            service(notification_id=pk, actor=request.user)
+            self.message_user(request, f"{verb}.", messages.SUCCESS)
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:notifications_notification_change", args=[pk]))
+
+    def retry_view(self, request, pk):
+        allowed = self.has_retry_permission(request)
+        return self._act_on_one(request, pk, services.notification_retry, allowed, "Requeued: it will be sent again")
+
+    def cancel_view(self, request, pk):
+        allowed = self.has_cancel_permission(request)
+        return self._act_on_one(request, pk, services.notification_cancel, allowed, "Cancelled: it will not be sent")
 
 
 @admin.register(CapturedMessage)
@@ -385,14 +440,25 @@ class RecurringSendAdmin(admin.ModelAdmin):
 
     form = RecurringSendForm
 
-    list_display = ["name", "notification_type", "audience", "schedule_text", "enabled", "last_run", "beat_task"]
+    list_display = [
+        "name",
+        "notification_type",
+        "audience",
+        "audience_size",
+        "schedule_text",
+        "next_run",
+        "enabled",
+        "last_run",
+        "beat_task",
+    ]
+    readonly_fields = ["audience_size", "next_runs"]
     list_filter = ["enabled", "notification_type", "local_time"]
     search_fields = ["name"]
     actions = ["run_now", "pause", "resume"]
     inlines = [RecurringRunInline]
     fieldsets = [
         (None, {"fields": ["name", "notification_type", "channel", "data", "enabled"]}),
-        ("Audience", {"fields": ["audience", "attribute_filter", "recipient_ids"]}),
+        ("Audience", {"fields": ["audience", "attribute_filter", "recipient_ids", "audience_size"]}),
         (
             "When",
             {
@@ -401,12 +467,44 @@ class RecurringSendAdmin(admin.ModelAdmin):
                     "timezone",
                     "local_time",
                     "every_seconds",
+                    "next_runs",
                 ],
                 "description": "A crontab (minute hour day-of-month month day-of-week), in the timezone below "
                 "or, with local time, at that hour and minute in each recipient's own timezone.",
             },
         ),
     ]
+
+    @admin.display(description="audience now")
+    def audience_size(self, recurring: RecurringSend) -> str:
+        if recurring.pk is None:
+            return "Shown once saved."
+        return f"{recurring_audience_size(recurring)} recipients"
+
+    @admin.display(description="next run")
+    def next_run(self, recurring: RecurringSend) -> str:
+        if not recurring.enabled:
+            return "paused"
+        runs = recurring_next_runs(recurring, count=1)
+        return f"{runs[0]:%Y-%m-%d %H:%M} UTC" if runs else "never"
+
+    @admin.display(description="next runs")
+    def next_runs(self, recurring: RecurringSend) -> str:
+        if recurring.pk is None:
+            return "Shown once saved."
+        if not recurring.enabled:
+            return "Paused: it does not run until resumed."
+        runs = recurring_next_runs(recurring, count=3)
+        if not runs:
+            return "Never (no date matches the schedule)."
+        try:
+            zone = ZoneInfo(recurring.timezone)
+        except (ValueError, ZoneInfoNotFoundError):
+            return "Never (unknown timezone)."
+        shown = ", ".join(f"{r.astimezone(zone):%a %Y-%m-%d %H:%M} {recurring.timezone}" for r in runs)
+        if recurring.local_time:
+            return f"{shown}; each recipient at that time in their own timezone"
+        return shown
 
     @admin.display(description="last run")
     def last_run(self, recurring: RecurringSend) -> str:
@@ -439,8 +537,12 @@ class RecurringSendAdmin(admin.ModelAdmin):
                     request, f"{recurring}: not run (disabled, or this slot already ran)", messages.WARNING
                 )
             else:
+                level = messages.SUCCESS if run.created and not run.errors else messages.WARNING
+                detail = f" {run.detail}" if run.detail else ""
                 self.message_user(
-                    request, f"{recurring}: {run.created} created, {run.refused} refused, {run.errors} invalid"
+                    request,
+                    f"{recurring}: {run.created} created, {run.refused} refused, {run.errors} invalid.{detail}",
+                    level,
                 )
 
     @admin.action(description="Pause (disable the beat schedule)")

@@ -218,7 +218,10 @@ class Notification(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.notification_type_id and self.notification_type.key} -> {self.recipient_id} ({self.channel})"
+        # what staff recognise: the type, the product's id for the person, the channel
+        ntype = self.notification_type.key if self.notification_type_id else "?"
+        who = self.recipient.external_id if self.recipient_id else "?"
+        return f"{ntype} to {who} by {self.channel}"
 
     @staticmethod
     def queue_for(channel: str, tier: str, priority: int) -> str:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.forms import ModelForm
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 
 from .models import ConsentRecord, ConsentSource, Preference, Recipient, Suppression, SuppressionReason
@@ -29,6 +31,9 @@ _CONTACT_FIELDS = ("email", "phone", "timezone", "locale", "attributes", "send_w
 
 
 class RecipientForm(ModelForm):
+    # Any international notation the API takes (+1 (415) 555-0123); clean() stores it as E.164.
+    phone = forms.CharField(required=False, max_length=32, help_text="International form, e.g. +14155550123.")
+
     class Meta:
         model = Recipient
         fields = ["external_id", *_CONTACT_FIELDS]
@@ -219,13 +224,25 @@ class SuppressionAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # lifting keeps the history; deleting would erase it
 
+    def response_add(self, request, obj, post_url_continue=None):
+        if getattr(request, "_suppression_existed", False):
+            self.message_user(
+                request,
+                f"{obj.address} was already suppressed ({obj.get_reason_display().lower()}, since "
+                f"{obj.created_at:%Y-%m-%d %H:%M} UTC by {obj.created_by or 'the system'}); nothing was added.",
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(reverse("admin:preferences_suppression_change", args=[obj.pk]))
+        return super().response_add(request, obj, post_url_continue)
+
     def save_model(self, request, obj, form, change):
         if not change:
-            created, _ = suppression_add(
+            row, created = suppression_add(
                 channel=obj.channel, address=obj.address, reason=obj.reason, detail=obj.detail, actor=request.user
             )
-            obj.pk = created.pk
+            obj.pk, obj.created_at, obj.created_by = row.pk, row.created_at, row.created_by
             obj._state.adding = False
+            request._suppression_existed = not created  # read by response_add
             return
         if obj.lift_reason and "lift_reason" in form.changed_data:
             suppression_lift(suppression=obj, actor=request.user, reason=obj.lift_reason)
