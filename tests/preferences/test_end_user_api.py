@@ -116,10 +116,15 @@ def test_effective_preferences_explain_every_type_and_channel(alice_and_bob):
     alice.post("/api/v1/me/preferences/", {"category": "reminders", "enabled": False}, format="json")
     rows = {(r["type"], r["channel"]): r for r in alice.get("/api/v1/me/preferences/effective/").json()}
     assert rows[("payment_reminder", "sms")]["allowed"] is False
-    assert "recipient turned off category reminders" in rows[("payment_reminder", "sms")]["checks"][-1]["reason"]
+    assert (
+        rows[("payment_reminder", "sms")]["checks"][-1]["reason"] == "You turned off category reminders by any channel."
+    )
     assert rows[("financial_alert", "sms")]["allowed"] is True  # required: preferences do not apply
     assert rows[("educational_content", "email")]["allowed"] is False  # marketing, never agreed
-    assert "no consent for marketing email" in rows[("educational_content", "email")]["checks"][-1]["reason"]
+    assert (
+        "You have not agreed to receive marketing email"
+        in rows[("educational_content", "email")]["checks"][-1]["reason"]
+    )
 
 
 def test_me_profile_reads_and_changes_only_safe_fields(alice_and_bob):
