@@ -7,11 +7,14 @@ escaped. They are deliberately plain: axes, a few gridlines, one colour per seri
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 
-WIDTH, HEIGHT = 720, 240
-LEFT, RIGHT, TOP, BOTTOM = 56, 16, 16, 40
+# The viewBox is about the size the dashboard shows a chart at (one of two columns), so 12-unit text reads as
+# 12-pixel text rather than being scaled down to 7.
+WIDTH, HEIGHT = 480, 230
+LEFT, RIGHT, TOP, BOTTOM = 52, 12, 14, 44
+FONT = 12
 COLOURS = ["#2f6fde", "#1a9c5b", "#d1493f", "#c98a0b", "#7b5ea7", "#118a8a"]
 
 
@@ -42,16 +45,16 @@ def _frame(title: str, labels: Sequence[str], top: float, unit: str) -> list[str
         y = TOP + plot_h - plot_h * i / 4
         parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" stroke="#e5e5e5"/>')
         parts.append(
-            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" fill="#555">'
+            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" font-size="{FONT}" text-anchor="end" fill="#555">'
             f"{escape(_fmt(top * i / 4, unit))}</text>"
         )
-    every = max(1, len(labels) // 10)
+    every = max(1, math.ceil(len(labels) / 7))  # at most 7 labels along the bottom: they never overlap
     for i, label in enumerate(labels):
         if i % every:
             continue
         x = LEFT + plot_w * (i + 0.5) / max(1, len(labels))
         parts.append(
-            f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" font-size="11" text-anchor="middle" fill="#555">'
+            f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" font-size="{FONT}" text-anchor="middle" fill="#555">'
             f"{escape(label)}</text>"
         )
     return parts
@@ -62,12 +65,12 @@ def _legend(names: Sequence[str]) -> list[str]:
     for i, name in enumerate(names):
         colour = COLOURS[i % len(COLOURS)]
         parts.append(f'<rect x="{x}" y="{HEIGHT - 14}" width="10" height="10" fill="{colour}"/>')
-        parts.append(f'<text x="{x + 14}" y="{HEIGHT - 5}" font-size="11" fill="#333">{escape(name)}</text>')
-        x += 24 + 7 * len(name)
+        parts.append(f'<text x="{x + 14}" y="{HEIGHT - 4}" font-size="{FONT}" fill="#333">{escape(name)}</text>')
+        x += 26 + 7 * len(name)
     return parts
 
 
-def line_chart(title: str, labels: Sequence[str], series: dict[str, Sequence[float]], *, unit: str = "") -> str:
+def line_chart(title: str, labels: Sequence[str], series: Mapping[str, Sequence[float]], *, unit: str = "") -> str:
     """One line per series over the labels (days)."""
     top = 100.0 if unit == "%" else _nice_max(max((v for values in series.values() for v in values), default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -107,5 +110,35 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float], *, uni
         )
     if name:
         parts += _legend([name])
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def hbar_chart(title: str, labels: Sequence[str], values: Sequence[float], *, unit: str = "") -> str:
+    """One horizontal bar per label, the label beside it: long names (queues) stay readable."""
+    row, label_w, value_w = 24, 130, 56
+    height = TOP + row * max(1, len(values)) + 8
+    plot_w = WIDTH - label_w - value_w - RIGHT
+    top = _nice_max(max(values, default=0))
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
+        f'aria-label="{escape(title)}" class="commhub-chart">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for j, (label, v) in enumerate(zip(labels, values, strict=True)):
+        y = TOP + row * j
+        w = plot_w * (v / top if top else 0)
+        parts.append(
+            f'<text x="{label_w - 8}" y="{y + 15}" font-size="{FONT}" text-anchor="end" fill="#333">'
+            f"{escape(label)}</text>"
+        )
+        parts.append(
+            f'<rect x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{row - 8}" fill="{COLOURS[0]}">'
+            f"<title>{escape(label)}: {escape(_fmt(v, unit))}</title></rect>"
+        )
+        parts.append(
+            f'<text x="{label_w + w + 6:.1f}" y="{y + 15}" font-size="{FONT}" fill="#555">'
+            f"{escape(_fmt(v, unit))}</text>"
+        )
     parts.append("</svg>")
     return "".join(parts)

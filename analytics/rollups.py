@@ -48,7 +48,9 @@ def _percentile(sorted_ms: list[int], q: float) -> int | None:
     return sorted_ms[int(rank) - 1]
 
 
-def _build_day(day: date) -> tuple[int, int]:
+def day_rollups(day: date) -> list[DailyRollup]:
+    """A day's rollup rows computed from the rows they summarise, not saved: what the rebuild stores, and what the
+    dashboard shows for today (live, where the stored rollup may be minutes old)."""
     start, end = day_bounds(day)
     rows = Notification.objects.filter(created_at__gte=start, created_at__lt=end)
     group = ("notification_type_id", "channel", "provider", "cur")
@@ -108,7 +110,12 @@ def _build_day(day: date) -> tuple[int, int]:
         values.sort()
         if key in rollups:
             rollups[key].ttd_p50_ms, rollups[key].ttd_p95_ms = _percentile(values, 0.5), _percentile(values, 0.95)
+    return list(rollups.values())
 
+
+def _build_day(day: date) -> tuple[int, int]:
+    rollups = day_rollups(day)
+    start, end = day_bounds(day)
     per_recipient = (
         CostEntry.objects.filter(notification__created_at__gte=start, notification__created_at__lt=end)
         .values("notification__recipient_id", "channel", "currency")
@@ -129,7 +136,7 @@ def _build_day(day: date) -> tuple[int, int]:
     with transaction.atomic():
         DailyRollup.objects.filter(day=day).delete()
         RecipientDailyCost.objects.filter(day=day).delete()
-        DailyRollup.objects.bulk_create(rollups.values(), batch_size=1000)
+        DailyRollup.objects.bulk_create(rollups, batch_size=1000)
         RecipientDailyCost.objects.bulk_create(recipient_rows, batch_size=1000)
     return len(rollups), len(recipient_rows)
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Sum
 
+from notifications.models import NotificationType
+
 from .models import DailyRollup, RecipientDailyCost
+from .rollups import day_rollups
 
 # --- analytics reads (the API and the dashboard) -----------------------------------------------------
 
@@ -37,21 +41,61 @@ def rollups_in(*, start, end, type_key: str | None = None, channel: str | None =
     return rows.order_by("day", "notification_type__key", "channel", "provider")
 
 
-def daily_totals(*, start, end, **filters) -> list[dict]:
-    """One entry per day from start to end (days without traffic are zeros): the counts, the cost per
-    currency and the delivery rate (delivered / sent)."""
+UNTRACKED_PROVIDERS = frozenset({"", "capture", "console", "smtp"})  # never report delivery back
+
+
+def delivery_tracked(provider: str) -> bool:
+    """Whether `provider` can tell commhub a message was delivered: Twilio with status callbacks on, an ESP when its
+    tracking webhooks are served (they need ANYMAIL WEBHOOK_SECRET); never capture, console or SMTP."""
+    if provider in UNTRACKED_PROVIDERS:
+        return False
+    if provider == "twilio":
+        return bool(settings.TWILIO_STATUS_CALLBACKS)
+    return bool(settings.ANYMAIL.get("WEBHOOK_SECRET"))
+
+
+def _matches(row: DailyRollup, *, type_key: str | None, channel: str | None, provider: str | None) -> bool:
+    return (
+        (not type_key or row.notification_type.key == type_key)
+        and (not channel or row.channel == channel)
+        and (not provider or row.provider == provider)
+    )
+
+
+def daily_totals(*, start, end, live: date | None = None, **filters) -> list[dict]:
+    """One entry per day from start to end (days without traffic are zeros): the counts, the cost per currency
+    and the delivery rate (tracked_delivered / tracked_sent: over the providers that report delivery; None when
+    none does).
+    The day `live` (today, on the dashboard) is computed from the rows now instead of its stored rollup."""
     days: dict = {}
     day = start
     while day <= end:
-        days[day] = {"day": day, **dict.fromkeys(COUNT_FIELDS, 0), "cost": {}}
+        days[day] = {
+            "day": day,
+            **dict.fromkeys(COUNT_FIELDS, 0),
+            "cost": {},
+            "tracked_sent": 0,
+            "tracked_delivered": 0,
+        }
         day += timedelta(days=1)
-    for r in rollups_in(start=start, end=end, **filters):
+    rows = list(rollups_in(start=start, end=end, **filters).exclude(day=live))
+    if live is not None and start <= live <= end:
+        types = {t.pk: t for t in NotificationType.objects.all()}
+        for row in day_rollups(live):
+            row.notification_type = types[row.notification_type_id]
+            if _matches(row, **{k: filters.get(k) for k in ("type_key", "channel", "provider")}):
+                rows.append(row)
+    for r in rows:
         entry = days[r.day]
         for name in COUNT_FIELDS:
             entry[name] += getattr(r, name)
         entry["cost"][r.currency] = entry["cost"].get(r.currency, Decimal(0)) + r.cost
+        if r.delivered or delivery_tracked(r.provider):
+            entry["tracked_sent"] += r.sent
+            entry["tracked_delivered"] += r.delivered
     for entry in days.values():
-        entry["delivery_rate"] = round(entry["delivered"] / entry["sent"], 4) if entry["sent"] else None
+        tracked = entry["tracked_sent"]
+        entry["delivery_rate"] = round(entry["tracked_delivered"] / tracked, 4) if tracked else None
     return list(days.values())
 
 

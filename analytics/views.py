@@ -15,7 +15,7 @@ from django.utils.safestring import mark_safe
 from commhub import channels
 from notifications.models import NotificationType
 
-from .charts import bar_chart, line_chart
+from .charts import bar_chart, hbar_chart, line_chart
 from .maintenance import queue_depths
 from .selectors import daily_totals
 
@@ -32,14 +32,17 @@ def dashboard_view(request):
     channel = request.GET.get("channel") or None
     if channel is not None and not channels.exists(channel):
         channel = None
-    end = timezone.now().date()
+    now = timezone.now()
+    end = now.date()
     start = end - timedelta(days=days - 1)
-    totals = daily_totals(start=start, end=end, type_key=type_key, channel=channel)
+    # today from the rows themselves (its stored rollup may be minutes old); earlier days from the rollups
+    totals = daily_totals(start=start, end=end, live=end, type_key=type_key, channel=channel)
     labels = [f"{d['day']:%m-%d}" for d in totals]
     currencies = sorted({c for d in totals for c in d["cost"]}) or ["USD"]
     currency = currencies[0]
     cost = [float(d["cost"].get(currency, Decimal(0))) for d in totals]
-    rate = [100 * (d["delivery_rate"] or 0) for d in totals]
+    tracked = [d for d in totals if d["delivery_rate"] is not None]
+    rate = {"delivery rate": [100 * d["delivery_rate"] for d in tracked]}
     depths = queue_depths(now=timezone.now())
     charts = {
         "volume": line_chart(
@@ -48,10 +51,15 @@ def dashboard_view(request):
             {name: [d[name] for d in totals] for name in ("sent", "delivered", "failed", "bounced", "opened")},
         ),
         "cost": bar_chart(f"Cost per day ({currency})", labels, cost, unit="$", name=currency),
-        "rate": line_chart("Delivery rate (delivered / sent)", labels, {"delivery rate": rate}, unit="%"),
-        "queues": bar_chart(
-            "Queue depth now (ready rows)", list(depths), [d["ready"] for d in depths.values()], name="ready"
-        ),
+        "rate": line_chart(
+            "Delivery rate (delivered / sent, where the provider reports delivery)",
+            [f"{d['day']:%m-%d}" for d in tracked],
+            rate,
+            unit="%",
+        )
+        if tracked
+        else "",
+        "queues": hbar_chart("Queue depth now (ready rows)", list(depths), [d["ready"] for d in depths.values()]),
     }
     summary = {
         "sent": sum(d["sent"] for d in totals),
@@ -60,7 +68,11 @@ def dashboard_view(request):
         "cost": sum((d["cost"].get(currency, Decimal(0)) for d in totals), Decimal(0)),
         "currency": currency,
     }
-    summary["delivery_rate"] = f"{100 * summary['delivered'] / summary['sent']:.1f}%" if summary["sent"] else "-"
+    tracked_sent = sum(d["tracked_sent"] for d in totals)
+    tracked_delivered = sum(d["tracked_delivered"] for d in totals)
+    summary["delivery_rate"] = (
+        f"{100 * tracked_delivered / tracked_sent:.1f}%" if tracked_sent else "delivery not tracked"
+    )
     context = {
         **admin.site.each_context(request),
         "title": "Dashboard",
@@ -75,5 +87,7 @@ def dashboard_view(request):
         "channel": channel or "",
         "start": start,
         "end": end,
+        "as_of": now,
+        "delivery_tracked": bool(tracked),
     }
     return TemplateResponse(request, "admin/analytics/dashboard.html", context)
