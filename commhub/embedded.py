@@ -11,10 +11,13 @@ If any process dies, the others are stopped too and the exit status says so.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from commhub.processes import celery_beat_argv, celery_worker_argv
@@ -25,14 +28,46 @@ DEMO_SEND = '{"user_id": 123, "trigger_type": "financial_alert", "data": {"amoun
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    env.setdefault("DEBUG", "true")  # the development defaults (SECRET_KEY, JWT key) are only accepted with DEBUG
+    env.setdefault("DEBUG", "true")  # runserver serves the admin's static files
     env.setdefault("EMAIL_PROVIDER", "capture")
     env.setdefault("SMS_PROVIDER", "capture")
     env.setdefault("PYTHONUNBUFFERED", "1")
     env["PORT"] = env.get("PORT", "8000")
     # links in messages (one-click unsubscribe) must point at this server, whatever its port
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{env['PORT']}")
+    # a try-out's API token lasts the afternoon, not 15 minutes
+    env.setdefault("JWT_ACCESS_MINUTES", "720")
     return env
+
+
+def write_embedded_env(data: Path) -> Path:
+    """Generate the embedded mode's keys once (data/embedded.env): settings read it, so `manage.py` works
+    outside `make run` too (issue_user_token, create_api_client), and no development default is needed."""
+    path = data / "embedded.env"
+    if not path.exists():
+        path.write_text(
+            "# Written by `make run` for the embedded mode; delete it to generate new keys.\n"
+            f"SECRET_KEY={secrets.token_urlsafe(48)}\n"
+            f"USER_JWT_SIGNING_KEY={secrets.token_urlsafe(48)}\n"
+        )
+        path.chmod(0o600)
+    return path
+
+
+def _wait_until_answering(base: str, procs: dict[str, subprocess.Popen], timeout: float = 90.0) -> str:
+    """Poll /health until the web process answers with a live worker; returns what it said last."""
+    deadline = time.monotonic() + timeout
+    said = "no answer"
+    while time.monotonic() < deadline and all(p.poll() is None for p in procs.values()):
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=2):  # noqa: S310 (our own server)
+                return "ready"
+        except urllib.error.HTTPError as exc:  # the web answers; the worker has not reported yet
+            said = f"web answers, still waiting for the worker ({exc.code})"
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return said
 
 
 def _manage(env: dict[str, str], *args: str) -> str:
@@ -53,6 +88,7 @@ def main() -> int:
         return 2
     data = Path(env.get("COMMHUB_DATA_DIR", ROOT / "data"))
     data.mkdir(parents=True, exist_ok=True)
+    write_embedded_env(data)
     metrics = Path(env.get("PROMETHEUS_MULTIPROC_DIR", data / "metrics"))
     for stale in metrics.glob("*.db"):  # the last run's counters: they restart with its processes
         stale.unlink(missing_ok=True)
@@ -69,16 +105,23 @@ def main() -> int:
     (data / "beat.pid").unlink(missing_ok=True)
     procs = {name: subprocess.Popen(cmd, cwd=ROOT, env=env) for name, cmd in commands.items()}  # noqa: S603
     base = f"http://127.0.0.1:{port}"
+    state = _wait_until_answering(base, procs)
+    headline = (
+        f"commhub is running: {base}  (Ctrl-C stops web, worker and beat)"
+        if state == "ready"
+        else f"commhub started at {base}, but it is not ready yet: {state}"
+    )
     print(
         "\n".join(
             [
                 "",
-                f"commhub is running: {base}  (Ctrl-C stops web, worker and beat)",
+                headline,
                 f"  {seeded}",
                 f"  {login}",
                 f"  admin      {base}/admin/   (captured email and SMS: Notifications > Captured messages)",
                 f"  API docs   {base}/api/docs/",
-                f"  token      curl -s -X POST {base}/api/token/ -d username=admin -d password=...",
+                f"  token      curl -s -X POST {base}/api/token/ -d username=admin "
+                f"-d password=$(cat {data}/admin-password.txt)",
                 f"  send       curl -s -X POST {base}/api/communication/send -H 'Authorization: Bearer <access>' "
                 "-H 'Content-Type: application/json' "
                 f"-d '{DEMO_SEND}'",

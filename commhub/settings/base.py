@@ -16,6 +16,12 @@ DEBUG = env.bool("DEBUG", default=False)
 
 DATA_DIR = Path(env.str("COMMHUB_DATA_DIR", default=str(BASE_DIR / "data"))).resolve()
 
+# `make run` writes this file once (generated keys, not development defaults), so `manage.py` commands work
+# outside `make run` on the same data directory. Variables already in the environment win over it.
+EMBEDDED_ENV_FILE = DATA_DIR / "embedded.env"
+if EMBEDDED_ENV_FILE.exists():
+    environ.Env.read_env(str(EMBEDDED_ENV_FILE))
+
 # --- secrets ------------------------------------------------------------------------------------------
 # Development defaults exist so `make run` needs no configuration; each is refused when DEBUG is off.
 _DEV_SECRET_KEY = "dev-only-insecure-secret-key-never-use-in-production"  # noqa: S105
@@ -57,7 +63,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "commhub.middleware.ApiErrorsAsJson",
+    "commhub.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
