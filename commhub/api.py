@@ -8,14 +8,16 @@ import io
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import QueryDict
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.renderers import BaseRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from commhub import channels
 from commhub.errors import DomainError, InvalidInput
+from commhub.locales import LOCALE_PATTERN
 
 
 class ChannelField(serializers.ChoiceField):
@@ -55,9 +57,107 @@ class ChannelField(serializers.ChoiceField):
         pass
 
 
+def _json_type_problem(field: serializers.Field, value: Any) -> str | None:
+    """Whether a JSON value has the type its field documents (null is the field's own business)."""
+    if value is None:
+        return None
+    if isinstance(field, serializers.BooleanField):
+        return None if isinstance(value, bool) else "Must be true or false."
+    if isinstance(field, serializers.IntegerField):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "Must be a whole number."
+    text_fields = (
+        serializers.CharField,
+        serializers.ChoiceField,
+        serializers.DateTimeField,
+        serializers.DateField,
+        serializers.TimeField,
+        serializers.UUIDField,
+    )
+    if isinstance(field, text_fields):
+        return None if isinstance(value, str) else "Must be a string."
+    if isinstance(field, serializers.DictField):
+        return None if isinstance(value, dict) else "Must be an object."
+    if isinstance(field, serializers.ListField):
+        return None if isinstance(value, list) else "Must be a list."
+    return None
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+class StrictInput(serializers.Serializer):
+    """A JSON request body taken as documented: a string field takes a string (not 0), a boolean true or false
+    (not 0 or "yes"), an integer a whole number (not true), an object an object. DRF would coerce these. And no
+    NUL character anywhere in what is read (PostgreSQL cannot store one, in text or in JSON)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            errors = {}
+            for name, field in self.fields.items():
+                if not field.read_only and name in data:
+                    # a form post's values are all text: DRF's own parsing of them stands
+                    problem = None if isinstance(data, QueryDict) else _json_type_problem(field, data[name])
+                    if not problem and _holds_nul(data[name]):
+                        problem = "Contains a NUL character (\\u0000), which cannot be stored."
+                    if problem:
+                        errors[name] = [problem]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+class LocaleField(serializers.RegexField):
+    """A BCP 47-style locale tag (en, pt-BR, zh-Hant-TW); the schema documents the pattern."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 16)
+        kwargs.setdefault("error_messages", {"invalid": "A locale tag such as en or pt-BR."})
+        super().__init__(LOCALE_PATTERN, **kwargs)
+
+
+class ErrorsAsJson:
+    """For a view that can also answer CSV: an error is JSON whatever format was asked for."""
+
+    def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
+        renderer = getattr(request, "accepted_renderer", None)
+        if response.status_code >= 400 and renderer is not None and renderer.format != "json":
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+
+
 class Pagination(PageNumberPagination):
+    """Pages as documented: page_size a whole number from 1 to 500 (anything else is a 400, not silently the
+    default), page a whole number from 1 (a page past the last is a 404)."""
+
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def get_page_size(self, request: Any) -> int | None:
+        raw = request.query_params.getlist(self.page_size_query_param)
+        if not raw:
+            return self.page_size
+        if len(raw) > 1 or not raw[0].isdigit() or not 1 <= int(raw[0]) <= self.max_page_size:
+            raise serializers.ValidationError(
+                {self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]}
+            )
+        return int(raw[0])
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        bounds = {
+            self.page_query_param: {"minimum": 1},
+            self.page_size_query_param: {"minimum": 1, "maximum": self.max_page_size},
+        }
+        for parameter in parameters:
+            parameter["schema"].update(bounds.get(parameter["name"], {}))
+        return parameters
 
 
 def _messages(error: DjangoValidationError) -> Any:
@@ -96,7 +196,49 @@ def contract_paths_as_documented(result: dict, generator, request, public) -> di
     result["paths"] = {
         (path[:-1] if path.startswith(prefix) and path.endswith("/") else path): item
         for path, item in result["paths"].items()
+        # the template preview is documented without its trailing slash (both are served)
+        if not (path.startswith("/api/v1/templates/") and path.endswith("/preview/"))
     }
+    return result
+
+
+_ERRORS = {
+    "400": 'Invalid input: an object naming each bad field ({"field": ["what is wrong"]}, nested for nested '
+    'fields), or {"detail", "code"}. Nothing was stored.',
+    "401": "No token, or one that is invalid or expired.",
+    "403": "The token lacks this endpoint's permission.",
+    "404": "Nothing with that id that this token may see (or a page past the last).",
+    "409": "The object's state does not allow it (e.g. cancelling a notification already sent), or a request "
+    "with the same Idempotency-Key is still running.",
+}
+
+
+def document_error_responses(result: dict, generator: Any, request: Any, public: bool) -> dict:
+    """drf-spectacular hook: every operation documents the errors it can answer with, in one shape."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = {
+        "type": "object",
+        "additionalProperties": True,
+        "description": "Field errors ({field: [messages]}) or {detail, code}.",
+    }
+    for item in result.get("paths", {}).values():
+        for method, operation in item.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            wanted = ["400", "404"]
+            if operation.get("security") and operation["security"] != [{}]:
+                wanted += ["401", "403"]
+            if method != "get":
+                wanted.append("409")
+            responses = operation.setdefault("responses", {})
+            for code in wanted:
+                responses.setdefault(
+                    code,
+                    {
+                        "description": _ERRORS[code],
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                    },
+                )
     return result
 
 
@@ -108,10 +250,13 @@ class CSVRenderer(BaseRenderer):
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        """The header row always (from the view's `csv_header` when there are no rows), then the rows."""
         rows = data if isinstance(data, list) else [data]
+        view = (renderer_context or {}).get("view")
+        header = list(rows[0].keys()) if rows else list(getattr(view, "csv_header", ()))
         out = io.StringIO()
-        if rows:
-            writer = csv.DictWriter(out, fieldnames=list(rows[0].keys()), extrasaction="ignore")
+        if header:
+            writer = csv.DictWriter(out, fieldnames=header, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
         return out.getvalue().encode(self.charset)

@@ -14,6 +14,7 @@ from typing import Any
 
 import jwt
 from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import permissions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
@@ -133,6 +134,22 @@ class EndUserAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="commhub end user"'
+
+
+class EndUserTokenScheme(OpenApiAuthenticationExtension):
+    """The OpenAPI security scheme of /api/v1/me/ (Swagger's "Authorize" offers it beside the service JWT)."""
+
+    target_class = EndUserAuthentication
+    name = "endUserToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "A person's token, issued by the product's own backend (or `manage.py issue_user_token "
+            "<user id>` for a try-out). It reaches /api/v1/me/ only, and only that person's data.",
+        }
 
 
 class IsEndUser(permissions.BasePermission):

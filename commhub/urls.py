@@ -1,8 +1,10 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from analytics.api import views as analytics_views
@@ -17,6 +19,19 @@ from preferences.api import me
 from preferences.api.views import ConsentRecordViewSet, PreferenceViewSet, RecipientViewSet, SuppressionViewSet
 from preferences.views import unsubscribe_view
 from templates_app.api.views import TemplateViewSet, VersionViewSet
+
+_BAD_CREDENTIALS = OpenApiResponse(description="Wrong username or password, or an invalid or expired token.")
+
+
+@extend_schema_view(post=extend_schema(responses={200: TokenObtainPairSerializer, 401: _BAD_CREDENTIALS}))
+class TokenView(TokenObtainPairView):
+    """A staff or service account's access and refresh tokens, for a username and password."""
+
+
+@extend_schema_view(post=extend_schema(responses={200: TokenRefreshSerializer, 401: _BAD_CREDENTIALS}))
+class TokenRefresh(TokenRefreshView):
+    """A new access token for a refresh token."""
+
 
 router = DefaultRouter()
 router.include_root_view = False
@@ -46,14 +61,15 @@ me_urlpatterns = [
 admin.site.site_header = "commhub back office"
 admin.site.site_title = "commhub"
 admin.site.index_title = "Notifications, templates, recipients and schedules"
+admin.site.site_url = None  # commhub has no public site: no "View site" link to a 404
 
 urlpatterns = [
     path("health", health_view, name="health"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/analytics/dashboard/", dashboard_view, name="analytics-dashboard"),
     path("admin/", admin.site.urls),
-    path("api/token/", TokenObtainPairView.as_view(), name="token_obtain_pair"),
-    path("api/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
+    path("api/token/", TokenView.as_view(), name="token_obtain_pair"),
+    path("api/token/refresh/", TokenRefresh.as_view(), name="token_refresh"),
     path("api/v1/me/", include(me_urlpatterns)),
     # the documented form, without the trailing slash (the router serves .../preview/ too)
     path("api/v1/templates/<int:pk>/preview", TemplateViewSet.as_view({"post": "preview"})),

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from commhub import channels
+from commhub.locales import is_locale
 
 from .constants import MARKETING, TRANSACTIONAL
 from .models import (
@@ -34,8 +35,8 @@ from .models import (
 
 logger = logging.getLogger(__name__)
 
-_LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 UPSERT_FIELDS = ("email", "phone", "timezone", "locale", "attributes", "send_window_start", "send_window_end")
+_TEXT_FIELDS = frozenset({"email", "phone", "timezone", "locale"})
 PURPOSES = frozenset(p for p, _ in PURPOSE_CHOICES)
 
 
@@ -67,6 +68,9 @@ def recipient_fields_clean(fields: dict[str, Any]) -> dict[str, Any]:
         if name not in UPSERT_FIELDS:
             errors[name] = ["Unknown field."]
             continue
+        if name in _TEXT_FIELDS and not isinstance(value, str):
+            errors[name] = ["Must be a string."]
+            continue
         try:
             if name == "email":
                 value = (value or "").strip()
@@ -79,7 +83,7 @@ def recipient_fields_clean(fields: dict[str, Any]) -> dict[str, Any]:
                 if value and value not in _timezones():
                     raise ValidationError(f"Unknown time zone {value!r}; use an IANA name such as Europe/Paris.")
             elif name == "locale":
-                if not isinstance(value, str) or not _LOCALE.match(value):
+                if not is_locale(value):
                     raise ValidationError(f"{value!r} is not a locale tag such as en or pt-BR.")
                 value = value.replace("_", "-")
             elif name == "attributes" and not isinstance(value, dict):
@@ -101,15 +105,18 @@ def recipient_fields_clean(fields: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
+# HH:MM, seconds allowed (and dropped); blank: none
+LOCAL_TIME_PATTERN = r"^(([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?$"
+
+
 def _local_time(value: Any) -> time | None:
     if value in (None, ""):
         return None
     if isinstance(value, time):
         return value.replace(second=0, microsecond=0)
-    try:
-        return time.fromisoformat(str(value)).replace(second=0, microsecond=0)
-    except ValueError as exc:
-        raise ValidationError(f"{value!r} is not a local time such as 08:00.") from exc
+    if not isinstance(value, str) or not re.match(LOCAL_TIME_PATTERN, value):
+        raise ValidationError(f"{value!r} is not a local time such as 08:00.")
+    return time.fromisoformat(value).replace(second=0, microsecond=0)
 
 
 def recipient_upsert(*, external_id: str, **fields: Any) -> tuple[Recipient, bool]:
@@ -432,7 +439,18 @@ def recipient_anonymise(*, recipient: Recipient, at: datetime | None = None) -> 
     at it) under a pseudonymous id. Preferences go: they describe a person who is no longer identifiable."""
     if recipient.erased_at is not None:
         return recipient
-    recipient.external_id = pseudonym_for(recipient.external_id)
+    pseudonym = pseudonym_for(recipient.external_id)
+    # The same external id erased before (and created again since): its earlier row keeps the plain
+    # pseudonym, this one takes the next free -2, -3, ... (the ids of the two stay linked, as they are).
+    taken = set(
+        Recipient.objects.filter(external_id__startswith=pseudonym)
+        .exclude(pk=recipient.pk)
+        .values_list("external_id", flat=True)
+    )
+    suffix = 1
+    while (pseudonym if suffix == 1 else f"{pseudonym}-{suffix}") in taken:
+        suffix += 1
+    recipient.external_id = pseudonym if suffix == 1 else f"{pseudonym}-{suffix}"
     recipient.email = recipient.phone = recipient.timezone = ""
     recipient.locale = "en"
     recipient.attributes = {}

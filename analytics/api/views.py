@@ -22,7 +22,8 @@ MAX_DAYS = 366
 
 
 class RangeSerializer(serializers.Serializer):
-    """?from=YYYY-MM-DD&to=YYYY-MM-DD (default: the last 30 days), and optional filters."""
+    """?from=YYYY-MM-DD&to=YYYY-MM-DD (default: the last 30 days; to defaults to today; at most 366 days),
+    and optional filters."""
 
     to = serializers.DateField(required=False)
     type = serializers.SlugField(required=False)
@@ -50,7 +51,8 @@ class CostQuerySerializer(RangeSerializer):
 
 
 def _range(serializer_class, request):
-    s = serializer_class(data=request.query_params)
+    # a plain dict: an empty value (?to=) is refused as documented, not taken as absent
+    s = serializer_class(data=request.query_params.dict())
     s.is_valid(raise_exception=True)
     return s.validated_data
 

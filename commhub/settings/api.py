@@ -16,8 +16,13 @@ REST_FRAMEWORK = {
     # Deny by default: every view names its own permission, so a forgotten one is a 403, not a leak.
     "DEFAULT_PERMISSION_CLASSES": ["commhub.permissions.DenyAll"],
     "DEFAULT_PAGINATION_CLASS": "commhub.api.Pagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "commhub.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 50,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["commhub.filters.StrictFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "commhub.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
@@ -48,11 +53,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The API reads JSON (the form parsers stay for the token endpoint's curl-friendly form posts).
+    "PARSER_WHITELIST": ["commhub.parsers.StrictJSONParser"],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],  # the API description is public
-    "ENUM_NAME_OVERRIDES": {"ChannelEnum": "commhub.channels.choices"},
+    "SERVE_AUTHENTICATION": [],  # whatever token a caller sends (an end user's too), the description is served
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelEnum": "commhub.channels.choices",
+        "NotificationStatusEnum": "notifications.constants.Status",
+        "TemplateVersionStatusEnum": "templates_app.models.VersionStatus",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "commhub.api.contract_paths_as_documented",
+        "commhub.api.document_error_responses",
     ],
 }
 

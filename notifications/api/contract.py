@@ -9,14 +9,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from commhub.api import ChannelField
+from commhub.api import ChannelField, StrictInput
 from commhub.errors import DomainError, InvalidInput
 from commhub.health import health_report
 from commhub.permissions import require_perms
@@ -26,7 +25,7 @@ from notifications.idempotency import idempotent
 from notifications.trace import used_fallback_channel
 
 from .serializers import PriorityField, RecipientRefField
-from .views import batch_item_requests, check_batch_size
+from .views import batch_item_requests, batch_shape_problems
 
 # our field names -> the contract's
 _FIELD_NAMES = {"recipient": "user_id", "type": "trigger_type", "send_at": "scheduled_time"}
@@ -46,7 +45,7 @@ _CELERY_STATE: dict[str, str] = {
 }
 
 
-class ContractSendInput(serializers.Serializer):
+class ContractSendInput(StrictInput):
     user_id = RecipientRefField()
     trigger_type = serializers.CharField(max_length=64)
     data = serializers.DictField(required=False, default=dict)  # type: ignore[assignment]  # the API names it data
@@ -98,6 +97,18 @@ class ContractSendView(APIView):
 
     @extend_schema(
         request=ContractSendInput,
+        examples=[
+            OpenApiExample(
+                "A critical alert to user 123",
+                request_only=True,
+                value={
+                    "user_id": "123",
+                    "trigger_type": "financial_alert",
+                    "data": {"amount": "$120", "account": "checking"},
+                    "priority": "critical",
+                },
+            )
+        ],
         responses={
             200: inline_serializer(
                 "ContractSendOutput",
@@ -227,7 +238,15 @@ class ContractBatchView(APIView):
 
     @extend_schema(
         request=inline_serializer(
-            "ContractBatchInput", {"communications": serializers.ListField(child=serializers.DictField())}
+            "ContractBatchInput",
+            {
+                "communications": serializers.ListField(
+                    child=serializers.JSONField(),
+                    min_length=1,
+                    help_text="Up to COMMHUB_BATCH_MAX_ITEMS sends, each as for /api/communication/send; each "
+                    "is validated on its own and one that is invalid (or not an object) is reported in results.",
+                )
+            },
         ),
         responses={
             200: inline_serializer(
@@ -243,12 +262,9 @@ class ContractBatchView(APIView):
     @idempotent
     def post(self, request):
         items = request.data.get("communications") if isinstance(request.data, dict) else None
-        if not isinstance(items, list) or not items:
-            return _bad_request({"communications": ["A non-empty list of communications is required."]})
-        try:
-            check_batch_size(items)
-        except ValidationError as exc:
-            return _bad_request({"communications": exc.message_dict["notifications"]})
+        problems = batch_shape_problems(items)
+        if problems or not isinstance(items, list):
+            return _bad_request({"communications": problems})
         parsed, errors = batch_item_requests(items, ContractSendInput)
         errors = {index: _contract_errors(item_errors) for index, item_errors in errors.items()}
         valid = [(i, r) for i, r in enumerate(parsed) if r is not None]
@@ -293,20 +309,24 @@ class ContractBatchView(APIView):
         )
 
 
+_HEALTH = inline_serializer(
+    "ContractHealthOutput",
+    {
+        "status": serializers.ChoiceField(choices=["healthy", "unhealthy"]),
+        "services": serializers.DictField(child=serializers.BooleanField()),
+        "timestamp": serializers.DateTimeField(),
+    },
+)
+
+
 class ContractHealthView(APIView):
     permission_classes = [permissions.AllowAny]  # load balancers and orchestrators probe it unauthenticated
     authentication_classes: list = []
 
     @extend_schema(
         responses={
-            200: inline_serializer(
-                "ContractHealthOutput",
-                {
-                    "status": serializers.CharField(),
-                    "services": serializers.DictField(),
-                    "timestamp": serializers.DateTimeField(),
-                },
-            )
+            200: _HEALTH,
+            503: OpenApiResponse(_HEALTH, description="Unhealthy: the services map says which part is down."),
         }
     )
     def get(self, request):

@@ -6,14 +6,24 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from commhub.api import ChannelField
+from commhub.api import ChannelField, StrictInput
+from commhub.locales import LOCALE_PATTERN
 from notifications.constants import PRIORITY_BY_NAME, Status
 from notifications.models import DeliveryAttempt, Notification, NotificationType
 from notifications.services import SubmitRequest
 from notifications.trace import used_fallback_channel
+from preferences.services import LOCAL_TIME_PATTERN
 
 
-@extend_schema_field(OpenApiTypes.STR)
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "minimum": 1, "maximum": 9},
+            {"type": "string", "enum": sorted(PRIORITY_BY_NAME)},
+        ],
+        "description": "1 (most urgent) to 9, or one of critical, high, medium, normal, low.",
+    }
+)
 class PriorityField(serializers.Field):
     """1 (most urgent) to 9, or one of critical / high / medium (normal) / low."""
 
@@ -35,7 +45,30 @@ class PriorityField(serializers.Field):
         return value
 
 
-@extend_schema_field(OpenApiTypes.OBJECT)
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "minLength": 1, "maxLength": 128, "description": "The recipient's external id."},
+            {"type": "integer", "description": "A numeric external id (read as its decimal string)."},
+            {
+                "type": "object",
+                "properties": {
+                    "external_id": {"type": "string", "minLength": 1, "maxLength": 128},
+                    "email": {"type": "string", "format": "email"},
+                    "phone": {"type": "string", "description": "E.164, e.g. +14155550123"},
+                    "timezone": {"type": "string"},
+                    "locale": {"type": "string", "pattern": LOCALE_PATTERN},
+                    "attributes": {"type": "object", "additionalProperties": True},
+                    "send_window_start": {"type": "string", "nullable": True, "pattern": LOCAL_TIME_PATTERN},
+                    "send_window_end": {"type": "string", "nullable": True, "pattern": LOCAL_TIME_PATTERN},
+                },
+                "required": ["external_id"],
+                "additionalProperties": False,
+                "description": "Creates or updates the recipient as part of the send.",
+            },
+        ]
+    }
+)
 class RecipientRefField(serializers.Field):
     """A recipient's external id, or an inline object {external_id, email, phone, timezone, locale,
     attributes} that creates or updates the recipient as part of the send."""
@@ -50,7 +83,12 @@ class RecipientRefField(serializers.Field):
             if not value or len(value) > 128:
                 self.fail("invalid")
             return value
-        if isinstance(data, dict) and data.get("external_id") not in (None, ""):
+        if isinstance(data, dict):
+            external_id = data.get("external_id")
+            if not isinstance(external_id, str) or not external_id.strip() or len(external_id) > 128:
+                raise serializers.ValidationError(
+                    {"external_id": ["The recipient's external id: a non-empty string of at most 128 characters."]}
+                )
             return data
         self.fail("invalid")
 
@@ -58,7 +96,7 @@ class RecipientRefField(serializers.Field):
         return value
 
 
-class SendInput(serializers.Serializer):
+class SendInput(StrictInput):
     recipient = RecipientRefField()
     type = serializers.CharField(max_length=64)
     data = serializers.DictField(required=False, default=dict)  # type: ignore[assignment]  # the API names it data
@@ -78,10 +116,16 @@ class SendInput(serializers.Serializer):
         )
 
 
-class BatchInput(serializers.Serializer):
+class BatchInput(StrictInput):
     """Schema of the batch request (documentation; the view validates each item with SendInput)."""
 
-    notifications = serializers.ListField(child=SendInput(), allow_empty=False)
+    notifications = serializers.ListField(
+        child=serializers.JSONField(),
+        min_length=1,
+        help_text="Up to COMMHUB_BATCH_MAX_ITEMS send requests, each as for POST /api/v1/notifications/ "
+        "(recipient, type, data, channel, priority, send_at). Each item is validated on its own: one that is "
+        "invalid (or not an object) is reported in results and does not stop the others.",
+    )
 
 
 def accepted_output(notification) -> dict:

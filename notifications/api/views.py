@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from django.core.exceptions import ValidationError
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from commhub import channels
 from commhub.conf import knobs
+from commhub.filters import ChannelFilter, StrictFilterSet, UtcDateTimeFilter
 from commhub.permissions import require_perms
 from notifications import selectors, services
 from notifications.constants import Status
@@ -31,14 +30,14 @@ from .serializers import (
 )
 
 
-class NotificationFilter(filters.FilterSet):
+class NotificationFilter(StrictFilterSet):
     status = filters.MultipleChoiceFilter(choices=Status.choices)
-    channel = filters.ChoiceFilter(choices=channels.choices)
+    channel = ChannelFilter()
     type = filters.CharFilter(field_name="notification_type__key")
     recipient = filters.CharFilter(field_name="recipient__external_id")
     queue = filters.CharFilter()
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Notification
@@ -76,10 +75,15 @@ def batch_item_requests(
     return requests, errors
 
 
-def check_batch_size(items: list) -> None:
+def batch_shape_problems(items: Any) -> list[str] | None:
+    """What makes a batch unusable as a whole: not a non-empty list, or more than COMMHUB_BATCH_MAX_ITEMS items.
+    Each item's own content (even one that is not an object) fails or succeeds on its own."""
+    if not isinstance(items, list) or not items:
+        return ["A non-empty list is required."]
     limit = knobs().batch_max_items
     if len(items) > limit:
-        raise ValidationError({"notifications": [f"At most {limit} notifications per batch; got {len(items)}."]})
+        return [f"At most {limit} items per batch; got {len(items)}."]
+    return None
 
 
 class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -105,7 +109,31 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def get_serializer_class(self):
         return NotificationDetailOutput if self.action == "retrieve" else NotificationOutput
 
-    @extend_schema(request=SendInput, responses={202: AcceptedOutput})
+    @extend_schema(
+        request=SendInput,
+        responses={202: AcceptedOutput},
+        examples=[
+            OpenApiExample(
+                "A payment reminder by SMS",
+                request_only=True,
+                value={
+                    "recipient": "123",
+                    "type": "payment_reminder",
+                    "data": {"bill_name": "Rent", "amount": "$1,200", "due_date": "June 1"},
+                    "channel": "sms",
+                },
+            ),
+            OpenApiExample(
+                "A new recipient, created with the send",
+                request_only=True,
+                value={
+                    "recipient": {"external_id": "789", "email": "sam@example.com", "locale": "en"},
+                    "type": "monthly_report",
+                    "data": {"month": "May", "summary": "You saved $240."},
+                },
+            ),
+        ],
+    )
     @idempotent
     def create(self, request):
         payload: SendInput = SendInput(data=request.data)
@@ -132,9 +160,9 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         # Each item is validated once, by SendInput below; a ListField(child=JSONField()) would first
         # re-serialise every item just to check it is JSON (it is: it came from the parser).
         raw_items = request.data.get("notifications") if isinstance(request.data, dict) else None
-        if not isinstance(raw_items, list) or not raw_items:
-            raise ValidationError({"notifications": ["A non-empty list of notifications is required."]})
-        check_batch_size(raw_items)
+        problems = batch_shape_problems(raw_items)
+        if problems or not isinstance(raw_items, list):
+            raise serializers.ValidationError({"notifications": problems})
         parsed, errors = batch_item_requests(raw_items)
         valid = [(i, r) for i, r in enumerate(parsed) if r is not None]
         outcomes = services.notifications_submit_batch([r for _, r in valid], submitted_by=request.user)

@@ -15,7 +15,8 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from commhub.api import CSVRenderer
+from commhub.api import CSVRenderer, ErrorsAsJson
+from commhub.filters import StrictFilterSet, UtcDateTimeFilter
 from commhub.permissions import require_perms
 from preferences import selectors, services
 from preferences.models import ConsentRecord, Preference, Suppression
@@ -24,8 +25,8 @@ from preferences.privacy import consent_record_data, recipient_erase, recipient_
 from .serializers import (
     ConsentOutput,
     ConsentStateOutput,
-    PreferenceInput,
     PreferenceOutput,
+    PreferencePatch,
     RecipientOutput,
     RecipientUpsertInput,
     ServiceConsentInput,
@@ -57,11 +58,12 @@ def recipient_or_400(external_id: str):
     return recipient
 
 
-class RecipientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class RecipientViewSet(ErrorsAsJson, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = RecipientOutput
     lookup_field = "external_id"
     lookup_value_regex = "[^/]+"
     filterset_fields = ["email", "phone", "locale"]
+    csv_header = ConsentOutput.Meta.fields  # the consent ledger's CSV, also when it is empty
 
     def get_permissions(self):
         perms = {
@@ -94,9 +96,18 @@ class RecipientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         return self.update(request, external_id=external_id)
 
     @extend_schema(responses={200: ConsentOutput(many=True)})
-    @action(detail=True, methods=["get"], url_path="consent-ledger", renderer_classes=[JSONRenderer, CSVRenderer])
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="consent-ledger",
+        renderer_classes=[JSONRenderer, CSVRenderer],
+        pagination_class=None,
+        filter_backends=[],
+    )
     def consent_ledger(self, request, external_id=None):
         """The recipient's whole consent ledger, oldest first, as JSON or (?format=csv) CSV for auditors."""
+        if request.query_params.get("format") == "":
+            raise ValidationError({"format": ["json or csv (or leave it out for JSON)."]})
         recipient = self.get_object()
         rows = [consent_record_data(r) for r in selectors.consent_ledger(recipient).select_related("recipient")]
         response = Response(rows)
@@ -105,7 +116,7 @@ class RecipientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         return response
 
     @extend_schema(responses={200: ConsentStateOutput(many=True)})
-    @action(detail=True, methods=["get"], url_path="consent")
+    @action(detail=True, methods=["get"], url_path="consent", pagination_class=None, filter_backends=[])
     def consent_current(self, request, external_id=None):
         """Current consent per channel x purpose (x category), derived from the ledger."""
         return Response(ConsentStateOutput(selectors.consent_current(self.get_object()), many=True).data)
@@ -125,7 +136,7 @@ class RecipientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         return Response({"pseudonym": recipient.external_id, **summary})
 
 
-class PreferenceFilter(filters.FilterSet):
+class PreferenceFilter(StrictFilterSet):
     recipient = filters.CharFilter(field_name="recipient__external_id")
     type = filters.CharFilter(field_name="notification_type__key")
 
@@ -148,12 +159,12 @@ class PreferenceWritesMixin(GenericAPIView):
         )
         return Response(PreferenceOutput(pref).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
-    @extend_schema(request=PreferenceInput(partial=True), responses={200: PreferenceOutput})
+    @extend_schema(request=PreferencePatch, responses={200: PreferenceOutput})
     def partial_update(self, request, pk=None):
-        """Only `enabled` can change; a different scope is a different preference."""
+        """Turn this preference on or off. Only `enabled` can change; a different scope is a different
+        preference (POST it)."""
         pref = self.get_object()
-        raw = request.data.get("enabled") if isinstance(request.data, dict) else None
-        payload = PreferenceInput(data={"enabled": raw})
+        payload = PreferencePatch(data=request.data)
         payload.is_valid(raise_exception=True)
         pref, _ = services.preference_set(
             recipient=pref.recipient,
@@ -195,9 +206,9 @@ class PreferenceViewSet(PreferenceWritesMixin, viewsets.ModelViewSet):
         return self.set_choice(recipient_or_400(payload.validated_data["recipient"]), payload.validated_data)
 
 
-class ConsentFilter(filters.FilterSet):
+class ConsentFilter(StrictFilterSet):
     recipient = filters.CharFilter(field_name="recipient__external_id")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
 
     class Meta:
         model = ConsentRecord
@@ -242,7 +253,7 @@ class ConsentRecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
         return Response(ConsentOutput(record).data, status=status.HTTP_201_CREATED)
 
 
-class SuppressionFilter(filters.FilterSet):
+class SuppressionFilter(StrictFilterSet):
     active = filters.BooleanFilter(field_name="lifted_at", lookup_expr="isnull")
 
     class Meta:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from commhub.api import ChannelField
+from commhub.api import ChannelField, LocaleField, StrictInput
 from templates_app.models import Template, TemplateVersion
 
 
-class TemplateInput(serializers.Serializer):
+class TemplateInput(StrictInput):
     type = serializers.CharField(max_length=64)
     channel = ChannelField()
-    locale = serializers.CharField(max_length=16, default="en")
+    locale = LocaleField(default="en")
 
 
 class TemplateVersionSummary(serializers.ModelSerializer):
@@ -40,17 +40,22 @@ class TemplateOutput(serializers.ModelSerializer):
         ]
 
 
-class TemplatePatch(serializers.Serializer):
-    is_active = serializers.BooleanField()
+class TemplatePatch(StrictInput):
+    is_active = serializers.BooleanField(required=False, help_text="false: no sends use this template.")
 
 
-class VersionInput(serializers.Serializer):
+class VersionInput(StrictInput):
     subject = serializers.CharField(required=False, allow_blank=True, max_length=255)
     text = serializers.CharField(required=False, allow_blank=True, max_length=100_000)
     html = serializers.CharField(required=False, allow_blank=True, max_length=500_000)
     title = serializers.CharField(required=False, allow_blank=True, max_length=255)
     action_url = serializers.CharField(required=False, allow_blank=True, max_length=1000)
-    variables = serializers.JSONField(required=False)
+    variables = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        help_text='The variables the version uses: [{"name": "amount", "type": "string", "required": true, '
+        '"sample": "$120.00"}, ...].',
+    )
     use_layout = serializers.BooleanField(required=False)
     layout = serializers.SlugField(required=False, allow_null=True, help_text="A layout's name; null: the default.")
     note = serializers.CharField(required=False, allow_blank=True, max_length=255)
@@ -86,11 +91,11 @@ class VersionOutput(serializers.ModelSerializer):
         ]
 
 
-class RollbackInput(serializers.Serializer):
+class RollbackInput(StrictInput):
     version = serializers.IntegerField(min_value=1)
 
 
-class PreviewInput(serializers.Serializer):
+class PreviewInput(StrictInput):
     version = serializers.IntegerField(required=False, min_value=1, help_text="Default: the live version.")
     data = serializers.DictField(required=False, default=dict, help_text="Overrides the version's sample data.")  # type: ignore[assignment]  # the API names it data
     recipient = serializers.CharField(required=False, max_length=128, help_text="Render for this recipient.")

@@ -11,6 +11,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from commhub.filters import IdFilter, StrictFilterSet
 from commhub.permissions import require_staff_perms
 from preferences.selectors import recipient_by_external_id
 from templates_app import selectors, services
@@ -39,7 +40,7 @@ def _version_fields(validated: dict) -> dict:
     return fields
 
 
-class TemplateFilter(filters.FilterSet):
+class TemplateFilter(StrictFilterSet):
     type = filters.CharFilter(field_name="notification_type__key")
 
     class Meta:
@@ -81,8 +82,9 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         template = self.get_object()
         payload = TemplatePatch(data=request.data)
         payload.is_valid(raise_exception=True)
-        template.is_active = payload.validated_data["is_active"]
-        template.save(update_fields=["is_active", "updated_at"])
+        if "is_active" in payload.validated_data:  # an empty patch changes nothing
+            template.is_active = payload.validated_data["is_active"]
+            template.save(update_fields=["is_active", "updated_at"])
         return Response(TemplateOutput(template).data)
 
     @extend_schema(request=RollbackInput, responses={200: TemplateOutput})
@@ -125,9 +127,17 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return Response({"template": template.pk, "version": version.number, **asdict(preview)})
 
 
+class VersionFilter(StrictFilterSet):
+    template = IdFilter(field_name="template_id", help_text="A template's id.")
+
+    class Meta:
+        model = TemplateVersion
+        fields = ["template", "status"]
+
+
 class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = VersionOutput
-    filterset_fields = ["template", "status"]
+    filterset_class = VersionFilter
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_permissions(self):
