@@ -1,0 +1,123 @@
+"""A back office with one realistic object of every kind staff open in the admin, made the way commhub makes
+them (the catalogue, the send pipeline through the fake providers, the services), for the admin smoke test and
+the browser tests."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db.models import Model
+from django.utils import timezone
+from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
+
+from analytics.maintenance import queue_depths_sample
+from analytics.models import DailyRollup, QueueDepthSample
+from analytics.rollups import rollups_build
+from costs.models import Budget, CostEntry, PricingRule
+from notifications.delivery import queue_drain
+from notifications.models import CapturedMessage, Notification, NotificationType, RecurringSend
+from notifications.recurring import recurring_save
+from notifications.services import SubmitRequest, notification_submit
+from preferences.models import ConsentRecord, Preference, Recipient, Suppression
+from preferences.services import preference_set, suppression_add
+from templates_app.models import Layout, Partial, Template, TemplateVersion
+from templates_app.services import version_create
+from tests.factories import RecipientFactory, grant_marketing
+
+ALERT = {"amount": "$120.00", "account": "checking"}
+
+
+def populate() -> dict[type[Model], Model]:
+    """One of everything (the catalogue must be installed). Returns an object per model."""
+    dana = RecipientFactory(external_id="123", email="dana@example.com", phone="+14155550123")
+    grant_marketing(dana, "email")
+    preference_set(recipient=dana, enabled=False, channel="sms", category="education")
+    suppression, _ = suppression_add(channel="email", address="gone@example.com", reason="bounce", detail="550 5.1.1")
+
+    sent = notification_submit(SubmitRequest(recipient="123", type="financial_alert", data=ALERT))
+    report = notification_submit(
+        SubmitRequest(recipient="123", type="monthly_report", data={"month": "May", "summary": "You saved $240."})
+    )
+    queue_drain(queue="sms_critical", threads=1)
+    queue_drain(queue="email_reports", threads=1)
+    # what the embedded mode captures (an email whose HTML is wider than any page)
+    EmailMultiAlternatives(
+        subject="Your statement",
+        body="Statement attached.\n" + "x" * 400,
+        to=["dana@example.com"],
+        headers={"X-Commhub-Notification": str(report.pk)},
+        connection=get_connection("notifications.channels.capture.CaptureEmailBackend"),
+        alternatives=[("<table style='width:2000px'><tr><td>" + "wide " * 300 + "</td></tr></table>", "text/html")],
+    ).send()
+    waiting = notification_submit(
+        SubmitRequest(recipient="123", type="financial_alert", data=ALERT, send_at=timezone.now() + timedelta(days=1))
+    )
+
+    ntype = NotificationType.objects.get(key="payment_reminder")
+    template = Template.objects.get(notification_type=ntype, channel="sms", locale="en")
+    draft = version_create(
+        template=template,
+        text="Reminder: {{ bill_name }} of {{ amount }} is due {{ due_date }}. Reply STOP to opt out.",
+        variables=list(template.published_version.variables),
+        note="a friendlier reminder",
+    )
+    budget = Budget.objects.create(name="SMS daily", channel="sms", limit=Decimal("10"), currency="USD")
+    notification_submit(
+        SubmitRequest(
+            recipient="123", type="payment_reminder", data={"bill_name": "Rent", "amount": "$1", "due_date": "today"}
+        )
+    )
+    recurring = recurring_save(
+        RecurringSend(
+            name="Monday check-in",
+            notification_type=NotificationType.objects.get(key="weekly_checkin"),
+            audience=RecurringSend.Audience.ALL,
+            data={},
+            minute="0",
+            hour="9",
+            day_of_week="1",
+            timezone="America/New_York",
+        )
+    )
+    rollups_build()
+    queue_depths_sample(now=timezone.now())
+    SolarSchedule.objects.get_or_create(event="sunrise", latitude=Decimal("48.85"), longitude=Decimal("2.35"))
+    ClockedSchedule.objects.get_or_create(clocked_time=timezone.now() + timedelta(days=2))
+    operators, _ = Group.objects.get_or_create(name="operators")
+    user = get_user_model().objects.filter(is_superuser=True).first() or get_user_model().objects.create_user(
+        "operator", password="x" * 20
+    )
+    objects: dict[type[Model], Any] = {
+        Recipient: dana,
+        Preference: Preference.objects.filter(recipient=dana).first(),
+        ConsentRecord: ConsentRecord.objects.filter(recipient=dana).first(),
+        Suppression: suppression,
+        Notification: Notification.objects.get(pk=sent.pk),
+        NotificationType: ntype,
+        CapturedMessage: CapturedMessage.objects.filter(notification_id=report.pk).first(),
+        RecurringSend: recurring,
+        Template: template,
+        TemplateVersion: draft,
+        Layout: Layout.objects.first(),
+        Partial: Partial.objects.first(),
+        PricingRule: PricingRule.objects.filter(channel="sms").first(),
+        CostEntry: CostEntry.objects.filter(notification_id=sent.pk).first(),
+        Budget: budget,
+        DailyRollup: DailyRollup.objects.first(),
+        QueueDepthSample: QueueDepthSample.objects.first(),
+        PeriodicTask: PeriodicTask.objects.get(pk=recurring.periodic_task_id),
+        IntervalSchedule: IntervalSchedule.objects.first(),
+        CrontabSchedule: CrontabSchedule.objects.first(),
+        SolarSchedule: SolarSchedule.objects.first(),
+        ClockedSchedule: ClockedSchedule.objects.first(),
+        Group: operators,
+        get_user_model(): user,
+    }
+    missing = [model.__name__ for model, obj in objects.items() if obj is None]
+    assert not missing and waiting.status == "scheduled", missing
+    return objects
