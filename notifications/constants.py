@@ -53,8 +53,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.SCHEDULED: frozenset({Status.QUEUED, Status.CANCELLED, Status.SUPPRESSED}),
     Status.PENDING: frozenset({Status.QUEUED, Status.CANCELLED, Status.SUPPRESSED}),
     Status.QUEUED: frozenset({Status.SENDING, Status.CANCELLED, Status.SUPPRESSED}),
+    # (scheduled: it waited past the recipient's send window, and is held until it opens again)
     Status.SENDING: frozenset(
-        {Status.SENT, Status.PENDING, Status.FAILED, Status.QUEUED, Status.SUPPRESSED, Status.UNKNOWN}
+        {Status.SENT, Status.PENDING, Status.FAILED, Status.QUEUED, Status.SUPPRESSED, Status.UNKNOWN, Status.SCHEDULED}
     ),
     # settled by the provider's callback, or requeued once by the sweeper when none comes
     Status.UNKNOWN: frozenset({Status.SENT, Status.DELIVERED, Status.FAILED, Status.QUEUED}),

@@ -257,6 +257,25 @@ def _apply_cap(
     return False, at  # unreachable: the latest time + window always frees a slot
 
 
+def send_window_at_send(notification: Notification, *, now: datetime) -> tuple[datetime, dict] | None:
+    """The send window again, just before the provider call: a row accepted inside it may have waited past its
+    end (behind a paced sender, a rate limit, a retry backoff). Then: (when it opens again, the trace step);
+    None when it may go now."""
+    ntype, recipient = notification.notification_type, notification.recipient
+    if not (ntype.respects_quiet_hours and quiet_hours.apply_to(notification.channel)):
+        return None
+    allowed = quiet_hours.next_allowed_moment(recipient, now)
+    if allowed <= now:
+        return None
+    step = trace_step(
+        "quiet_hours",
+        "defer",
+        f"{quiet_hours.describe_local(recipient, now)} is outside the send window {quiet_hours.window_for(recipient)} "
+        f"at send time (it waited in the queue); deferred to {quiet_hours.describe_local(recipient, allowed)}",
+    )
+    return allowed, step
+
+
 def recheck_before_send(notification: Notification) -> policy.Verdict | None:
     """Suppression, consent and preference again, as of now: the refusal, or None when it may go."""
     recipient, channel, ntype = notification.recipient, notification.channel, notification.notification_type

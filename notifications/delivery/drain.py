@@ -46,6 +46,7 @@ class DrainResult:
     retrying: int = 0
     failed: int = 0
     suppressed: int = 0  # refused by the re-check just before sending (e.g. a STOP while it waited)
+    deferred: int = 0  # held until the recipient's send window opens again (it waited past its end)
     released: int = 0
     lost: int = 0  # rows whose claim another worker took over while we were sending (logged)
     yielded: bool = False  # stopped early because a more urgent queue had work
@@ -76,6 +77,8 @@ class DrainResult:
             self.failed += 1
         elif outcome == Status.SUPPRESSED:
             self.suppressed += 1
+        elif outcome == Status.SCHEDULED:
+            self.deferred += 1
         else:
             self.lost += 1
 

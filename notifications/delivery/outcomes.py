@@ -21,6 +21,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from commhub import channels
@@ -141,6 +142,15 @@ def record_suppressed(notification: Notification, *, refusal: Verdict, token: uu
         return LOST
     logger.info("notification %s suppressed before sending: %s", notification.pk, refusal.reason)
     return Status.SUPPRESSED
+
+
+def record_deferred(notification: Notification, *, until: datetime, step: dict, token: uuid.UUID) -> str:
+    """Nothing was sent: the row is held (scheduled) until `until`, e.g. the recipient's send window opens.
+    The claim is not counted against the row (it was not a failed try)."""
+    owned = _settle(
+        notification, token, to=Status.SCHEDULED, now=timezone.now(), step=step, send_at=until, claims=F("claims") - 1
+    )
+    return Status.SCHEDULED if owned else LOST
 
 
 def _write_attempt(

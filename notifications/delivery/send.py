@@ -1,6 +1,7 @@
 """Send: one claimed row, from the last check to the provider's answer.
 
-The person is re-checked first (a STOP that arrived while the row waited wins), then the message is rendered
+The person is re-checked first (a STOP that arrived while the row waited wins), and the send window (a row
+that waited past the recipient's 21:00 is held until their 08:00), then the message is rendered
 and handed to the channel's provider chain within its rate limits: a short wait is slept here, a longer one
 gives the row back to the queue (Throttled). Whatever happens is written by outcomes.py before the sender
 takes another row.
@@ -16,14 +17,14 @@ from django.utils import timezone
 from commhub.conf import knobs
 from commhub.logs import notification_context
 from notifications.channels.base import DeliveryError, OutboundMessage, PermanentError, Provider, SendResult
-from notifications.decision import recheck_before_send
+from notifications.decision import recheck_before_send, send_window_at_send
 from notifications.models import Notification
 from notifications.ratelimit import Throttled
 
 from .claim import hold_back
 from .group_commit import GroupRecorder
 from .outbound import outbound_message
-from .outcomes import Attempt, record_failure, record_success, record_suppressed
+from .outcomes import Attempt, record_deferred, record_failure, record_success, record_suppressed
 
 
 def notification_deliver(
@@ -44,6 +45,10 @@ def _deliver(
     refusal = recheck_before_send(notification)
     if refusal is not None:
         return record_suppressed(notification, refusal=refusal, token=token)
+    held = send_window_at_send(notification, now=started)
+    if held is not None:
+        until, step = held
+        return record_deferred(notification, until=until, step=step, token=token)
     try:
         message = outbound_message(notification)
     except PermanentError as exc:  # nothing reached the provider: no attempt is spent

@@ -34,7 +34,8 @@ def _put(row: Notification, status: str) -> None:
 
 
 def test_the_table_has_the_transitions_the_pipeline_makes():
-    assert len(LEGAL) == 22 and ("delivered", "queued") in ILLEGAL and ("sending", "sent") in LEGAL
+    assert len(LEGAL) == 23 and ("delivered", "queued") in ILLEGAL and ("sending", "sent") in LEGAL
+    assert ("sending", "scheduled") in LEGAL  # held at send time until the send window opens
 
 
 @pytest.mark.parametrize(("source", "target"), LEGAL, ids=[f"{a}->{b}" for a, b in LEGAL])
