@@ -87,7 +87,7 @@ class NotificationTypeAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["key", "name", "description", "is_active"]}),
         ("Routing", {"fields": ["priority", "tier", "default_channel", "fallback_channel", "purpose"]}),
-        ("Retries", {"fields": ["max_retries", "retry_base_delay"]}),
+        ("Retries and expiry", {"fields": ["max_retries", "retry_base_delay", "ttl_seconds"]}),
         (
             "Preferences and compliance",
             {
@@ -256,6 +256,7 @@ class NotificationAdmin(ReadOnlyAdmin):
             Status.FAILED: "#c62828",
             Status.SUPPRESSED: "#6d4c41",
             Status.CANCELLED: "#757575",
+            Status.EXPIRED: "#757575",
             Status.PENDING: "#ef6c00",
         }.get(Status(obj.status), "#1565c0")
         return format_html('<strong style="color:{}">{}</strong>', color, obj.get_status_display())

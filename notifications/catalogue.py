@@ -10,10 +10,12 @@ from commhub.queues import Tier
 from .constants import CapAction, PreferencePolicy, Purpose
 
 MINUTE = 60
+DAY = 24 * 60 * MINUTE
 
 TYPES: list[dict] = [
     {
         "key": "financial_alert",
+        "ttl_seconds": 30 * MINUTE,  # not sent later than this after it was due
         "name": "Financial Alert",
         "description": "Critical financial notifications: overdraft, security alerts.",
         "priority": 1,
@@ -31,6 +33,7 @@ TYPES: list[dict] = [
     },
     {
         "key": "payment_reminder",
+        "ttl_seconds": DAY,
         "name": "Payment Reminder",
         "description": "Bills and subscriptions coming due.",
         "priority": 2,
@@ -47,6 +50,7 @@ TYPES: list[dict] = [
     },
     {
         "key": "weekly_checkin",
+        "ttl_seconds": 2 * DAY,
         "name": "Weekly Check-in",
         "description": "Weekly wellness and engagement check-ins.",
         "priority": 3,
@@ -66,6 +70,7 @@ TYPES: list[dict] = [
     },
     {
         "key": "milestone_reminder",
+        "ttl_seconds": 3 * DAY,
         "name": "Milestone Reminder",
         "description": "Celebrating goals and achievements.",
         "priority": 4,
@@ -82,6 +87,7 @@ TYPES: list[dict] = [
     },
     {
         "key": "monthly_report",
+        "ttl_seconds": 7 * DAY,
         "name": "Monthly Report",
         "description": "Monthly financial wellness report.",
         "priority": 5,
@@ -98,6 +104,7 @@ TYPES: list[dict] = [
     },
     {
         "key": "career_insights",
+        "ttl_seconds": 7 * DAY,
         "name": "Career Insights",
         "description": "Job market and skills insights.",
         "priority": 6,
@@ -114,6 +121,7 @@ TYPES: list[dict] = [
     },
     {
         "key": "educational_content",
+        "ttl_seconds": 7 * DAY,
         "name": "Educational Content",
         "description": "Learning materials.",
         "priority": 7,
@@ -130,6 +138,7 @@ TYPES: list[dict] = [
     },
     {
         "key": "onboarding_sequence",
+        "ttl_seconds": 3 * DAY,
         "name": "Onboarding Sequence",
         "description": "Welcome series for new users.",
         "priority": 8,
@@ -147,6 +156,7 @@ TYPES: list[dict] = [
     {
         # commhub's own messages to staff (a crossed budget): never refused by a budget, never quiet
         "key": "staff_alert",
+        "ttl_seconds": DAY,
         "name": "Staff Alert",
         "description": "commhub telling its operators something needs attention (e.g. a budget was crossed).",
         "priority": 1,

@@ -47,30 +47,44 @@ class Status(models.TextChoices):
     FAILED = "failed", "Failed"  # permanent error or retries exhausted (dead letter; staff can retry)
     CANCELLED = "cancelled", "Cancelled"
     SUPPRESSED = "suppressed", "Suppressed"  # the decision engine refused it
+    EXPIRED = "expired", "Expired"  # not handed to a provider before its expiry (the type's time to live)
 
 
 TRANSITIONS: dict[str, frozenset[str]] = {
-    Status.SCHEDULED: frozenset({Status.QUEUED, Status.CANCELLED, Status.SUPPRESSED}),
-    Status.PENDING: frozenset({Status.QUEUED, Status.CANCELLED, Status.SUPPRESSED}),
-    Status.QUEUED: frozenset({Status.SENDING, Status.CANCELLED, Status.SUPPRESSED}),
+    Status.SCHEDULED: frozenset({Status.QUEUED, Status.CANCELLED, Status.SUPPRESSED, Status.EXPIRED}),
+    Status.PENDING: frozenset({Status.QUEUED, Status.CANCELLED, Status.SUPPRESSED, Status.EXPIRED}),
+    Status.QUEUED: frozenset({Status.SENDING, Status.CANCELLED, Status.SUPPRESSED, Status.EXPIRED}),
     # (scheduled: it waited past the recipient's send window, and is held until it opens again)
     Status.SENDING: frozenset(
-        {Status.SENT, Status.PENDING, Status.FAILED, Status.QUEUED, Status.SUPPRESSED, Status.UNKNOWN, Status.SCHEDULED}
+        {
+            Status.SENT,
+            Status.PENDING,
+            Status.FAILED,
+            Status.QUEUED,
+            Status.SUPPRESSED,
+            Status.UNKNOWN,
+            Status.SCHEDULED,
+            Status.EXPIRED,
+        }
     ),
     # settled by the provider's callback, or requeued once by the sweeper when none comes
-    Status.UNKNOWN: frozenset({Status.SENT, Status.DELIVERED, Status.FAILED, Status.QUEUED}),
+    # (expired: its time to live ran out before the sweeper would send it again)
+    Status.UNKNOWN: frozenset({Status.SENT, Status.DELIVERED, Status.FAILED, Status.QUEUED, Status.EXPIRED}),
     Status.SENT: frozenset({Status.DELIVERED, Status.FAILED}),
     Status.DELIVERED: frozenset(),
     Status.FAILED: frozenset({Status.QUEUED}),
     Status.CANCELLED: frozenset(),
     Status.SUPPRESSED: frozenset(),
+    Status.EXPIRED: frozenset(),
 }
 
 # What a new row may start as: ready now, due later, or refused by the decision engine (kept with its reason).
 INITIAL_STATUSES = frozenset({Status.QUEUED, Status.SCHEDULED, Status.SUPPRESSED})
 
 # Settled: no worker will touch the row again unless a person (retry) or a provider event moves it.
-SETTLED_STATUSES = frozenset({Status.SENT, Status.DELIVERED, Status.FAILED, Status.CANCELLED, Status.SUPPRESSED})
+SETTLED_STATUSES = frozenset(
+    {Status.SENT, Status.DELIVERED, Status.FAILED, Status.CANCELLED, Status.SUPPRESSED, Status.EXPIRED}
+)
 
 
 def sources_of(target: str) -> frozenset[str]:

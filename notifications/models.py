@@ -50,6 +50,12 @@ class NotificationType(models.Model):
     )
     frequency_cap_window_hours = models.PositiveIntegerField(default=0, help_text="The cap's window, in hours.")
     frequency_cap_action = models.CharField(max_length=8, choices=CapAction.choices, default=CapAction.DEFER)
+    ttl_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Time to live: a message not handed to a provider this long after it was due ends 'expired', "
+        "never sent late (an alert after an outage). Blank: no expiry.",
+    )
     max_retries = models.PositiveSmallIntegerField(default=2, help_text="Retries after the first attempt.")
     retry_base_delay = models.PositiveIntegerField(
         default=300, help_text="Seconds before the first retry; doubles on each further retry."
@@ -161,6 +167,9 @@ class Notification(models.Model):
     rendered_html = models.TextField(blank=True)
 
     send_at = models.DateTimeField(default=timezone.now, help_text="Not sent before this moment.")
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Not sent after this moment (the type's time to live from when it was due)."
+    )
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Provider calls made so far.")
     max_attempts = models.PositiveSmallIntegerField(default=1, help_text="The type's retries + 1, at submit.")
     claims = models.PositiveSmallIntegerField(default=0, help_text="Times a worker claimed the row.")

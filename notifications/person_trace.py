@@ -54,6 +54,8 @@ _FIXED = {
     ("sweeper", "fail"): "Could not be delivered.",
     ("cancel", "stop"): "Cancelled before it was sent.",
     ("retry", "info"): "Sent again.",
+    ("expiry", "expire"): "Not sent: by then it was too late to be useful.",
+    ("sweeper", "expire"): "Not sent again: by then it was too late to be useful.",
 }
 _LEFT_OUT = frozenset({"budget"})  # a budget that let it through is nobody's business but the operator's
 

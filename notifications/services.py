@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -221,6 +221,8 @@ def notification_prepare(
         template_version=live.version,
         to_address=recipient.address_for(decision.channel),
         send_at=decision.send_at,
+        # counted from when it is due (after every deliberate deferral), not from the submit
+        expires_at=decision.send_at + timedelta(seconds=ntype.ttl_seconds) if ntype.ttl_seconds else None,
         max_attempts=ntype.max_retries + 1,
         submitted_by=submitted_by if getattr(submitted_by, "pk", None) else None,
         created_at=now,

@@ -42,6 +42,7 @@ _CELERY_STATE: dict[str, str] = {
     Status.FAILED: "FAILURE",
     Status.CANCELLED: "REVOKED",
     Status.SUPPRESSED: "REJECTED",
+    Status.EXPIRED: "FAILURE",  # not sent before its time to live ran out
 }
 
 

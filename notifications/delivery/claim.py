@@ -40,6 +40,7 @@ CLAIM_FIELDS = [
     "template",
     "template_version",
     "send_at",
+    "expires_at",
     "attempts",
     "max_attempts",
     "claims",

@@ -47,6 +47,7 @@ class DrainResult:
     failed: int = 0
     suppressed: int = 0  # refused by the re-check just before sending (e.g. a STOP while it waited)
     deferred: int = 0  # held until the recipient's send window opens again (it waited past its end)
+    expired: int = 0  # its time to live ran out before it could be sent (nothing sent)
     released: int = 0
     lost: int = 0  # rows whose claim another worker took over while we were sending (logged)
     yielded: bool = False  # stopped early because a more urgent queue had work
@@ -79,6 +80,8 @@ class DrainResult:
             self.suppressed += 1
         elif outcome == Status.SCHEDULED:
             self.deferred += 1
+        elif outcome == Status.EXPIRED:
+            self.expired += 1
         else:
             self.lost += 1
 

@@ -50,6 +50,7 @@ def fallback_create(*, notification: Notification, reason: str) -> Notification 
         template_version=live.version,
         to_address=to,
         send_at=now,
+        expires_at=notification.expires_at,  # the message is as late on any channel
         max_attempts=ntype.max_retries + 1,
         fallback_of=notification,
         submitted_by_id=notification.submitted_by_id,

@@ -144,6 +144,41 @@ def record_suppressed(notification: Notification, *, refusal: Verdict, token: uu
     return Status.SUPPRESSED
 
 
+def expiry_step(notification: Notification, now: datetime, *, check: str = "expiry") -> dict:
+    late = now - notification.expires_at if notification.expires_at else timedelta(0)
+    return trace_step(
+        check,
+        "expire",
+        f"not handed to a provider before it expired at {notification.expires_at:%Y-%m-%d %H:%M:%S} UTC "
+        f"({_duration(late)} ago): not sent late",
+    )
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def record_expired(notification: Notification, *, now: datetime, token: uuid.UUID) -> str:
+    """Its time to live ran out while it waited (an outage, a backlog): it ends `expired`, nothing is sent."""
+    owned = _settle(
+        notification,
+        token,
+        to=Status.EXPIRED,
+        now=now,
+        step=expiry_step(notification, now),
+        error_code="expired",
+        last_error="expired before it could be sent",
+    )
+    if owned:
+        logger.info("notification %s expired before sending", notification.pk)
+    return Status.EXPIRED if owned else LOST
+
+
 def record_deferred(notification: Notification, *, until: datetime, step: dict, token: uuid.UUID) -> str:
     """Nothing was sent: the row is held (scheduled) until `until`, e.g. the recipient's send window opens.
     The claim is not counted against the row (it was not a failed try)."""

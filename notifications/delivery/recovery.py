@@ -28,6 +28,7 @@ from notifications.status import status_move
 from notifications.trace import trace_step
 
 from .fallback import fallback_create
+from .outcomes import expiry_step
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class SweepResult:
     expired_keys: int = 0
     unknown_requeued: int = 0
     unknown_failed: int = 0
+    unknown_expired: int = 0  # past their time to live: not sent again
 
 
 def sweep(*, now: datetime | None = None) -> SweepResult:
@@ -77,7 +79,7 @@ def sweep(*, now: datetime | None = None) -> SweepResult:
     result = SweepResult()
     queues: set[str] = set()
     result.requeued, result.poisoned = _recover_expired_leases(now=now, queues=queues)
-    result.unknown_requeued, result.unknown_failed = _settle_unknown(now=now, queues=queues)
+    result.unknown_requeued, result.unknown_failed, result.unknown_expired = _settle_unknown(now=now, queues=queues)
     stale_before = now - timedelta(seconds=knobs().stale_queued_seconds)
     queues.update(queues_with_stale_rows(older_than=stale_before))
     for queue in sorted(queues):
@@ -127,21 +129,36 @@ def _recover_expired_leases(*, now: datetime, queues: set[str]) -> tuple[int, in
     return requeued, poisoned
 
 
-def _settle_unknown(*, now: datetime, queues: set[str]) -> tuple[int, int]:
+def _settle_unknown(*, now: datetime, queues: set[str]) -> tuple[int, int, int]:
     """`unknown` rows no callback settled within COMMHUB_UNKNOWN_SETTLE_SECONDS: the first time, send again (at
-    most one duplicate, against never delivering); the second time, fail them for staff to look at."""
+    most one duplicate, against never delivering) unless it has expired; the second time, fail them for staff
+    to look at. Returns (requeued, failed, expired)."""
     before = now - timedelta(seconds=knobs().unknown_settle_seconds)
-    requeued = failed = 0
+    requeued = failed = expired = 0
     with transaction.atomic():
         rows = list(
             Notification.objects.select_for_update(skip_locked=True)
             .filter(status=Status.UNKNOWN, updated_at__lt=before)
-            .only("pk", "queue", "decision_trace")[:1000]
+            .only("pk", "queue", "decision_trace", "expires_at")[:1000]
         )
         for n in rows:
             again = any(step.get("check") == "sweeper" and step.get("outcome") == "resend" for step in n.decision_trace)
             row = Notification.objects.filter(pk=n.pk)
-            if again:
+            if not again and n.expires_at is not None and now >= n.expires_at:
+                # its first send may have arrived; a second one now would be late
+                step = expiry_step(n, now, check="sweeper")
+                step["reason"] = f"its first send's outcome is unknown and {step['reason']}"
+                status_move(
+                    row,
+                    to=Status.EXPIRED,
+                    sources=[Status.UNKNOWN],
+                    now=now,
+                    step=step,
+                    trace=n.decision_trace,
+                    error_code="expired",
+                )
+                expired += 1
+            elif again:
                 reason = "no callback settled it after a second unknown send"
                 step = trace_step("sweeper", "fail", reason)
                 status_move(
@@ -168,4 +185,4 @@ def _settle_unknown(*, now: datetime, queues: set[str]) -> tuple[int, int]:
                 )
                 queues.add(n.queue)
                 requeued += 1
-    return requeued, failed
+    return requeued, failed, expired

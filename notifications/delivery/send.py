@@ -1,6 +1,7 @@
 """Send: one claimed row, from the last check to the provider's answer.
 
-The person is re-checked first (a STOP that arrived while the row waited wins), and the send window (a row
+A row past its expiry (the type's time to live) ends `expired` without a provider call. Then the person is
+re-checked (a STOP that arrived while the row waited wins), and the send window (a row
 that waited past the recipient's 21:00 is held until their 08:00), then the message is rendered
 and handed to the channel's provider chain within its rate limits: a short wait is slept here, a longer one
 gives the row back to the queue (Throttled). Whatever happens is written by outcomes.py before the sender
@@ -24,7 +25,7 @@ from notifications.ratelimit import Throttled
 from .claim import hold_back
 from .group_commit import GroupRecorder
 from .outbound import outbound_message
-from .outcomes import Attempt, record_deferred, record_failure, record_success, record_suppressed
+from .outcomes import Attempt, record_deferred, record_expired, record_failure, record_success, record_suppressed
 
 
 def notification_deliver(
@@ -42,6 +43,8 @@ def _deliver(
 ) -> str:
     started = timezone.now()
     t0 = time.perf_counter()
+    if notification.expires_at is not None and started >= notification.expires_at:
+        return record_expired(notification, now=started, token=token)
     refusal = recheck_before_send(notification)
     if refusal is not None:
         return record_suppressed(notification, refusal=refusal, token=token)
