@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db.models import Exists, OuterRef, QuerySet
@@ -68,6 +69,15 @@ def queues_with_stale_rows(*, older_than: datetime) -> list[str]:
     """Queues holding ready rows nobody has touched for a while: their wake-up may have been lost."""
     return list(
         Notification.objects.filter(status=Status.QUEUED, updated_at__lt=older_than)
+        .values_list("queue", flat=True)
+        .distinct()
+    )
+
+
+def queues_with_ready_rows(queues: Iterable[str], *, now: datetime) -> list[str]:
+    """Of `queues`, those holding rows ready to send now."""
+    return list(
+        Notification.objects.filter(status=Status.QUEUED, queue__in=list(queues), send_at__lte=now)
         .values_list("queue", flat=True)
         .distinct()
     )

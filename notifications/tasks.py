@@ -10,12 +10,17 @@ import logging
 
 from celery import shared_task
 from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
+from django.db import DatabaseError
+from django.utils import timezone
+
+from commhub.queues import delivery_queues
 
 from .delivery import drain, notifications_promote_due, queue_drain
 from .delivery import sweep as sweep_service
 from .heartbeat import heartbeat_start, heartbeat_stop
 from .queueing import DRAIN_QUEUE_TASK, PROMOTE_DUE_TASK, kick
 from .recurring import RUN_TASK, recurring_run
+from .selectors import queues_with_ready_rows
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +36,22 @@ def _remember_consumed_queues(sender, instance, **kwargs) -> None:
 def _start_heartbeat(sender, **kwargs) -> None:
     queues = ",".join(sorted(sender.app.amqp.queues.consume_from or {}))
     heartbeat_start(sender.hostname, queues)
+
+
+@worker_ready.connect
+def _wake_own_queues(sender, **kwargs) -> None:
+    """A worker that starts wakes the queues it serves that have ready rows: after a crash, the dead worker's
+    wake-ups come back only after the broker's visibility timeout, and nothing else would wake them sooner."""
+    served = set(sender.app.amqp.queues.consume_from or {}) or set(delivery_queues())
+    try:
+        ready = queues_with_ready_rows(served & set(delivery_queues()), now=timezone.now())
+    except DatabaseError:
+        logger.warning("worker start: the database did not answer; the sweeper will wake the queues")
+        return
+    for queue in ready:
+        kick(queue)
+    if ready:
+        logger.info("worker start: woke %s", ", ".join(sorted(ready)))
 
 
 @worker_shutdown.connect

@@ -157,6 +157,20 @@ def give_back(rows: list[Notification], token: uuid.UUID, **fields: Any) -> int:
     )
 
 
+def give_back_all(token: uuid.UUID) -> int:
+    """Give back every row this drain still holds, including any it does not know it holds: a claim whose
+    connection broke after the statement committed and before its rows came back."""
+    return status_move(
+        Notification.objects.filter(claim_token=token, status=Status.SENDING),
+        to=Status.QUEUED,
+        sources=[Status.SENDING],
+        now=timezone.now(),
+        claim_token=None,
+        lease_expires_at=None,
+        claims=F("claims") - 1,
+    )
+
+
 def hold_back(rows: list[Notification], token: uuid.UUID, exc: Throttled) -> int:
     """Give claims back because a rate limit has no room; each row's trace says so (once per wait)."""
     step = trace_step("rate limit", "wait", f"{exc.rate.label} reached: waiting for room, not failing")

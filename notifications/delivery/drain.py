@@ -16,6 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from django.db import DatabaseError
 from django.utils import timezone
 
 from commhub.conf import knobs
@@ -25,10 +26,10 @@ from notifications.constants import Status
 from notifications.models import Notification
 from notifications.ratelimit import Throttled
 
-from .claim import give_back, hold_back, notifications_claim
+from .claim import give_back, give_back_all, hold_back, notifications_claim
 from .group_commit import GroupRecorder
 from .send import notification_deliver
-from .senders import sender_pool, with_fresh_connection
+from .senders import drop_connection, sender_pool, with_fresh_connection
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +55,12 @@ class DrainResult:
     urgent_queues: list[str] = field(default_factory=list)  # the queues it yielded to
     queue_empty: bool = False  # a claim found fewer ready rows than it asked for
     throttled: int = 0  # rows put back because a rate limit had no room (they wait; nothing failed)
+    database_lost: bool = False  # stopped because the database connection broke (a fresh drain reconnects)
     sender_blocked: bool = False  # stopped because no sender of the channel had room
     wake_in: float | None = None  # seconds until the earliest limit that held rows back has room again
 
     @property
-    def more_may_wait(self) -> bool:
+    def more_may_wait(self) -> bool:  # (a drain that lost its database gave rows back: released > 0)
         """Stopped for a reason other than an empty queue (time budget, limit, yield): wake it again now.
         (Rows held back by a rate limit are woken after `wake_in` instead.)"""
         if self.sender_blocked:
@@ -82,6 +84,8 @@ class DrainResult:
             self.deferred += 1
         elif outcome == Status.EXPIRED:
             self.expired += 1
+        elif outcome == "released":
+            pass  # given back to the queue (counted in `released`)
         else:
             self.lost += 1
 
@@ -151,8 +155,22 @@ class _Drain:
                 self.stopped = True
                 leftovers = list(self.buffer)
                 self.buffer.clear()
-            self.result.released = give_back(leftovers, self.token)
+            self.result.released += self._give_back(leftovers)
+            if self.result.database_lost:  # every sender has stopped: what the token still holds was never sent
+                self.result.released += self._give_back(None)
         return self.result
+
+    def _give_back(self, rows: list[Notification] | None) -> int:
+        """Give claims back now rather than at the end of their lease (None: all this drain holds); with a broken
+        connection, on a new one."""
+        for attempt in (1, 2):
+            try:
+                return give_back_all(self.token) if rows is None else give_back(rows, self.token)
+            except DatabaseError:
+                drop_connection()
+                if attempt == 2:
+                    logger.warning("drain %s: claims left to the sweeper (database unreachable)", self.token)
+        return 0
 
     def send_until_done(self) -> None:
         while (notification := self.take()) is not None:
@@ -166,6 +184,15 @@ class _Drain:
             except Throttled as exc:
                 self.throttled(notification, exc)
                 continue
+            except DatabaseError:
+                # The connection broke (a restart, a failover, a terminated backend): every row after this one
+                # would fail the same way before reaching a provider. Stop the drain, give the claims back on a
+                # new connection and let the next wake-up start afresh, rather than hold them for a lease.
+                logger.warning(
+                    "notification %s: database error; the drain stops and gives its rows back", notification.pk
+                )
+                self.database_lost([notification])
+                outcome = "released"
             except Exception:
                 # A bug or an outage while handling one row must not abandon the rest of the drain. The row
                 # keeps its claim; the sweeper re-queues it when the lease expires and fails it as poison
@@ -191,8 +218,21 @@ class _Drain:
                     self.stopped = self.result.yielded = True
                     return None
             if len(self.buffer) <= self.threads and not self.exhausted:
-                self.claim_more()
+                try:
+                    self.claim_more()
+                except DatabaseError:
+                    logger.warning("drain of %s: database error while claiming; stopping", self.queue)
+                    drop_connection()
+                    self.stopped = self.exhausted = self.result.database_lost = True
+                    return None
             return self.buffer.popleft() if self.buffer else None
+
+    def database_lost(self, rows: list[Notification]) -> None:
+        """This sender's connection broke: drop it, stop every sender, give `rows` back on a new connection."""
+        drop_connection()
+        with self.lock:
+            self.stopped = self.result.database_lost = True
+        self.result.released += self._give_back(rows)
 
     def claim_more(self) -> None:
         """Top up the buffer (called with the lock held)."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 from commhub.sql import column
 from costs.models import CostEntry
@@ -32,6 +32,8 @@ from costs.services import CostLine
 from notifications.constants import Status
 from notifications.models import DeliveryAttempt, Notification
 from notifications.status import status_move, status_sql
+
+from .senders import drop_connection
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,19 @@ def success_record(r: SuccessRecord) -> bool:
 
 
 def success_records(records: list[SuccessRecord]) -> list[bool]:
-    """Write several outcomes atomically; returns, per record, whether its claim was still held."""
+    """Write several outcomes atomically; returns, per record, whether its claim was still held. The provider
+    has taken these messages: when the connection broke (a restart, a terminated backend), the write is tried
+    once more on a new connection rather than given up (which would send them again)."""
+    try:
+        return _success_records(records)
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block:
+            raise
+        drop_connection()
+        return _success_records(records)
+
+
+def _success_records(records: list[SuccessRecord]) -> list[bool]:
     if connection.vendor == "postgresql":
         return _success_records_postgresql(records)  # one statement, one round trip, one commit
     if len(records) == 1:

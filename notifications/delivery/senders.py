@@ -6,13 +6,14 @@ fork (a pool inherited from a Celery parent has no threads) and grows to the lar
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from django.db import close_old_connections, connections
+from django.db import DatabaseError, close_old_connections, connections
 
 from commhub.conf import knobs
 
@@ -40,6 +41,14 @@ def with_fresh_connection(fn: Callable[[], None]) -> None:
         _sender_connections.append(connections["default"])
         _sender_local.registered = True
     fn()
+
+
+def drop_connection() -> None:
+    """Forget this thread's database connection after an error that may have broken it (a restart, a failover,
+    a terminated backend): the next query opens a new one instead of failing the same way."""
+    with contextlib.suppress(DatabaseError):  # it may be gone already
+        connections["default"].close()
+    connections["default"].connection = None
 
 
 def shutdown_sender_pool() -> None:

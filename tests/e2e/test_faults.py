@@ -86,9 +86,12 @@ def test_sigkill_half_way_through_2000_loses_nothing(catalogue, fake, start_work
 def test_a_flushed_redis_with_1000_queued_is_recovered_by_the_sweeper(catalogue, fake, start_worker, settings):
     import redis
 
-    ids = queue_reports(1000)  # their wake-ups are on the broker now ...
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()  # ... and gone
-    start_worker(fake, concurrency=1)
+    start_worker(fake, concurrency=1)  # running already: a worker that starts wakes its own queues itself
+    redis_url = settings.CELERY_BROKER_URL
+    point_publisher_at("redis://127.0.0.1:1/0")  # the wake-ups of the 1,000 go nowhere ...
+    ids = queue_reports(1000)
+    point_publisher_at(redis_url)
+    redis.Redis.from_url(redis_url).flushdb()  # ... and anything that did arrive is flushed
     assert not wait_until(lambda: len(fake.calls(MAILGUN)) > 0, timeout=2)  # nothing wakes the worker
     settings.COMMHUB = {**settings.COMMHUB, "STALE_QUEUED_SECONDS": 0}
     result = sweep()
