@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -229,3 +230,67 @@ def django_setup(env: dict[str, str]) -> None:
     import django
 
     django.setup()
+
+
+# --- CPU time per message, summed over a side's processes (a figure that survives a noisy machine) ----------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu_and_cmdline(pid: int) -> tuple[float, str] | None:
+    """(user + system CPU seconds of the process itself, its command line), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICK, cmdline  # utime, stime
+
+
+class CpuSampler:
+    """Sums the CPU that matching processes use while it runs, sampling /proc every `interval` seconds.
+
+    `match(cmdline)` picks the processes (e.g. a side's workers and its PostgreSQL backends, whose command line
+    names the database). A process that starts during the window counts from zero, one that was already
+    running from its first sample; the last `interval` of a process that exits is missed (a few ms). With
+    `while_alive`, an interval counts only when some process whose command line contains that text is alive
+    (the peer's drain: its ingest, before, uses the same database)."""
+
+    def __init__(self, match, *, interval: float = 0.05, while_alive: str | None = None) -> None:
+        self.match, self.interval, self.while_alive = match, interval, while_alive
+        self.seconds = 0.0
+        self._last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> CpuSampler:
+        self._sample(first=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def _sample(self, first: bool = False) -> None:
+        seen: dict[int, tuple[float, str]] = {}
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                found = _proc_cpu_and_cmdline(int(name))
+                if found is not None:
+                    seen[int(name)] = found
+        gate = self.while_alive is None or any(self.while_alive in cmd for _, cmd in seen.values())
+        for pid, (cpu, cmdline) in seen.items():
+            if not self.match(cmdline):
+                continue
+            before = self._last.get(pid, cpu if first else 0.0)
+            if gate and not first:
+                self.seconds += max(0.0, cpu - before)
+            self._last[pid] = cpu

@@ -23,7 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
     DATA_DIR,
+    DB_NAME,
     ROOT,
+    CpuSampler,
     FakeEsp,
     bench_env,
     children_of,
@@ -117,16 +119,28 @@ def run_worker(env: dict, n: int, log_path: Path, concurrency: int) -> dict:
                 raise SystemExit(f"worker did not start:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.02)
         t0 = time.perf_counter()
-        while not all_sent(n):
-            if time.perf_counter() - t0 > 600:
-                raise SystemExit("worker did not drain the queue within 10 minutes")
-            time.sleep(0.05)
-        seconds = time.perf_counter() - t0
+        with (
+            CpuSampler(lambda cmd: "celery" in cmd and "bench@" in cmd) as workers_cpu,
+            CpuSampler(lambda cmd: cmd.startswith("postgres: ") and f" {DB_NAME} " in cmd) as database_cpu,
+        ):
+            while not all_sent(n):
+                if time.perf_counter() - t0 > 600:
+                    raise SystemExit("worker did not drain the queue within 10 minutes")
+                time.sleep(0.05)
+            seconds = time.perf_counter() - t0
         memory = peak_rss_mb([worker.pid, *children_of(worker.pid)])
     finally:
         worker.terminate()
         worker.wait(timeout=30)
-    return {"rate": n / seconds, "seconds": seconds, "peak_rss_mb": memory}
+    return {
+        "rate": n / seconds,
+        "seconds": seconds,
+        "peak_rss_mb": memory,
+        # CPU per message: the worker processes, and the PostgreSQL backends serving them
+        "cpu_ms_per_message": 1000 * (workers_cpu.seconds + database_cpu.seconds) / n,
+        "worker_cpu_ms_per_message": 1000 * workers_cpu.seconds / n,
+        "database_cpu_ms_per_message": 1000 * database_cpu.seconds / n,
+    }
 
 
 def main() -> int:
@@ -191,6 +205,7 @@ def main() -> int:
         "drain_queue_per_s": median(dq),
         "worker_per_s": median(wk),
         "worker_peak_rss_mb": max((r["peak_rss_mb"] for r in results["worker"]), default=float("nan")),
+        "worker_cpu_ms_per_message": median([r["cpu_ms_per_message"] for r in results["worker"]]),
         "ingest_service_per_s": median(results["ingest_service"]),
         "ok": all(results["checks"]),
     }
@@ -205,7 +220,8 @@ def main() -> int:
     if wk:
         print(
             f"celery worker -c {args.concurrency} (ready -> last sent)     {s['worker_per_s']:7.0f} notifications/s  "
-            f"[runs: {', '.join(f'{x:.0f}' for x in wk)}]  peak RSS {s['worker_peak_rss_mb']:.0f} MB (all processes)"
+            f"[runs: {', '.join(f'{x:.0f}' for x in wk)}]  peak RSS {s['worker_peak_rss_mb']:.0f} MB (all processes); "
+            f"CPU {s['worker_cpu_ms_per_message']:.2f} ms/message (workers + their PostgreSQL backends)"
         )
     print(f"batch submit (service, 1000 per batch)      {s['ingest_service_per_s']:7.0f} notifications/s")
     print(f"check: every row sent and the fake ESP saw exactly N requests, every run: {'OK' if s['ok'] else 'FAIL'}")
