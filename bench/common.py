@@ -82,11 +82,12 @@ def fresh_database(env: dict[str, str]) -> None:
 
 class FakeEsp:
     """The peer's fake Mailgun API when it is beside the checkout (same fake for both sides of the
-    comparison), else commhub's own fake providers."""
+    comparison), else commhub's own fake providers. `batch=True` always takes commhub's own: it speaks
+    Mailgun's batch form and counts recipients, where the peer's counts requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, batch: bool = False) -> None:
         self.port = free_port()
-        if PEER_FAKE_ESP.exists():
+        if PEER_FAKE_ESP.exists() and not batch:
             cmd = [sys.executable, str(PEER_FAKE_ESP), "--port", str(self.port)]
             self.kind = "shared/peers/fake_esp.py (asyncio Mailgun API)"
         else:
@@ -106,9 +107,10 @@ class FakeEsp:
 
         try:
             with urllib.request.urlopen(f"{self.url}/count", timeout=5) as r:
-                return int(r.read().decode().strip())
+                text = r.read().decode().strip()
         except Exception:
-            return None  # commhub's own fake has no /count
+            return None
+        return int(json.loads(text)["count"]) if text.startswith("{") else int(text)  # ours: JSON, per recipient
 
     def reset(self) -> None:
         import urllib.request

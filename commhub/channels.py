@@ -94,9 +94,17 @@ class ChannelSpec:
         """Template variables this channel adds to every message (e.g. marketing email's unsubscribe_url)."""
         return {}
 
-    def finish(self, rendered: Any, *, extra: Mapping[str, Any]) -> tuple[Any, dict[str, str]]:
-        """The rendered message as sent, and the headers it carries (e.g. List-Unsubscribe)."""
+    def finish(
+        self, rendered: Any, *, extra: Mapping[str, Any], facts: tuple | None = None
+    ) -> tuple[Any, dict[str, str]]:
+        """The rendered message as sent, and the headers it carries (e.g. List-Unsubscribe). `facts` (from
+        `finish_facts` of another rendering) replaces what finish would look up in `rendered` itself: a batch
+        finishes its shared text as each recipient's own message would be finished."""
         return rendered, {}
+
+    def finish_facts(self, rendered: Any, *, extra: Mapping[str, Any]) -> tuple:
+        """What `finish` decides from the rendered text (e.g. whether it already shows the unsubscribe link)."""
+        return ()
 
     def providers(self) -> Sender:
         """A new chain of the providers that carry this channel, from settings (one per sender thread)."""

@@ -24,6 +24,8 @@ class Knobs:
     drain_threads: int
     group_commit_wait_ms: float
     drain_time_budget_seconds: float
+    esp_batch_size: int
+    esp_batch_tiers: list[str]
     batch_max_items: int
     dispatch_due_interval_seconds: int
     sweep_interval_seconds: int

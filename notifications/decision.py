@@ -283,3 +283,20 @@ def recheck_before_send(notification: Notification) -> policy.Verdict | None:
         return None  # the outbound message reports the missing address as a permanent failure
     (refusal,) = policy.person_refusals([policy.PersonCheck.of(recipient=recipient, ntype=ntype, channel=channel)])
     return refusal
+
+
+def recheck_many_before_send(notifications: list[Notification]) -> list[policy.Verdict | None]:
+    """`recheck_before_send` for a claimed batch: one policy evaluation (its facts read together) for all."""
+    refusals: list[policy.Verdict | None] = [None] * len(notifications)
+    asked = [i for i, n in enumerate(notifications) if n.recipient.address_for(n.channel)]
+    questions = [
+        policy.PersonCheck.of(
+            recipient=notifications[i].recipient,
+            ntype=notifications[i].notification_type,
+            channel=notifications[i].channel,
+        )
+        for i in asked
+    ]
+    for i, refusal in zip(asked, policy.person_refusals(questions) if questions else [], strict=True):
+        refusals[i] = refusal
+    return refusals

@@ -17,10 +17,11 @@ not loaded.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from html.parser import HTMLParser
@@ -143,36 +144,51 @@ def _render_part(source: str, context: Mapping[str, Any], *, html: bool) -> str:
     """Render one part within the time limit and output cap (checked while the output streams)."""
     if not source:
         return ""
-    seconds, max_chars = _limits()
+    return render_compiled(_compiled(source, html), context)
+
+
+@contextlib.contextmanager
+def render_budget() -> Iterator[None]:
+    """One time limit for every render inside the block (a message's parts, or a recipient's merge values)."""
+    seconds, _ = _limits()
     outer = getattr(_budget, "deadline", None)
     _budget.seconds = seconds
-    _budget.deadline = time.monotonic() + seconds if outer is None else outer
+    if outer is None:
+        _budget.deadline = time.monotonic() + seconds
     try:
-        chunks, size = [], 0
-        for chunk in _compiled(source, html).generate(context):
-            size += len(chunk)
-            if size > max_chars:
-                raise RenderBudgetExceeded(f"the template produced more than {max_chars} characters")
-            chunks.append(chunk)
-            _check_deadline()
-        return "".join(chunks)
-    except RenderError:
-        raise
-    except UndefinedError as exc:
-        raise RenderError(f"missing variable: {exc.message}") from exc
-    except SecurityError as exc:
-        raise RenderError(f"refused by the template sandbox: {exc}") from exc
-    except TemplateNotFound as exc:
-        raise RenderError(f"no partial named {exc.name!r}") from exc
-    except TemplateSyntaxError as exc:
-        raise RenderError(f"template syntax error at line {exc.lineno}: {exc.message}") from exc
-    except RecursionError as exc:
-        raise RenderError("the template recursed too deeply") from exc
-    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError, OverflowError) as exc:
-        raise RenderError(f"template error: {exc}") from exc
+        yield
     finally:
         if outer is None:
             _budget.deadline = None
+
+
+def render_compiled(template: Any, context: Mapping[str, Any]) -> str:
+    """Render a compiled template within the time limit and output cap; every failure is a RenderError."""
+    with render_budget():
+        _, max_chars = _limits()
+        try:
+            chunks, size = [], 0
+            for chunk in template.generate(context):
+                size += len(chunk)
+                if size > max_chars:
+                    raise RenderBudgetExceeded(f"the template produced more than {max_chars} characters")
+                chunks.append(chunk)
+                _check_deadline()
+            return "".join(chunks)
+        except RenderError:
+            raise
+        except UndefinedError as exc:
+            raise RenderError(f"missing variable: {exc.message}") from exc
+        except SecurityError as exc:
+            raise RenderError(f"refused by the template sandbox: {exc}") from exc
+        except TemplateNotFound as exc:
+            raise RenderError(f"no partial named {exc.name!r}") from exc
+        except TemplateSyntaxError as exc:
+            raise RenderError(f"template syntax error at line {exc.lineno}: {exc.message}") from exc
+        except RecursionError as exc:
+            raise RenderError("the template recursed too deeply") from exc
+        except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError, OverflowError) as exc:
+            raise RenderError(f"template error: {exc}") from exc
 
 
 def render_message(*, subject: str, body: str, html: str, context: Mapping[str, Any]) -> RenderedMessage:
@@ -200,10 +216,7 @@ def build_context(*, data: Mapping[str, Any], recipient: Any) -> dict[str, Any]:
 def render_version(version, *, context: Mapping[str, Any], layout=None) -> RenderedMessage:
     """One rendering service for every channel: the version's parts, the email text derived from the HTML when
     the version has none, then the layout around each part. One time budget covers all of it."""
-    seconds, _ = _limits()
-    _budget.seconds = seconds
-    _budget.deadline = time.monotonic() + seconds
-    try:
+    with render_budget():
         subject = " ".join(_render_part(version.subject, context, html=False).split())
         html = _render_part(version.html, context, html=True)
         text = _render_part(version.text, context, html=False) if version.text else html_to_text(html)
@@ -214,8 +227,6 @@ def render_version(version, *, context: Mapping[str, Any], layout=None) -> Rende
             if layout.text and text:
                 text = _render_part(layout.text, {**context, "content": text, "subject": subject}, html=False)
         return RenderedMessage(subject=subject, body=text, html=html)
-    finally:
-        _budget.deadline = None
 
 
 # --- HTML to text -------------------------------------------------------------------------------------

@@ -25,6 +25,12 @@ COMMHUB = {
     "GROUP_COMMIT_WAIT_MS": env.float("COMMHUB_GROUP_COMMIT_WAIT_MS", default=2.0),
     # A drain task hands its queue back to the broker after this long so higher tiers get a turn.
     "DRAIN_TIME_BUDGET_SECONDS": env.float("COMMHUB_DRAIN_TIME_BUDGET_SECONDS", default=5.0),
+    # ESP batch sending: bulk-tier email (these queue tiers) goes to an ESP whose API takes many recipients
+    # per call (Mailgun) in groups of up to ESP_BATCH_SIZE messages that share a template version, each
+    # recipient with their own merge values, headers and provider id. 0 switches it off. Transactional and
+    # critical tiers always send one message per call (lowest latency).
+    "ESP_BATCH_SIZE": env.int("COMMHUB_ESP_BATCH_SIZE", default=500),
+    "ESP_BATCH_TIERS": env.list("COMMHUB_ESP_BATCH_TIERS", default=["reports", "education"]),
     # Largest accepted batch request.
     "BATCH_MAX_ITEMS": env.int("COMMHUB_BATCH_MAX_ITEMS", default=1000),
     # Beat intervals for the due-row dispatcher and the sweeper.

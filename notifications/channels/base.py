@@ -35,6 +35,28 @@ class OutboundMessage:
 
 
 @dataclass(frozen=True)
+class BatchRecipient:
+    """One recipient of a batch send: their address, their merge values and their own headers."""
+
+    notification_id: str
+    to: str
+    merge_data: dict[str, str]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BatchMessage:
+    """One message to many recipients, as an ESP's batch API takes it: shared text with merge fields (in the
+    provider's own syntax) that the ESP fills in for each recipient. Addresses are unique within a batch."""
+
+    channel: str
+    subject: str
+    body: str
+    html: str
+    recipients: tuple[BatchRecipient, ...]
+
+
+@dataclass(frozen=True)
 class SendResult:
     provider_message_id: str
     segments: int | None = None

@@ -25,7 +25,15 @@ from preferences.constants import MARKETING
 from preferences.unsubscribe import list_unsubscribe_headers, unsubscribe_token, unsubscribe_url
 from templates_app.rendering import RenderedMessage
 
-from .base import DeliveryError, OutboundMessage, PermanentError, Provider, SendResult, TransientError
+from .base import (
+    BatchMessage,
+    DeliveryError,
+    OutboundMessage,
+    PermanentError,
+    Provider,
+    SendResult,
+    TransientError,
+)
 from .failover import FailoverProvider
 from .http import tune_session
 
@@ -47,6 +55,13 @@ def _provider_name(backend_path: str) -> str:
     if backend_path.endswith("CaptureEmailBackend"):
         return "capture"
     return backend_path.rsplit(".", 2)[-2]  # django.core.mail.backends.smtp.EmailBackend -> smtp
+
+
+# ESPs whose send API takes many recipients in one call with per-recipient substitutions in on-the-fly content
+# (anymail's batch sending: `to` with `merge_data`, `merge_metadata` and `merge_headers`), and their merge-field
+# syntax. Others (and Postmark, SendGrid, Brevo or SES, whose batch forms need stored templates or an extra
+# setting) send one message per call.
+MERGE_FIELD_SYNTAX = {"mailgun": "%recipient.{}%"}
 
 
 class EmailProvider(Provider):
@@ -98,6 +113,48 @@ class EmailProvider(Provider):
                 message_id = next(iter(message_id))
             return SendResult(provider_message_id=str(message_id), status=",".join(sorted(status.status or [])))
         return SendResult(provider_message_id=payload.extra_headers.get("Message-ID", ""), status="sent")
+
+    @property
+    def merge_field_syntax(self) -> str | None:
+        """How this ESP writes a merge field (`%recipient.{}%`), or None when it takes one message per call."""
+        return MERGE_FIELD_SYNTAX.get(self.name)
+
+    def send_batch(self, batch: BatchMessage) -> dict[str, SendResult]:
+        """One API call for every recipient of `batch`; the result per notification id. Each recipient gets
+        their own merge values, headers and metadata (the notification id tracking webhooks report)."""
+        email = EmailMultiAlternatives(
+            subject=batch.subject,
+            body=batch.body,
+            from_email=self.from_email,
+            to=[r.to for r in batch.recipients],
+            connection=self.connection,
+        )
+        if batch.html:
+            email.attach_alternative(batch.html, "text/html")
+        email.merge_data = {r.to: r.merge_data for r in batch.recipients}  # type: ignore[attr-defined]
+        email.merge_metadata = {  # type: ignore[attr-defined]
+            r.to: {"notification_id": r.notification_id} for r in batch.recipients
+        }
+        email.merge_headers = {  # type: ignore[attr-defined]
+            r.to: {"X-Commhub-Notification": r.notification_id, **r.headers} for r in batch.recipients
+        }
+        try:
+            self.transport(email)
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            raise self.classify(exc) from exc
+        anymail_status = email.anymail_status  # type: ignore[attr-defined]
+        shared_id = anymail_status.message_id if isinstance(anymail_status.message_id, str) else ""
+        results = {}
+        for r in batch.recipients:
+            status = anymail_status.recipients.get(r.to)
+            # Mailgun gives one id to the whole batch; tracking events name the recipient and our metadata
+            message_id = (status.message_id if status is not None else None) or shared_id
+            results[r.notification_id] = SendResult(
+                provider_message_id=str(message_id), status=status.status if status is not None else "queued"
+            )
+        return results
 
     def classify(self, exc: Exception) -> DeliveryError:
         if isinstance(exc, AnymailRecipientsRefused):
@@ -158,28 +215,39 @@ class EmailChannel(ChannelSpec):
         token = unsubscribe_token(recipient_id=recipient_id, category=category)
         return {"unsubscribe_url": unsubscribe_url(token), "unsubscribe_token": token, "category": category}
 
-    def finish(self, rendered: Any, *, extra: Any) -> tuple[Any, dict[str, str]]:
+    def finish(self, rendered: Any, *, extra: Any, facts: tuple | None = None) -> tuple[Any, dict[str, str]]:
         """Marketing mail: the List-Unsubscribe headers (Gmail/Yahoo bulk-sender rules) and a visible link
         unless the template already shows it."""
         token = extra.get("unsubscribe_token")
         if not token:
             return rendered, {}
         link = extra["unsubscribe_url"]
-        return with_unsubscribe_footer(rendered, link=link, category=extra["category"]), list_unsubscribe_headers(
-            token, url=link
-        )
+        shown = facts if facts is not None else self.finish_facts(rendered, extra=extra)
+        finished = with_unsubscribe_footer(rendered, link=link, category=extra["category"], shown=shown)
+        return finished, list_unsubscribe_headers(token, url=link)
+
+    def finish_facts(self, rendered: Any, *, extra: Any) -> tuple:
+        """Whether the text and the HTML part already show the unsubscribe link."""
+        link = extra.get("unsubscribe_url")
+        if not link:
+            return ()
+        return (link in rendered.body, link in rendered.html)
 
     def providers(self) -> FailoverProvider:
         fallbacks = getattr(settings, "EMAIL_FALLBACK_BACKENDS", [])
         return FailoverProvider([EmailProvider(), *(EmailProvider(backend) for backend in fallbacks)])
 
 
-def with_unsubscribe_footer(rendered: RenderedMessage, *, link: str, category: str) -> RenderedMessage:
-    """Add the visible unsubscribe link unless the template already shows it."""
+def with_unsubscribe_footer(
+    rendered: RenderedMessage, *, link: str, category: str, shown: tuple = (False, False)
+) -> RenderedMessage:
+    """Add the visible unsubscribe link where the template does not show it already (`shown`: in the text, in
+    the HTML)."""
     body, html = rendered.body, rendered.html
-    if link not in body:
+    in_body, in_html = shown
+    if not in_body:
         body = f"{body.rstrip()}\n\n--\nUnsubscribe from {category} emails: {link}\n"
-    if html and link not in html:
+    if html and not in_html:
         html = (
             f'{html}\n<p style="font-size:12px;color:#666">You receive these {escape(category)} emails because '
             f'you agreed to. <a href="{escape(link)}">Unsubscribe</a></p>'

@@ -116,6 +116,31 @@ class FailoverProvider(Provider):
                 breaker.opened_at = now
                 logger.warning("provider %s: circuit open after %d consecutive failures", name, breaker.failures)
 
+    def batch_sender(self) -> Provider | None:
+        """The provider a batch goes to: the first, while its breaker is closed (a batch is never the probe of
+        a half-open breaker, and never fails over: its rows retry one by one)."""
+        primary = self.providers[0]
+        if self.breakers:
+            with _lock:
+                breaker = _breakers.setdefault(primary.sender, Breaker())
+                if breaker.state(time.monotonic(), knobs().breaker_open_seconds) != "closed":
+                    return None
+        return primary
+
+    def batch_done(self, provider: Provider, *, seconds: float, sent: int, error: DeliveryError | None) -> None:
+        """Account for a batch call as for single sends: latency, sends or errors, and the breaker."""
+        PROVIDER_SECONDS.labels(provider.name, self.channel).observe(seconds)
+        if error is None:
+            SENDS.labels(provider.name, self.channel).inc(sent)
+            self._succeeded(provider.sender)
+            return
+        kind = "transient" if error.transient else "permanent"
+        PROVIDER_ERRORS.labels(provider.name, self.channel, kind, error.code[:40]).inc()
+        if error.transient:
+            self._failed(provider.sender, time.monotonic())
+        else:
+            self._succeeded(provider.sender)
+
     def _next(self, candidates: list[Provider], message: OutboundMessage, common: list[Rate]) -> Provider:
         """The first candidate the rate limits let through now (consuming its units), or Throttled."""
         paced = [(p, sender_rate(p.sender, critical=message.critical)) for p in candidates]

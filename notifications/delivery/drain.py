@@ -21,11 +21,13 @@ from django.utils import timezone
 
 from commhub.conf import knobs
 from commhub.queues import delivery_queues
+from notifications.channels.failover import FailoverProvider
 from notifications.channels.providers import provider_for
 from notifications.constants import Status
 from notifications.models import Notification
 from notifications.ratelimit import Throttled
 
+from .batch import GroupOutcome, batch_key, group_deliver
 from .claim import give_back, give_back_all, hold_back, notifications_claim
 from .group_commit import GroupRecorder
 from .send import notification_deliver
@@ -101,9 +103,12 @@ def queue_drain(
     """Send from `queue` until it is empty, the time budget is spent, `limit` rows were taken, or a more
     urgent queue has ready rows. See the module docstring."""
     conf = knobs()
+    batch_size = batch_size or conf.drain_batch_size
+    if conf.esp_batch_size > 1 and queue.rsplit("_", 1)[-1] in conf.esp_batch_tiers:
+        batch_size = max(batch_size, conf.esp_batch_size)  # a sender takes a whole ESP batch at once
     drain = _Drain(
         queue=queue,
-        batch_size=batch_size or conf.drain_batch_size,
+        batch_size=batch_size,
         deadline=time.monotonic() + (conf.drain_time_budget_seconds if time_budget is None else time_budget),
         threads=max(1, threads or conf.drain_threads),
         limit=limit,
@@ -173,39 +178,60 @@ class _Drain:
         return 0
 
     def send_until_done(self) -> None:
-        while (notification := self.take()) is not None:
-            self.recorder.started()
-            try:
-                provider = provider_for(notification.channel)
-                provider.open()  # idempotent: keeps the thread's keep-alive session across drains
-                outcome = notification_deliver(
-                    notification, provider=provider, token=self.token, recorder=self.recorder
-                )
-            except Throttled as exc:
-                self.throttled(notification, exc)
+        while (rows := self.take()) is not None:
+            if len(rows) == 1:
+                self.send_one(rows[0])
                 continue
+            try:
+                chain = provider_for(rows[0].channel)
+                assert isinstance(chain, FailoverProvider)  # batch_key admits only rows of a failover chain
+                group = group_deliver(rows, chain=chain, token=self.token)
             except DatabaseError:
-                # The connection broke (a restart, a failover, a terminated backend): every row after this one
-                # would fail the same way before reaching a provider. Stop the drain, give the claims back on a
-                # new connection and let the next wake-up start afresh, rather than hold them for a lease.
-                logger.warning(
-                    "notification %s: database error; the drain stops and gives its rows back", notification.pk
-                )
-                self.database_lost([notification])
-                outcome = "released"
+                logger.warning("a batch of %d: database error; the drain stops and gives its rows back", len(rows))
+                self.database_lost(rows)
+                continue
             except Exception:
-                # A bug or an outage while handling one row must not abandon the rest of the drain. The row
-                # keeps its claim; the sweeper re-queues it when the lease expires and fails it as poison
-                # if it keeps coming back.
-                logger.exception("notification %s: unexpected error; left to the sweeper", notification.pk)
-                outcome = "lost"
-            finally:
-                self.recorder.finished()
+                logger.exception("a batch of %d: unexpected error; left to the sweeper", len(rows))
+                group = GroupOutcome(outcomes=["lost"] * len(rows), one_by_one=[])
             with self.lock:
-                self.result.tally(outcome)
+                for outcome in group.outcomes:
+                    self.result.tally(outcome)
+            for notification in group.one_by_one:
+                if self.stopped:
+                    self.result.released += self._give_back([notification])
+                else:
+                    self.send_one(notification)
 
-    def take(self) -> Notification | None:
-        """The next row to send, or None when the drain stops (claiming more when the buffer runs low)."""
+    def send_one(self, notification: Notification) -> None:
+        self.recorder.started()
+        try:
+            provider = provider_for(notification.channel)
+            provider.open()  # idempotent: keeps the thread's keep-alive session across drains
+            outcome = notification_deliver(notification, provider=provider, token=self.token, recorder=self.recorder)
+        except Throttled as exc:
+            self.throttled(notification, exc)
+            return
+        except DatabaseError:
+            # The connection broke (a restart, a failover, a terminated backend): every row after this one
+            # would fail the same way before reaching a provider. Stop the drain, give the claims back on a
+            # new connection and let the next wake-up start afresh, rather than hold them for a lease.
+            logger.warning("notification %s: database error; the drain stops and gives its rows back", notification.pk)
+            self.database_lost([notification])
+            outcome = "released"
+        except Exception:
+            # A bug or an outage while handling one row must not abandon the rest of the drain. The row
+            # keeps its claim; the sweeper re-queues it when the lease expires and fails it as poison
+            # if it keeps coming back.
+            logger.exception("notification %s: unexpected error; left to the sweeper", notification.pk)
+            outcome = "lost"
+        finally:
+            self.recorder.finished()
+        with self.lock:
+            self.result.tally(outcome)
+
+    def take(self) -> list[Notification] | None:
+        """The next row to send, or every buffered row of its ESP batch; None when the drain stops (claiming more
+        when the buffer runs low)."""
         with self.lock:
             now = time.monotonic()
             if self.stopped or now > self.deadline:
@@ -225,7 +251,23 @@ class _Drain:
                     drop_connection()
                     self.stopped = self.exhausted = self.result.database_lost = True
                     return None
-            return self.buffer.popleft() if self.buffer else None
+            if not self.buffer:
+                return None
+            first = self.buffer.popleft()
+            key = batch_key(first, provider_for(first.channel))
+            if key is None:
+                return [first]
+            # the rest of the buffer that shares its batch key goes in the same ESP call
+            limit = knobs().esp_batch_size
+            rows, keep = [first], collections.deque[Notification]()
+            while self.buffer:
+                n = self.buffer.popleft()
+                if len(rows) < limit and batch_key(n, provider_for(n.channel)) == key:
+                    rows.append(n)
+                else:
+                    keep.append(n)
+            self.buffer = keep
+            return rows
 
     def database_lost(self, rows: list[Notification]) -> None:
         """This sender's connection broke: drop it, stop every sender, give `rows` back on a new connection."""

@@ -79,15 +79,11 @@ def _settle(notification: Notification, token: uuid.UUID, *, to: str, now: datet
     )
 
 
-def record_success(
-    notification: Notification,
-    *,
-    result: SendResult,
-    token: uuid.UUID,
-    attempt: Attempt,
-    recorder: GroupRecorder | None,
-) -> str:
-    now = timezone.now()
+def success_record_for(
+    notification: Notification, *, result: SendResult, token: uuid.UUID, attempt: Attempt, now: datetime
+) -> SuccessRecord:
+    """What a successful send writes: the row's new state, its attempt and its cost (the provider's own
+    price when it reported one, else the price table's)."""
     segments = result.segments
     spec = channels.get(notification.channel)
     if segments is None and spec.cost_unit != MESSAGE:
@@ -98,21 +94,30 @@ def record_success(
     if entry is not None and result.price is not None:  # the provider's own bill beats our price table
         entry.amount, entry.is_estimate = result.price, False
         entry.currency = result.currency or entry.currency
-    record = recorder.record if recorder is not None else success_record
-    owned = record(
-        SuccessRecord(
-            notification=notification,
-            token=token,
-            provider=attempt.provider,
-            provider_message_id=result.provider_message_id,
-            attempt_number=notification.attempts + 1,
-            segments=segments,
-            cost=entry,
-            started_at=attempt.started,
-            duration_ms=attempt.duration_ms,
-            now=now,
-        )
+    return SuccessRecord(
+        notification=notification,
+        token=token,
+        provider=attempt.provider,
+        provider_message_id=result.provider_message_id,
+        attempt_number=notification.attempts + 1,
+        segments=segments,
+        cost=entry,
+        started_at=attempt.started,
+        duration_ms=attempt.duration_ms,
+        now=now,
     )
+
+
+def record_success(
+    notification: Notification,
+    *,
+    result: SendResult,
+    token: uuid.UUID,
+    attempt: Attempt,
+    recorder: GroupRecorder | None,
+) -> str:
+    record = recorder.record if recorder is not None else success_record
+    owned = record(success_record_for(notification, result=result, token=token, attempt=attempt, now=timezone.now()))
     if not owned:
         logger.warning(
             "notification %s was sent (provider id %s) after its claim was taken over: possible duplicate",

@@ -40,6 +40,7 @@ class Recorded:
     status: int
     at: float
     response: dict[str, Any] = field(default_factory=dict)
+    batch: int = 1  # recipients in the API request this delivery came from (Mailgun batch sending)
 
 
 @dataclass
@@ -156,6 +157,32 @@ class FakeProviders:
             self.requests.append(rec)
 
 
+_MERGE_FIELD = re.compile(r"%recipient\.([^%]+)%")
+
+
+def _mailgun_batch(fields: dict[str, Any]) -> list[dict[str, Any]]:
+    """What Mailgun makes of a batch request: for each `to` address its own message, every %recipient.KEY%
+    (in the subject, the text, the HTML, h: headers and v: variables) replaced by that recipient's value."""
+    variables = json.loads(fields["recipient-variables"])
+    to = fields.get("to") or []
+    addresses = [to] if isinstance(to, str) else list(to)
+    deliveries = []
+    for address in addresses:
+        mine = variables.get(address, {})
+
+        def fill(value: Any, mine: dict = mine) -> Any:
+            if isinstance(value, str):
+                return _MERGE_FIELD.sub(lambda m: str(mine.get(m.group(1), "")), value)
+            if isinstance(value, list):
+                return [fill(v) for v in value]
+            return value
+
+        personal = {k: fill(v) for k, v in fields.items() if k not in ("to", "recipient-variables")}
+        personal["to"] = address
+        deliveries.append(personal)
+    return deliveries
+
+
 def _personalise(body: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
     """Scripted error texts may name the request's recipient ({to}), as Postmark's 406 text does."""
     to = fields.get("To") or fields.get("to") or ""
@@ -223,6 +250,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         raw = self._body()
         path = self.path.split("?", 1)[0]
+        if path == "/reset":
+            self.fake.reset()
+            self._reply(200, {"count": 0})
+            return
         if (m := _MAILGUN_PATH.match(path)) is not None:
             self._serve(
                 MAILGUN,
@@ -263,8 +294,21 @@ class _Handler(BaseHTTPRequestHandler):
             if self.fake.latency:
                 time.sleep(self.fake.latency)
             status, payload = ok(fields)
-        self.fake._record(Recorded(api, path, fields, headers, status, time.time(), payload))
+        at = time.time()
+        if api == MAILGUN and "recipient-variables" in fields:
+            # Mailgun's batch form: one request, one id, a personalised message per `to` address
+            deliveries = _mailgun_batch(fields)
+            for personal in deliveries:
+                self.fake._record(Recorded(api, path, personal, headers, status, at, payload, batch=len(deliveries)))
+        else:
+            self.fake._record(Recorded(api, path, fields, headers, status, at, payload))
         self._reply(status, payload)
+
+    def do_GET(self) -> None:
+        if self.path == "/count":  # deliveries accepted (per recipient), for benchmarks
+            self._reply(200, {"count": len(self.fake.sent())})
+        else:
+            self._reply(404, {"message": f"no such endpoint {self.path}"})
 
     def _mailgun_ok(self, domain: str) -> tuple[int, dict[str, Any]]:
         return 200, {"id": f"<{uuid.uuid4().hex}@{domain}>", "message": "Queued. Thank you."}

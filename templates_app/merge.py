@@ -1,0 +1,370 @@
+"""Rendering once for many recipients: a version's output as shared text with per-recipient merge values.
+
+An ESP that sends one API call to many recipients (Mailgun's batch sending, through anymail's `merge_data`)
+substitutes each recipient's values into one shared message. That is only correct where every recipient's
+rendered message equals the shared text with their values put in. This module establishes that from the
+template's structure, never by hoping:
+
+* A template qualifies when it is *linear* apart from `{% if %}`: its statements are text, `{{ expr }}`
+  outputs, `{% if %}/{% elif %}/{% else %}` and `{% include %}` of a saved partial by name. Loops, `set`,
+  macros, blocks and filter blocks disqualify it (their output can depend on values in ways a substitution
+  cannot express).
+* For one recipient, the branches taken (each `if` test evaluated, in order, exactly as the renderer would)
+  form the recipient's *shape*. Recipients with the same shape get the same text between outputs.
+* Each output expression becomes a *slot*. The shared text is rendered once per shape with every slot replaced
+  by a sentinel; each recipient's value for a slot is that one expression rendered by the same sandboxed
+  environment with the recipient's own context (autoescaped in HTML parts, as the full render would).
+  Expressions have no side effects in the immutable sandbox, so rendering one alone gives exactly what it
+  gives inside the template.
+
+The layout is planned the same way around the version's output; its bare `{{ content }}` is the shared
+content itself (not a slot), and any other use of `content` disqualifies it. A subject is whitespace-folded
+after rendering and a derived text part (no text part: text from the HTML) cannot be expressed as a
+substitution: callers compare each recipient's substituted message with what the per-message path makes of
+the same strings and send a recipient who differs on the per-message path (see `MergedRecipient.exact`).
+Anything this module cannot plan returns None: the per-message path is always correct.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import TemplateSyntaxError, nodes
+from markupsafe import Markup
+
+from .rendering import RenderError, _html_env, _limits, _Sandbox, _text_env, render_budget, render_compiled
+from .selectors import partial_sources
+
+_MAX_INCLUDE_DEPTH = 4
+# Sentinels are letters and digits only (autoescaping leaves them alone) and carry a per-process nonce, so
+# template text cannot contain one by accident (checked anyway).
+_NONCE = secrets.token_hex(6)
+SENTINEL = re.compile(rf"zq{_NONCE}s(\d+)qz")
+
+
+def sentinel(slot: int) -> str:
+    return f"zq{_NONCE}s{slot}qz"
+
+
+class NotMergeable(Exception):
+    """The template's structure cannot be expressed as shared text plus per-recipient values."""
+
+
+@dataclass
+class _Part:
+    """One template source planned: the body with outputs replaced by sentinels, and what to evaluate."""
+
+    env: _Sandbox
+    body: list[nodes.Node]  # the original (includes inlined), walked per recipient to find the shape
+    shared: Any  # compiled template: the body with each slot output replaced by its sentinel
+    slots: dict[int, int] = field(default_factory=dict)  # id(expression node) -> slot number
+    tests: dict[int, Any] = field(default_factory=dict)  # id(If node) -> compiled test ("1"/"0")
+
+
+@dataclass
+class _Planner:
+    slot_templates: list[Any] = field(default_factory=list)  # slot number -> compiled `{{ expr }}`
+    slot_keys: dict[tuple[int, bool, str], int] = field(default_factory=dict)  # (env, layout?, expression) -> slot
+
+    def plan(self, source: str, *, html: bool, layout: bool = False) -> _Part | None:
+        if not source:
+            return None
+        env = _html_env if html else _text_env
+        try:
+            template = env.parse(source)
+        except TemplateSyntaxError as exc:
+            raise NotMergeable(f"syntax: {exc}") from exc
+        body = self._inline(template.body, env, depth=0)
+        part = _Part(env=env, body=body, shared=None)
+        shared_body = self._transform(body, part, layout=layout)
+        tree = nodes.Template(shared_body)
+        tree.set_lineno(1, override=False)
+        part.shared = env.from_string(tree)
+        return part
+
+    def _inline(self, body: list[nodes.Node], env: _Sandbox, depth: int) -> list[nodes.Node]:
+        out: list[nodes.Node] = []
+        for node in body:
+            if isinstance(node, nodes.Include):
+                if not (isinstance(node.template, nodes.Const) and node.with_context and not node.ignore_missing):
+                    raise NotMergeable("an include that is not a partial by name")
+                source = partial_sources().get(node.template.value)
+                if source is None or depth >= _MAX_INCLUDE_DEPTH:
+                    raise NotMergeable("a missing or deeply nested partial")
+                out.extend(self._inline(env.parse(source).body, env, depth + 1))
+            elif isinstance(node, nodes.If):
+                node = nodes.If(
+                    node.test,
+                    self._inline(node.body, env, depth),
+                    [nodes.If(e.test, self._inline(e.body, env, depth), [], [], lineno=e.lineno) for e in node.elif_],
+                    self._inline(node.else_, env, depth),
+                    lineno=node.lineno,
+                )
+                out.append(node)
+            elif isinstance(node, nodes.Output):
+                out.append(node)
+            else:
+                raise NotMergeable(f"{type(node).__name__} statements")
+        return out
+
+    def _transform(self, body: list[nodes.Node], part: _Part, *, layout: bool) -> list[nodes.Node]:
+        out: list[nodes.Node] = []
+        for node in body:
+            if isinstance(node, nodes.If):
+                for branch in (node, *node.elif_):
+                    if layout and _mentions_content(branch.test):
+                        raise NotMergeable("a layout test on content")
+                    part.tests[id(branch)] = _compiled_test(branch, part.env)
+                out.append(
+                    nodes.If(
+                        node.test,
+                        self._transform(node.body, part, layout=layout),
+                        [
+                            nodes.If(e.test, self._transform(e.body, part, layout=layout), [], [], lineno=e.lineno)
+                            for e in node.elif_
+                        ],
+                        self._transform(node.else_, part, layout=layout),
+                        lineno=node.lineno,
+                    )
+                )
+                continue
+            children: list[nodes.Node] = []
+            assert isinstance(node, nodes.Output)  # _inline keeps only If and Output
+            for child in node.nodes:
+                if isinstance(child, nodes.TemplateData):
+                    if _NONCE in child.data:
+                        raise NotMergeable("template text that contains a sentinel")
+                    children.append(child)
+                elif layout and isinstance(child, nodes.Name) and child.name == "content":
+                    children.append(child)  # the shared content itself
+                elif layout and _mentions_content(child):
+                    raise NotMergeable("a layout expression on content")
+                else:
+                    slot = self._slot(child, part.env, layout=layout)
+                    part.slots[id(child)] = slot
+                    children.append(nodes.Const(sentinel(slot), lineno=child.lineno))
+            out.append(nodes.Output(children, lineno=node.lineno))
+        return out
+
+    def _slot(self, expression: nodes.Node, env: _Sandbox, *, layout: bool) -> int:
+        # a layout sees another context (its `subject` is the rendered subject): its slots are its own
+        key = (id(env), layout, repr(expression))
+        slot = self.slot_keys.get(key)
+        if slot is None:
+            slot = self.slot_keys[key] = len(self.slot_templates)
+            tree = nodes.Template([nodes.Output([expression])])
+            tree.set_lineno(expression.lineno or 1, override=False)
+            self.slot_templates.append(env.from_string(tree))
+        return slot
+
+
+def _compiled_test(branch: nodes.If, env: _Sandbox) -> Any:
+    """A branch's test alone, rendering "1" or "0" exactly as the template would decide it."""
+    one, zero = nodes.Output([nodes.TemplateData("1")]), nodes.Output([nodes.TemplateData("0")])
+    tree = nodes.Template([nodes.If(branch.test, [one], [], [zero])])
+    tree.set_lineno(branch.lineno or 1, override=False)
+    return env.from_string(tree)
+
+
+def _mentions_content(node: nodes.Node) -> bool:
+    return any(name.name == "content" for name in node.find_all(nodes.Name))
+
+
+@dataclass(frozen=True)
+class Shared:
+    """One shape's shared text, with sentinels where each recipient's values go."""
+
+    subject: str
+    body: str
+    html: str
+
+
+@dataclass(frozen=True)
+class MergedRecipient:
+    """One recipient's place in a group: their shape, their slot values, and their message as they get it."""
+
+    shape: tuple
+    values: dict[int, str]  # slot number -> rendered value
+    subject: str
+    body: str
+    html: str
+
+    def exact(self, shared: Shared) -> bool:
+        """Whether substituting this recipient's values into `shared` gives exactly their message."""
+        return (
+            substitute(shared.subject, self.values) == self.subject
+            and substitute(shared.body, self.values) == self.body
+            and substitute(shared.html, self.values) == self.html
+        )
+
+
+def slots_in(*texts: str) -> list[int]:
+    """The slots whose sentinels appear in `texts`, in order."""
+    return sorted({int(slot) for text in texts if text for slot in SENTINEL.findall(text)})
+
+
+def substitute(text: str, values: Mapping[int, str]) -> str:
+    """`text` with each sentinel replaced by its value (what the ESP does with its merge fields)."""
+    return SENTINEL.sub(lambda m: values[int(m.group(1))], text) if text else text
+
+
+def merge_field(text: str, field_for: Any) -> str:
+    """`text` with each sentinel written as the ESP's merge field (`field_for(slot)`, e.g. %recipient.m3%)."""
+    return SENTINEL.sub(lambda m: field_for(int(m.group(1))), text) if text else text
+
+
+class MergePlan:
+    """A template version (with its layout) planned for batch sending; see the module docstring."""
+
+    def __init__(self, version: Any, layout: Any) -> None:
+        if not version.text and version.html:
+            raise NotMergeable("a text part derived from the HTML")
+        planner = _Planner()
+        self.subject = planner.plan(version.subject, html=False)
+        self.text = planner.plan(version.text, html=False)
+        self.html = planner.plan(version.html, html=True)
+        self.layout_text = planner.plan(layout.text, html=False, layout=True) if layout and layout.text else None
+        self.layout_html = planner.plan(layout.html, html=True, layout=True) if layout and layout.html else None
+        self.slot_templates = planner.slot_templates
+        self._shared: dict[tuple, Any] = {}
+        self.finished: dict[tuple, Any] = {}  # the channel's finish of a shared text (batch.py caches it here)
+        self._lock = threading.Lock()
+
+    def slot_field(self, slot: int) -> str:
+        return f"m{slot}"
+
+    def recipient(self, context: Mapping[str, Any]) -> MergedRecipient:
+        """This recipient's shape, values and full message (RenderError when their render would fail: the
+        per-message path then records that failure). The message is built by substitution, so it costs a
+        few small renders, not a full one; `full_shared(shape)` is then the group's shared text."""
+        _, max_chars = _limits()
+        with render_budget():
+            shape: list[int] = []
+            values: dict[int, str] = {}
+            for part in (self.subject, self.text, self.html):
+                if part is not None:
+                    self._walk(part, part.body, context, shape, values)
+            version = self._version_shared(tuple(shape), context)
+            raw_subject = substitute(version.raw_subject, values)
+            subject = " ".join(raw_subject.split())
+            text = substitute(version.text, values)
+            html = substitute(version.html, values)
+            if max(len(raw_subject), len(text), len(html)) > max_chars:
+                raise RenderError(f"the template produced more than {max_chars} characters")
+            layout_context = {**context, "subject": subject}
+            for part in (self.layout_text, self.layout_html):
+                if part is not None:
+                    self._walk(part, part.body, layout_context, shape, values)
+            full = self._full_shared(tuple(shape), layout_context, version)
+            # as render_version: the layout wraps a part only when the part rendered to something
+            if self.layout_text is not None and text:
+                text = substitute(full.body, values)
+            if self.layout_html is not None and html:
+                html = substitute(full.html, values)
+        if max(len(text), len(html)) > max_chars:
+            raise RenderError(f"the template produced more than {max_chars} characters")
+        return MergedRecipient(shape=tuple(shape), values=values, subject=subject, body=text, html=html)
+
+    def full_shared(self, shape: tuple) -> Shared:
+        """The shared text (with the layout) of a shape a recipient of this plan was found to have."""
+        return self._shared[("full", shape)]
+
+    def _walk(
+        self, part: _Part, body: list[nodes.Node], context: Mapping[str, Any], shape: list[int], values: dict[int, str]
+    ) -> None:
+        for node in body:
+            if isinstance(node, nodes.If):
+                branches = [node, *node.elif_]
+                taken = next(
+                    (i for i, b in enumerate(branches) if render_compiled(part.tests[id(b)], context) == "1"), None
+                )
+                shape.append(-1 if taken is None else taken)
+                self._walk(part, node.else_ if taken is None else branches[taken].body, context, shape, values)
+                continue
+            assert isinstance(node, nodes.Output)
+            for child in node.nodes:
+                slot = part.slots.get(id(child))
+                if slot is not None and slot not in values:
+                    values[slot] = render_compiled(self.slot_templates[slot], context)
+
+    def _cached(self, key: tuple, make: Any) -> Any:
+        found = self._shared.get(key)
+        if found is None:
+            found = make()
+            with self._lock:
+                if len(self._shared) > 128:  # shapes are few; a template that makes many is not worth caching
+                    self._shared.clear()
+                self._shared[key] = found
+        return found
+
+    def _version_shared(self, shape: tuple, context: Mapping[str, Any]) -> _VersionShared:
+        """The version's parts for a shape, rendered once with the first context of that shape: its tests take
+        the same branches for everyone of the shape, and its outputs are sentinels."""
+
+        def make() -> _VersionShared:
+            raw_subject = render_compiled(self.subject.shared, context) if self.subject else ""
+            return _VersionShared(
+                raw_subject=raw_subject,
+                text=render_compiled(self.text.shared, context) if self.text else "",
+                html=render_compiled(self.html.shared, context) if self.html else "",
+            )
+
+        return self._cached(("version", shape), make)
+
+    def _full_shared(self, shape: tuple, layout_context: Mapping[str, Any], version: _VersionShared) -> Shared:
+        """The whole message for a shape: the version's shared parts inside the layout (whose tests see this
+        recipient's real subject, the same branch for everyone of the shape)."""
+
+        def make() -> Shared:
+            text, html = version.text, version.html
+            if self.layout_text is not None and text:
+                text = render_compiled(self.layout_text.shared, {**layout_context, "content": text})
+            if self.layout_html is not None and html:
+                content = Markup(html)  # noqa: S704 (our own sandboxed, autoescaped output)
+                html = render_compiled(self.layout_html.shared, {**layout_context, "content": content})
+            return Shared(subject=" ".join(version.raw_subject.split()), body=text, html=html)
+
+        return self._cached(("full", shape), make)
+
+
+@dataclass(frozen=True)
+class _VersionShared:
+    raw_subject: str
+    text: str
+    html: str
+
+
+_plans: dict[tuple, tuple[Any, MergePlan | None]] = {}
+_plans_lock = threading.Lock()
+
+
+def merge_plan(version: Any, layout: Any) -> MergePlan | None:
+    """The plan for `version` in `layout`, or None when it cannot be batch-sent (cached per version, layout
+    edit and partials snapshot)."""
+    partials = partial_sources()
+    key = (
+        version.pk,
+        version.subject,
+        version.text,
+        version.html,
+        getattr(layout, "pk", None),
+        getattr(layout, "html", None),
+        getattr(layout, "text", None),
+    )
+    cached = _plans.get(key)
+    if cached is not None and cached[0] is partials:
+        return cached[1]
+    try:
+        plan: MergePlan | None = MergePlan(version, layout)
+    except (NotMergeable, TemplateSyntaxError, RecursionError):
+        plan = None
+    with _plans_lock:
+        if len(_plans) > 512:
+            _plans.clear()
+        _plans[key] = (partials, plan)
+    return plan
