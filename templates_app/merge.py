@@ -60,16 +60,15 @@ class _Part:
     """One template source planned: the body with outputs replaced by sentinels, and what to evaluate."""
 
     env: _Sandbox
-    body: list[nodes.Node]  # the original (includes inlined), walked per recipient to find the shape
-    shared: Any  # compiled template: the body with each slot output replaced by its sentinel
+    shared: Any = None  # compiled: the body with each slot output replaced by its sentinel
+    probe: Any = None  # compiled: only the branch taken at each `if` and each slot's value, between markers
     slots: dict[int, int] = field(default_factory=dict)  # id(expression node) -> slot number
-    tests: dict[int, Any] = field(default_factory=dict)  # id(If node) -> compiled test ("1"/"0")
 
 
 @dataclass
 class _Planner:
-    slot_templates: list[Any] = field(default_factory=list)  # slot number -> compiled `{{ expr }}`
     slot_keys: dict[tuple[int, bool, str], int] = field(default_factory=dict)  # (env, layout?, expression) -> slot
+    branches: int = 0  # `if` statements numbered across the plan (their markers name them)
 
     def plan(self, source: str, *, html: bool, layout: bool = False) -> _Part | None:
         if not source:
@@ -80,11 +79,9 @@ class _Planner:
         except TemplateSyntaxError as exc:
             raise NotMergeable(f"syntax: {exc}") from exc
         body = self._inline(template.body, env, depth=0)
-        part = _Part(env=env, body=body, shared=None)
-        shared_body = self._transform(body, part, layout=layout)
-        tree = nodes.Template(shared_body)
-        tree.set_lineno(1, override=False)
-        part.shared = env.from_string(tree)
+        part = _Part(env=env)
+        part.shared = _compile(env, self._transform(body, part, layout=layout))
+        part.probe = _compile(env, self._probe(body, part))
         return part
 
     def _inline(self, body: list[nodes.Node], env: _Sandbox, depth: int) -> list[nodes.Node]:
@@ -116,10 +113,8 @@ class _Planner:
         out: list[nodes.Node] = []
         for node in body:
             if isinstance(node, nodes.If):
-                for branch in (node, *node.elif_):
-                    if layout and _mentions_content(branch.test):
-                        raise NotMergeable("a layout test on content")
-                    part.tests[id(branch)] = _compiled_test(branch, part.env)
+                if layout and any(_mentions_content(branch.test) for branch in (node, *node.elif_)):
+                    raise NotMergeable("a layout test on content")
                 out.append(
                     nodes.If(
                         node.test,
@@ -151,24 +146,70 @@ class _Planner:
             out.append(nodes.Output(children, lineno=node.lineno))
         return out
 
+    def _probe(self, body: list[nodes.Node], part: _Part) -> list[nodes.Node]:
+        """The body as a probe: static text dropped, each branch taken announcing itself, each slot's output
+        between markers. One render of it gives a recipient's shape and values exactly as the template would
+        decide and output them (same tests, same expressions, same context, in the same order)."""
+        out: list[nodes.Node] = []
+        for node in body:
+            if isinstance(node, nodes.If):
+                number = self.branches
+                self.branches += 1
+
+                def announced(index: int, stmts: list[nodes.Node], number: int = number) -> list[nodes.Node]:
+                    marker = nodes.Output([nodes.TemplateData(_branch_marker(number, index))])
+                    return [marker, *self._probe(stmts, part)]
+
+                out.append(
+                    nodes.If(
+                        node.test,
+                        announced(0, node.body),
+                        [
+                            nodes.If(e.test, announced(i, e.body), [], [], lineno=e.lineno)
+                            for i, e in enumerate(node.elif_, start=1)
+                        ],
+                        announced(-1, node.else_),
+                        lineno=node.lineno,
+                    )
+                )
+                continue
+            assert isinstance(node, nodes.Output)
+            children: list[nodes.Node] = []
+            for child in node.nodes:
+                slot = part.slots.get(id(child))
+                if slot is not None:
+                    children += [nodes.TemplateData(_slot_start(slot)), child, nodes.TemplateData(_SLOT_END)]
+            if children:
+                out.append(nodes.Output(children, lineno=node.lineno))
+        return out
+
     def _slot(self, expression: nodes.Node, env: _Sandbox, *, layout: bool) -> int:
         # a layout sees another context (its `subject` is the rendered subject): its slots are its own
         key = (id(env), layout, repr(expression))
         slot = self.slot_keys.get(key)
         if slot is None:
-            slot = self.slot_keys[key] = len(self.slot_templates)
-            tree = nodes.Template([nodes.Output([expression])])
-            tree.set_lineno(expression.lineno or 1, override=False)
-            self.slot_templates.append(env.from_string(tree))
+            slot = self.slot_keys[key] = len(self.slot_keys)
         return slot
 
 
-def _compiled_test(branch: nodes.If, env: _Sandbox) -> Any:
-    """A branch's test alone, rendering "1" or "0" exactly as the template would decide it."""
-    one, zero = nodes.Output([nodes.TemplateData("1")]), nodes.Output([nodes.TemplateData("0")])
-    tree = nodes.Template([nodes.If(branch.test, [one], [], [zero])])
-    tree.set_lineno(branch.lineno or 1, override=False)
+def _compile(env: _Sandbox, body: list[nodes.Node]) -> Any:
+    tree = nodes.Template(body)
+    tree.set_lineno(1, override=False)
     return env.from_string(tree)
+
+
+# Probe markers: control characters around the per-process nonce, never produced by static text (there is none
+# in a probe) and refused in values (a value containing the nonce is sent on the per-message path).
+def _branch_marker(number: int, index: int) -> str:
+    return f"\x1d{_NONCE}b{number}.{index}\x1f"
+
+
+def _slot_start(slot: int) -> str:
+    return f"\x1d{_NONCE}s{slot}\x1f"
+
+
+_SLOT_END = f"\x1d{_NONCE}e\x1f"
+_PROBE = re.compile(rf"\x1d{_NONCE}(?:b(\d+)\.(-?\d+)\x1f|s(\d+)\x1f(.*?)\x1d{_NONCE}e\x1f)", re.DOTALL)
 
 
 def _mentions_content(node: nodes.Node) -> bool:
@@ -230,7 +271,6 @@ class MergePlan:
         self.html = planner.plan(version.html, html=True)
         self.layout_text = planner.plan(layout.text, html=False, layout=True) if layout and layout.text else None
         self.layout_html = planner.plan(layout.html, html=True, layout=True) if layout and layout.html else None
-        self.slot_templates = planner.slot_templates
         self._shared: dict[tuple, Any] = {}
         self.finished: dict[tuple, Any] = {}  # the channel's finish of a shared text (batch.py caches it here)
         self._lock = threading.Lock()
@@ -244,11 +284,11 @@ class MergePlan:
         few small renders, not a full one; `full_shared(shape)` is then the group's shared text."""
         _, max_chars = _limits()
         with render_budget():
-            shape: list[int] = []
+            shape: list[tuple[int, int]] = []
             values: dict[int, str] = {}
             for part in (self.subject, self.text, self.html):
                 if part is not None:
-                    self._walk(part, part.body, context, shape, values)
+                    _read_probe(part, context, shape, values)
             version = self._version_shared(tuple(shape), context)
             raw_subject = substitute(version.raw_subject, values)
             subject = " ".join(raw_subject.split())
@@ -259,7 +299,7 @@ class MergePlan:
             layout_context = {**context, "subject": subject}
             for part in (self.layout_text, self.layout_html):
                 if part is not None:
-                    self._walk(part, part.body, layout_context, shape, values)
+                    _read_probe(part, layout_context, shape, values)
             full = self._full_shared(tuple(shape), layout_context, version)
             # as render_version: the layout wraps a part only when the part rendered to something
             if self.layout_text is not None and text:
@@ -273,24 +313,6 @@ class MergePlan:
     def full_shared(self, shape: tuple) -> Shared:
         """The shared text (with the layout) of a shape a recipient of this plan was found to have."""
         return self._shared[("full", shape)]
-
-    def _walk(
-        self, part: _Part, body: list[nodes.Node], context: Mapping[str, Any], shape: list[int], values: dict[int, str]
-    ) -> None:
-        for node in body:
-            if isinstance(node, nodes.If):
-                branches = [node, *node.elif_]
-                taken = next(
-                    (i for i, b in enumerate(branches) if render_compiled(part.tests[id(b)], context) == "1"), None
-                )
-                shape.append(-1 if taken is None else taken)
-                self._walk(part, node.else_ if taken is None else branches[taken].body, context, shape, values)
-                continue
-            assert isinstance(node, nodes.Output)
-            for child in node.nodes:
-                slot = part.slots.get(id(child))
-                if slot is not None and slot not in values:
-                    values[slot] = render_compiled(self.slot_templates[slot], context)
 
     def _cached(self, key: tuple, make: Any) -> Any:
         found = self._shared.get(key)
@@ -330,6 +352,18 @@ class MergePlan:
             return Shared(subject=" ".join(version.raw_subject.split()), body=text, html=html)
 
         return self._cached(("full", shape), make)
+
+
+def _read_probe(part: _Part, context: Mapping[str, Any], shape: list[tuple[int, int]], values: dict[int, str]) -> None:
+    """Render a part's probe with this context: the branches it takes go to `shape`, slot values to `values`."""
+    for match in _PROBE.finditer(render_compiled(part.probe, context)):
+        number, index, slot, value = match.groups()
+        if slot is None:
+            shape.append((int(number), int(index)))
+        elif _NONCE in value:
+            raise NotMergeable("a value that contains a probe marker")
+        else:
+            values.setdefault(int(slot), value)
 
 
 @dataclass(frozen=True)

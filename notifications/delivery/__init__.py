@@ -4,6 +4,8 @@
     drain.py         drain one queue: claim, feed the sender threads, stop at the time budget, an empty queue,
                      a rate limit or a more urgent queue
     senders.py       the per-process pool of sender threads and their database connections
+    batch.py         claimed bulk rows that share a template version: every stage for the group at once, one
+                     ESP call per group of addresses (anymail batch sending), one statement recording them
     send.py          one claimed row: re-check the person, render, call the provider within its rate limits
     outbound.py      the message a provider receives: the frozen template version rendered for the recipient
     outcomes.py      what happened, written once: sent, retrying, failed, unknown, suppressed
@@ -16,7 +18,8 @@ The guarantees, and where each is kept:
 
 * Claim before send (claim.py): two workers never hold the same row.
 * Record each send before the next (outcomes.py, group_commit.py): a worker killed mid-batch leaves at most
-  one unrecorded send per sender thread, so a recovered batch re-sends at most that many messages.
+  one unrecorded send per sender thread, so a recovered batch re-sends at most that many messages; with ESP
+  batch sending (batch.py), one unrecorded ESP call per sender thread (COMMHUB_ESP_BATCH_SIZE messages).
 * Give back what you cannot finish (drain.py): a drain stops at its time budget and returns its unsent
   claims, so a long batch never outlives its lease and higher tiers get the worker back quickly.
 * Recover what was abandoned (recovery.py): expired leases are re-queued, lost wake-ups re-sent, poison

@@ -34,7 +34,7 @@ from notifications.constants import PRIORITY_BY_NAME, Status
 from notifications.decision import recheck_many_before_send, send_window_at_send
 from notifications.models import Notification
 from notifications.ratelimit import limiter, sender_rate, type_rate
-from templates_app.merge import MergePlan, merge_field, merge_plan, sentinel, slots_in, substitute
+from templates_app.merge import MergePlan, NotMergeable, merge_field, merge_plan, sentinel, slots_in, substitute
 from templates_app.rendering import RenderedMessage, RenderError, build_context
 from templates_app.selectors import layout_for
 
@@ -157,8 +157,8 @@ def _merge(n: Notification, *, merge_prefix: str) -> tuple[tuple, RenderedMessag
     )
     try:
         merged = plan.recipient({**build_context(data=n.data, recipient=n.recipient), **extra})
-    except RenderError:
-        return None  # the per-message path records the failure in its own words
+    except (RenderError, NotMergeable):
+        return None  # the per-message path renders it (and records a failure in its own words)
     own = RenderedMessage(subject=merged.subject, body=merged.body, html=merged.html)
     facts = spec.finish_facts(own, extra=extra)
     final, headers = spec.finish(own, extra=extra, facts=facts)
@@ -233,10 +233,17 @@ def _send(
     provider = chain.batch_sender()
     if provider is None:
         return None
-    used = slots_in(shared.subject, shared.body, shared.html)
+    # slots with the same value for every recipient of the call share one merge field (e.g. the unsubscribe
+    # link in the text and the HTML layout): less merge data to encode and send
+    field_of: dict[int, str] = {}
+    by_values: dict[tuple[str, ...], str] = {}
+    for slot in slots_in(shared.subject, shared.body, shared.html):
+        field_of[slot] = by_values.setdefault(tuple(item.values[slot] for item in chunk), f"m{slot}")
+    fields = sorted(set(field_of.values()))
+    first_slot = {name: slot for slot, name in reversed(list(field_of.items()))}
 
     def field(slot: int) -> str:
-        return syntax.format(f"m{slot}")
+        return syntax.format(field_of[slot])
 
     batch = BatchMessage(
         channel=chunk[0].notification.channel,
@@ -247,7 +254,7 @@ def _send(
             BatchRecipient(
                 notification_id=str(item.notification.pk),
                 to=item.notification.to_address,
-                merge_data={f"m{slot}": item.values[slot] for slot in used},
+                merge_data={name: item.values[first_slot[name]] for name in fields},
                 headers=item.headers,
             )
             for item in chunk

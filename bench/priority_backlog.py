@@ -1,0 +1,116 @@
+"""Priority under a backlog: critical alerts submitted while a large bulk backlog drains.
+
+    python bench/priority_backlog.py [--bulk 50000] [--critical 50] [--every 0.2]
+
+A fresh database gets `--bulk` queued marketing emails (education tier, distinct consenting recipients, ESP
+batch sending on, commhub's fake Mailgun). One real `celery worker -c 2` serving every queue starts; once it
+is busy with the backlog, `--critical` financial alerts (SMS, critical tier) are submitted through the service
+one every `--every` seconds. For each alert: accept (the submit returned) -> provider call (its attempt's
+start, stamped just before the provider is called). Reports p50/p95/max and how many bulk emails were still
+waiting when the last alert went out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import DATA_DIR, ROOT, FakeEsp, bench_env, django_setup, fresh_database, log, percentile, save
+from bench.drain import ingest, readers, reset_queue
+from commhub.processes import celery_worker_argv
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bulk", type=int, default=50_000)
+    parser.add_argument("--critical", type=int, default=50)
+    parser.add_argument("--every", type=float, default=0.2)
+    args = parser.parse_args()
+
+    esp = FakeEsp(batch=True)
+    env = bench_env(**esp.email_env())
+    log(f"fresh database; {args.bulk} recipients; fake ESP {esp.kind}")
+    fresh_database(env)
+    django_setup(env)
+    from django.db.models import Min
+
+    from notifications.models import DeliveryAttempt, Notification
+    from notifications.services import SubmitRequest, notification_submit
+
+    readers(args.bulk)
+    reset_queue()
+    esp.reset()
+    log(f"queueing {args.bulk} bulk emails")
+    ingest(args.bulk)
+    log_path = DATA_DIR / "priority_worker.log"
+    with log_path.open("w") as out:
+        worker = subprocess.Popen(
+            celery_worker_argv(queues=None, concurrency=2, name="bench-priority@%h", lean=True),
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while " ready." not in log_path.read_text():
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"worker did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.05)
+        while Notification.objects.filter(status="sent").count() < 1000:  # the backlog is being drained
+            time.sleep(0.05)
+        accepted = {}
+        for i in range(args.critical):
+            alert = {"amount": f"${i}", "account": "checking"}
+            n = notification_submit(SubmitRequest(recipient="123", type="financial_alert", channel="sms", data=alert))
+            accepted[n.pk] = n.created_at
+            time.sleep(args.every)
+        critical = Notification.objects.filter(pk__in=accepted)
+        deadline = time.monotonic() + 60
+        while critical.filter(status="sent").count() < args.critical and time.monotonic() < deadline:
+            time.sleep(0.02)
+        bulk = Notification.objects.filter(notification_type__key="educational_content")
+        waiting = bulk.exclude(status="sent").count()
+        called = dict(
+            DeliveryAttempt.objects.filter(notification_id__in=accepted)
+            .values("notification_id")
+            .annotate(first=Min("started_at"))
+            .values_list("notification_id", "first")
+        )
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        esp.stop()
+    latencies = sorted((called[pk] - at).total_seconds() for pk, at in accepted.items() if pk in called)
+    missing = args.critical - len(latencies)
+    result = {
+        "bulk": args.bulk,
+        "critical": args.critical,
+        "every_s": args.every,
+        "p50_s": percentile(latencies, 50),
+        "p95_s": percentile(latencies, 95),
+        "max_s": max(latencies) if latencies else float("nan"),
+        "bulk_waiting": waiting,
+        "critical_not_sent": missing,
+    }
+    save("priority_backlog", result)
+    print(
+        f"=== priority under a backlog ({args.bulk} bulk emails queued, {args.critical} critical SMS "
+        f"every {args.every}s) ==="
+    )
+    print(
+        f"critical accept -> provider call: p50 {result['p50_s']:.3f}s, p95 {result['p95_s']:.3f}s, "
+        f"max {result['max_s']:.3f}s; {missing} not sent within 60 s"
+    )
+    print(f"bulk emails still waiting when the last alert went out: {waiting}")
+    return 0 if missing == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

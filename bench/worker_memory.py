@@ -1,0 +1,98 @@
+"""Worker memory over a long run: resident memory of a real `celery worker -c 2` (all its processes) after 10k
+and after 100k sends.
+
+    python bench/worker_memory.py [--n 100000] [--first 10000]
+
+A fresh database gets `--n` queued marketing emails (distinct consenting recipients, ESP batch sending on,
+commhub's fake Mailgun); the worker drains them while the script samples the summed VmRSS of the worker and its
+pool children. Growth between the two samples is the figure (a leak per message shows as MBs here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import DATA_DIR, ROOT, FakeEsp, bench_env, children_of, django_setup, fresh_database, log, save
+from bench.drain import ingest, readers, reset_queue
+from commhub.processes import celery_worker_argv
+
+
+def rss_mb(pids: list[int]) -> float:
+    """Sum of the current resident memory (VmRSS) of live processes."""
+    total_kb = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                total_kb += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            pass
+    return total_kb / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--first", type=int, default=10_000)
+    args = parser.parse_args()
+
+    esp = FakeEsp(batch=True)
+    env = bench_env(**esp.email_env())
+    log(f"fresh database; {args.n} recipients and queued emails")
+    fresh_database(env)
+    django_setup(env)
+    from notifications.models import Notification
+
+    readers(args.n)
+    reset_queue()
+    esp.reset()
+    ingest(args.n)
+    log_path = DATA_DIR / "memory_worker.log"
+    with log_path.open("w") as out:
+        worker = subprocess.Popen(
+            celery_worker_argv(
+                queues=["maintenance", "email_education"], concurrency=2, name="bench-mem@%h", lean=True
+            ),
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    samples: dict[str, float] = {}
+    try:
+        deadline = time.monotonic() + 60
+        while " ready." not in log_path.read_text():
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"worker did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.05)
+        samples["ready"] = rss_mb([worker.pid, *children_of(worker.pid)])
+        t0 = time.monotonic()
+        for label, target in (("first", args.first), ("last", args.n)):
+            while (sent := Notification.objects.filter(status="sent").count()) < target:
+                if time.monotonic() - t0 > 1800:
+                    raise SystemExit(f"only {sent} sent after 30 minutes")
+                time.sleep(0.5)
+            samples[label] = rss_mb([worker.pid, *children_of(worker.pid)])
+            log(f"{sent} sent: worker RSS {samples[label]:.0f} MB")
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        esp.stop()
+    growth = samples["last"] - samples["first"]
+    save("worker_memory", {"n": args.n, "first": args.first, "rss_mb": samples, "growth_mb": growth})
+    print(f"=== worker memory (celery worker -c 2, all processes, {args.n} sends) ===")
+    print(
+        f"RSS when ready {samples['ready']:.0f} MB, after {args.first} sends {samples['first']:.0f} MB, "
+        f"after {args.n} sends {samples['last']:.0f} MB: growth {growth:+.1f} MB"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
