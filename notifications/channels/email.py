@@ -62,6 +62,8 @@ def _provider_name(backend_path: str) -> str:
 # syntax. Others (and Postmark, SendGrid, Brevo or SES, whose batch forms need stored templates or an extra
 # setting) send one message per call.
 MERGE_FIELD_SYNTAX = {"mailgun": "%recipient.{}%"}
+# anymail backends replaced by a subclass that encodes a batch's merge data cheaply (see mailgun.py)
+_BATCH_BACKENDS = {"anymail.backends.mailgun.EmailBackend": "notifications.channels.mailgun.EmailBackend"}
 
 
 class EmailProvider(Provider):
@@ -71,7 +73,7 @@ class EmailProvider(Provider):
         self.backend_path = backend or settings.EMAIL_BACKEND
         self.name = _provider_name(self.backend_path)
         self.from_email = from_email or settings.DEFAULT_FROM_EMAIL
-        self.connection = get_connection(self.backend_path)
+        self.connection = get_connection(_BATCH_BACKENDS.get(self.backend_path, self.backend_path))
 
     def open(self) -> None:
         # anymail keeps its requests session (and the ESP's keep-alive connection) until close()
@@ -122,11 +124,15 @@ class EmailProvider(Provider):
     def send_batch(self, batch: BatchMessage) -> dict[str, SendResult]:
         """One API call for every recipient of `batch`; the result per notification id. Each recipient gets
         their own merge values, headers and metadata (the notification id tracking webhooks report)."""
+        # headers with one value for everyone go once, the rest per recipient
+        first = batch.recipients[0].headers
+        common = {k: v for k, v in first.items() if all(r.headers.get(k) == v for r in batch.recipients)}
         email = EmailMultiAlternatives(
             subject=batch.subject,
             body=batch.body,
             from_email=self.from_email,
             to=[r.to for r in batch.recipients],
+            headers=common,
             connection=self.connection,
         )
         if batch.html:
@@ -136,7 +142,11 @@ class EmailProvider(Provider):
             r.to: {"notification_id": r.notification_id} for r in batch.recipients
         }
         email.merge_headers = {  # type: ignore[attr-defined]
-            r.to: {"X-Commhub-Notification": r.notification_id, **r.headers} for r in batch.recipients
+            r.to: {
+                "X-Commhub-Notification": r.notification_id,
+                **{k: v for k, v in r.headers.items() if k not in common},
+            }
+            for r in batch.recipients
         }
         try:
             self.transport(email)

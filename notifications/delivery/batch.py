@@ -233,8 +233,27 @@ def _send(
     provider = chain.batch_sender()
     if provider is None:
         return None
-    # slots with the same value for every recipient of the call share one merge field (e.g. the unsubscribe
-    # link in the text and the HTML layout): less merge data to encode and send
+    batch = _batch_message(shared, chunk, syntax)
+    started, t0 = timezone.now(), time.perf_counter()
+    try:
+        results: dict[str, SendResult] = provider.send_batch(batch)  # type: ignore[attr-defined]
+    except DeliveryError as exc:
+        chain.batch_done(provider, seconds=time.perf_counter() - t0, sent=0, error=exc)
+        logger.warning("batch of %d to %s failed: %s", len(chunk), provider.name, exc.message)
+        if exc.transient and not exc.ambiguous:
+            return None  # the ESP took none of it: one by one, through the failover chain and its retries
+        # refused for good, or no answer (it may have sent them): each row records it as a single send would
+        attempt = Attempt(provider=provider.name, started=started, duration_ms=_ms(t0), called_provider=True)
+        return [record_failure(item.notification, error=exc, token=token, attempt=attempt) for item in chunk]
+    chain.batch_done(provider, seconds=time.perf_counter() - t0, sent=len(chunk), error=None)
+    attempt = Attempt(provider=provider.name, started=started, duration_ms=_ms(t0), called_provider=True)
+    return _record_sent(chunk, results, token=token, attempt=attempt)
+
+
+def _batch_message(shared: RenderedMessage, chunk: list[_Item], syntax: str) -> BatchMessage:
+    """The API call's content: the shared text with merge fields, each recipient's values, headers and id.
+    Slots with the same value for every recipient of the call share one merge field (e.g. the unsubscribe
+    link in the text and the HTML layout): less merge data to encode and send."""
     field_of: dict[int, str] = {}
     by_values: dict[tuple[str, ...], str] = {}
     for slot in slots_in(shared.subject, shared.body, shared.html):
@@ -245,7 +264,7 @@ def _send(
     def field(slot: int) -> str:
         return syntax.format(field_of[slot])
 
-    batch = BatchMessage(
+    return BatchMessage(
         channel=chunk[0].notification.channel,
         subject=merge_field(shared.subject, field),
         body=merge_field(shared.body, field),
@@ -260,19 +279,12 @@ def _send(
             for item in chunk
         ),
     )
-    started, t0 = timezone.now(), time.perf_counter()
-    try:
-        results: dict[str, SendResult] = provider.send_batch(batch)  # type: ignore[attr-defined]
-    except DeliveryError as exc:
-        chain.batch_done(provider, seconds=time.perf_counter() - t0, sent=0, error=exc)
-        logger.warning("batch of %d to %s failed: %s", len(chunk), provider.name, exc.message)
-        if exc.transient and not exc.ambiguous:
-            return None  # the ESP took none of it: one by one, through the failover chain and its retries
-        # refused for good, or no answer (it may have sent them): each row records it as a single send would
-        attempt = Attempt(provider=provider.name, started=started, duration_ms=_ms(t0), called_provider=True)
-        return [record_failure(item.notification, error=exc, token=token, attempt=attempt) for item in chunk]
-    chain.batch_done(provider, seconds=time.perf_counter() - t0, sent=len(chunk), error=None)
-    attempt = Attempt(provider=provider.name, started=started, duration_ms=_ms(t0), called_provider=True)
+
+
+def _record_sent(
+    chunk: list[_Item], results: dict[str, SendResult], *, token: uuid.UUID, attempt: Attempt
+) -> list[str]:
+    """Every success of the call in one statement (row, attempt, cost)."""
     now = timezone.now()
     records = [
         success_record_for(

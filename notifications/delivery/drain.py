@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import DatabaseError
 from django.utils import timezone
@@ -103,12 +104,9 @@ def queue_drain(
     """Send from `queue` until it is empty, the time budget is spent, `limit` rows were taken, or a more
     urgent queue has ready rows. See the module docstring."""
     conf = knobs()
-    batch_size = batch_size or conf.drain_batch_size
-    if conf.esp_batch_size > 1 and queue.rsplit("_", 1)[-1] in conf.esp_batch_tiers:
-        batch_size = max(batch_size, conf.esp_batch_size)  # a sender takes a whole ESP batch at once
     drain = _Drain(
         queue=queue,
-        batch_size=batch_size,
+        batch_size=batch_size or conf.drain_batch_size,
         deadline=time.monotonic() + (conf.drain_time_budget_seconds if time_budget is None else time_budget),
         threads=max(1, threads or conf.drain_threads),
         limit=limit,
@@ -145,6 +143,10 @@ class _Drain:
         self.urgency_checked = time.monotonic()
         self.blocked_types: set[int] = set()  # types whose rate limit had no room: their rows stay queued
         self.recorder = GroupRecorder(max_wait=knobs().group_commit_wait_ms / 1000)
+        # Claims grow to an ESP batch only once this drain has formed a batch: a queue whose rows go one by one
+        # (one address, no batch form) keeps small claims, so a crash holds few rows for a lease.
+        self.batching = False
+        self.one_by_one: set[Any] = set()  # rows a group handed back: never grouped again in this drain
 
     def run(self) -> DrainResult:
         try:
@@ -196,11 +198,10 @@ class _Drain:
             with self.lock:
                 for outcome in group.outcomes:
                     self.result.tally(outcome)
-            for notification in group.one_by_one:
-                if self.stopped:
-                    self.result.released += self._give_back([notification])
-                else:
-                    self.send_one(notification)
+            if group.one_by_one:  # back to the shared buffer, for every sender thread to take one by one
+                with self.lock:
+                    self.one_by_one.update(n.pk for n in group.one_by_one)
+                    self.buffer.extendleft(reversed(group.one_by_one))
 
     def send_one(self, notification: Notification) -> None:
         self.recorder.started()
@@ -253,21 +254,34 @@ class _Drain:
                     return None
             if not self.buffer:
                 return None
-            first = self.buffer.popleft()
-            key = batch_key(first, provider_for(first.channel))
-            if key is None:
-                return [first]
-            # the rest of the buffer that shares its batch key goes in the same ESP call
-            limit = knobs().esp_batch_size
-            rows, keep = [first], collections.deque[Notification]()
-            while self.buffer:
-                n = self.buffer.popleft()
-                if len(rows) < limit and batch_key(n, provider_for(n.channel)) == key:
-                    rows.append(n)
-                else:
-                    keep.append(n)
-            self.buffer = keep
-            return rows
+            return self.take_group(self.buffer.popleft())
+
+    def take_group(self, first: Notification) -> list[Notification]:
+        """`first`, and the buffered rows that can share its ESP call: the same batch key, each to another
+        address (called with the lock held)."""
+        key = None if first.pk in self.one_by_one else batch_key(first, provider_for(first.channel))
+        if key is None:
+            return [first]
+        limit = knobs().esp_batch_size
+        rows, keep = [first], collections.deque[Notification]()
+        addresses = {first.recipient.address_for(first.channel).lower()}
+        while self.buffer:
+            n = self.buffer.popleft()
+            address = n.recipient.address_for(n.channel).lower()
+            if (
+                len(rows) < limit
+                and address not in addresses
+                and n.pk not in self.one_by_one
+                and batch_key(n, provider_for(n.channel)) == key
+            ):
+                rows.append(n)
+                addresses.add(address)
+            else:
+                keep.append(n)
+        self.buffer = keep
+        if len(rows) > 1:
+            self.batching = True
+        return rows
 
     def database_lost(self, rows: list[Notification]) -> None:
         """This sender's connection broke: drop it, stop every sender, give `rows` back on a new connection."""
@@ -279,7 +293,8 @@ class _Drain:
     def claim_more(self) -> None:
         """Top up the buffer (called with the lock held)."""
         result = self.result
-        wanted = self.batch_size if self.limit is None else min(self.batch_size, self.limit - result.claimed)
+        size = max(self.batch_size, knobs().esp_batch_size) if self.batching else self.batch_size
+        wanted = size if self.limit is None else min(size, self.limit - result.claimed)
         if wanted > 0 and result.claimed:
             result.urgent_queues = more_urgent_queues_waiting(self.queue)
         if wanted <= 0 or result.urgent_queues:
