@@ -18,6 +18,7 @@ re-queues those rows after their lease and they are sent again (the documented d
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 import uuid
@@ -30,6 +31,7 @@ from commhub import channels
 from commhub.conf import knobs
 from notifications.channels.base import BatchMessage, BatchRecipient, DeliveryError, SendResult
 from notifications.channels.failover import FailoverProvider
+from notifications.channels.providers import provider_for
 from notifications.constants import PRIORITY_BY_NAME, Status
 from notifications.decision import recheck_many_before_send, send_window_at_send
 from notifications.models import Notification
@@ -68,6 +70,28 @@ def batch_key(notification: Notification, chain: Any) -> tuple | None:
     if not isinstance(chain, FailoverProvider) or getattr(chain.providers[0], "merge_field_syntax", None) is None:
         return None
     return (notification.channel, notification.template_version_id)
+
+
+def group_from_buffer(first: Notification, buffer: collections.deque[Notification], exclude: set) -> list[Notification]:
+    """`first`, and the rows of `buffer` that can share its ESP call (taken out of it): the same batch key,
+    each to another address, none of `exclude` (rows a group handed back), at most COMMHUB_ESP_BATCH_SIZE."""
+    key = batch_key(first, provider_for(first.channel))
+    if key is None:
+        return [first]
+    limit = knobs().esp_batch_size
+    rows, keep = [first], collections.deque[Notification]()
+    addresses = {first.recipient.address_for(first.channel).lower()}
+    while buffer:
+        n = buffer.popleft()
+        address = n.recipient.address_for(n.channel).lower()
+        fits = len(rows) < limit and address not in addresses and n.pk not in exclude
+        if fits and batch_key(n, provider_for(n.channel)) == key:
+            rows.append(n)
+            addresses.add(address)
+        else:
+            keep.append(n)
+    buffer.extend(keep)
+    return rows
 
 
 @dataclass

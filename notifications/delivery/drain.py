@@ -28,7 +28,7 @@ from notifications.constants import Status
 from notifications.models import Notification
 from notifications.ratelimit import Throttled
 
-from .batch import GroupOutcome, batch_key, group_deliver
+from .batch import GroupOutcome, batch_key, group_deliver, group_from_buffer
 from .claim import give_back, give_back_all, hold_back, notifications_claim
 from .group_commit import GroupRecorder
 from .send import notification_deliver
@@ -40,6 +40,12 @@ logger = logging.getLogger(__name__)
 # `drain_queue`, which serves every queue). A drain only yields to more urgent queues it could serve itself:
 # a bulk-tier worker has no reason to stop for the critical tier another pool serves.
 consumed_queues: frozenset[str] | None = None
+
+URGENCY_CHECK_SECONDS = 0.25  # how often a draining sender looks for ready rows in more urgent queues
+# ESP batches one drain (one process) works on at once: two overlap one call's round trip with the next group's
+# rendering; more only contend for the interpreter and hold more rows, and a yield to a more urgent queue
+# waits for every group in flight.
+GROUPS_IN_FLIGHT = 2
 
 
 @dataclass
@@ -146,6 +152,7 @@ class _Drain:
         # Claims grow to an ESP batch only once this drain has formed a batch: a queue whose rows go one by one
         # (one address, no batch form) keeps small claims, so a crash holds few rows for a lease.
         self.batching = False
+        self.groups_in_flight = 0
         self.one_by_one: set[Any] = set()  # rows a group handed back: never grouped again in this drain
 
     def run(self) -> DrainResult:
@@ -185,23 +192,34 @@ class _Drain:
                 self.send_one(rows[0])
                 continue
             try:
-                chain = provider_for(rows[0].channel)
-                assert isinstance(chain, FailoverProvider)  # batch_key admits only rows of a failover chain
-                group = group_deliver(rows, chain=chain, token=self.token)
-            except DatabaseError:
-                logger.warning("a batch of %d: database error; the drain stops and gives its rows back", len(rows))
-                self.database_lost(rows)
-                continue
-            except Exception:
-                logger.exception("a batch of %d: unexpected error; left to the sweeper", len(rows))
-                group = GroupOutcome(outcomes=["lost"] * len(rows), one_by_one=[])
+                group = self.send_group(rows)
+            finally:
+                with self.lock:
+                    self.groups_in_flight -= 1
             with self.lock:
                 for outcome in group.outcomes:
                     self.result.tally(outcome)
-            if group.one_by_one:  # back to the shared buffer, for every sender thread to take one by one
-                with self.lock:
+                if group.one_by_one:  # back to the shared buffer, for every sender thread to take one by one
                     self.one_by_one.update(n.pk for n in group.one_by_one)
                     self.buffer.extendleft(reversed(group.one_by_one))
+
+    def send_group(self, rows: list[Notification]) -> GroupOutcome:
+        """One ESP batch (batch.py); what happens to rows it does not settle is in the outcome."""
+        nothing = GroupOutcome(outcomes=[], one_by_one=[])
+        if self.stopped:  # a more urgent queue, the time budget: the group goes back untouched
+            self.result.released += self._give_back(rows)
+            return nothing
+        chain = provider_for(rows[0].channel)
+        assert isinstance(chain, FailoverProvider)  # batch_key admits only rows of a failover chain
+        try:
+            return group_deliver(rows, chain=chain, token=self.token)
+        except DatabaseError:
+            logger.warning("a batch of %d: database error; the drain stops and gives its rows back", len(rows))
+            self.database_lost(rows)
+            return nothing
+        except Exception:
+            logger.exception("a batch of %d: unexpected error; left to the sweeper", len(rows))
+            return GroupOutcome(outcomes=["lost"] * len(rows), one_by_one=[])
 
     def send_one(self, notification: Notification) -> None:
         self.recorder.started()
@@ -238,7 +256,9 @@ class _Drain:
             if self.stopped or now > self.deadline:
                 self.stopped = True
                 return None
-            if now - self.urgency_checked > 1.0 and self.result.claimed:  # a paced drain empties its buffer slowly
+            # a paced drain empties its buffer slowly, and an ESP batch holds a sender for a while: look for more
+            # urgent work often (one indexed query), so a critical alert waits for at most one group
+            if now - self.urgency_checked > URGENCY_CHECK_SECONDS and self.result.claimed:
                 self.urgency_checked = now
                 self.result.urgent_queues = more_urgent_queues_waiting(self.queue)
                 if self.result.urgent_queues:
@@ -254,33 +274,20 @@ class _Drain:
                     return None
             if not self.buffer:
                 return None
+            first = self.buffer[0]
+            if self.batching and self.groups_in_flight >= GROUPS_IN_FLIGHT and self._batchable(first):
+                return None  # enough groups in flight: this sender retires from the drain
             return self.take_group(self.buffer.popleft())
 
+    def _batchable(self, n: Notification) -> bool:
+        return n.pk not in self.one_by_one and batch_key(n, provider_for(n.channel)) is not None
+
     def take_group(self, first: Notification) -> list[Notification]:
-        """`first`, and the buffered rows that can share its ESP call: the same batch key, each to another
-        address (called with the lock held)."""
-        key = None if first.pk in self.one_by_one else batch_key(first, provider_for(first.channel))
-        if key is None:
-            return [first]
-        limit = knobs().esp_batch_size
-        rows, keep = [first], collections.deque[Notification]()
-        addresses = {first.recipient.address_for(first.channel).lower()}
-        while self.buffer:
-            n = self.buffer.popleft()
-            address = n.recipient.address_for(n.channel).lower()
-            if (
-                len(rows) < limit
-                and address not in addresses
-                and n.pk not in self.one_by_one
-                and batch_key(n, provider_for(n.channel)) == key
-            ):
-                rows.append(n)
-                addresses.add(address)
-            else:
-                keep.append(n)
-        self.buffer = keep
+        """`first`, and the buffered rows that can share its ESP call (called with the lock held)."""
+        rows = [first] if first.pk in self.one_by_one else group_from_buffer(first, self.buffer, self.one_by_one)
         if len(rows) > 1:
             self.batching = True
+            self.groups_in_flight += 1
         return rows
 
     def database_lost(self, rows: list[Notification]) -> None:

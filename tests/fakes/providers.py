@@ -18,8 +18,6 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from email.parser import BytesParser
-from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -158,6 +156,27 @@ class FakeProviders:
             self.requests.append(rec)
 
 
+_BOUNDARY = re.compile(r'boundary="?([^";]+)"?')
+_PART_NAME = re.compile(rb'name="([^"]*)"')
+
+
+def _form_data(raw: bytes, content_type: str) -> Iterator[tuple[str, str]]:
+    """The (name, value) fields of a multipart/form-data body (RFC 7578), as the ESPs read them: the parts
+    between boundary lines, each named by its Content-Disposition; form fields carry no charset (UTF-8).
+    Split by hand: the email package's parser costs a batch benchmark more CPU than the sender it measures."""
+    match = _BOUNDARY.search(content_type)
+    if match is None:
+        return
+    delimiter = b"\r\n--" + match.group(1).encode()
+    for part in (b"\r\n" + raw).split(delimiter)[1:]:
+        if part.startswith(b"--"):
+            break  # the closing delimiter
+        head, _, body = part.partition(b"\r\n\r\n")
+        name = _PART_NAME.search(head)
+        if name is not None:
+            yield name.group(1).decode(), body.decode("utf-8", errors="replace")
+
+
 _MERGE_FIELD = re.compile(r"%recipient\.([^%]+)%")
 
 
@@ -248,12 +267,8 @@ class _Handler(BaseHTTPRequestHandler):
         if ctype.startswith("application/json"):
             return json.loads(raw or b"{}")
         if ctype.startswith("multipart/form-data"):
-            message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + raw)
             out: dict[str, Any] = {}
-            for part in message.iter_parts():
-                name = part.get_param("name", header="content-disposition")
-                # form fields carry no charset: browsers, requests and the ESPs all mean UTF-8
-                value = (part.get_payload(decode=True) or b"").decode("utf-8")
+            for name, value in _form_data(raw, ctype):
                 out.setdefault(name, []).append(value)
             return {k: v[0] if len(v) == 1 else v for k, v in out.items()}
         parsed = parse_qs(raw.decode(), keep_blank_values=True)
