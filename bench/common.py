@@ -296,3 +296,26 @@ class CpuSampler:
             if gate and not first:
                 self.seconds += max(0.0, cpu - before)
             self._last[pid] = cpu
+
+
+def start_worker(env: dict[str, str], *, queues: list[str] | None, name: str, concurrency: int = 2) -> subprocess.Popen:
+    """A real `celery worker` (lean: no beat, no events) started and ready; its log in DATA_DIR/<name>.log."""
+    from commhub.processes import celery_worker_argv
+
+    log_path = DATA_DIR / f"{name.split('@')[0]}.log"
+    with log_path.open("w") as out:
+        worker = subprocess.Popen(
+            celery_worker_argv(queues=queues, concurrency=concurrency, name=name, lean=True),
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 60
+    while " ready." not in log_path.read_text():
+        if worker.poll() is not None or time.monotonic() > deadline:
+            worker.kill()
+            raise SystemExit(f"worker did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.02)
+    return worker

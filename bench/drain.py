@@ -23,7 +23,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
-    DATA_DIR,
     DB_NAME,
     ROOT,
     CpuSampler,
@@ -37,8 +36,8 @@ from bench.common import (
     median,
     peak_rss_mb,
     save,
+    start_worker,
 )
-from commhub.processes import celery_worker_argv
 
 
 def reset_queue() -> None:
@@ -92,6 +91,21 @@ def readers(n: int) -> None:
     )
 
 
+def fresh_backlog(n: int) -> tuple[FakeEsp, dict[str, str]]:
+    """A fresh database with `n` consenting recipients and `n` queued marketing emails, and commhub's fake
+    Mailgun (batch form) for them; Django set up in this process."""
+    esp = FakeEsp(batch=True)
+    env = bench_env(**esp.email_env())
+    log(f"fresh database; {n} recipients and queued emails; fake ESP {esp.kind}")
+    fresh_database(env)
+    django_setup(env)
+    readers(n)
+    reset_queue()
+    esp.reset()
+    ingest(n)
+    return esp, env
+
+
 def ingest(n: int) -> float:
     from notifications.services import SubmitRequest, notifications_submit_batch
 
@@ -139,24 +153,9 @@ def run_drain_queue(env: dict, n: int) -> dict:
     return {"rate": int(match.group(1)) / seconds, "seconds": seconds}
 
 
-def run_worker(env: dict, n: int, log_path: Path, concurrency: int) -> dict:
-    with log_path.open("w") as out:
-        worker = subprocess.Popen(
-            celery_worker_argv(
-                queues=["maintenance", "email_education"], concurrency=concurrency, name="bench@%h", lean=True
-            ),
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+def run_worker(env: dict, n: int, concurrency: int) -> dict:
+    worker = start_worker(env, queues=["maintenance", "email_education"], name="bench@%h", concurrency=concurrency)
     try:
-        deadline = time.monotonic() + 60
-        while " ready." not in log_path.read_text():
-            if worker.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"worker did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.02)
         t0 = time.perf_counter()
         with (
             CpuSampler(lambda cmd: "celery" in cmd and "bench@" in cmd) as workers_cpu,
@@ -230,7 +229,7 @@ def main() -> int:
                 if mode == "drain_queue":
                     figure = run_drain_queue(env, args.n)
                 else:
-                    figure = run_worker(env, args.n, DATA_DIR / "worker.log", args.concurrency)
+                    figure = run_worker(env, args.n, args.concurrency)
                 ok, detail = verify(args.n, esp)
                 results["checks"].append(ok)
                 results[mode].append(figure)

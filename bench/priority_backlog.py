@@ -13,16 +13,14 @@ waiting when the last alert went out.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import DATA_DIR, ROOT, FakeEsp, bench_env, django_setup, fresh_database, log, percentile, save
-from bench.drain import ingest, readers, reset_queue
-from commhub.processes import celery_worker_argv
+from bench.common import percentile, save, start_worker
+from bench.drain import fresh_backlog
 
 
 def main() -> int:
@@ -32,37 +30,14 @@ def main() -> int:
     parser.add_argument("--every", type=float, default=0.2)
     args = parser.parse_args()
 
-    esp = FakeEsp(batch=True)
-    env = bench_env(**esp.email_env())
-    log(f"fresh database; {args.bulk} recipients; fake ESP {esp.kind}")
-    fresh_database(env)
-    django_setup(env)
+    esp, env = fresh_backlog(args.bulk)
     from django.db.models import Min
 
     from notifications.models import DeliveryAttempt, Notification
     from notifications.services import SubmitRequest, notification_submit
 
-    readers(args.bulk)
-    reset_queue()
-    esp.reset()
-    log(f"queueing {args.bulk} bulk emails")
-    ingest(args.bulk)
-    log_path = DATA_DIR / "priority_worker.log"
-    with log_path.open("w") as out:
-        worker = subprocess.Popen(
-            celery_worker_argv(queues=None, concurrency=2, name="bench-priority@%h", lean=True),
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    worker = start_worker(env, queues=None, name="bench-priority@%h")
     try:
-        deadline = time.monotonic() + 60
-        while " ready." not in log_path.read_text():
-            if worker.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"worker did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.05)
         while Notification.objects.filter(status="sent").count() < 1000:  # the backlog is being drained
             time.sleep(0.05)
         accepted = {}

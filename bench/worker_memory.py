@@ -11,16 +11,14 @@ pool children. Growth between the two samples is the figure (a leak per message 
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import DATA_DIR, ROOT, FakeEsp, bench_env, children_of, django_setup, fresh_database, log, save
-from bench.drain import ingest, readers, reset_queue
-from commhub.processes import celery_worker_argv
+from bench.common import children_of, log, save, start_worker
+from bench.drain import fresh_backlog
 
 
 def rss_mb(pids: list[int]) -> float:
@@ -41,36 +39,12 @@ def main() -> int:
     parser.add_argument("--first", type=int, default=10_000)
     args = parser.parse_args()
 
-    esp = FakeEsp(batch=True)
-    env = bench_env(**esp.email_env())
-    log(f"fresh database; {args.n} recipients and queued emails")
-    fresh_database(env)
-    django_setup(env)
+    esp, env = fresh_backlog(args.n)
     from notifications.models import Notification
 
-    readers(args.n)
-    reset_queue()
-    esp.reset()
-    ingest(args.n)
-    log_path = DATA_DIR / "memory_worker.log"
-    with log_path.open("w") as out:
-        worker = subprocess.Popen(
-            celery_worker_argv(
-                queues=["maintenance", "email_education"], concurrency=2, name="bench-mem@%h", lean=True
-            ),
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    worker = start_worker(env, queues=["maintenance", "email_education"], name="bench-mem@%h")
     samples: dict[str, float] = {}
     try:
-        deadline = time.monotonic() + 60
-        while " ready." not in log_path.read_text():
-            if worker.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"worker did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.05)
         samples["ready"] = rss_mb([worker.pid, *children_of(worker.pid)])
         t0 = time.monotonic()
         for label, target in (("first", args.first), ("last", args.n)):
