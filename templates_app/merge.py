@@ -12,10 +12,11 @@ template's structure, never by hoping:
 * For one recipient, the branches taken (each `if` test evaluated, in order, exactly as the renderer would)
   form the recipient's *shape*. Recipients with the same shape get the same text between outputs.
 * Each output expression becomes a *slot*. The shared text is rendered once per shape with every slot replaced
-  by a sentinel; each recipient's value for a slot is that one expression rendered by the same sandboxed
-  environment with the recipient's own context (autoescaped in HTML parts, as the full render would).
-  Expressions have no side effects in the immutable sandbox, so rendering one alone gives exactly what it
-  gives inside the template.
+  by a sentinel. A recipient's shape and values come from one render of each part's *probe*: the same
+  template with its static text dropped, a marker where each branch is taken and markers around each output,
+  rendered by the same sandboxed environment with the recipient's own context (so the tests, filters,
+  autoescaping and missing-variable errors are exactly the full render's). Expressions have no side effects
+  in the immutable sandbox, so the probe decides and outputs what the template would.
 
 The layout is planned the same way around the version's output; its bare `{{ content }}` is the shared
 content itself (not a slot), and any other use of `content` disqualifies it. A subject is whitespace-folded
@@ -234,6 +235,7 @@ class MergedRecipient:
     subject: str
     body: str
     html: str
+    shared: Shared  # the shared text of this recipient's shape (with the layout)
 
     def exact(self, shared: Shared) -> bool:
         """Whether substituting this recipient's values into `shared` gives exactly their message."""
@@ -275,13 +277,10 @@ class MergePlan:
         self.finished: dict[tuple, Any] = {}  # the channel's finish of a shared text (batch.py caches it here)
         self._lock = threading.Lock()
 
-    def slot_field(self, slot: int) -> str:
-        return f"m{slot}"
-
     def recipient(self, context: Mapping[str, Any]) -> MergedRecipient:
         """This recipient's shape, values and full message (RenderError when their render would fail: the
         per-message path then records that failure). The message is built by substitution, so it costs a
-        few small renders, not a full one; `full_shared(shape)` is then the group's shared text."""
+        few small renders, not a full one; `shared` is the text everyone of the same shape shares."""
         _, max_chars = _limits()
         with render_budget():
             shape: list[tuple[int, int]] = []
@@ -308,11 +307,7 @@ class MergePlan:
                 html = substitute(full.html, values)
         if max(len(text), len(html)) > max_chars:
             raise RenderError(f"the template produced more than {max_chars} characters")
-        return MergedRecipient(shape=tuple(shape), values=values, subject=subject, body=text, html=html)
-
-    def full_shared(self, shape: tuple) -> Shared:
-        """The shared text (with the layout) of a shape a recipient of this plan was found to have."""
-        return self._shared[("full", shape)]
+        return MergedRecipient(shape=tuple(shape), values=values, subject=subject, body=text, html=html, shared=full)
 
     def _cached(self, key: tuple, make: Any) -> Any:
         found = self._shared.get(key)

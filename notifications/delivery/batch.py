@@ -36,7 +36,16 @@ from notifications.constants import PRIORITY_BY_NAME, Status
 from notifications.decision import recheck_many_before_send, send_window_at_send
 from notifications.models import Notification
 from notifications.ratelimit import limiter, sender_rate, type_rate
-from templates_app.merge import MergePlan, NotMergeable, merge_field, merge_plan, sentinel, slots_in, substitute
+from templates_app.merge import (
+    MergedRecipient,
+    MergePlan,
+    NotMergeable,
+    merge_field,
+    merge_plan,
+    sentinel,
+    slots_in,
+    substitute,
+)
 from templates_app.rendering import RenderedMessage, RenderError, build_context
 from templates_app.selectors import layout_for
 
@@ -134,6 +143,9 @@ def group_deliver(rows: list[Notification], *, chain: FailoverProvider, token: u
             result.outcomes.append(record_deferred(n, until=until, step=step, token=token))
             continue
         ready.append(n)
+    if chain.batch_sender() is None:  # its breaker is open: one by one, through the failover chain
+        result.one_by_one.extend(ready)
+        return result
     syntax = chain.providers[0].merge_field_syntax  # type: ignore[attr-defined]
     groups = _merged_groups(ready, result.one_by_one, merge_prefix=syntax.split("{}", 1)[0])
     limit = knobs().esp_batch_size
@@ -187,7 +199,7 @@ def _merge(n: Notification, *, merge_prefix: str) -> tuple[tuple, RenderedMessag
     facts = spec.finish_facts(own, extra=extra)
     final, headers = spec.finish(own, extra=extra, facts=facts)
     extra_keys = tuple(sorted(k for k, v in extra.items() if isinstance(v, str)))
-    shared = _finished_shared(plan, spec, merged.shape, facts, extra_keys, extra)
+    shared = _finished_shared(plan, spec, merged, facts, extra_keys, extra)
     values = {**merged.values, **{_EXTRA_SLOTS + i: extra[k] for i, k in enumerate(extra_keys)}}
     as_sent = RenderedMessage(
         subject=substitute(shared.subject, values),
@@ -208,13 +220,13 @@ def _merge(n: Notification, *, merge_prefix: str) -> tuple[tuple, RenderedMessag
 
 
 def _finished_shared(
-    plan: MergePlan, spec: Any, shape: tuple, facts: tuple, extra_keys: tuple, extra: dict
+    plan: MergePlan, spec: Any, merged: MergedRecipient, facts: tuple, extra_keys: tuple, extra: dict
 ) -> RenderedMessage:
     """The shape's shared text as the channel finishes it (footer, link) with sentinels for its own values."""
-    key = (shape, facts, extra_keys)
+    key = (merged.shape, facts, extra_keys)
     found = plan.finished.get(key)
     if found is None:
-        shared = plan.full_shared(shape)
+        shared = merged.shared
         stand_ins = {**extra, **{k: sentinel(_EXTRA_SLOTS + i) for i, k in enumerate(extra_keys)}}
         found, _ = spec.finish(
             RenderedMessage(subject=shared.subject, body=shared.body, html=shared.html), extra=stand_ins, facts=facts
@@ -240,12 +252,16 @@ def _unique_address_chunks(items: list[_Item], limit: int) -> list[list[_Item]]:
 
 def _limits_allow(chunk: list[_Item], chain: FailoverProvider) -> bool:
     """The type's limit and the sender's pace must have room for the whole group now (nothing is consumed
-    otherwise); a group that does not fit is sent one by one, each waiting its turn."""
+    otherwise); a group that does not fit is sent one by one, each waiting its turn. A group larger than the
+    type limit's burst never fits (the limiter stretches a burst to one request's units, which keeps a pace's
+    average but would let a "3 a minute" type send 6 at once)."""
     first = chunk[0].notification
     common = [rate] if (rate := type_rate(first.notification_type, first.channel)) else []
     pace = sender_rate(chain.providers[0].sender, critical=False)
     if not common and pace is None:
         return True
+    if any(len(chunk) > r.burst + r.headroom for r in common):
+        return False
     return limiter().acquire(common=common, choices=[pace] if pace else [], units=len(chunk)).allowed
 
 

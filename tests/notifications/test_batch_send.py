@@ -216,3 +216,60 @@ def test_transactional_and_critical_mail_is_never_batched(catalogue, via_fakes):
     queue_drain(queue="email_daily")
     sent = via_fakes.sent(MAILGUN)
     assert len(sent) == 8 and all(r.batch == 1 for r in sent)
+
+
+def test_a_group_is_rechecked_and_expiry_held_before_the_call(readers, via_fakes):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from preferences.models import ConsentAction, ConsentSource
+    from preferences.services import Evidence, consent_record
+
+    rows = [submit(recipient=p.external_id, type="educational_content", data=LESSONS[0]) for p in readers[:6]]
+    # while they wait: one person withdraws consent, one message passes its expiry
+    consent_record(
+        recipient=readers[0],
+        channel="email",
+        purpose="marketing",
+        action=ConsentAction.WITHDRAWN,
+        evidence=Evidence(source=ConsentSource.API, consent_text="Stop the lessons.", actor="tests"),
+    )
+    Notification.objects.filter(pk=rows[1].pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    result = queue_drain(queue="email_education")
+    assert (result.sent, result.suppressed, result.expired) == (4, 1, 1)
+    statuses = dict(Notification.objects.filter(pk__in=[r.pk for r in rows]).values_list("pk", "status"))
+    assert statuses[rows[0].pk] == Status.SUPPRESSED and statuses[rows[1].pk] == Status.EXPIRED
+    delivered = sorted(r.fields["to"] for r in via_fakes.sent(MAILGUN))
+    assert delivered == sorted(p.email for p in readers[2:6])
+    assert all(r.batch == 4 for r in via_fakes.sent(MAILGUN))  # one call for the four still due
+
+
+def test_a_rate_limit_without_room_for_the_group_sends_one_by_one_within_it(readers, via_fakes, settings):
+    from notifications.models import TypeChannel
+    from notifications.selectors import notification_types
+
+    settings.COMMHUB = {**settings.COMMHUB, "TYPE_RATE_LIMITS": True, "RATE_LIMIT_REDIS_URL": ""}  # database store
+    TypeChannel.objects.filter(notification_type__key="educational_content", channel="email").update(
+        rate_limit_per_minute=3
+    )
+    notification_types.invalidate()
+    for person in readers[:6]:
+        submit(recipient=person.external_id, type="educational_content", data=LESSONS[0])
+    result = queue_drain(queue="email_education")
+    # a group of 6 does not fit a bucket of 3: the rows go one by one, 3 now, 3 when the bucket refills
+    assert result.sent == 3 and result.throttled >= 1
+    assert len(via_fakes.sent(MAILGUN)) == 3 and all(r.batch == 1 for r in via_fakes.sent(MAILGUN))
+
+
+def test_a_batch_call_that_times_out_leaves_every_row_unknown(readers, via_fakes, settings):
+    settings.ANYMAIL = {**settings.ANYMAIL, "REQUESTS_TIMEOUT": (2, 0.3)}
+    via_fakes.latency = 0.6  # the fake takes the batch, then answers too late: it may have been sent
+    try:
+        rows = [submit(recipient=p.external_id, type="educational_content", data=LESSONS[0]) for p in readers[:4]]
+        queue_drain(queue="email_education")
+    finally:
+        via_fakes.latency = 0.0
+    statuses = set(Notification.objects.filter(pk__in=[r.pk for r in rows]).values_list("status", flat=True))
+    assert statuses == {Status.UNKNOWN}  # never retried blindly, never failed over to a second ESP
+    assert DeliveryAttempt.objects.filter(notification__in=rows, outcome="unknown").count() == 4
