@@ -38,7 +38,16 @@ from typing import Any
 from jinja2 import TemplateSyntaxError, nodes
 from markupsafe import Markup
 
-from .rendering import RenderError, _html_env, _limits, _Sandbox, _text_env, render_budget, render_compiled
+from .rendering import (
+    RenderedMessage,
+    RenderError,
+    _html_env,
+    _limits,
+    _Sandbox,
+    _text_env,
+    render_budget,
+    render_compiled,
+)
 from .selectors import partial_sources
 
 _MAX_INCLUDE_DEPTH = 4
@@ -218,15 +227,6 @@ def _mentions_content(node: nodes.Node) -> bool:
 
 
 @dataclass(frozen=True)
-class Shared:
-    """One shape's shared text, with sentinels where each recipient's values go."""
-
-    subject: str
-    body: str
-    html: str
-
-
-@dataclass(frozen=True)
 class MergedRecipient:
     """One recipient's place in a group: their shape, their slot values, and their message as they get it."""
 
@@ -235,9 +235,9 @@ class MergedRecipient:
     subject: str
     body: str
     html: str
-    shared: Shared  # the shared text of this recipient's shape (with the layout)
+    shared: RenderedMessage  # the shared text of this recipient's shape (with the layout), with sentinels
 
-    def exact(self, shared: Shared) -> bool:
+    def exact(self, shared: RenderedMessage) -> bool:
         """Whether substituting this recipient's values into `shared` gives exactly their message."""
         return (
             substitute(shared.subject, self.values) == self.subject
@@ -253,7 +253,7 @@ def slots_in(*texts: str) -> list[int]:
 
 def substitute(text: str, values: Mapping[int, str]) -> str:
     """`text` with each sentinel replaced by its value (what the ESP does with its merge fields)."""
-    return SENTINEL.sub(lambda m: values[int(m.group(1))], text) if text else text
+    return merge_field(text, values.__getitem__)
 
 
 def merge_field(text: str, field_for: Any) -> str:
@@ -333,18 +333,18 @@ class MergePlan:
 
         return self._cached(("version", shape), make)
 
-    def _full_shared(self, shape: tuple, layout_context: Mapping[str, Any], version: _VersionShared) -> Shared:
+    def _full_shared(self, shape: tuple, layout_context: Mapping[str, Any], version: _VersionShared) -> RenderedMessage:
         """The whole message for a shape: the version's shared parts inside the layout (whose tests see this
         recipient's real subject, the same branch for everyone of the shape)."""
 
-        def make() -> Shared:
+        def make() -> RenderedMessage:
             text, html = version.text, version.html
             if self.layout_text is not None and text:
                 text = render_compiled(self.layout_text.shared, {**layout_context, "content": text})
             if self.layout_html is not None and html:
                 content = Markup(html)  # noqa: S704 (our own sandboxed, autoescaped output)
                 html = render_compiled(self.layout_html.shared, {**layout_context, "content": content})
-            return Shared(subject=" ".join(version.raw_subject.split()), body=text, html=html)
+            return RenderedMessage(subject=" ".join(version.raw_subject.split()), body=text, html=html)
 
         return self._cached(("full", shape), make)
 

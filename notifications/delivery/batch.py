@@ -210,7 +210,6 @@ def _merge(n: Notification, *, merge_prefix: str) -> tuple[tuple, RenderedMessag
         return None  # substitution cannot express this recipient's message exactly
     if any(merge_prefix in text for text in (*values.values(), shared.subject, shared.body, shared.html)):
         return None  # a value or template text the ESP would read as a merge field of its own
-    n.template_version = version
     n.to_address = to
     n.rendered_subject = final.subject[:998]
     n.rendered_body = final.body
@@ -226,11 +225,8 @@ def _finished_shared(
     key = (merged.shape, facts, extra_keys)
     found = plan.finished.get(key)
     if found is None:
-        shared = merged.shared
         stand_ins = {**extra, **{k: sentinel(_EXTRA_SLOTS + i) for i, k in enumerate(extra_keys)}}
-        found, _ = spec.finish(
-            RenderedMessage(subject=shared.subject, body=shared.body, html=shared.html), extra=stand_ins, facts=facts
-        )
+        found, _ = spec.finish(merged.shared, extra=stand_ins, facts=facts)
         plan.finished[key] = found
     return found
 
