@@ -82,13 +82,23 @@ def _json_type_problem(field: serializers.Field, value: Any) -> str | None:
     return None
 
 
-def _holds_nul(value: Any) -> bool:
+def holds_nul(value: Any) -> bool:
+    """Whether a JSON value holds a NUL character anywhere (keys included). Flat objects, the common case, are
+    walked without a call per value."""
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+        for key, item in value.items():
+            if "\x00" in str(key):
+                return True
+            if isinstance(item, str):
+                if "\x00" in item:
+                    return True
+            elif isinstance(item, dict | list) and holds_nul(item):
+                return True
+        return False
     if isinstance(value, list):
-        return any(_holds_nul(v) for v in value)
+        return any(holds_nul(v) for v in value)
     return False
 
 
@@ -104,7 +114,7 @@ class StrictInput(serializers.Serializer):
                 if not field.read_only and name in data:
                     # a form post's values are all text: DRF's own parsing of them stands
                     problem = None if isinstance(data, QueryDict) else _json_type_problem(field, data[name])
-                    if not problem and _holds_nul(data[name]):
+                    if not problem and holds_nul(data[name]):
                         problem = "Contains a NUL character (\\u0000), which cannot be stored."
                     if problem:
                         errors[name] = [problem]

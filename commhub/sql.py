@@ -1,8 +1,17 @@
-"""Helpers for the few hand-written statements (the claim, the batched outcome write, the policy check)."""
+"""Helpers for the few hand-written statements (the claim, the batched outcome write, the policy check, the
+batch insert)."""
 
 from __future__ import annotations
 
-from django.db import models
+import json
+from collections.abc import Iterable, Sequence
+from functools import cache
+from typing import Any
+
+from django.db import connections, models, router
+from django.db.models import F, Lookup
+from django.db.models.base import ModelState
+from django.db.models.lookups import In
 
 
 def column(model: type[models.Model], name: str) -> str:
@@ -11,3 +20,97 @@ def column(model: type[models.Model], name: str) -> str:
     if not isinstance(field, models.Field):
         raise TypeError(f"{model.__name__}.{name} is a relation without a column")
     return f'"{field.column}"'
+
+
+class AnyOf(Lookup):
+    """`column = ANY(%s)` on PostgreSQL: a thousand values travel as one array parameter, where Django's `__in`
+    prepares and compiles one placeholder per value; `IN (...)` on other databases."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, Any]:
+        return compiler.compile(In(self.lhs, self.rhs))
+
+    def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, Any]:
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", (*params, self.rhs)
+
+
+def any_of(field: str, values: Iterable[Any]) -> AnyOf | models.Q:
+    """A filter: `field` is one of `values` (for a long list of them)."""
+    values = list(values)
+    return AnyOf(F(field), values) if values else models.Q(pk__in=[])
+
+
+@cache
+def _construction_plan(model: type[models.Model]) -> tuple[dict[str, Any], list[tuple[str, Any]], dict[str, str]]:
+    """(constant defaults by attribute name, (attribute name, default callable) pairs, relation -> its id's name)."""
+    constants: dict[str, Any] = {}
+    per_row: list[tuple[str, Any]] = []
+    relations: dict[str, str] = {}
+    for f in model._meta.concrete_fields:
+        if f.is_relation:
+            relations[f.name] = f.attname
+        if f.has_default() and callable(f.default):
+            per_row.append((f.attname, f.default))
+        else:
+            constants[f.attname] = f.get_default()
+    return constants, per_row, relations
+
+
+def row_new(model: type[models.Model], **values: Any) -> Any:
+    """A new unsaved instance holding what `model(**values)` would (related objects passed as objects are cached
+    on it), at a fraction of the cost: the defaults are worked out once per model and the attributes set in one
+    go. It sends no pre_init/post_init signal (commhub connects none; the test checks). For the batch submit,
+    which builds a thousand rows per request."""
+    constants, per_row, relations = _construction_plan(model)
+    state = ModelState()
+    attrs = dict(constants)
+    for name, attname in relations.items():
+        if name in values:
+            obj = values.pop(name)
+            attrs[attname] = None if obj is None else obj.pk
+            state.fields_cache[name] = obj
+    for attname, default in per_row:
+        if attname not in values:
+            attrs[attname] = default()
+    unknown = values.keys() - constants.keys() - {attname for attname, _ in per_row}
+    if unknown:
+        raise TypeError(f"{model.__name__} has no field(s) {', '.join(sorted(unknown))}")
+    attrs.update(values)
+    instance = model.__new__(model)
+    instance._state = state
+    instance.__dict__.update(attrs)
+    return instance
+
+
+def rows_insert(model: type[models.Model], objs: Sequence[models.Model], *, batch_size: int = 500) -> None:
+    """Insert new instances of `model` (primary keys already set, e.g. UUID defaults): one COPY on PostgreSQL,
+    `bulk_create` elsewhere. Like `bulk_create`, it sends no signals. COPY is the cheapest way in for a batch:
+    Django 5.2's `bulk_create` passes one array per column, which the client-side binding quotes element by
+    element (more time than the insert itself for a thousand rows)."""
+    if not objs:
+        return
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create(objs, batch_size=batch_size)
+        return
+    fields = list(model._meta.concrete_fields)
+    stamped = [f for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
+    encoders = {i: f.encoder for i, f in enumerate(fields) if isinstance(f, models.JSONField)}
+    pk = model._meta.pk.attname
+    if any(getattr(obj, pk) is None for obj in objs):
+        raise ValueError(f"rows_insert needs {model.__name__}'s primary keys set before the insert")
+    columns = ", ".join(f'"{f.column}"' for f in fields)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f'COPY "{model._meta.db_table}" ({columns}) FROM STDIN') as copy,
+    ):
+        for obj in objs:
+            for f in stamped:
+                f.pre_save(obj, add=True)
+            row = [getattr(obj, f.attname) for f in fields]
+            for i, encoder in encoders.items():
+                row[i] = json.dumps(row[i], cls=encoder)
+            copy.write_row(row)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from commhub import channels
 from commhub.errors import InvalidInput
@@ -51,12 +52,14 @@ class Decision:
 
 @dataclass
 class DecisionContext:
-    """What a submit call has read so far: policy facts per recipient and frequency-cap usage, including the
-    rows accepted earlier in the same batch (not yet in the database)."""
+    """What a submit call has read and worked out so far: policy facts per recipient and frequency-cap usage,
+    including the rows accepted earlier in the same batch (not yet in the database), and `memo`, answers that
+    later items of the batch can reuse (keyed by everything they depend on)."""
 
     facts: PolicyFacts = field(default_factory=PolicyFacts)
     loaded: set[int] = field(default_factory=set)
     cap_usage: dict[tuple[int, int], list[datetime]] = field(default_factory=dict)
+    memo: dict[tuple, Any] = field(default_factory=dict)
 
     def preload(self, recipients: Iterable[Recipient]) -> None:
         todo = [r for r in recipients if r.pk not in self.loaded]

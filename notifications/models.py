@@ -71,8 +71,14 @@ class NotificationType(models.Model):
         return self.key
 
     def _channel_rules(self) -> dict[str, TypeChannel]:
-        # the catalogue snapshot prefetches them: no query per message
-        return {rule.channel: rule for rule in self.type_channels.all()}
+        # the catalogue snapshot prefetches them: no query per message, and the dict is built once per prefetch
+        prefetched = getattr(self, "_prefetched_objects_cache", {}).get("type_channels")
+        if prefetched is None:
+            return {rule.channel: rule for rule in self.type_channels.all()}
+        built = self.__dict__.get("_channel_rules_built")
+        if built is None or built[0] is not prefetched:
+            built = self.__dict__["_channel_rules_built"] = (prefetched, {rule.channel: rule for rule in prefetched})
+        return built[1]
 
     def rate_limit_for(self, channel: str) -> int | None:
         """Messages per minute on `channel` across all workers; None: no limit (or the channel is not allowed)."""

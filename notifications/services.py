@@ -7,10 +7,12 @@ only ever committed whole, and its wake-up is published after the commit (see qu
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -20,6 +22,7 @@ from django.utils import timezone
 from commhub import channels
 from commhub.channels import MESSAGE
 from commhub.errors import Conflict, InvalidInput, NotFound
+from commhub.sql import row_new, rows_insert
 from costs.budgets import budgets_apply
 from costs.services import cost_estimate
 from preferences.models import Recipient
@@ -30,7 +33,7 @@ from templates_app.rendering import RenderError, build_context, render_version
 from templates_app.selectors import LiveTemplate, template_for
 from templates_app.services import version_create, version_publish
 from templates_app.syntax import TemplateSyntaxProblem
-from templates_app.variables import data_problems, infer_declarations
+from templates_app.variables import data_problems, infer_declarations, reads_recipient
 
 from . import catalogue
 from .constants import CANCELLABLE_STATUSES, Status
@@ -104,6 +107,11 @@ class SubmitRequest:
     priority: int | None = None
     send_at: datetime | None = None
 
+    @cached_property
+    def data_key(self) -> str:
+        """The data as canonical JSON: a batch's memo keys on it (items with equal data share the work)."""
+        return json.dumps(self.data, sort_keys=True, default=str)
+
 
 def _resolve_recipient(req: SubmitRequest, known: Mapping[str, Recipient] | None) -> Recipient:
     if isinstance(req.recipient, Mapping):
@@ -144,18 +152,28 @@ def _active_type(req: SubmitRequest) -> NotificationType:
     return ntype
 
 
-def _template_checked(req: SubmitRequest, ntype: NotificationType, recipient: Recipient, decision) -> LiveTemplate:
-    """The live template for the decided channel, with every variable it needs in the request's data."""
+def _template_checked(
+    req: SubmitRequest, ntype: NotificationType, recipient: Recipient, decision, context: DecisionContext
+) -> LiveTemplate:
+    """The live template for the decided channel, with every variable it needs in the request's data (checked
+    once per version and data in a batch)."""
     channel = decision.channel
-    live = template_for(
-        notification_type_id=ntype.pk, channel=channel, locale=recipient.locale, default_locale=ntype.default_locale
-    )
+    memo = context.memo
+    found = ("template", ntype.pk, channel, recipient.locale)
+    if found not in memo:
+        memo[found] = template_for(
+            notification_type_id=ntype.pk, channel=channel, locale=recipient.locale, default_locale=ntype.default_locale
+        )
+    live = memo[found]
     if live is None:
         raise InvalidInput({"type": [f"{ntype.key} has no published {channel} template."]})
-    try:
-        problems = data_problems(live.version, req.data)
-    except TemplateSyntaxProblem as exc:  # saved outside the admin's validation; staff must fix it
-        raise InvalidInput({"type": [f"The {channel} template of {ntype.key} does not compile ({exc})."]}) from exc
+    checked = ("data_problems", live.version.pk, req.data_key)
+    if checked not in memo:
+        try:
+            memo[checked] = data_problems(live.version, req.data)
+        except TemplateSyntaxProblem as exc:  # saved outside the admin's validation; staff must fix it
+            raise InvalidInput({"type": [f"The {channel} template of {ntype.key} does not compile ({exc})."]}) from exc
+    problems = memo[checked]
     if problems:
         raise InvalidInput({"data": problems})
     if not decision.refused:  # a refusal stays the trace's last word
@@ -170,16 +188,24 @@ def _template_checked(req: SubmitRequest, ntype: NotificationType, recipient: Re
     return live
 
 
-def _priced(row: Notification, req: SubmitRequest, version) -> None:
-    """The estimated cost of the row. Where the text decides the price (SMS segments) it is rendered now; the
+def _priced(row: Notification, req: SubmitRequest, version, context: DecisionContext) -> None:
+    """The estimated cost of the row. Where the text decides the price (SMS segments) it is rendered now (once
+    per version and data in a batch, and per recipient only where the template reads the recipient); the
     worker renders again at send time, when the recipient's details may have changed."""
     spec = channels.get(row.channel)
     if spec.cost_unit != MESSAGE:
-        try:
-            body = render_version(version, context=build_context(data=req.data, recipient=row.recipient)).body
-        except RenderError as exc:
-            raise InvalidInput({"data": [str(exc)]}) from exc
-        row.segments = spec.units(body)
+        memo = context.memo
+        per_recipient = memo.get(("reads_recipient", version.pk))
+        if per_recipient is None:
+            per_recipient = memo[("reads_recipient", version.pk)] = reads_recipient((version.text, version.html))
+        key = ("units", version.pk, req.data_key, per_recipient and row.recipient)
+        if key not in memo:
+            try:
+                body = render_version(version, context=build_context(data=req.data, recipient=row.recipient)).body
+            except RenderError as exc:
+                raise InvalidInput({"data": [str(exc)]}) from exc
+            memo[key] = spec.units(body)
+        row.segments = memo[key]
     estimate = cost_estimate(channel=row.channel, segments=row.segments, to=row.to_address, at=row.send_at)
     if estimate:
         row.cost, row.currency = estimate
@@ -207,9 +233,10 @@ def notification_prepare(
         now=now,
         context=context,
     )
-    live = _template_checked(req, ntype, recipient, decision)
+    live = _template_checked(req, ntype, recipient, decision, context)
     priority = req.priority or ntype.priority
-    row = Notification(
+    row: Notification = row_new(
+        Notification,
         recipient=recipient,
         notification_type=ntype,
         channel=decision.channel,
@@ -236,7 +263,7 @@ def notification_prepare(
         status_initial(row, to=Status.SCHEDULED, step=scheduled if decision.send_at == requested_send_at else None)
     else:
         status_initial(row, to=Status.QUEUED)
-    _priced(row, req, live.version)
+    _priced(row, req, live.version, context)
     budget = budgets_apply(row)  # last: it reserves the estimate, so nothing after it may refuse the item
     if budget is not None and budget.refused:
         status_initial(row, to=Status.SUPPRESSED, step=trace_step("budget", "refuse", budget.reason))
@@ -275,7 +302,7 @@ class BatchItemResult:
 def notifications_submit_batch(items: Sequence[SubmitRequest], *, submitted_by=None) -> list[BatchItemResult]:
     """Submit many notifications at once; a bad item fails alone and the rest are committed together.
 
-    Recipients are read in one query and the good rows written with one bulk insert; one wake-up per
+    Recipients are read in one query and the good rows written with one COPY; one wake-up per
     queue is published after the commit.
     """
     now = timezone.now()
@@ -304,7 +331,7 @@ def notifications_submit_batch(items: Sequence[SubmitRequest], *, submitted_by=N
                 result.errors = exc.errors
             results.append(result)
         accepted = [r.notification for r in results if r.notification is not None]
-        Notification.objects.bulk_create(accepted, batch_size=500)
+        rows_insert(Notification, accepted)
         kick_on_commit(n.queue for n in accepted if n.status == Status.QUEUED)
     return results
 

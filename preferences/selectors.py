@@ -12,6 +12,8 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q, QuerySet
 
+from commhub.sql import any_of
+
 from .models import ConsentRecord, Preference, Recipient, Suppression
 
 # commhub's own recipients: the staff mailbox (budget alerts) and each staff member's test-send recipient
@@ -33,8 +35,10 @@ def recipients_for_audiences() -> QuerySet[Recipient]:
 
 
 def recipients_by_external_id(external_ids: Iterable[str]) -> dict[str, Recipient]:
+    """The recipients a batch submit names, in one query (without the bookkeeping timestamps it never reads)."""
     ids = {str(e) for e in external_ids}
-    return {r.external_id: r for r in Recipient.objects.filter(external_id__in=ids)}
+    found = Recipient.objects.filter(any_of("external_id", ids)).defer("created_at", "updated_at")
+    return {r.external_id: r for r in found}
 
 
 def recipient_by_external_id(external_id: str) -> Recipient | None:
@@ -100,14 +104,20 @@ def policy_facts(*, recipient_ids: Iterable[int], addresses: Iterable[tuple[str,
     the preferences of `recipient_ids`."""
     ids = set(recipient_ids)
     facts = PolicyFacts()
-    for s in suppressions_for_addresses(set(addresses)).filter(lifted_at__isnull=True):
-        facts.suppressions[(s.channel, s.address)] = s
+    pairs = {(c, a) for c, a in addresses if a}
+    if pairs:
+        # one IN list over the addresses, the exact pairs kept here: an OR of a thousand (channel, address)
+        # conditions costs Django more to build than PostgreSQL to answer
+        wanted = Suppression.objects.filter(any_of("address", {a for _, a in pairs}), lifted_at__isnull=True)
+        for s in wanted:
+            if (s.channel, s.address) in pairs:
+                facts.suppressions[(s.channel, s.address)] = s
     if not ids:
         return facts
     # Ordered oldest first, so the last one seen per scope is the latest.
-    for record in ConsentRecord.objects.filter(recipient_id__in=ids).order_by("created_at", "id"):
+    for record in ConsentRecord.objects.filter(any_of("recipient_id", ids)).order_by("created_at", "id"):
         facts.consents[(record.recipient_id, record.channel, record.purpose, record.category)] = record
-    for pref in Preference.objects.filter(recipient_id__in=ids):
+    for pref in Preference.objects.filter(any_of("recipient_id", ids)):
         facts.preferences[pref.recipient_id].append(pref)
     return facts
 

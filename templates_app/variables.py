@@ -60,6 +60,16 @@ def used_names(sources: Iterable[str]) -> set[str]:
     return names - RESERVED_NAMES - {"range", "dict", "namespace", "cycler", "joiner"}
 
 
+def reads_recipient(sources: Iterable[str]) -> bool:
+    """Whether the sources (or the partials they include) read `recipient`: if not, a render depends on the
+    data alone."""
+    sources = [s for s in sources if s]
+    return any(
+        "recipient" in meta.find_undeclared_variables(parsed(source))
+        for source in [*sources, *_partials_used(sources).values()]
+    )
+
+
 def unguarded_names(sources: Iterable[str]) -> set[str]:
     """Top-level names used at least once without a default or an `is defined` guard."""
     return {path[0] for source in sources if source for path in required_paths(source)}

@@ -24,7 +24,7 @@ from notifications.constants import Status
 from notifications.idempotency import idempotent
 from notifications.trace import used_fallback_channel
 
-from .serializers import PriorityField, RecipientRefField
+from .serializers import PlainSendItem, PriorityField, RecipientRefField
 from .views import batch_item_requests, batch_shape_problems
 
 # our field names -> the contract's
@@ -53,6 +53,8 @@ class ContractSendInput(StrictInput):
     channel = ChannelField(required=False, allow_null=True)
     priority = PriorityField(required=False, allow_null=True)
     scheduled_time = serializers.DateTimeField(required=False, allow_null=True)
+
+    plain = PlainSendItem(recipient="user_id", type_name="trigger_type", null_allowed=True)
 
     def to_submit_request(self) -> services.SubmitRequest:
         d = self.validated_data

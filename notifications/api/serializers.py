@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from commhub.api import ChannelField, StrictInput
+from commhub import channels
+from commhub.api import ChannelField, StrictInput, holds_nul
 from commhub.locales import LOCALE_PATTERN
 from notifications.constants import PRIORITY_BY_NAME, Status
 from notifications.models import DeliveryAttempt, Notification, NotificationType
@@ -96,6 +99,51 @@ class RecipientRefField(serializers.Field):
         return value
 
 
+class PlainSendItem:
+    """The common batch item read without a serializer: a few keys of plain JSON values, exactly as the
+    serializer would read them. Anything else (a send time, an inline recipient, a value DRF would coerce or
+    refuse) returns None and goes through the serializer, which words the errors. A serializer per item costs
+    more than storing the row; `tests/notifications/test_batch_ingest.py` checks both readings agree."""
+
+    def __init__(self, *, recipient: str, type_name: str, null_allowed: bool) -> None:
+        self.recipient, self.type, self.null_allowed = recipient, type_name, null_allowed
+        self.known = frozenset((recipient, type_name, "data", "channel", "priority"))
+
+    def request(self, raw: Any) -> SubmitRequest | None:
+        if not isinstance(raw, dict) or not self.known.issuperset(raw):
+            return None
+        recipient, ntype = raw.get(self.recipient), raw.get(self.type)
+        if isinstance(recipient, int) and not isinstance(recipient, bool):
+            recipient = str(recipient)
+        if not (isinstance(recipient, str) and isinstance(ntype, str)):
+            return None
+        if not (_plain_text(recipient, 128) and _plain_text(ntype, 64)):
+            return None
+        data = raw.get("data", {})
+        channel, priority = raw.get("channel"), raw.get("priority")
+        if not isinstance(data, dict) or holds_nul(data):
+            return None
+        if channel is None and "channel" in raw and not self.null_allowed:
+            return None
+        if channel is not None and not (isinstance(channel, str) and channels.exists(channel)):
+            return None
+        if priority is None and "priority" in raw and not self.null_allowed:
+            return None
+        if priority is not None and (type(priority) is not int or not 1 <= priority <= 9):
+            return None
+        return SubmitRequest(recipient=recipient, type=ntype, data=dict(data), channel=channel, priority=priority)
+
+
+def _plain_text(value: str, max_length: int) -> bool:
+    """A non-empty string the serializer would take as it is (no surrounding whitespace to trim, no NUL)."""
+    return (
+        0 < len(value) <= max_length
+        and not value[0].isspace()
+        and not value[-1].isspace()
+        and "\x00" not in value
+    )
+
+
 class SendInput(StrictInput):
     recipient = RecipientRefField()
     type = serializers.CharField(max_length=64)
@@ -103,6 +151,8 @@ class SendInput(StrictInput):
     channel = ChannelField(required=False)
     priority = PriorityField(required=False)
     send_at = serializers.DateTimeField(required=False, help_text="ISO 8601; later than now schedules the send.")
+
+    plain = PlainSendItem(recipient="recipient", type_name="type", null_allowed=False)
 
     def to_submit_request(self) -> SubmitRequest:
         d = self.validated_data

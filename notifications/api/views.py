@@ -25,6 +25,7 @@ from .serializers import (
     NotificationDetailOutput,
     NotificationOutput,
     NotificationTypeOutput,
+    PlainSendItem,
     SendInput,
     accepted_output,
 )
@@ -45,7 +46,10 @@ class NotificationFilter(StrictFilterSet):
 
 
 class SubmitInput(Protocol):
-    """An input serializer that turns into a submit request (SendInput, the contract's send input)."""
+    """An input serializer that turns into a submit request (SendInput, the contract's send input); `plain`
+    reads the common item without it."""
+
+    plain: PlainSendItem
 
     def is_valid(self, *, raise_exception: bool = False) -> bool: ...
 
@@ -62,7 +66,12 @@ def batch_item_requests(
     malformed item gets its own errors, not the batch's."""
     requests: list[services.SubmitRequest | None] = []
     errors: dict[int, dict] = {}
+    plain = input_class.plain  # type: ignore[attr-defined]
     for index, raw in enumerate(raw_items):
+        request = plain.request(raw)
+        if request is not None:
+            requests.append(request)
+            continue
         item = input_class(data=raw) if isinstance(raw, dict) else None
         if item is None:
             requests.append(None)

@@ -1,0 +1,221 @@
+"""Batch ingest built for throughput: the plain item reading, the row construction and the COPY insert give
+exactly what the serializer, the model constructor and Django's insert give; work shared between items of a
+batch is only shared where its answer cannot differ."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db.models.signals import post_init, pre_init
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from commhub.sql import row_new, rows_insert
+from notifications.api.contract import ContractSendInput
+from notifications.api.serializers import SendInput
+from notifications.models import Notification
+from templates_app.models import Template
+from templates_app.services import version_create, version_publish
+from tests.factories import RecipientFactory
+
+ALERT = {"amount": "$120.00", "account": "checking"}
+
+# --- the plain reading of an item -------------------------------------------------------------------------
+
+_text = st.one_of(
+    st.sampled_from(["123", " 123", "123 ", "", "financial_alert", "sms", "email", "high", "a\x00b", "x" * 129]),
+    st.text(alphabet="ab \t\x00é1", max_size=6),
+)
+_value = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 12),
+    st.floats(allow_nan=False, allow_infinity=False, width=16),
+    _text,
+    st.lists(_text, max_size=2),
+    st.dictionaries(_text, st.one_of(_text, st.integers(), st.none(), st.lists(_text, max_size=2)), max_size=3),
+)
+
+
+def _items(recipient: str, type_name: str):
+    keys = st.sampled_from([recipient, type_name, "data", "channel", "priority", "send_at", "extra"])
+    return st.dictionaries(keys, _value, max_size=6)
+
+
+def _agrees(input_class, raw) -> bool:
+    """The plain reading either declines or gives exactly the serializer's submit request."""
+    plain = input_class.plain.request(raw)
+    if plain is None:
+        return False
+    serializer = input_class(data=raw)
+    assert serializer.is_valid(), (raw, serializer.errors)
+    assert serializer.to_submit_request() == plain, raw
+    return True
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(v1=_items("recipient", "type"), contract=_items("user_id", "trigger_type"))
+def test_the_plain_reading_of_an_item_agrees_with_the_serializer(v1, contract):
+    _agrees(SendInput, v1)
+    _agrees(ContractSendInput, contract)
+
+
+@pytest.mark.parametrize(
+    ("input_class", "raw"),
+    [
+        (SendInput, {"recipient": "123", "type": "financial_alert", "data": ALERT}),
+        (SendInput, {"recipient": 123, "type": "financial_alert", "channel": "email", "priority": 2}),
+        (ContractSendInput, {"user_id": 123, "trigger_type": "financial_alert", "data": ALERT, "channel": None}),
+    ],
+)
+def test_the_common_items_take_the_plain_reading(input_class, raw):
+    assert _agrees(input_class, raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"recipient": " 123", "type": "financial_alert"},  # the serializer trims it
+        {"recipient": "123", "type": "financial_alert", "priority": "high"},
+        {"recipient": "123", "type": "financial_alert", "send_at": "2026-12-03T10:00:00Z"},
+        {"recipient": {"external_id": "9"}, "type": "financial_alert"},
+        {"recipient": "123", "type": "financial_alert", "data": {"note": "a\x00b"}},
+        {"recipient": "123", "type": "financial_alert", "channel": None},
+        {"recipient": True, "type": "financial_alert"},
+    ],
+)
+def test_anything_unusual_goes_through_the_serializer(raw):
+    assert SendInput.plain.request(raw) is None
+
+
+# --- rows built and inserted in bulk ---------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_row_new_builds_what_the_model_constructor_builds(catalogue, django_assert_num_queries):
+    recipient = RecipientFactory(external_id="123")
+    ntype = catalogue["financial_alert"]
+    now = timezone.now()
+    values = {
+        "recipient": recipient,
+        "notification_type": ntype,
+        "channel": "sms",
+        "priority": 1,
+        "queue": "sms.critical",
+        "data": ALERT,
+        "decision_trace": [{"check": "type", "outcome": "pass", "reason": "x"}],
+        "to_address": recipient.phone,
+        "send_at": now,
+        "created_at": now,
+        "submitted_by": None,
+    }
+    built, expected = row_new(Notification, **values), Notification(**values)
+    for field in Notification._meta.concrete_fields:
+        if field.attname != "id":
+            assert getattr(built, field.attname) == getattr(expected, field.attname), field.attname
+    with django_assert_num_queries(0):
+        assert built.recipient is recipient and built.notification_type is ntype and built.submitted_by is None
+    assert built._state.adding and built.pk is not None and built.pk != expected.pk
+    # row_new sends no pre_init/post_init signal: it is only right while nothing listens for them
+    assert not pre_init.has_listeners(Notification) and not post_init.has_listeners(Notification)
+    with pytest.raises(TypeError, match="no field"):
+        row_new(Notification, recipient=recipient, colour="blue")
+
+
+@pytest.mark.django_db
+def test_rows_insert_stores_every_value_as_django_insert_does(catalogue):
+    """COPY's text format escapes tabs, newlines and backslashes itself; every column must come back as
+    bulk_create stores it."""
+    recipient = RecipientFactory(external_id="123")
+    awkward = "tab\there\nnew line \\N back\\slash 'quote' \"dq\" é ☃ \r"
+    now = timezone.now()
+
+    def row() -> Notification:
+        return row_new(
+            Notification,
+            recipient=recipient,
+            notification_type=catalogue["financial_alert"],
+            channel="sms",
+            queue="sms.critical",
+            data={"text": awkward, "n": 1.5, "list": [None, True, "\\"], "nested": {"k\t": awkward}},
+            decision_trace=[{"check": "x", "outcome": "pass", "reason": awkward}],
+            to_address=recipient.phone,
+            last_error=awkward,
+            cost=Decimal("0.0075"),
+            segments=2,
+            send_at=now,
+            created_at=now,
+        )
+
+    copied, inserted = row(), row()
+    rows_insert(Notification, [copied])
+    Notification.objects.bulk_create([inserted])
+    a, b = (Notification.objects.get(pk=n.pk) for n in (copied, inserted))
+    for field in Notification._meta.concrete_fields:
+        if field.attname not in ("id", "updated_at"):
+            assert getattr(a, field.attname) == getattr(b, field.attname), field.attname
+    assert a.data["text"] == awkward and a.last_error == awkward and a.cost == Decimal("0.0075")
+
+
+@pytest.mark.django_db
+def test_rows_insert_refuses_rows_without_primary_keys(catalogue):
+    row = Notification(recipient=RecipientFactory(), notification_type=catalogue["financial_alert"])
+    row.id = None
+    with pytest.raises(ValueError, match="primary keys"):
+        rows_insert(Notification, [row])
+
+
+# --- shared work in a batch ------------------------------------------------------------------------------
+
+
+def _sms_template_reading_the_recipient(catalogue) -> None:
+    template = Template.objects.get(notification_type=catalogue["financial_alert"], channel="sms", locale="en")
+    version = version_create(
+        template=template,
+        actor="test",
+        text="Hi {{ recipient.attributes.first_name | default('') }}: {{ amount }} on your {{ account }} account.",
+        variables=[
+            {"name": "amount", "type": "string", "required": True, "sample": "$1"},
+            {"name": "account", "type": "string", "required": True, "sample": "checking"},
+        ],
+    )
+    version_publish(version=version, actor="test")
+
+
+@pytest.mark.django_db
+def test_a_batch_prices_each_item_by_its_own_text_where_the_template_reads_the_recipient(api, catalogue):
+    _sms_template_reading_the_recipient(catalogue)
+    RecipientFactory(external_id="short", attributes={"first_name": "Al"})
+    RecipientFactory(external_id="long", attributes={"first_name": "B" * 150})
+    RecipientFactory(external_id="unicode", attributes={"first_name": "Zoë ☃"})
+    items = [{"recipient": who, "type": "financial_alert", "data": ALERT} for who in ("short", "long", "unicode")]
+    response = api.post("/api/v1/notifications/batch/", {"notifications": items}, format="json")
+    assert response.status_code == 200, response.content
+    segments = {n.recipient.external_id: n.segments for n in Notification.objects.select_related("recipient")}
+    # one GSM segment; 150 more characters make two; the snowman is not GSM, so UCS-2 at 70 a segment
+    assert segments == {"short": 1, "long": 2, "unicode": 1}
+    costs = {r["index"]: Decimal(r["cost"]) for r in response.json()["results"]}
+    assert costs[1] == 2 * costs[0]
+
+
+@pytest.mark.django_db
+def test_items_with_the_same_bad_data_each_get_their_error_and_the_good_ones_go(api, catalogue):
+    for who in ("a", "b", "c"):
+        RecipientFactory(external_id=who)
+    bad = {"amount": "$5"}
+    items = [
+        {"recipient": "a", "type": "financial_alert", "data": bad},
+        {"recipient": "b", "type": "financial_alert", "data": ALERT},
+        {"recipient": "c", "type": "financial_alert", "data": bad},
+        {"recipient": "c", "type": "financial_alert", "data": {"amount": "$1", "account": "nul \x00"}},
+    ]
+    response = api.post("/api/v1/notifications/batch/", {"notifications": items}, format="json")
+    assert response.status_code == 200, response.content
+    results = response.json()["results"]
+    assert [r["success"] for r in results] == [False, True, False, False]
+    missing = {"data": {"account": ["This variable is required by the template."]}}
+    assert results[0]["errors"] == results[2]["errors"] == missing
+    assert "NUL" in str(results[3]["errors"]["data"])
+    assert list(Notification.objects.values_list("recipient__external_id", flat=True)) == ["b"]
