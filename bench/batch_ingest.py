@@ -3,7 +3,7 @@
     python bench/batch_ingest.py [--batches 20] [--size 1000] [--clients 2]
 
 One gunicorn (gthread 2x5, PostgreSQL, Redis broker). Each client posts `--batches` batches of `--size`
-notifications, back to back:
+notifications (one each to `--size` distinct recipients, the same alert data), back to back:
   * commhub   POST /api/v1/notifications/batch/     (per-item validation, one bulk insert, one kick per queue)
   * contract  POST /api/communication/batch         (the seed contract over the same service)
 Baselines measured in the same run:
@@ -41,10 +41,15 @@ from bench.common import (
 )
 
 DATA = {"amount": "$120.00", "account": "checking"}
+FIRST_ID = 500_000  # the benchmark's recipients: 500000, 500001, ...
 
 
-def post_many(port: int, token: str, path: str, bodies: list[bytes], clients: int) -> tuple[float, list[dict]]:
-    """POST every body (split across `clients` keep-alive connections); returns wall seconds and replies."""
+def post_many(
+    port: int, token: str, path: str, bodies: list[bytes], clients: int, *, keep_alive: bool = True
+) -> tuple[float, list[dict]]:
+    """POST every body (split across `clients`); returns wall seconds and replies. Without `keep_alive` each
+    request opens its own connection: gunicorn's workers race to accept each one, as behind a load balancer,
+    where two keep-alive connections can both stick to one worker process and leave the other core idle."""
     replies: list[dict] = []
     lock = threading.Lock()
 
@@ -56,6 +61,8 @@ def post_many(port: int, token: str, path: str, bodies: list[bytes], clients: in
             payload = json.loads(response.read() or b"{}")
             with lock:
                 replies.append({"status": response.status, "body": payload})
+            if not keep_alive:
+                conn.close()
         conn.close()
 
     shares = [bodies[i::clients] for i in range(clients)]
@@ -106,10 +113,22 @@ def main() -> int:
     django_setup(env)
     from notifications.models import Notification
 
-    v1_item = {"recipient": "123", "type": "financial_alert", "data": DATA}
-    contract_item = {"user_id": 123, "trigger_type": "financial_alert", "data": DATA}
-    v1_body = json.dumps({"notifications": [v1_item] * args.size}).encode()
-    contract_body = json.dumps({"communications": [contract_item] * args.size}).encode()
+    # each batch addresses `size` distinct recipients (as a product's fan-out does), each with a phone and email
+    from preferences.models import Recipient
+
+    Recipient.objects.bulk_create(
+        [
+            Recipient(external_id=str(FIRST_ID + i), phone=f"+1415{FIRST_ID + i:07d}", email=f"r{i}@example.com")
+            for i in range(args.size)
+        ]
+    )
+    v1_items = [{"recipient": str(FIRST_ID + i), "type": "financial_alert", "data": DATA} for i in range(args.size)]
+    contract_items = [
+        {"user_id": FIRST_ID + i, "trigger_type": "financial_alert", "data": DATA} for i in range(args.size)
+    ]
+    v1_body = json.dumps({"notifications": v1_items}).encode()
+    contract_body = json.dumps({"communications": contract_items}).encode()
+    v1_item = v1_items[0]
 
     port = free_port()
     server = start_gunicorn(env, port)
@@ -129,7 +148,7 @@ def main() -> int:
         for number in range(1, rounds + 1):
             for key, (path, body, field) in endpoints.items():
                 before = Notification.objects.count()
-                seconds, replies = post_many(port, token, path, [body] * per_round, args.clients)
+                seconds, replies = post_many(port, token, path, [body] * per_round, args.clients, keep_alive=False)
                 accepted = sum(r["body"]["summary"][field] for r in replies if r["status"] == 200)
                 entry = results[key]
                 entry["seconds"] += seconds
