@@ -27,6 +27,7 @@ class Knobs:
     esp_batch_size: int
     esp_batch_tiers: list[str]
     batch_max_items: int
+    wakeup_coalesce_ms: float
     dispatch_due_interval_seconds: int
     sweep_interval_seconds: int
     stale_queued_seconds: int

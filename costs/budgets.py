@@ -21,7 +21,7 @@ into a staff alert (this app sits below notifications and cannot submit one itse
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -75,13 +75,14 @@ class BudgetVerdict:
     reason: str
 
 
-def budgets_apply(notification: Any) -> BudgetVerdict | None:
+def budgets_apply(notification: Any, *, active: Sequence[Budget] | None = None) -> BudgetVerdict | None:
     """Check and reserve `notification`'s estimated cost against every budget covering it (call inside the
-    submit transaction). None when no budget covers it."""
+    submit transaction). None when no budget covers it. `active`: the active budgets as the caller read them
+    (it decided from them whether it needs a transaction), else the snapshot's."""
     cost = notification.cost
     if cost is None or notification.notification_type.key == STAFF_ALERT_TYPE:
         return None
-    budgets = [b for b in active_budgets.get() if _covers(b, notification)]
+    budgets = [b for b in (active_budgets.get() if active is None else active) if _covers(b, notification)]
     if not budgets:
         return None
     spends = []

@@ -60,6 +60,7 @@ class DecisionContext:
     loaded: set[int] = field(default_factory=set)
     cap_usage: dict[tuple[int, int], list[datetime]] = field(default_factory=dict)
     memo: dict[tuple, Any] = field(default_factory=dict)
+    budgets: list[Any] | None = None  # the active budgets as the caller read them (None: read them when needed)
 
     def preload(self, recipients: Iterable[Recipient]) -> None:
         todo = [r for r in recipients if r.pk not in self.loaded]

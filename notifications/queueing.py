@@ -10,13 +10,18 @@ import the tasks module, which calls the send path.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import threading
+import time
 from collections.abc import Iterable
 from functools import partial
 
 from django.db import transaction
 
 from commhub.celery import app
+from commhub.conf import knobs
 
 DRAIN_QUEUE_TASK = "notifications.drain_queue"
 PROMOTE_DUE_TASK = "notifications.promote_due"
@@ -35,9 +40,54 @@ def kick(queue: str, *, countdown: float | None = None) -> bool:
 
 
 def kick_on_commit(queues: Iterable[str]) -> None:
-    """Publish one wake-up per distinct queue once the current transaction has committed."""
-    for queue in sorted(set(queues)):
-        transaction.on_commit(partial(kick, queue))
+    """Wake each distinct queue once the current transaction has committed (through the process's coalescing
+    publisher: see `Waker`)."""
+    distinct = set(queues)
+    if distinct:
+        transaction.on_commit(partial(waker.wake, distinct))
+
+
+class Waker:
+    """Publishes the wake-ups the API's commits ask for from one thread per process, coalescing them per queue:
+    the first request after a quiet spell is published at once; requests that arrive while a wake-up is being
+    published, or within COMMHUB_WAKEUP_COALESCE_MS of the last one, share the next. Every commit is followed by
+    a wake-up published after it, so a worker that drained its queue just before a commit is always woken
+    again; under load, a busy queue costs one publish per window instead of one per request (the publish is
+    a fifth of a single send's CPU). The request thread never waits for the broker. Wake-ups still pending
+    when the process exits are published by an exit hook; a process killed outright leaves them to the
+    sweeper, like any lost wake-up."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._pending: set[str] = set()
+        self._pid: int | None = None
+
+    def wake(self, queues: Iterable[str]) -> None:
+        with self._cond:
+            if self._pid != os.getpid():  # first use in this process (or a fork): its own thread
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="commhub-waker", daemon=True).start()
+            self._pending.update(queues)
+            self._cond.notify()
+
+    def flush(self) -> None:
+        """Publish whatever is pending now, in the calling thread."""
+        with self._cond:
+            queues, self._pending = self._pending, set()
+        for queue in sorted(queues):
+            kick(queue)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending:
+                    self._cond.wait()
+            self.flush()
+            time.sleep(knobs().wakeup_coalesce_ms / 1000)  # what arrives meanwhile shares the next publish
+
+
+waker = Waker()
+atexit.register(waker.flush)
 
 
 def wake_after_backoff(notification_id: object, queue: str, delay: float) -> None:

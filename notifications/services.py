@@ -7,6 +7,7 @@ only ever committed whole, and its wake-up is published after the commit (see qu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,7 @@ from commhub.channels import MESSAGE
 from commhub.errors import Conflict, InvalidInput, NotFound
 from commhub.sql import row_new, rows_insert
 from costs.budgets import budgets_apply
+from costs.selectors import active_budgets
 from costs.services import cost_estimate
 from preferences.models import Recipient
 from preferences.selectors import recipients_by_external_id
@@ -189,26 +191,36 @@ def _template_checked(
 
 
 def _priced(row: Notification, req: SubmitRequest, version, context: DecisionContext) -> None:
-    """The estimated cost of the row. Where the text decides the price (SMS segments) it is rendered now (once
-    per version and data in a batch, and per recipient only where the template reads the recipient); the
+    """The estimated cost of the row. Where the text decides the price (SMS segments) it is rendered now; the
     worker renders again at send time, when the recipient's details may have changed."""
     spec = channels.get(row.channel)
     if spec.cost_unit != MESSAGE:
-        memo = context.memo
-        per_recipient = memo.get(("reads_recipient", version.pk))
-        if per_recipient is None:
-            per_recipient = memo[("reads_recipient", version.pk)] = reads_recipient((version.text, version.html))
-        key = ("units", version.pk, req.data_key, per_recipient and row.recipient)
-        if key not in memo:
-            try:
-                body = render_version(version, context=build_context(data=req.data, recipient=row.recipient)).body
-            except RenderError as exc:
-                raise InvalidInput({"data": [str(exc)]}) from exc
-            memo[key] = spec.units(body)
-        row.segments = memo[key]
+        row.segments = _units(row, req, version, context)
     estimate = cost_estimate(channel=row.channel, segments=row.segments, to=row.to_address, at=row.send_at)
     if estimate:
         row.cost, row.currency = estimate
+
+
+def _units(row: Notification, req: SubmitRequest, version, context: DecisionContext) -> int:
+    """The row's SMS segments. In a batch, a render is shared by the items with the same version and data, unless
+    the template reads the recipient (asked only once a second recipient comes: a single send never asks)."""
+    memo = context.memo
+    shared = ("units", version.pk, req.data_key)
+    first = memo.get(shared)  # (the recipient it was rendered for, its units)
+    if first is not None:
+        reads = memo.get(("reads_recipient", version.pk))
+        if reads is None:
+            reads = memo[("reads_recipient", version.pk)] = reads_recipient((version.text, version.html))
+        if first[0] == row.recipient_id or not reads:
+            return first[1]
+    try:
+        body = render_version(version, context=build_context(data=req.data, recipient=row.recipient)).body
+    except RenderError as exc:
+        raise InvalidInput({"data": [str(exc)]}) from exc
+    units = channels.get(row.channel).units(body)
+    if first is None:
+        memo[shared] = (row.recipient_id, units)
+    return units
 
 
 def notification_prepare(
@@ -264,7 +276,8 @@ def notification_prepare(
     else:
         status_initial(row, to=Status.QUEUED)
     _priced(row, req, live.version, context)
-    budget = budgets_apply(row)  # last: it reserves the estimate, so nothing after it may refuse the item
+    # last: it reserves the estimate, so nothing after it may refuse the item
+    budget = budgets_apply(row, active=context.budgets)
     if budget is not None and budget.refused:
         status_initial(row, to=Status.SUPPRESSED, step=trace_step("budget", "refuse", budget.reason))
         row.last_error, row.error_code = budget.reason[:2000], "budget"
@@ -276,14 +289,23 @@ def notification_prepare(
 
 
 def notification_submit(req: SubmitRequest, *, submitted_by=None) -> Notification:
-    """Validate, commit one notification and (after commit) wake its queue's worker."""
+    """Validate, commit one notification and (after commit) wake its queue's worker.
+
+    When storing the row is the only write (no inline recipient to upsert, no frequency cap to lock, no budget
+    to reserve against), its INSERT is the whole transaction: the reads before it need none, and BEGIN and
+    COMMIT would cost two more round trips."""
     now = timezone.now()
-    with transaction.atomic():
-        _lock_for_frequency_cap([req])
-        notification = notification_prepare(req, now=now, context=DecisionContext(), submitted_by=submitted_by)
+    budgets = active_budgets.get()
+    capped = {t.key for t in notification_types_capped()}
+    alone = not budgets and not isinstance(req.recipient, Mapping) and req.type not in capped
+    with transaction.atomic() if not alone else contextlib.nullcontext():
+        if not alone:
+            _lock_for_frequency_cap([req])
+        context = DecisionContext(budgets=budgets)
+        notification = notification_prepare(req, now=now, context=context, submitted_by=submitted_by)
         notification.save(force_insert=True)
         if notification.status == Status.QUEUED:
-            kick_on_commit([notification.queue])
+            kick_on_commit([notification.queue])  # outside a transaction, at once: the INSERT has committed
     return notification
 
 

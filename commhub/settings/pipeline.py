@@ -31,6 +31,9 @@ COMMHUB = {
     # critical tiers always send one message per call (lowest latency).
     "ESP_BATCH_SIZE": env.int("COMMHUB_ESP_BATCH_SIZE", default=500),
     "ESP_BATCH_TIERS": env.list("COMMHUB_ESP_BATCH_TIERS", default=["reports", "education"]),
+    # A web process publishes the wake-ups its commits ask for from one thread: those that arrive within this
+    # many milliseconds of the last publish share the next one (every commit is still followed by a wake-up).
+    "WAKEUP_COALESCE_MS": env.float("COMMHUB_WAKEUP_COALESCE_MS", default=5.0),
     # Largest accepted batch request.
     "BATCH_MAX_ITEMS": env.int("COMMHUB_BATCH_MAX_ITEMS", default=1000),
     # Beat intervals for the due-row dispatcher and the sweeper.

@@ -25,7 +25,7 @@ from notifications.idempotency import idempotent
 from notifications.trace import used_fallback_channel
 
 from .serializers import PlainSendItem, PriorityField, RecipientRefField
-from .views import batch_item_requests, batch_shape_problems
+from .views import batch_item_requests, batch_shape_problems, send_request
 
 # our field names -> the contract's
 _FIELD_NAMES = {"recipient": "user_id", "type": "trigger_type", "send_at": "scheduled_time"}
@@ -128,11 +128,11 @@ class ContractSendView(APIView):
     )
     @idempotent
     def post(self, request):
-        payload = ContractSendInput(data=request.data)
-        if not payload.is_valid():
-            return _bad_request(payload.errors)
+        read = send_request(request.data, ContractSendInput)
+        if not isinstance(read, services.SubmitRequest):
+            return _bad_request(read)
         try:
-            n = services.notification_submit(payload.to_submit_request(), submitted_by=request.user)
+            n = services.notification_submit(read, submitted_by=request.user)
         except InvalidInput as exc:
             return _bad_request(exc.errors)
         if n.status == Status.SUPPRESSED:  # refused by the decision engine: recorded, not sent

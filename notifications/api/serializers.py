@@ -136,12 +136,7 @@ class PlainSendItem:
 
 def _plain_text(value: str, max_length: int) -> bool:
     """A non-empty string the serializer would take as it is (no surrounding whitespace to trim, no NUL)."""
-    return (
-        0 < len(value) <= max_length
-        and not value[0].isspace()
-        and not value[-1].isspace()
-        and "\x00" not in value
-    )
+    return 0 < len(value) <= max_length and not value[0].isspace() and not value[-1].isspace() and "\x00" not in value
 
 
 class SendInput(StrictInput):

@@ -59,6 +59,19 @@ class SubmitInput(Protocol):
     def to_submit_request(self) -> services.SubmitRequest: ...
 
 
+_NOT_AN_OBJECT = "Each item must be a JSON object."
+
+
+def send_request(raw: Any, input_class: Callable[..., SubmitInput] = SendInput) -> services.SubmitRequest | dict:
+    """One send as `input_class` reads it (the common shape without a serializer: see PlainSendItem), or its
+    field errors."""
+    request = input_class.plain.request(raw)  # type: ignore[attr-defined]
+    if request is not None:
+        return request
+    item = input_class(data=raw)
+    return item.to_submit_request() if item.is_valid() else item.errors
+
+
 def batch_item_requests(
     raw_items: list, input_class: Callable[..., SubmitInput] = SendInput
 ) -> tuple[list[services.SubmitRequest | None], dict[int, dict]]:
@@ -66,21 +79,13 @@ def batch_item_requests(
     malformed item gets its own errors, not the batch's."""
     requests: list[services.SubmitRequest | None] = []
     errors: dict[int, dict] = {}
-    plain = input_class.plain  # type: ignore[attr-defined]
     for index, raw in enumerate(raw_items):
-        request = plain.request(raw)
-        if request is not None:
-            requests.append(request)
-            continue
-        item = input_class(data=raw) if isinstance(raw, dict) else None
-        if item is None:
-            requests.append(None)
-            errors[index] = {"non_field_errors": ["Each item must be a JSON object."]}
-        elif not item.is_valid():
-            requests.append(None)
-            errors[index] = item.errors
+        read = send_request(raw, input_class) if isinstance(raw, dict) else {"non_field_errors": [_NOT_AN_OBJECT]}
+        if isinstance(read, services.SubmitRequest):
+            requests.append(read)
         else:
-            requests.append(item.to_submit_request())
+            requests.append(None)
+            errors[index] = read
     return requests, errors
 
 
@@ -145,9 +150,10 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     )
     @idempotent
     def create(self, request):
-        payload: SendInput = SendInput(data=request.data)
-        payload.is_valid(raise_exception=True)
-        notification = services.notification_submit(payload.to_submit_request(), submitted_by=request.user)
+        read = send_request(request.data)
+        if not isinstance(read, services.SubmitRequest):
+            raise serializers.ValidationError(read)
+        notification = services.notification_submit(read, submitted_by=request.user)
         return Response(accepted_output(notification), status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
