@@ -25,13 +25,14 @@ from commhub.queues import delivery_queues
 from notifications.channels.failover import FailoverProvider
 from notifications.channels.providers import provider_for
 from notifications.constants import Status
+from notifications.decision import recheck_many_before_send
 from notifications.models import Notification
 from notifications.ratelimit import Throttled
 
 from .batch import GroupOutcome, batch_key, group_deliver, group_from_buffer
 from .claim import give_back, give_back_all, hold_back, notifications_claim
 from .group_commit import GroupRecorder
-from .send import notification_deliver
+from .send import Precheck, notification_deliver
 from .senders import drop_connection, sender_pool, with_fresh_connection
 
 logger = logging.getLogger(__name__)
@@ -154,6 +155,7 @@ class _Drain:
         self.batching = False
         self.groups_in_flight = 0
         self.one_by_one: set[Any] = set()  # rows a group handed back: never grouped again in this drain
+        self.prechecks: dict[Any, Precheck] = {}  # row id -> its claimed batch's re-check (send.py)
 
     def run(self) -> DrainResult:
         try:
@@ -226,7 +228,11 @@ class _Drain:
         try:
             provider = provider_for(notification.channel)
             provider.open()  # idempotent: keeps the thread's keep-alive session across drains
-            outcome = notification_deliver(notification, provider=provider, token=self.token, recorder=self.recorder)
+            with self.lock:
+                precheck = self.prechecks.pop(notification.pk, None)
+            outcome = notification_deliver(
+                notification, provider=provider, token=self.token, recorder=self.recorder, precheck=precheck
+            )
         except Throttled as exc:
             self.throttled(notification, exc)
             return
@@ -316,6 +322,10 @@ class _Drain:
             exclude_types=frozenset(self.blocked_types),
         )
         result.claimed += len(rows)
+        if rows:  # the re-check for the whole claim: one policy evaluation instead of a statement per row
+            at = time.monotonic()
+            for n, refusal in zip(rows, recheck_many_before_send(rows), strict=True):
+                self.prechecks[n.pk] = Precheck(refusal, at)
         self.buffer.extend(rows)
         if len(rows) < wanted:
             self.exhausted = result.queue_empty = True

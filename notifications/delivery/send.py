@@ -1,7 +1,8 @@
 """Send: one claimed row, from the last check to the provider's answer.
 
 A row past its expiry (the type's time to live) ends `expired` without a provider call. Then the person is
-re-checked (a STOP that arrived while the row waited wins), and the send window (a row
+re-checked (a STOP that arrived while the row waited wins; the drain re-checks a claimed batch in one go, and
+that answer stands for a second), and the send window (a row
 that waited past the recipient's 21:00 is held until their 08:00), then the message is rendered
 and handed to the channel's provider chain within its rate limits: a short wait is slept here, a longer one
 gives the row back to the queue (Throttled). Whatever happens is written by outcomes.py before the sender
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 
 from django.utils import timezone
 
@@ -21,31 +23,55 @@ from notifications.channels.base import DeliveryError, OutboundMessage, Permanen
 from notifications.decision import recheck_before_send, send_window_at_send
 from notifications.models import Notification
 from notifications.ratelimit import Throttled
+from preferences.policy import Verdict
 
 from .claim import hold_back
 from .group_commit import GroupRecorder
 from .outbound import outbound_message
 from .outcomes import Attempt, record_deferred, record_expired, record_failure, record_success, record_suppressed
 
+# A re-check made for the whole claimed batch stands in for the row's own for this long; a row that waited
+# longer in the drain's buffer (a paced sender) is re-checked on its own.
+PRECHECK_FRESH_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Precheck:
+    """The re-check's answer for a row, made with its claimed batch (one policy evaluation for all)."""
+
+    refusal: Verdict | None
+    at: float  # time.monotonic() when it was made
+
 
 def notification_deliver(
-    notification: Notification, *, provider: Provider, token: uuid.UUID, recorder: GroupRecorder | None = None
+    notification: Notification,
+    *,
+    provider: Provider,
+    token: uuid.UUID,
+    recorder: GroupRecorder | None = None,
+    precheck: Precheck | None = None,
 ) -> str:
     """Send one claimed notification and record the outcome. Returns the status it ended in ("lost" when its
     claim was taken over). Every log line written meanwhile (here, in the provider chain, in anymail or
     Twilio's client) carries its id."""
     with notification_context(notification.pk):
-        return _deliver(notification, provider=provider, token=token, recorder=recorder)
+        return _deliver(notification, provider=provider, token=token, recorder=recorder, precheck=precheck)
 
 
 def _deliver(
-    notification: Notification, *, provider: Provider, token: uuid.UUID, recorder: GroupRecorder | None
+    notification: Notification,
+    *,
+    provider: Provider,
+    token: uuid.UUID,
+    recorder: GroupRecorder | None,
+    precheck: Precheck | None,
 ) -> str:
     started = timezone.now()
     t0 = time.perf_counter()
     if notification.expires_at is not None and started >= notification.expires_at:
         return record_expired(notification, now=started, token=token)
-    refusal = recheck_before_send(notification)
+    fresh = precheck is not None and time.monotonic() - precheck.at <= PRECHECK_FRESH_SECONDS
+    refusal = precheck.refusal if precheck is not None and fresh else recheck_before_send(notification)
     if refusal is not None:
         return record_suppressed(notification, refusal=refusal, token=token)
     held = send_window_at_send(notification, now=started)
