@@ -85,6 +85,62 @@ def row_new(model: type[models.Model], **values: Any) -> Any:
     return instance
 
 
+@cache
+def _insert_statement(model: type[models.Model], vendor: str) -> tuple[str, list[Any]]:
+    fields = list(model._meta.concrete_fields)
+    columns = ", ".join(f'"{f.column}"' for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    return f'INSERT INTO "{model._meta.db_table}" ({columns}) VALUES ({marks})', fields  # noqa: S608 (metadata)
+
+
+def row_insert(obj: models.Model) -> None:
+    """INSERT one new instance (primary key set): what `obj.save(force_insert=True)` sends, from a statement built
+    once per model instead of compiled per call. Like `rows_insert`, it sends no pre_save/post_save signal."""
+    model = type(obj)
+    connection = connections[router.db_for_write(model)]
+    sql, fields = _insert_statement(model, connection.vendor)
+    if getattr(obj, model._meta.pk.attname) is None:
+        raise ValueError(f"row_insert needs {model.__name__}'s primary key set before the insert")
+    params = []
+    for f in fields:
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            f.pre_save(obj, add=True)
+        params.append(f.get_db_prep_save(getattr(obj, f.attname), connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    obj._state.adding = False
+    obj._state.db = connection.alias
+
+
+@cache
+def _select_statement(model: type[models.Model], field: str, vendor: str) -> tuple[str, list[Any]]:
+    fields = list(model._meta.concrete_fields)
+    columns = ", ".join(f'"{f.column}"' for f in fields)
+    where = model._meta.get_field(field).column  # type: ignore[union-attr]
+    return f'SELECT {columns} FROM "{model._meta.db_table}" WHERE "{where}" = %s LIMIT 2', fields  # noqa: S608
+
+
+def row_by(model: type[models.Model], field: str, value: Any) -> Any:
+    """The instance whose unique `field` equals `value`, or None: what `model.objects.filter(field=value).first()`
+    returns (the field's own converters applied), from a statement built once per model and field. For the
+    single send, where compiling the ORM query cost more CPU than PostgreSQL spends answering it."""
+    connection = connections[router.db_for_read(model)]
+    sql, fields = _select_statement(model, field, connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value])
+        rows = cursor.fetchall()
+    if len(rows) != 1:
+        if rows:
+            raise ValueError(f"{model.__name__}.{field} is not unique")
+        return None
+    values = list(rows[0])
+    for i, f in enumerate(fields):
+        col = f.get_col(model._meta.db_table)
+        for convert in [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]:
+            values[i] = convert(values[i], col, connection)
+    return model.from_db(connection.alias, [f.attname for f in fields], values)
+
+
 def rows_insert(model: type[models.Model], objs: Sequence[models.Model], *, batch_size: int = 500) -> None:
     """Insert new instances of `model` (primary keys already set, e.g. UUID defaults): one COPY on PostgreSQL,
     `bulk_create` elsewhere. Like `bulk_create`, it sends no signals. COPY is the cheapest way in for a batch:

@@ -23,12 +23,12 @@ from django.utils import timezone
 from commhub import channels
 from commhub.channels import MESSAGE
 from commhub.errors import Conflict, InvalidInput, NotFound
-from commhub.sql import row_new, rows_insert
+from commhub.sql import row_insert, row_new, rows_insert
 from costs.budgets import budgets_apply
 from costs.selectors import active_budgets
 from costs.services import cost_estimate
 from preferences.models import Recipient
-from preferences.selectors import recipients_by_external_id
+from preferences.selectors import recipient_by_external_id, recipients_by_external_id
 from preferences.services import recipient_upsert
 from templates_app.models import Layout, Partial, Template
 from templates_app.rendering import RenderError, build_context, render_version
@@ -131,7 +131,7 @@ def _resolve_recipient(req: SubmitRequest, known: Mapping[str, Recipient] | None
         raise InvalidInput({"recipient": ["This field is required."]})
     found: Recipient | None = (known or {}).get(external_id)
     if found is None and known is None:
-        found = Recipient.objects.filter(external_id=external_id).first()
+        found = recipient_by_external_id(external_id)
     if found is None:
         raise InvalidInput(
             {
@@ -303,7 +303,7 @@ def notification_submit(req: SubmitRequest, *, submitted_by=None) -> Notificatio
             _lock_for_frequency_cap([req])
         context = DecisionContext(budgets=budgets)
         notification = notification_prepare(req, now=now, context=context, submitted_by=submitted_by)
-        notification.save(force_insert=True)
+        row_insert(notification)
         if notification.status == Status.QUEUED:
             kick_on_commit([notification.queue])  # outside a transaction, at once: the INSERT has committed
     return notification

@@ -12,7 +12,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from commhub.sql import any_of
+from commhub.sql import any_of, row_by
 
 from .models import ConsentRecord, Preference, Recipient, Suppression
 
@@ -42,7 +42,8 @@ def recipients_by_external_id(external_ids: Iterable[str]) -> dict[str, Recipien
 
 
 def recipient_by_external_id(external_id: str) -> Recipient | None:
-    return Recipient.objects.filter(external_id=str(external_id)).first()
+    """One recipient by the product's id (a single send's first read: a prebuilt statement)."""
+    return row_by(Recipient, "external_id", str(external_id))
 
 
 def notification_type_for_preferences(key: str) -> Any:

@@ -7,12 +7,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.db.models.signals import post_init, pre_init
+from django.db.models.signals import post_init, post_save, pre_init, pre_save
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commhub.sql import row_new, rows_insert
+from commhub.sql import row_by, row_insert, row_new, rows_insert
 from notifications.api.contract import ContractSendInput
 from notifications.api.serializers import SendInput
 from notifications.models import Notification
@@ -125,9 +125,9 @@ def test_row_new_builds_what_the_model_constructor_builds(catalogue, django_asse
 
 
 @pytest.mark.django_db
-def test_rows_insert_stores_every_value_as_django_insert_does(catalogue):
+def test_copy_and_the_prebuilt_insert_store_every_value_as_django_does(catalogue):
     """COPY's text format escapes tabs, newlines and backslashes itself; every column must come back as
-    bulk_create stores it."""
+    bulk_create stores it, and so must the single-row INSERT built once per model."""
     recipient = RecipientFactory(external_id="123")
     awkward = "tab\there\nnew line \\N back\\slash 'quote' \"dq\" é ☃ \r"
     now = timezone.now()
@@ -149,14 +149,19 @@ def test_rows_insert_stores_every_value_as_django_insert_does(catalogue):
             created_at=now,
         )
 
-    copied, inserted = row(), row()
+    copied, alone, inserted = row(), row(), row()
     rows_insert(Notification, [copied])
+    row_insert(alone)
     Notification.objects.bulk_create([inserted])
-    a, b = (Notification.objects.get(pk=n.pk) for n in (copied, inserted))
+    a, b, c = (Notification.objects.get(pk=n.pk) for n in (copied, alone, inserted))
     for field in Notification._meta.concrete_fields:
         if field.attname not in ("id", "updated_at"):
-            assert getattr(a, field.attname) == getattr(b, field.attname), field.attname
+            assert getattr(a, field.attname) == getattr(c, field.attname), field.attname
+            assert getattr(b, field.attname) == getattr(c, field.attname), field.attname
     assert a.data["text"] == awkward and a.last_error == awkward and a.cost == Decimal("0.0075")
+    assert not alone._state.adding
+    # both skip Django's save signals: only right while nothing listens for them
+    assert not pre_save.has_listeners(Notification) and not post_save.has_listeners(Notification)
 
 
 @pytest.mark.django_db
@@ -219,3 +224,22 @@ def test_items_with_the_same_bad_data_each_get_their_error_and_the_good_ones_go(
     assert results[0]["errors"] == results[2]["errors"] == missing
     assert "NUL" in str(results[3]["errors"]["data"])
     assert list(Notification.objects.values_list("recipient__external_id", flat=True)) == ["b"]
+
+
+@pytest.mark.django_db
+def test_row_by_reads_what_the_orm_reads():
+    from datetime import time as clock
+
+    from preferences.models import Recipient
+
+    RecipientFactory(
+        external_id="dana",
+        attributes={"first_name": "Dana", "tier": {"level": 2}},
+        send_window_start=clock(9, 30),
+        send_window_end=clock(20, 0),
+    )
+    read, orm = row_by(Recipient, "external_id", "dana"), Recipient.objects.get(external_id="dana")
+    for field in Recipient._meta.concrete_fields:
+        assert getattr(read, field.attname) == getattr(orm, field.attname), field.attname
+    assert read.attributes["tier"] == {"level": 2} and not read._state.adding
+    assert row_by(Recipient, "external_id", "nobody") is None
