@@ -33,7 +33,8 @@ COMMHUB = {
     "ESP_BATCH_TIERS": env.list("COMMHUB_ESP_BATCH_TIERS", default=["reports", "education"]),
     # A web process publishes the wake-ups its commits ask for from one thread: those that arrive within this
     # many milliseconds of the last publish share the next one (every commit is still followed by a wake-up).
-    "WAKEUP_COALESCE_MS": env.float("COMMHUB_WAKEUP_COALESCE_MS", default=5.0),
+    # At ~100 sends a second per process a 5 ms window rarely shares a publish; 20 ms delays one by at most that.
+    "WAKEUP_COALESCE_MS": env.float("COMMHUB_WAKEUP_COALESCE_MS", default=20.0),
     # Largest accepted batch request.
     "BATCH_MAX_ITEMS": env.int("COMMHUB_BATCH_MAX_ITEMS", default=1000),
     # Beat intervals for the due-row dispatcher and the sweeper.
