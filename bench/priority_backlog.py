@@ -3,11 +3,11 @@
     python bench/priority_backlog.py [--bulk 50000] [--critical 50] [--every 0.2]
 
 A fresh database gets `--bulk` queued marketing emails (education tier, distinct consenting recipients, ESP
-batch sending on, commhub's fake Mailgun). One real `celery worker -c 2` serving every queue starts; once it
-is busy with the backlog, `--critical` financial alerts (SMS, critical tier) are submitted through the service
-one every `--every` seconds. For each alert: accept (the submit returned) -> provider call (its attempt's
-start, stamped just before the provider is called). Reports p50/p95/max and how many bulk emails were still
-waiting when the last alert went out.
+batch sending on unless `--esp-batch-size 0`, commhub's fake Mailgun). One real `celery worker -c 2` serving
+every queue starts; once it is busy with the backlog, `--critical` financial alerts (SMS, critical tier) are
+submitted through the service one every `--every` seconds. For each alert: accept (the submit returned) ->
+provider call (its attempt's start, stamped just before the provider is called). Reports p50/p95/max and how
+many bulk emails were still waiting when the last alert went out.
 """
 
 from __future__ import annotations
@@ -28,9 +28,13 @@ def main() -> int:
     parser.add_argument("--bulk", type=int, default=50_000)
     parser.add_argument("--critical", type=int, default=50)
     parser.add_argument("--every", type=float, default=0.2)
+    parser.add_argument(
+        "--esp-batch-size", type=int, default=500, help="the worker's COMMHUB_ESP_BATCH_SIZE (0: one email per call)"
+    )
     args = parser.parse_args()
 
     esp, env = fresh_backlog(args.bulk)
+    env["COMMHUB_ESP_BATCH_SIZE"] = str(args.esp_batch_size)
     from django.db.models import Min
 
     from notifications.models import DeliveryAttempt, Notification
@@ -66,6 +70,7 @@ def main() -> int:
     missing = args.critical - len(latencies)
     result = {
         "bulk": args.bulk,
+        "esp_batch_size": args.esp_batch_size,
         "critical": args.critical,
         "every_s": args.every,
         "p50_s": percentile(latencies, 50),
@@ -76,8 +81,8 @@ def main() -> int:
     }
     save("priority_backlog", result)
     print(
-        f"=== priority under a backlog ({args.bulk} bulk emails queued, {args.critical} critical SMS "
-        f"every {args.every}s) ==="
+        f"=== priority under a backlog ({args.bulk} bulk emails queued, ESP batch size {args.esp_batch_size}, "
+        f"{args.critical} critical SMS every {args.every}s) ==="
     )
     print(
         f"critical accept -> provider call: p50 {result['p50_s']:.3f}s, p95 {result['p95_s']:.3f}s, "
