@@ -113,32 +113,62 @@ def row_insert(obj: models.Model) -> None:
 
 
 @cache
-def _select_statement(model: type[models.Model], field: str, vendor: str) -> tuple[str, list[Any]]:
+def _select_statement(model: type[models.Model], field: str, vendor: str, many: bool) -> tuple[str, list[Any]]:
     fields = list(model._meta.concrete_fields)
     columns = ", ".join(f'"{f.column}"' for f in fields)
     where = model._meta.get_field(field).column  # type: ignore[union-attr]
-    return f'SELECT {columns} FROM "{model._meta.db_table}" WHERE "{where}" = %s LIMIT 2', fields  # noqa: S608
+    match = f'"{where}" = ANY(%s)' if many else f'"{where}" = %s LIMIT 2'
+    return f'SELECT {columns} FROM "{model._meta.db_table}" WHERE {match}', fields  # noqa: S608 (metadata)
+
+
+def _instances(model: type[models.Model], connection: Any, fields: list[Any], rows: list[tuple]) -> list[Any]:
+    """Model instances from fetched rows, each field's converters applied as the ORM applies them."""
+    table = model._meta.db_table
+    converting = []
+    for i, f in enumerate(fields):
+        col = f.get_col(table)
+        converters = [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]
+        if converters:
+            converting.append((i, col, converters))
+    names = [f.attname for f in fields]
+    instances = []
+    for row in rows:
+        values = list(row)
+        for i, col, converters in converting:
+            for convert in converters:
+                values[i] = convert(values[i], col, connection)
+        instances.append(model.from_db(connection.alias, names, values))
+    return instances
 
 
 def row_by(model: type[models.Model], field: str, value: Any) -> Any:
     """The instance whose unique `field` equals `value`, or None: what `model.objects.filter(field=value).first()`
-    returns (the field's own converters applied), from a statement built once per model and field. For the
+    returns (the fields' own converters applied), from a statement built once per model and field. For the
     single send, where compiling the ORM query cost more CPU than PostgreSQL spends answering it."""
     connection = connections[router.db_for_read(model)]
-    sql, fields = _select_statement(model, field, connection.vendor)
+    sql, fields = _select_statement(model, field, connection.vendor, False)
     with connection.cursor() as cursor:
         cursor.execute(sql, [value])
         rows = cursor.fetchall()
-    if len(rows) != 1:
-        if rows:
-            raise ValueError(f"{model.__name__}.{field} is not unique")
-        return None
-    values = list(rows[0])
-    for i, f in enumerate(fields):
-        col = f.get_col(model._meta.db_table)
-        for convert in [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]:
-            values[i] = convert(values[i], col, connection)
-    return model.from_db(connection.alias, [f.attname for f in fields], values)
+    if len(rows) > 1:
+        raise ValueError(f"{model.__name__}.{field} is not unique")
+    return _instances(model, connection, fields, rows)[0] if rows else None
+
+
+def rows_by(model: type[models.Model], field: str, values: Iterable[Any]) -> list[Any]:
+    """The instances whose `field` is one of `values`, in one statement built once per model and field (one
+    array parameter on PostgreSQL; the ORM's `__in` elsewhere)."""
+    values = list(values)
+    connection = connections[router.db_for_read(model)]
+    if not values:
+        return []
+    if connection.vendor != "postgresql":
+        return list(model._default_manager.filter(**{f"{field}__in": values}))
+    sql, fields = _select_statement(model, field, connection.vendor, True)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [values])
+        rows = cursor.fetchall()
+    return _instances(model, connection, fields, rows)
 
 
 def rows_insert(model: type[models.Model], objs: Sequence[models.Model], *, batch_size: int = 500) -> None:

@@ -178,7 +178,7 @@ def _apply_timing(
         decision.trace.append(trace_step("quiet_hours", "pass", f"{ntype.key} bypasses quiet hours"))
     elif not quiet_applies:
         decision.trace.append(trace_step("quiet_hours", "pass", f"quiet hours do not apply to {decision.channel}"))
-    window = quiet_hours.window_for(recipient)
+    window = quiet_hours.window_for(recipient) if quiet_applies else None
     for _round in range(8):
         moved = False
         if quiet_applies:

@@ -143,8 +143,11 @@ def _resolve_recipient(req: SubmitRequest, known: Mapping[str, Recipient] | None
     return found
 
 
-def _active_type(req: SubmitRequest) -> NotificationType:
-    ntype = notification_type_by_key(req.type) if req.type else None
+def _active_type(req: SubmitRequest, context: DecisionContext) -> NotificationType:
+    key = ("type", req.type)
+    if key not in context.memo:  # one snapshot read per type in a batch
+        context.memo[key] = notification_type_by_key(req.type) if req.type else None
+    ntype = context.memo[key]
     if ntype is None:
         raise InvalidInput({"type": [f"Unknown notification type {req.type!r}."]})
     if not ntype.is_active:
@@ -234,7 +237,7 @@ def notification_prepare(
     """Validate one request, run the decision engine and build its (unsaved) row: queued, scheduled
     (later, or deferred by quiet hours or a frequency cap) or suppressed (refused, with the reason).
     Raises InvalidInput naming the bad field; then nothing is stored."""
-    ntype = _active_type(req)
+    ntype = _active_type(req, context)
     recipient = _resolve_recipient(req, known_recipients)
     requested_send_at = req.send_at or now
     decision = decide(

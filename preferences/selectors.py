@@ -12,7 +12,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from commhub.sql import any_of, row_by
+from commhub.sql import any_of, row_by, rows_by
 
 from .models import ConsentRecord, Preference, Recipient, Suppression
 
@@ -35,10 +35,8 @@ def recipients_for_audiences() -> QuerySet[Recipient]:
 
 
 def recipients_by_external_id(external_ids: Iterable[str]) -> dict[str, Recipient]:
-    """The recipients a batch submit names, in one query (without the bookkeeping timestamps it never reads)."""
-    ids = {str(e) for e in external_ids}
-    found = Recipient.objects.filter(any_of("external_id", ids)).defer("created_at", "updated_at")
-    return {r.external_id: r for r in found}
+    """The recipients a batch submit names, in one prebuilt statement."""
+    return {r.external_id: r for r in rows_by(Recipient, "external_id", {str(e) for e in external_ids})}
 
 
 def recipient_by_external_id(external_id: str) -> Recipient | None:

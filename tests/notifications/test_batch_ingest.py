@@ -12,7 +12,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commhub.sql import row_by, row_insert, row_new, rows_insert
+from commhub.sql import row_by, row_insert, row_new, rows_by, rows_insert
 from notifications.api.contract import ContractSendInput
 from notifications.api.serializers import SendInput
 from notifications.models import Notification
@@ -227,7 +227,7 @@ def test_items_with_the_same_bad_data_each_get_their_error_and_the_good_ones_go(
 
 
 @pytest.mark.django_db
-def test_row_by_reads_what_the_orm_reads():
+def test_row_by_and_rows_by_read_what_the_orm_reads():
     from datetime import time as clock
 
     from preferences.models import Recipient
@@ -243,3 +243,9 @@ def test_row_by_reads_what_the_orm_reads():
         assert getattr(read, field.attname) == getattr(orm, field.attname), field.attname
     assert read.attributes["tier"] == {"level": 2} and not read._state.adding
     assert row_by(Recipient, "external_id", "nobody") is None
+
+    RecipientFactory(external_id="sam", attributes={})
+    many = {r.external_id: r for r in rows_by(Recipient, "external_id", ["dana", "sam", "nobody"])}
+    assert set(many) == {"dana", "sam"} and rows_by(Recipient, "external_id", []) == []
+    for field in Recipient._meta.concrete_fields:
+        assert getattr(many["dana"], field.attname) == getattr(orm, field.attname), field.attname
