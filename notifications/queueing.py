@@ -58,6 +58,11 @@ class Waker:
     sweeper, like any lost wake-up."""
 
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        """A forked child starts with no thread, no pending wake-ups (they are its parent's) and a fresh lock
+        (the parent's may have been held by another thread at the fork)."""
         self._cond = threading.Condition()
         self._pending: set[str] = set()
         self._pid: int | None = None
@@ -88,6 +93,7 @@ class Waker:
 
 waker = Waker()
 atexit.register(waker.flush)
+os.register_at_fork(after_in_child=waker._reset)
 
 
 def wake_after_backoff(notification_id: object, queue: str, delay: float) -> None:

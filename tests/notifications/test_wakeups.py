@@ -79,3 +79,20 @@ def test_pending_wakeups_are_published_when_the_process_exits(queue, db):
     env = worker_env(DJANGO_SETTINGS_MODULE="commhub.settings")
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, timeout=60)
     assert published() == 1
+
+
+def test_a_forked_child_starts_without_its_parents_pending_wakeups(queue):
+    """A prefork pool's child must not publish (or wait on a lock held for) what its parent asked for."""
+    import os
+
+    name, published = queue
+    with waker._cond:  # the fork happens while the parent holds a pending wake-up and the lock
+        waker._pending.add(name)
+        pid = os.fork()
+        if pid == 0:  # the child: checks its own waker, then leaves without running any exit hook
+            clean = not waker._pending and waker._pid is None and waker._cond.acquire(timeout=1)
+            os._exit(0 if clean else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    waker.wake([name])
+    assert wait_until(lambda: published() >= 1, timeout=2, interval=0.01)  # the parent's is still published
