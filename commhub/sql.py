@@ -178,6 +178,9 @@ def rows_insert(model: type[models.Model], objs: Sequence[models.Model], *, batc
     element (more time than the insert itself for a thousand rows)."""
     if not objs:
         return
+    pk = model._meta.pk.attname
+    if any(getattr(obj, pk) is None for obj in objs):
+        raise ValueError(f"rows_insert needs {model.__name__}'s primary keys set before the insert")
     connection = connections[router.db_for_write(model)]
     if connection.vendor != "postgresql":
         model._default_manager.bulk_create(objs, batch_size=batch_size)
@@ -185,9 +188,6 @@ def rows_insert(model: type[models.Model], objs: Sequence[models.Model], *, batc
     fields = list(model._meta.concrete_fields)
     stamped = [f for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
     encoders = {i: f.encoder for i, f in enumerate(fields) if isinstance(f, models.JSONField)}
-    pk = model._meta.pk.attname
-    if any(getattr(obj, pk) is None for obj in objs):
-        raise ValueError(f"rows_insert needs {model.__name__}'s primary keys set before the insert")
     columns = ", ".join(f'"{f.column}"' for f in fields)
     with (
         connection.cursor() as cursor,
