@@ -322,7 +322,9 @@ class _Drain:
             exclude_types=frozenset(self.blocked_types),
         )
         result.claimed += len(rows)
-        if rows:  # the re-check for the whole claim: one policy evaluation instead of a statement per row
+        # The re-check for the whole claim: one policy evaluation instead of a statement per row. A batching
+        # drain's rows are re-checked by their group (batch.py) just before its call.
+        if rows and not self.batching:
             at = time.monotonic()
             for n, refusal in zip(rows, recheck_many_before_send(rows), strict=True):
                 self.prechecks[n.pk] = Precheck(refusal, at)
