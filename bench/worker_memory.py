@@ -47,13 +47,18 @@ def main() -> int:
     try:
         samples["ready"] = rss_mb([worker.pid, *children_of(worker.pid)])
         t0 = time.monotonic()
-        for label, target in (("first", args.first), ("last", args.n)):
+        # a sample every tenth of the run as well: a leak climbs steadily, a warm-up flattens
+        steps = sorted({args.first, args.n, *range(args.n // 10, args.n, args.n // 10)})
+        for target in steps:
             while (sent := Notification.objects.filter(status="sent").count()) < target:
                 if time.monotonic() - t0 > 1800:
                     raise SystemExit(f"only {sent} sent after 30 minutes")
                 time.sleep(0.5)
-            samples[label] = rss_mb([worker.pid, *children_of(worker.pid)])
-            log(f"{sent} sent: worker RSS {samples[label]:.0f} MB")
+            label = "first" if target == args.first else "last" if target == args.n else str(target)
+            pids = [worker.pid, *children_of(worker.pid)]
+            samples[label] = rss_mb(pids)
+            each = ", ".join(f"{rss_mb([pid]):.0f}" for pid in pids)
+            log(f"{sent} sent: worker RSS {samples[label]:.0f} MB (per process: {each})")
     finally:
         worker.terminate()
         worker.wait(timeout=30)
