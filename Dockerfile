@@ -1,7 +1,8 @@
 # commhub production image: gunicorn for the web, the same image for workers and beat.
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+# MALLOC_ARENA_MAX: a worker's sender threads would each keep their own malloc arena (README, Production).
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 MALLOC_ARENA_MAX=4 \
     COMMHUB_DATA_DIR=/var/lib/commhub STATIC_ROOT=/app/static
 
 WORKDIR /app

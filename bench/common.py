@@ -54,6 +54,7 @@ def bench_env(**extra: str) -> dict[str, str]:
         # benchmark measure the limit rather than commhub
         COMMHUB_TYPE_RATE_LIMITS="false",
         PYTHONPATH=str(ROOT),
+        MALLOC_ARENA_MAX=env.get("MALLOC_ARENA_MAX", "4"),  # as the production image
     )
     env.update(extra)
     return env

@@ -32,6 +32,7 @@ def _env() -> dict[str, str]:
     env.setdefault("EMAIL_PROVIDER", "capture")
     env.setdefault("SMS_PROVIDER", "capture")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env.setdefault("MALLOC_ARENA_MAX", "4")  # as the production image (README, Production)
     env["PORT"] = env.get("PORT", "8000")
     # links in messages (one-click unsubscribe) must point at this server, whatever its port
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{env['PORT']}")
