@@ -86,11 +86,14 @@ def row_new(model: type[models.Model], **values: Any) -> Any:
 
 
 @cache
-def _insert_statement(model: type[models.Model], vendor: str) -> tuple[str, list[Any]]:
+def _insert_columns(model: type[models.Model]) -> tuple[str, list[Any], list[Any], str]:
+    """(the quoted column list, the concrete fields in that order, those stamped on insert (auto_now(_add)), the
+    one-row INSERT statement), from model metadata once per model."""
     fields = list(model._meta.concrete_fields)
+    stamped = [f for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
     columns = ", ".join(f'"{f.column}"' for f in fields)
     marks = ", ".join(["%s"] * len(fields))
-    return f'INSERT INTO "{model._meta.db_table}" ({columns}) VALUES ({marks})', fields  # noqa: S608 (metadata)
+    return columns, fields, stamped, f'INSERT INTO "{model._meta.db_table}" ({columns}) VALUES ({marks})'  # noqa: S608
 
 
 def row_insert(obj: models.Model) -> None:
@@ -98,22 +101,20 @@ def row_insert(obj: models.Model) -> None:
     once per model instead of compiled per call. Like `rows_insert`, it sends no pre_save/post_save signal."""
     model = type(obj)
     connection = connections[router.db_for_write(model)]
-    sql, fields = _insert_statement(model, connection.vendor)
+    _, fields, stamped, insert = _insert_columns(model)
     if getattr(obj, model._meta.pk.attname) is None:
         raise ValueError(f"row_insert needs {model.__name__}'s primary key set before the insert")
-    params = []
-    for f in fields:
-        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-            f.pre_save(obj, add=True)
-        params.append(f.get_db_prep_save(getattr(obj, f.attname), connection))
+    for f in stamped:
+        f.pre_save(obj, add=True)
+    params = [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(insert, params)
     obj._state.adding = False
     obj._state.db = connection.alias
 
 
 @cache
-def _select_statement(model: type[models.Model], field: str, vendor: str, many: bool) -> tuple[str, list[Any]]:
+def _select_statement(model: type[models.Model], field: str, many: bool) -> tuple[str, list[Any]]:
     fields = list(model._meta.concrete_fields)
     columns = ", ".join(f'"{f.column}"' for f in fields)
     where = model._meta.get_field(field).column  # type: ignore[union-attr]
@@ -146,7 +147,7 @@ def row_by(model: type[models.Model], field: str, value: Any) -> Any:
     returns (the fields' own converters applied), from a statement built once per model and field. For the
     single send, where compiling the ORM query cost more CPU than PostgreSQL spends answering it."""
     connection = connections[router.db_for_read(model)]
-    sql, fields = _select_statement(model, field, connection.vendor, False)
+    sql, fields = _select_statement(model, field, False)
     with connection.cursor() as cursor:
         cursor.execute(sql, [value])
         rows = cursor.fetchall()
@@ -164,7 +165,7 @@ def rows_by(model: type[models.Model], field: str, values: Iterable[Any]) -> lis
         return []
     if connection.vendor != "postgresql":
         return list(model._default_manager.filter(**{f"{field}__in": values}))
-    sql, fields = _select_statement(model, field, connection.vendor, True)
+    sql, fields = _select_statement(model, field, True)
     with connection.cursor() as cursor:
         cursor.execute(sql, [values])
         rows = cursor.fetchall()
@@ -185,10 +186,8 @@ def rows_insert(model: type[models.Model], objs: Sequence[models.Model], *, batc
     if connection.vendor != "postgresql":
         model._default_manager.bulk_create(objs, batch_size=batch_size)
         return
-    fields = list(model._meta.concrete_fields)
-    stamped = [f for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
+    columns, fields, stamped, _ = _insert_columns(model)
     encoders = {i: f.encoder for i, f in enumerate(fields) if isinstance(f, models.JSONField)}
-    columns = ", ".join(f'"{f.column}"' for f in fields)
     with (
         connection.cursor() as cursor,
         cursor.cursor.copy(f'COPY "{model._meta.db_table}" ({columns}) FROM STDIN') as copy,

@@ -198,13 +198,13 @@ def _priced(row: Notification, req: SubmitRequest, version, context: DecisionCon
     worker renders again at send time, when the recipient's details may have changed."""
     spec = channels.get(row.channel)
     if spec.cost_unit != MESSAGE:
-        row.segments = _units(row, req, version, context)
+        row.segments = _units(row, req, version, context, spec)
     estimate = cost_estimate(channel=row.channel, segments=row.segments, to=row.to_address, at=row.send_at)
     if estimate:
         row.cost, row.currency = estimate
 
 
-def _units(row: Notification, req: SubmitRequest, version, context: DecisionContext) -> int:
+def _units(row: Notification, req: SubmitRequest, version, context: DecisionContext, spec: Any) -> int:
     """The row's SMS segments. In a batch, a render is shared by the items with the same version and data, unless
     the template reads the recipient (asked only once a second recipient comes: a single send never asks)."""
     memo = context.memo
@@ -220,7 +220,7 @@ def _units(row: Notification, req: SubmitRequest, version, context: DecisionCont
         body = render_version(version, context=build_context(data=req.data, recipient=row.recipient)).body
     except RenderError as exc:
         raise InvalidInput({"data": [str(exc)]}) from exc
-    units = channels.get(row.channel).units(body)
+    units = spec.units(body)
     if first is None:
         memo[shared] = (row.recipient_id, units)
     return units
@@ -299,8 +299,7 @@ def notification_submit(req: SubmitRequest, *, submitted_by=None) -> Notificatio
     COMMIT would cost two more round trips."""
     now = timezone.now()
     budgets = active_budgets.get()
-    capped = {t.key for t in notification_types_capped()}
-    alone = not budgets and not isinstance(req.recipient, Mapping) and req.type not in capped
+    alone = not budgets and not isinstance(req.recipient, Mapping) and req.type not in _capped_keys()
     with transaction.atomic() if not alone else contextlib.nullcontext():
         if not alone:
             _lock_for_frequency_cap([req])
@@ -361,10 +360,14 @@ def notifications_submit_batch(items: Sequence[SubmitRequest], *, submitted_by=N
     return results
 
 
+def _capped_keys() -> set[str]:
+    return {t.key for t in notification_types_capped()}
+
+
 def _lock_for_frequency_cap(items: Sequence[SubmitRequest]) -> None:
     """Two concurrent submits of a capped type for one recipient must not both see a free slot: lock those
     recipients' rows (in a stable order) until the transaction commits."""
-    capped = {t.key for t in notification_types_capped()}
+    capped = _capped_keys()
     external_ids = sorted(
         {
             str(it.recipient.get("external_id") if isinstance(it.recipient, Mapping) else it.recipient).strip()

@@ -70,8 +70,10 @@ def _deliver(
     t0 = time.perf_counter()
     if notification.expires_at is not None and started >= notification.expires_at:
         return record_expired(notification, now=started, token=token)
-    fresh = precheck is not None and time.monotonic() - precheck.at <= PRECHECK_FRESH_SECONDS
-    refusal = precheck.refusal if precheck is not None and fresh else recheck_before_send(notification)
+    if precheck is not None and time.monotonic() - precheck.at <= PRECHECK_FRESH_SECONDS:
+        refusal = precheck.refusal
+    else:
+        refusal = recheck_before_send(notification)
     if refusal is not None:
         return record_suppressed(notification, refusal=refusal, token=token)
     held = send_window_at_send(notification, now=started)
