@@ -16,7 +16,6 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from commhub.errors import DomainError
-from preferences.selectors import recipient_by_external_id
 
 from . import services
 from .models import Layout, Partial, Template, TemplateVersion
@@ -33,6 +32,12 @@ class LayoutAdmin(admin.ModelAdmin):
 class PartialAdmin(admin.ModelAdmin):
     list_display = ["name", "updated_at"]
     search_fields = ["name", "source"]
+
+
+def _preview_errors(exc: ValidationError) -> dict:
+    """A preview's refusal as the admin form's JSON errors, by field (`data` when it names none)."""
+    by_field = exc.message_dict if hasattr(exc, "error_dict") else {"data": exc.messages}
+    return {name: [{"message": m} for m in messages] for name, messages in by_field.items()}
 
 
 def _state_label(version: TemplateVersion) -> str:
@@ -191,24 +196,30 @@ class TemplateVersionAdmin(admin.ModelAdmin):
         data = form.cleaned_data
         template = data.get("template") or (original.template if original else None)
         draft = TemplateVersion(template=template, **{k: v for k, v in data.items() if k != "template"})
-        recipient = recipient_by_external_id((request.POST.get("preview_recipient") or "").strip())
         try:
+            recipient = services.preview_recipient_for(
+                user=request.user, external_id=request.POST.get("preview_recipient") or ""
+            )
             preview = services.template_preview(version=draft, recipient=recipient)
         except ValidationError as exc:
-            return JsonResponse({"errors": {"data": [{"message": m} for m in exc.messages]}}, status=400)
+            return JsonResponse({"errors": _preview_errors(exc)}, status=400)
         return JsonResponse(asdict(preview))
 
     def _preview_context(self, request, version: TemplateVersion) -> dict:
         external_id = (request.GET.get("preview_recipient") or "").strip()
-        recipient = recipient_by_external_id(external_id) if external_id else None
+        try:
+            recipient = services.preview_recipient_for(user=request.user, external_id=external_id)
+            refusal = ""
+        except ValidationError as exc:
+            recipient, refusal = None, "; ".join(exc.messages)
         context = {
             "preview_recipient": external_id,
             "can_publish": self._can_publish(request),
             "is_live": version.template.published_version_id == version.pk,
             "state_label": _state_label(version),
         }
-        if external_id and recipient is None:
-            context["preview_error"] = f"No recipient {external_id!r}; showing the sample data instead."
+        if refusal:
+            context["preview_error"] = f"{refusal} Showing the sample recipient instead."
         try:
             context["preview"] = services.template_preview(version=version, recipient=recipient)
         except ValidationError as exc:

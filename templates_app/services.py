@@ -15,6 +15,7 @@ from commhub import channels
 from commhub.errors import Conflict
 from costs.services import cost_estimate
 from preferences.models import actor_name
+from preferences.selectors import recipient_by_external_id
 
 from .models import Template, TemplateVersion, VersionStatus
 from .rendering import RenderError, build_context, render_version
@@ -107,6 +108,27 @@ class Preview:
     sms: dict | None = None
     cost: dict | None = None
     warnings: list[str] = field(default_factory=list)
+
+
+RECIPIENT_READ_PERMISSION = "preferences.view_recipient"
+
+
+def preview_recipient_for(*, user, external_id: str):
+    """The real recipient `user` asked to preview with, or None for the sample recipient.
+
+    A preview shows the recipient's address and attributes, so it needs the right to read recipients, and
+    it must not tell someone without that right whether an id exists: both get the same refusal."""
+    external_id = (external_id or "").strip()
+    if not external_id:
+        return None
+    if not (user.is_superuser or user.has_perm(RECIPIENT_READ_PERMISSION)):
+        raise ValidationError(
+            {"recipient": [f"Previewing with a real recipient needs the permission {RECIPIENT_READ_PERMISSION}."]}
+        )
+    recipient = recipient_by_external_id(external_id)
+    if recipient is None:
+        raise ValidationError({"recipient": [f"Unknown recipient {external_id!r}."]})
+    return recipient
 
 
 def template_preview(*, version: TemplateVersion, data: dict | None = None, recipient=None) -> Preview:

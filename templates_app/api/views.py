@@ -13,7 +13,6 @@ from rest_framework.response import Response
 
 from commhub.filters import IdFilter, StrictFilterSet
 from commhub.permissions import require_staff_perms
-from preferences.selectors import recipient_by_external_id
 from templates_app import selectors, services
 from templates_app.models import Layout, Template, TemplateVersion
 
@@ -118,11 +117,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             version = template.published_version
         else:
             raise ValidationError({"version": ["Nothing is published yet: name a draft version to preview."]})
-        recipient = None
-        if d.get("recipient"):
-            recipient = recipient_by_external_id(d["recipient"])
-            if recipient is None:
-                raise ValidationError({"recipient": [f"Unknown recipient {d['recipient']!r}."]})
+        recipient = services.preview_recipient_for(user=request.user, external_id=d.get("recipient") or "")
         preview = services.template_preview(version=version, data=d.get("data"), recipient=recipient)
         return Response({"template": template.pk, "version": version.number, **asdict(preview)})
 

@@ -2,6 +2,7 @@
 sample data or a real recipient; a test send reaches the local fake provider; the API preview says the same;
 an emoji that doubles an SMS's cost is flagged."""
 
+import json
 import re
 from html import unescape
 
@@ -55,7 +56,73 @@ def test_the_admin_preview_shows_sms_segments_and_renders_for_a_real_recipient(s
     page = staff.get(f"/admin/templates_app/templateversion/{email.pk}/change/?preview_recipient=dana").content.decode()
     assert "Hi Dana," in unescape(page)  # the recipient's own attributes
     missing = staff.get(f"/admin/templates_app/templateversion/{email.pk}/change/?preview_recipient=ghost")
-    assert "No recipient &#x27;ghost&#x27;" in missing.content.decode()
+    assert "Unknown recipient &#x27;ghost&#x27;" in missing.content.decode()
+
+
+def _template_editor(*, admin: bool):
+    """A staff user who may read and preview templates, and nothing about recipients."""
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user(username="tpl", password="x" * 20, is_staff=True)
+    codenames = ["view_template", "view_templateversion", "change_templateversion"] if admin else ["view_template"]
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+def test_preview_with_a_real_recipient_needs_the_right_to_read_recipients(catalogue):
+    """A template editor must not read a recipient's address and attributes through a preview, nor learn
+    whether an id exists: the refusal is the same for a real and an unknown id (API and admin)."""
+    RecipientFactory(external_id="dana", email="dana@example.com", attributes={"first_name": "Dana"})
+    user = _template_editor(admin=False)
+    api = APIClient()
+    api.force_authenticate(user)
+    template = Template.objects.get(notification_type__key="financial_alert", channel="email", locale="en")
+    url = f"/api/v1/templates/{template.pk}/preview"
+    real = api.post(url, {"recipient": "dana"}, format="json")
+    ghost = api.post(url, {"recipient": "ghost"}, format="json")
+    assert real.status_code == ghost.status_code == 400
+    assert real.json() == ghost.json()
+    assert "preferences.view_recipient" in str(real.json()) and "Dana" not in str(real.json())
+    assert api.post(url, {}, format="json").status_code == 200  # the sample recipient stays open to editors
+
+    from django.contrib.auth.models import Permission
+
+    user.user_permissions.add(Permission.objects.get(codename="view_recipient"))
+    from commhub.permissions import clear_permission_cache
+
+    clear_permission_cache()
+    user = get_user_model().objects.get(pk=user.pk)  # Django caches permissions on the instance
+    api.force_authenticate(user)
+    allowed = api.post(url, {"recipient": "dana"}, format="json")
+    assert allowed.status_code == 200, allowed.content
+    assert "Hi Dana," in allowed.json()["text"]  # the recipient's own attributes
+    unknown = api.post(url, {"recipient": "ghost"}, format="json")
+    assert unknown.status_code == 400 and unknown.json()["recipient"] == ["Unknown recipient 'ghost'."]
+
+
+def test_the_admin_preview_refuses_real_recipients_to_template_only_staff(client, catalogue):
+    RecipientFactory(external_id="dana", attributes={"first_name": "Dana"})
+    user = _template_editor(admin=True)
+    client.force_login(user)
+    version = live("financial_alert", "email")
+    base = f"/admin/templates_app/templateversion/{version.pk}/change/?preview_recipient="
+    real, ghost = client.get(base + "dana").content.decode(), client.get(base + "ghost").content.decode()
+    assert "Dana" not in unescape(real)
+    assert "needs the permission preferences.view_recipient" in real and "needs the permission" in ghost
+    draft = client.post(
+        "/admin/templates_app/templateversion/preview-draft/",
+        {
+            "version_id": version.pk,
+            "subject": version.subject,
+            "html": version.html,
+            "text": version.text,
+            "variables": json.dumps(version.variables),
+            "use_layout": "on",
+            "preview_recipient": "dana",
+        },
+    )
+    assert draft.status_code == 400 and "Dana" not in draft.content.decode()
+    assert "preferences.view_recipient" in draft.json()["errors"]["recipient"][0]["message"]
 
 
 def test_a_test_send_reaches_the_fake_provider(staff, catalogue, via_fakes):
