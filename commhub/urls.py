@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -14,7 +13,7 @@ from commhub.metrics import metrics_view
 from notifications.api.me import MeEffectivePreferencesView, MeNotificationViewSet
 from notifications.api.urls import contract_urlpatterns
 from notifications.api.views import NotificationTypeViewSet, NotificationViewSet
-from notifications.webhooks import twilio_inbound_sms, twilio_status_callback
+from notifications.webhooks import esp_webhook_urlpatterns, twilio_inbound_sms, twilio_status_callback
 from preferences.api import me
 from preferences.api.views import ConsentRecordViewSet, PreferenceViewSet, RecipientViewSet, SuppressionViewSet
 from preferences.views import unsubscribe_view
@@ -85,7 +84,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
 
-if settings.ANYMAIL.get("WEBHOOK_SECRET"):
-    # ESP tracking (and inbound) webhooks need the shared secret as well as the ESP's own signature: without a
-    # secret they are not served at all, rather than served open.
-    urlpatterns.append(path("webhooks/anymail/", include("anymail.urls")))
+# ESP tracking (and inbound) webhooks: only with the shared secret, only for the ESPs commhub sends through, and
+# only where the ESP's own signature can be checked (see esp_webhook_urlpatterns).
+if esp_routes := esp_webhook_urlpatterns():
+    urlpatterns.append(path("webhooks/anymail/", include((esp_routes, "anymail"))))

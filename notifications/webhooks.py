@@ -122,3 +122,28 @@ def anymail_tracking_received(sender, event, esp_name: str, **kwargs) -> None:
             payload={"event_type": str(event.event_type), "reject_reason": str(event.reject_reason or "")},
         )
     )
+
+
+def esp_webhook_urlpatterns() -> list:
+    """anymail's webhook routes for the ESPs commhub sends through (EMAIL_PROVIDER and the fallbacks), and only
+    those whose view is fully configured. The rest are not served: a forged event for an ESP nobody uses (its
+    signature never checked) could otherwise suppress any address, and a view missing its signing key or its
+    library (amazon_ses without boto3) would answer 500."""
+    from anymail import urls as anymail_urls  # imports every ESP's webhook module: only when webhooks are served
+
+    if not settings.ANYMAIL.get("WEBHOOK_SECRET"):
+        return []
+    esps = {settings.EMAIL_PROVIDER} | {path.split(".")[-2] for path in settings.EMAIL_FALLBACK_BACKENDS}
+    served = []
+    for pattern in anymail_urls.urlpatterns:
+        route = str(pattern.pattern).lstrip("^")
+        if route.split("/")[0] not in esps:
+            continue
+        view = pattern.callback
+        try:
+            view.view_class(**view.view_initkwargs)  # what the view checks on every request, checked once here
+        except Exception as exc:  # AnymailImproperlyConfigured, ImportError: the route would only ever fail
+            logger.warning("ESP webhook %s not served: %s", route, exc)
+            continue
+        served.append(pattern)
+    return served
