@@ -19,6 +19,8 @@ from rest_framework import permissions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
+from commhub.text import unstorable
+
 
 @dataclass(frozen=True)
 class EndUser:
@@ -95,6 +97,8 @@ def decode_user_token(token: str) -> dict[str, Any]:
         raise AuthenticationFailed(f"Token has no {conf['USER_CLAIM']!r} claim.", code="token_invalid")
     if len(str(value)) > 128:
         raise AuthenticationFailed(f"The {conf['USER_CLAIM']!r} claim is too long.", code="token_invalid")
+    if unstorable(str(value)):  # no recipient can have this id: looking it up would fail in the database
+        raise AuthenticationFailed(f"The {conf['USER_CLAIM']!r} claim is not valid text.", code="token_invalid")
     return claims
 
 

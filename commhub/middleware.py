@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
-from django.http import JsonResponse
+from django.http import HttpResponseBadRequest, JsonResponse
 from django.middleware import common as django_common
+
+from commhub.text import unstorable
 
 
 class CommonMiddleware(django_common.CommonMiddleware):
@@ -33,3 +36,35 @@ class ApiErrorsAsJson:
         ):
             return JsonResponse({"detail": f"No API endpoint at {request.path}.", "code": "not_found"}, status=404)
         return response
+
+
+class RefuseUnstorableText:
+    """A path or query parameter holding text no column can store is a 400 at the edge, before any view reads
+    it: ids, filters and lookups then never reach the database with it (a 500 before this)."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        where = self._problem(request)
+        if where is None:
+            return self.get_response(request)
+        detail = f"The {where} contains a NUL character or invalid Unicode text."
+        if request.path.startswith("/api/"):
+            return JsonResponse({"detail": detail, "code": "invalid_text"}, status=400)
+        return HttpResponseBadRequest(detail, content_type="text/plain; charset=utf-8")
+
+    @staticmethod
+    def _problem(request: Any) -> str | None:
+        # Bytes that are not UTF-8 (a surrogate's, say) reach the view re-percent-encoded by Django ("%ED%A0%80"):
+        # an id that is not text, refused rather than stored in that disguise.
+        try:
+            unquote_to_bytes(request.path).decode("utf-8")
+        except UnicodeError:
+            return "path"
+        if unstorable(request.path):
+            return "path"
+        for key, values in request.GET.lists():
+            if unstorable(key) or any(unstorable(v) for v in values):
+                return f"query parameter {key!r}" if not unstorable(key) else "query string"
+        return None

@@ -56,8 +56,9 @@ class StrictJSONParser(JSONParser):
         encoding = ((parser_context or {}).get("encoding") or settings.DEFAULT_CHARSET).lower().replace("_", "-")
         if encoding not in ("utf-8", "utf8") or _SURROGATE_ESCAPE.search(raw) or _deeper_than(data, MAX_JSON_DEPTH):
             problem = _json_problem(data, "", 0)
-            if problem:
-                raise ParseError(f"JSON parse error - {problem}.")
+            if problem:  # the path may hold the very surrogate it names: shown escaped, or the answer fails too
+                printable = problem.encode("utf-8", "backslashreplace").decode("utf-8")
+                raise ParseError(f"JSON parse error - {printable}.")
         return data
 
 

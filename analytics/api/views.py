@@ -3,7 +3,7 @@ the beat task) and, for queues, the live rows. Needs analytics.view_dailyrollup.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -19,20 +19,29 @@ from ..models import QueueDepthSample
 from ..selectors import cost_breakdown, daily_totals, rollups_in
 
 MAX_DAYS = 366
+# Dates a report can name: the ends of Python's calendar overflow a day's arithmetic (a 500 before this bound).
+EARLIEST, LATEST = date(1970, 1, 1), date(9998, 12, 31)
+
+
+def _within_calendar(value: date) -> None:
+    if not EARLIEST <= value <= LATEST:
+        raise serializers.ValidationError(f"Must be between {EARLIEST.isoformat()} and {LATEST.isoformat()}.")
 
 
 class RangeSerializer(serializers.Serializer):
     """?from=YYYY-MM-DD&to=YYYY-MM-DD (default: the last 30 days; to defaults to today; at most 366 days),
     and optional filters."""
 
-    to = serializers.DateField(required=False)
+    to = serializers.DateField(required=False, validators=[_within_calendar])
     type = serializers.SlugField(required=False)
     channel = ChannelField(required=False)
     provider = serializers.CharField(required=False, max_length=64)
 
     def get_fields(self):
         fields = super().get_fields()
-        fields["from"] = serializers.DateField(required=False)  # a keyword in Python, a plain name in the URL
+        fields["from"] = serializers.DateField(
+            required=False, validators=[_within_calendar]
+        )  # a keyword in Python, a plain name in the URL
         return fields
 
     def validate(self, attrs):
