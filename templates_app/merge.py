@@ -38,12 +38,12 @@ from typing import Any
 from jinja2 import TemplateSyntaxError, nodes
 from markupsafe import Markup
 
+from .limits import BoundedSandbox
 from .rendering import (
     RenderedMessage,
     RenderError,
     _html_env,
     _limits,
-    _Sandbox,
     _text_env,
     render_budget,
     render_compiled,
@@ -69,7 +69,7 @@ class NotMergeable(Exception):
 class _Part:
     """One template source planned: the body with outputs replaced by sentinels, and what to evaluate."""
 
-    env: _Sandbox
+    env: BoundedSandbox
     shared: Any = None  # compiled: the body with each slot output replaced by its sentinel
     probe: Any = None  # compiled: only the branch taken at each `if` and each slot's value, between markers
     slots: dict[int, int] = field(default_factory=dict)  # id(expression node) -> slot number
@@ -94,7 +94,7 @@ class _Planner:
         part.probe = _compile(env, self._probe(body, part))
         return part
 
-    def _inline(self, body: list[nodes.Node], env: _Sandbox, depth: int) -> list[nodes.Node]:
+    def _inline(self, body: list[nodes.Node], env: BoundedSandbox, depth: int) -> list[nodes.Node]:
         out: list[nodes.Node] = []
         for node in body:
             if isinstance(node, nodes.Include):
@@ -193,7 +193,7 @@ class _Planner:
                 out.append(nodes.Output(children, lineno=node.lineno))
         return out
 
-    def _slot(self, expression: nodes.Node, env: _Sandbox, *, layout: bool) -> int:
+    def _slot(self, expression: nodes.Node, env: BoundedSandbox, *, layout: bool) -> int:
         # a layout sees another context (its `subject` is the rendered subject): its slots are its own
         key = (id(env), layout, repr(expression))
         slot = self.slot_keys.get(key)
@@ -202,7 +202,7 @@ class _Planner:
         return slot
 
 
-def _compile(env: _Sandbox, body: list[nodes.Node]) -> Any:
+def _compile(env: BoundedSandbox, body: list[nodes.Node]) -> Any:
     tree = nodes.Template(body)
     tree.set_lineno(1, override=False)
     return env.from_string(tree)

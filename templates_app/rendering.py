@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,73 +27,20 @@ from typing import Any
 
 from jinja2 import FunctionLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from commhub.conf import knobs
 
+from . import limits
+from .limits import BoundedSandbox, RenderBudgetExceeded, RenderError, check_deadline
 from .selectors import partial_sources
-from .syntax import TemplateSyntaxProblem, parsed
+from .syntax import TemplateSyntaxProblem, parsed, refuse_deep_nesting
 
 # Names the renderer provides itself; data keys with these names are shadowed.
 RESERVED_NAMES = frozenset({"recipient", "unsubscribe_url", "content"})
 # Filters and tests that make a missing variable harmless.
 _OPTIONAL_FILTERS = frozenset({"default", "d"})
 _OPTIONAL_TESTS = frozenset({"defined", "undefined", "none"})
-_MAX_RANGE = 10_000  # items one range() may produce (Jinja's own sandbox allows 100,000)
-_MAX_SEQUENCE = 100_000  # characters or items a `*` may build
-_MAX_POWER = 64
-
-
-class RenderError(ValueError):
-    """Rendering failed: a missing variable, a refused operation, or a runtime error in the template."""
-
-
-class RenderBudgetExceeded(RenderError):
-    """The template ran past its time limit or produced more output than allowed."""
-
-
-# --- the budget: a deadline and an output cap per render, checked from inside the sandbox ---------------
-
-_budget = threading.local()
-
-
-def _check_deadline() -> None:
-    deadline = getattr(_budget, "deadline", None)
-    if deadline is not None and time.monotonic() > deadline:
-        raise RenderBudgetExceeded(f"the template ran past its time limit ({_budget.seconds:g}s)")
-
-
-def _budgeted_range(*args: int):
-    """range() that is short and keeps an eye on the clock: a loop of loops cannot run for minutes."""
-    values = range(*args)
-    if len(values) > _MAX_RANGE:
-        raise SecurityError(f"range() of {len(values)} items is more than the {_MAX_RANGE} allowed")
-    for index, value in enumerate(values):
-        if index % 256 == 0:
-            _check_deadline()
-        yield value
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """Jinja2's immutable sandbox, with bounded ranges, bounded `*` and `**`, and the deadline checked on every
-    call and operator."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context, operator, left, right):
-        _check_deadline()
-        if operator == "**" and isinstance(right, (int, float)) and abs(right) > _MAX_POWER:
-            raise SecurityError(f"exponent {right} is larger than {_MAX_POWER}")
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(times, int) and len(seq) * times > _MAX_SEQUENCE:
-                    raise SecurityError(f"that `*` would build {len(seq) * times} items, more than {_MAX_SEQUENCE}")
-        return super().call_binop(context, operator, left, right)
-
-    def call(__self, __context, __obj, *args, **kwargs):
-        _check_deadline()
-        return super().call(__context, __obj, *args, **kwargs)
 
 
 def _load_partial(name: str):
@@ -106,15 +51,14 @@ def _load_partial(name: str):
     return source, None, lambda: partial_sources().get(name) == source
 
 
-def _environment(autoescape: bool) -> _Sandbox:
-    env = _Sandbox(
+def _environment(autoescape: bool) -> BoundedSandbox:
+    env = BoundedSandbox(
         undefined=StrictUndefined,
         autoescape=autoescape,
         keep_trailing_newline=True,
         loader=FunctionLoader(_load_partial),
         auto_reload=True,
     )
-    env.globals["range"] = _budgeted_range
     env.globals.pop("lipsum", None)  # a text generator has no place in a message
     return env
 
@@ -132,6 +76,7 @@ class RenderedMessage:
 
 @lru_cache(maxsize=2048)
 def _compiled(source: str, html: bool):
+    refuse_deep_nesting(source)
     return (_html_env if html else _text_env).from_string(source)
 
 
@@ -144,22 +89,25 @@ def _render_part(source: str, context: Mapping[str, Any], *, html: bool) -> str:
     """Render one part within the time limit and output cap (checked while the output streams)."""
     if not source:
         return ""
-    return render_compiled(_compiled(source, html), context)
+    try:
+        template = _compiled(source, html)
+    except TemplateSyntaxError as exc:
+        raise RenderError(f"template syntax error at line {exc.lineno}: {exc.message}") from exc
+    except (RecursionError, SyntaxError) as exc:  # Python's compiler on a tree too deep (its own limits)
+        raise RenderError("the template nests too deeply") from exc
+    return render_compiled(template, context)
 
 
 @contextlib.contextmanager
 def render_budget() -> Iterator[None]:
     """One time limit for every render inside the block (a message's parts, or a recipient's merge values)."""
-    seconds, _ = _limits()
-    outer = getattr(_budget, "deadline", None)
-    _budget.seconds = seconds
-    if outer is None:
-        _budget.deadline = time.monotonic() + seconds
+    seconds, max_chars = _limits()
+    opened = limits.start(seconds=seconds, max_chars=max_chars)
     try:
         yield
     finally:
-        if outer is None:
-            _budget.deadline = None
+        if opened:
+            limits.stop()
 
 
 def render_compiled(template: Any, context: Mapping[str, Any]) -> str:
@@ -173,7 +121,7 @@ def render_compiled(template: Any, context: Mapping[str, Any]) -> str:
                 if size > max_chars:
                     raise RenderBudgetExceeded(f"the template produced more than {max_chars} characters")
                 chunks.append(chunk)
-                _check_deadline()
+                check_deadline()
             return "".join(chunks)
         except RenderError:
             raise
