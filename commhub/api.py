@@ -220,6 +220,8 @@ _ERRORS = {
     "404": "Nothing with that id that this token may see (or a page past the last).",
     "409": "The object's state does not allow it (e.g. cancelling a notification already sent), or a request "
     "with the same Idempotency-Key is still running.",
+    "429": "Over this client's, end user's or address's rate (COMMHUB_THROTTLE_*): try again after the "
+    "Retry-After header's seconds. Nothing was stored.",
 }
 
 
@@ -235,7 +237,7 @@ def document_error_responses(result: dict, generator: Any, request: Any, public:
         for method, operation in item.items():
             if method not in ("get", "post", "put", "patch", "delete"):
                 continue
-            wanted = ["400", "404"]
+            wanted = ["400", "404", "429"]
             if operation.get("security") and operation["security"] != [{}]:
                 wanted += ["401", "403"]
             if method != "get":

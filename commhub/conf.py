@@ -70,6 +70,12 @@ class Knobs:
     # templates
     template_render_seconds: float
     template_max_output_chars: int
+    # API throttles
+    throttle_sends: str
+    throttle_client: str
+    throttle_end_user: str
+    throttle_anon: str
+    throttle_login: str
 
 
 _typed: tuple[dict[str, Any], Knobs] | None = None
@@ -84,3 +90,19 @@ def knobs() -> Knobs:
         cached = (raw, Knobs(**{name.lower(): value for name, value in raw.items()}))
         _typed = cached
     return cached[1]
+
+
+_PERIODS = {"s": 1, "sec": 1, "second": 1, "min": 60, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def parse_rate(text: str) -> tuple[int, int] | None:
+    """A throttle rate: '100/min' -> (100, 60); blank or '0/min' -> None (off). Settings check every rate when
+    they load, so a malformed one stops the start rather than a request."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    count, _, period = text.partition("/")
+    seconds = _PERIODS.get(period.strip().lower())
+    if not count.strip().isdigit() or seconds is None:
+        raise ValueError(f"throttle rate {text!r} is not '<n>/<s|min|hour|day>'")
+    return (int(count), seconds) if int(count) > 0 else None

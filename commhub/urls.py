@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.routers import DefaultRouter
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
@@ -10,6 +11,7 @@ from analytics.api import views as analytics_views
 from analytics.views import dashboard_view
 from commhub.health import health_view
 from commhub.metrics import metrics_view
+from commhub.throttling import lockout_response
 from notifications.api.me import MeEffectivePreferencesView, MeNotificationViewSet
 from notifications.api.urls import contract_urlpatterns
 from notifications.api.views import NotificationTypeViewSet, NotificationViewSet
@@ -22,14 +24,33 @@ from templates_app.api.views import TemplateViewSet, VersionViewSet
 _BAD_CREDENTIALS = OpenApiResponse(description="Wrong username or password, or an invalid or expired token.")
 
 
-@extend_schema_view(post=extend_schema(responses={200: TokenObtainPairSerializer, 401: _BAD_CREDENTIALS}))
+_LOCKED_OUT = OpenApiResponse(description="Too many logins from this address, or too many failed ones (Retry-After).")
+
+
+@extend_schema_view(
+    post=extend_schema(responses={200: TokenObtainPairSerializer, 401: _BAD_CREDENTIALS, 429: _LOCKED_OUT})
+)
 class TokenView(TokenObtainPairView):
     """A staff or service account's access and refresh tokens, for a username and password."""
 
+    throttle_scope = "login"
 
-@extend_schema_view(post=extend_schema(responses={200: TokenRefreshSerializer, 401: _BAD_CREDENTIALS}))
+    def post(self, request, *args, **kwargs):
+        try:
+            return super().post(request, *args, **kwargs)
+        except AuthenticationFailed:
+            if getattr(request, "axes_locked_out", False):  # set by django-axes on DRF's request, not Django's
+                return lockout_response(request)
+            raise
+
+
+@extend_schema_view(
+    post=extend_schema(responses={200: TokenRefreshSerializer, 401: _BAD_CREDENTIALS, 429: _LOCKED_OUT})
+)
 class TokenRefresh(TokenRefreshView):
     """A new access token for a refresh token."""
+
+    throttle_scope = "login"
 
 
 router = DefaultRouter()

@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -92,6 +93,8 @@ def populate() -> dict[type[Model], Model]:
     user = get_user_model().objects.filter(is_superuser=True).first() or get_user_model().objects.create_user(
         "operator", password="x" * 20
     )
+    seen = {"user_agent": "curl/8", "ip_address": "198.51.100.7", "username": "mallory", "path_info": "/api/token/"}
+    attempt = AccessAttempt.objects.create(**seen, get_data="", post_data="username=mallory", failures_since_start=3)
     objects: dict[type[Model], Any] = {
         Recipient: dana,
         Preference: Preference.objects.filter(recipient=dana).first(),
@@ -117,6 +120,9 @@ def populate() -> dict[type[Model], Model]:
         ClockedSchedule: ClockedSchedule.objects.first(),
         Group: operators,
         get_user_model(): user,
+        AccessAttempt: attempt,
+        AccessLog: AccessLog.objects.create(**seen),
+        AccessFailureLog: AccessFailureLog.objects.create(**seen, locked_out=False),
     }
     missing = [model.__name__ for model, obj in objects.items() if obj is None]
     assert not missing and waiting.status == "scheduled", missing

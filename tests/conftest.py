@@ -40,8 +40,21 @@ def _fresh_process_state():
     invalidate_all()
     clear_permission_cache()
     reset_providers()
+    _forget_api_throttles()
     yield
     reset_providers()
+
+
+def _forget_api_throttles() -> None:
+    """API throttle buckets live in Redis beside the test database: one test's requests must not count against
+    the next test's client (SQLite reuses user ids). In the database they roll back with the test."""
+    from notifications.ratelimit import RedisLimiter, limiter
+
+    store = limiter()
+    if isinstance(store, RedisLimiter):
+        keys = list(store.client.scan_iter("commhub:rate:api:*", count=1000))
+        if keys:
+            store.client.delete(*keys)
 
 
 @pytest.fixture(scope="session", autouse=True)

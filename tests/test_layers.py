@@ -6,7 +6,7 @@
     templates_app    templates and rendering
     notifications    types, notifications, the send path
     analytics        rollups, dashboard, gauges
-    commhub (top)    urls, health, metrics, the embedded launcher: may import anything
+    commhub (top)    urls, health, metrics, throttling, the embedded launcher: may import anything
 
 An app imports only the apps listed above it (never one at its own level or below), no module is part of an
 import cycle (in-function imports included), and the only imports inside functions are the few Django's app
@@ -22,7 +22,14 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 APPS = ("commhub", "preferences", "costs", "templates_app", "notifications", "analytics")
-COMMHUB_TOP = {"commhub.urls", "commhub.health", "commhub.metrics", "commhub.embedded", "commhub.wsgi"}
+COMMHUB_TOP = {
+    "commhub.urls",
+    "commhub.health",
+    "commhub.metrics",
+    "commhub.embedded",
+    "commhub.wsgi",
+    "commhub.throttling",
+}
 MAY_IMPORT = {
     "commhub": set(),
     "preferences": {"commhub"},

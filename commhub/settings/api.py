@@ -16,6 +16,8 @@ REST_FRAMEWORK = {
     # Deny by default: every view names its own permission, so a forgotten one is a 403, not a leak.
     "DEFAULT_PERMISSION_CLASSES": ["commhub.permissions.DenyAll"],
     "DEFAULT_PAGINATION_CLASS": "commhub.api.Pagination",
+    # Per client, end user or address, shared by every web process (commhub.throttling; 429 + Retry-After).
+    "DEFAULT_THROTTLE_CLASSES": ["commhub.throttling.ApiThrottle"],
     "DEFAULT_PARSER_CLASSES": [
         "commhub.parsers.StrictJSONParser",
         "rest_framework.parsers.FormParser",
@@ -94,3 +96,16 @@ if USER_JWT["ALGORITHM"].startswith("HS") and USER_JWT["SIGNING_KEY"]:
         raise ImproperlyConfigured("USER_JWT_SIGNING_KEY must differ from SECRET_KEY and JWT_SIGNING_KEY.")
     if len(USER_JWT["SIGNING_KEY"]) < 32 and not DEBUG:
         raise ImproperlyConfigured("USER_JWT_SIGNING_KEY must be at least 32 characters.")
+
+# --- wrong passwords (django-axes) ----------------------------------------------------------------------
+# Failed logins on /api/token/ and the admin are counted per address and per username in the database (so every
+# web process sees them); past COMMHUB_LOGIN_FAILURE_LIMIT the next attempt is a 429 with Retry-After until the
+# lockout ends or staff lift it (admin: Axes > Access attempts, delete; or `manage.py axes_reset_username`).
+LOGIN_FAILURE_LIMIT = env.int("COMMHUB_LOGIN_FAILURE_LIMIT", default=20)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT + 1  # axes locks at this many failures: the one after the allowed ones
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("COMMHUB_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # either: one address trying many names, or one name
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "commhub.throttling.lockout_response"
+AXES_VERBOSE = False
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]

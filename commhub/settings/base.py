@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "anymail",
+    "axes",
     # commhub's apps, lowest layer first: each imports only the ones above it in this list (tests/test_layers.py)
     "preferences",
     "costs",
@@ -70,6 +71,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns an admin login lockout into commhub.throttling.lockout_response
 ]
 
 ROOT_URLCONF = "commhub.urls"

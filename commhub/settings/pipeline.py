@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
+
+from commhub.conf import parse_rate
+
 from .base import env
 from .broker import CELERY_BROKER_URL
 from .database import DATABASES
@@ -113,4 +117,18 @@ COMMHUB = {
     "TEMPLATE_MAX_OUTPUT_CHARS": env.int("COMMHUB_TEMPLATE_MAX_OUTPUT_CHARS", default=500_000),
     # The mailto: half of List-Unsubscribe (blank: unsubscribe@ the sender's domain).
     "UNSUBSCRIBE_MAILTO": env.str("COMMHUB_UNSUBSCRIBE_MAILTO", default=""),
+    # API throttles ("<n>/<s|min|hour|day>", blank: off), shared by every web process through the rate-limit
+    # store (Redis, else the database): notifications a client may submit (a batch counts its items), other
+    # API requests per client, per end user on /me/, and per address for anonymous requests and token logins.
+    "THROTTLE_SENDS": env.str("COMMHUB_THROTTLE_SENDS", default="1000000/min"),
+    "THROTTLE_CLIENT": env.str("COMMHUB_THROTTLE_CLIENT", default="6000/min"),
+    "THROTTLE_END_USER": env.str("COMMHUB_THROTTLE_END_USER", default="120/min"),
+    "THROTTLE_ANON": env.str("COMMHUB_THROTTLE_ANON", default="300/min"),
+    "THROTTLE_LOGIN": env.str("COMMHUB_THROTTLE_LOGIN", default="60/min"),
 }
+
+for _name in ("THROTTLE_SENDS", "THROTTLE_CLIENT", "THROTTLE_END_USER", "THROTTLE_ANON", "THROTTLE_LOGIN"):
+    try:
+        parse_rate(COMMHUB[_name])
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"COMMHUB_{_name}: {_exc}") from None

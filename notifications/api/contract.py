@@ -97,6 +97,7 @@ def _bad_request(errors) -> Response:
 
 class ContractSendView(APIView):
     permission_classes = [require_perms("notifications.send_notification")]
+    throttle_scope = "sends"
 
     @extend_schema(
         request=ContractSendInput,
@@ -238,6 +239,7 @@ class ContractCancelView(APIView):
 
 class ContractBatchView(APIView):
     permission_classes = [require_perms("notifications.send_notification")]
+    throttle_scope = "sends"
 
     @extend_schema(
         request=inline_serializer(

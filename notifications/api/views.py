@@ -106,6 +106,11 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     filterset_class = NotificationFilter
     lookup_value_regex = "[0-9a-fA-F-]{36}"
 
+    @property
+    def throttle_scope(self) -> str | None:
+        """Sends draw from the client's sends bucket (commhub.throttling), the rest from its requests bucket."""
+        return "sends" if getattr(self, "action", None) in ("create", "batch") else None
+
     def get_permissions(self):
         perms = {
             "create": ("notifications.send_notification",),

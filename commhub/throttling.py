@@ -1,0 +1,100 @@
+"""API throttles: DRF throttle classes deciding through commhub's shared rate-limit store.
+
+The store is the one the send path's limits use (notifications.ratelimit: one Lua script on Redis, one
+transaction on the database in the embedded mode), so a throttle holds across every gunicorn worker and host,
+and one request costs one round trip. Each throttle is a token bucket: up to `n` at once, refilled at `n` per
+period. A refusal is DRF's 429 with `Retry-After` (the seconds until the bucket has room).
+
+    every API view   per client (service account or staff user), per end user on /me/, per address for
+                     anonymous callers
+    "sends" scope    the send endpoints: notifications per client, a batch counting its items
+    "login" scope    /api/token/ and its refresh: per address (each wrong password costs ~0.4 s of hashing)
+
+Wrong passwords are counted apart from these (django-axes: a lockout after COMMHUB_LOGIN_FAILURE_LIMIT).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from rest_framework.throttling import BaseThrottle
+
+from commhub.conf import knobs, parse_rate
+from notifications.ratelimit import Rate, limiter
+
+
+def _caller(request: Any) -> tuple[str, str]:
+    user = request.user
+    if getattr(user, "is_authenticated", False):
+        external_id = getattr(user, "external_id", None)
+        if external_id is not None:  # an end user (commhub.enduser)
+            return "throttle_end_user", f"user:{external_id}"
+        return "throttle_client", f"client:{user.pk}"
+    return "throttle_anon", f"ip:{_address(request)}"
+
+
+def _address(request: Any) -> str:
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+class ApiThrottle(BaseThrottle):
+    """Every API view's throttle. A view's `throttle_scope` picks another bucket: "sends" (notifications per
+    client, a batch counting its items) or "login" (per address)."""
+
+    def __init__(self) -> None:
+        self._wait = 0.0
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        knob, key = self.bucket(request, view)
+        rate = parse_rate(getattr(knobs(), knob))
+        if rate is None:
+            return True
+        count, seconds = rate
+        bucket = Rate(key=f"api:{key}", per_second=count / seconds, label=f"{knob} {count}/{seconds}s", burst=count)
+        units = self.units(request) if knob == "throttle_sends" else 1
+        grant = limiter().acquire(common=[bucket], choices=[], units=units)
+        self._wait = grant.wait
+        return grant.allowed
+
+    def wait(self) -> float | None:
+        return max(1.0, self._wait)
+
+    def bucket(self, request: Any, view: Any) -> tuple[str, str]:
+        """(knob, key): the rate and the bucket this request draws from."""
+        scope = getattr(view, "throttle_scope", None)
+        if scope == "login":
+            return "throttle_login", f"login:{_address(request)}"
+        knob, key = _caller(request)
+        if scope == "sends" and knob == "throttle_client":
+            return "throttle_sends", f"sends:{request.user.pk}"
+        return knob, key
+
+    def units(self, request: Any) -> int:
+        """A batch draws one unit per item from the sends bucket."""
+        if not (request.content_type or "").startswith("application/json"):
+            return 1
+        data = request.data
+        if isinstance(data, dict):
+            items = data.get("notifications", data.get("communications"))
+            if isinstance(items, list):
+                return max(1, len(items))
+        return 1
+
+
+def lockout_seconds() -> int:
+    return math.ceil(settings.AXES_COOLOFF_TIME.total_seconds())
+
+
+def lockout_response(request: Any, original_response: Any = None, credentials: Any = None) -> HttpResponse:
+    """A login past the failure limit (django-axes' AXES_LOCKOUT_CALLABLE, and the token view): 429, with
+    `Retry-After` the lockout's length; JSON on the API, plain text on the admin."""
+    detail = f"Too many failed logins: locked out for {lockout_seconds() // 60} minutes (staff can lift it sooner)."
+    if request.path.startswith("/api/"):
+        response: HttpResponse = JsonResponse({"detail": detail, "code": "locked_out"}, status=429)
+    else:
+        response = HttpResponse(detail, status=429, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(lockout_seconds())
+    return response
