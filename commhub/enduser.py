@@ -54,8 +54,22 @@ class TokenNotConfigured(Exception):
     pass
 
 
-def _verifying_key() -> str:
+_jwks_clients: dict[tuple[str, float], jwt.PyJWKClient] = {}
+
+
+def _verifying_key(token: str) -> Any:
+    """The key to check `token` with: the shared secret (HS*), the configured public key, or the key the issuer's
+    JWKS names by the token's `kid` (fetched and cached; a rotated key is fetched when a token names it)."""
     conf = settings.USER_JWT
+    if conf["JWKS_URL"] and not conf["ALGORITHM"].startswith("HS"):
+        # an unknown `kid` refetches the set at most once per cooldown: a stream of made-up kids is not a
+        # stream of requests to the issuer
+        where = (conf["JWKS_URL"], float(conf["JWKS_COOLDOWN_SECONDS"]))
+        client = _jwks_clients.get(where)
+        if client is None:
+            client = jwt.PyJWKClient(where[0], lifespan=300, timeout=5, cooldown_duration=where[1])
+            _jwks_clients[where] = client
+        return client.get_signing_key_from_jwt(token).key
     key = conf["SIGNING_KEY"] if conf["ALGORITHM"].startswith("HS") else conf["PUBLIC_KEY"]
     if not key:
         raise TokenNotConfigured("End-user tokens are not configured on this server (USER_JWT_SIGNING_KEY).")
@@ -73,25 +87,34 @@ def _signing_key() -> str:
 
 
 def decode_user_token(token: str) -> dict[str, Any]:
-    """The claims of a valid end-user token. The algorithm is pinned (no `none`, no key confusion); `exp` is
-    required; audience and issuer are checked when configured."""
+    """The claims of a valid end-user token. The algorithm is pinned (no `none`, no key confusion); `exp` and
+    `iat` are required, `iat` may not be in the future and the token may not live longer than
+    USER_JWT_MAX_LIFETIME_MINUTES (a leaked token with a ten-year `exp` is refused); audience and issuer are
+    checked when configured."""
     conf = settings.USER_JWT
     try:
         claims = jwt.decode(
             token,
-            _verifying_key(),
+            _verifying_key(token),
             algorithms=[conf["ALGORITHM"]],
             audience=conf["AUDIENCE"],
             issuer=conf["ISSUER"],
             leeway=conf["LEEWAY_SECONDS"],
-            options={"require": ["exp"]},
+            options={"require": ["exp", "iat"]},
         )
     except TokenNotConfigured as exc:
         raise AuthenticationFailed(str(exc)) from exc
     except jwt.ExpiredSignatureError as exc:
         raise AuthenticationFailed("Token expired.", code="token_expired") from exc
+    except jwt.PyJWKClientError as exc:
+        raise AuthenticationFailed(f"No key to check this token with: {exc}.", code="token_invalid") from exc
     except jwt.PyJWTError as exc:
         raise AuthenticationFailed(f"Invalid token: {exc}.", code="token_invalid") from exc
+    lifetime = claims["exp"] - claims["iat"]
+    if not isinstance(lifetime, int | float) or lifetime > conf["MAX_LIFETIME_MINUTES"] * 60:
+        raise AuthenticationFailed(
+            f"Token lives longer than {conf['MAX_LIFETIME_MINUTES']} minutes (exp - iat).", code="token_invalid"
+        )
     value = claims.get(conf["USER_CLAIM"])
     if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
         raise AuthenticationFailed(f"Token has no {conf['USER_CLAIM']!r} claim.", code="token_invalid")

@@ -15,6 +15,8 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db.models import Model
 from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from analytics.maintenance import queue_depths_sample
 from analytics.models import DailyRollup, QueueDepthSample
@@ -95,6 +97,8 @@ def populate() -> dict[type[Model], Model]:
     )
     seen = {"user_agent": "curl/8", "ip_address": "198.51.100.7", "username": "mallory", "path_info": "/api/token/"}
     attempt = AccessAttempt.objects.create(**seen, get_data="", post_data="username=mallory", failures_since_start=3)
+    issued = RefreshToken.for_user(user)  # outstanding; then used once
+    issued.blacklist()
     objects: dict[type[Model], Any] = {
         Recipient: dana,
         Preference: Preference.objects.filter(recipient=dana).first(),
@@ -123,6 +127,8 @@ def populate() -> dict[type[Model], Model]:
         AccessAttempt: attempt,
         AccessLog: AccessLog.objects.create(**seen),
         AccessFailureLog: AccessFailureLog.objects.create(**seen, locked_out=False),
+        OutstandingToken: OutstandingToken.objects.get(jti=issued["jti"]),
+        BlacklistedToken: BlacklistedToken.objects.get(token__jti=issued["jti"]),
     }
     missing = [model.__name__ for model, obj in objects.items() if obj is None]
     assert not missing and waiting.status == "scheduled", missing

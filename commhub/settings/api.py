@@ -42,6 +42,12 @@ SIMPLE_JWT = {
     "AUDIENCE": env.str("JWT_AUDIENCE", default="") or None,
     "ISSUER": env.str("JWT_ISSUER", default="") or None,
     "LEEWAY": env.int("JWT_LEEWAY_SECONDS", default=0),
+    # A refresh token is used once: refreshing returns a new one and blacklists the old. Every token carries a
+    # hash of the password it was issued under, so a password change ends every access and refresh token.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "CHECK_REVOKE_TOKEN": True,
+    "TOKEN_REFRESH_SERIALIZER": "commhub.tokens.RefreshSerializer",
 }
 if _jwt_algorithm.startswith("HS") and len(_jwt_signing_key) < 32 and not DEBUG:
     raise ImproperlyConfigured("JWT_SIGNING_KEY (or SECRET_KEY) must be at least 32 characters for HS256.")
@@ -86,6 +92,9 @@ USER_JWT = {
     "ISSUER": env.str("USER_JWT_ISSUER", default="") or None,
     "LEEWAY_SECONDS": env.int("USER_JWT_LEEWAY_SECONDS", default=0),
     "TTL_MINUTES": env.int("USER_JWT_TTL_MINUTES", default=60),
+    "MAX_LIFETIME_MINUTES": env.int("USER_JWT_MAX_LIFETIME_MINUTES", default=24 * 60),
+    "JWKS_URL": env.str("USER_JWT_JWKS_URL", default=""),  # RS*/ES*: the product's keys, by `kid`, rotated
+    "JWKS_COOLDOWN_SECONDS": env.float("USER_JWT_JWKS_COOLDOWN_SECONDS", default=30.0),
 }
 if USER_JWT["ALGORITHM"] not in ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256"):
     raise ImproperlyConfigured(f"USER_JWT_ALGORITHM {USER_JWT['ALGORITHM']!r} is not supported.")

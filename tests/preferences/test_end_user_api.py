@@ -160,7 +160,8 @@ def test_export_holds_my_data(alice_and_bob):
 
 def _token(payload: dict, key: str = USER_KEY, algorithm: str = "HS256") -> str:
     now = datetime.now(UTC)
-    return jwt.encode({"user_id": "alice", "exp": now + timedelta(minutes=5), **payload}, key, algorithm=algorithm)
+    claims = {"user_id": "alice", "iat": now, "exp": now + timedelta(minutes=5), **payload}
+    return jwt.encode({k: v for k, v in claims.items() if v is not ...}, key, algorithm=algorithm)
 
 
 @pytest.mark.parametrize(
@@ -170,6 +171,9 @@ def _token(payload: dict, key: str = USER_KEY, algorithm: str = "HS256") -> str:
         ("wrong key", lambda: _token({}, key="another-key-that-is-long-enough-0123456789")),
         ("alg none", lambda: jwt.encode({"user_id": "alice", "exp": 4102444800}, None, algorithm="none")),
         ("no exp", lambda: jwt.encode({"user_id": "alice"}, USER_KEY, algorithm="HS256")),
+        ("no iat", lambda: _token({"iat": ...})),
+        ("issued in the future", lambda: _token({"iat": datetime.now(UTC) + timedelta(minutes=10)})),
+        ("a ten-year lifetime", lambda: _token({"exp": datetime.now(UTC) + timedelta(days=3650)})),
         ("no user claim", lambda: _token({"user_id": None})),
         ("HS512 instead of HS256", lambda: _token({}, algorithm="HS512")),
         ("garbage", lambda: "not.a.jwt"),
@@ -248,6 +252,56 @@ def test_rs256_tokens_from_a_backend_with_its_own_key_pair(catalogue, settings):
     forged = APIClient()
     forged.credentials(HTTP_AUTHORIZATION=f"Bearer {_hs256_signed_with(public)}")
     assert forged.get("/api/v1/me/").status_code == 401
+
+
+def test_keys_from_the_issuers_jwks_url_follow_a_rotation(catalogue, settings):
+    """USER_JWT_JWKS_URL: the key is the one the issuer publishes under the token's `kid`; after a rotation the
+    new key works without a restart and the retired one stops working."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+
+    keys = {kid: rsa.generate_private_key(public_exponent=65537, key_size=2048) for kid in ("2026-a", "2026-b")}
+    published = ["2026-a"]
+
+    class Jwks(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps(
+                {"keys": [{**json.loads(RSAAlgorithm.to_jwk(keys[k].public_key())), "kid": k} for k in published]}
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json"
+        jwks = {"JWKS_URL": url, "JWKS_COOLDOWN_SECONDS": 0}  # the test does not wait out the 30 s cooldown
+        settings.USER_JWT = {**settings.USER_JWT, "ALGORITHM": "RS256", "SIGNING_KEY": "", **jwks}
+        RecipientFactory(external_id="alice")
+
+        def me(kid: str) -> int:
+            now = datetime.now(UTC)
+            claims = {"user_id": "alice", "iat": now, "exp": now + timedelta(minutes=5)}
+            token = jwt.encode(claims, keys[kid], algorithm="RS256", headers={"kid": kid})
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+            return client.get("/api/v1/me/").status_code
+
+        assert me("2026-a") == 200
+        assert me("2026-b") == 401  # not published yet
+        published[:] = ["2026-b"]  # the issuer rotates
+        assert me("2026-b") == 200
+        assert me("2026-a") == 401
+    finally:
+        server.shutdown()
 
 
 def test_the_end_users_notifications_list_shows_why(alice_and_bob):

@@ -154,3 +154,23 @@ def test_throttles_hold_across_two_gunicorn_workers(catalogue, recipient, two_wo
     served = [line.split() for line in log.read_text().splitlines() if line.startswith("served-by")]
     by_worker = {pid for _, pid, status in served if status in ("202", "429")}
     assert len(by_worker) == 2, served  # both workers answered, and the limits still held
+
+
+@pytest.mark.django_db
+def test_a_refresh_token_is_used_once_and_dies_with_a_password_change(service):
+    client = APIClient()
+    first = login(client, PASSWORD).json()
+    refreshed = client.post("/api/token/refresh/", {"refresh": first["refresh"]}, format="json")
+    assert refreshed.status_code == 200 and refreshed.json()["refresh"] != first["refresh"]
+    assert client.post("/api/token/refresh/", {"refresh": first["refresh"]}, format="json").status_code == 401
+
+    latest = refreshed.json()
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {latest['access']}")
+    assert api.get("/api/v1/notifications/").status_code == 200
+    service.set_password("a brand new passphrase")
+    service.save()
+    assert api.get("/api/v1/notifications/").status_code == 401  # the access token too
+    assert client.post("/api/token/refresh/", {"refresh": latest["refresh"]}, format="json").status_code == 401
+    service.delete()
+    assert client.post("/api/token/refresh/", {"refresh": latest["refresh"]}, format="json").status_code == 401
