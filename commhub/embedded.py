@@ -29,6 +29,7 @@ DEMO_SEND = '{"user_id": 123, "trigger_type": "financial_alert", "data": {"amoun
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("DEBUG", "true")  # runserver serves the admin's static files
+    env.setdefault("METRICS_OPEN", "true")  # a machine's own dev server: /metrics and /health's details open
     env.setdefault("EMAIL_PROVIDER", "capture")
     env.setdefault("SMS_PROVIDER", "capture")
     env.setdefault("PYTHONUNBUFFERED", "1")

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from commhub.celery import app
 from commhub.conf import knobs
+from commhub.metrics import operator_allowed
 from notifications.models import WorkerHeartbeat
 
 
@@ -70,13 +71,15 @@ def health_report() -> HealthReport:
 
 
 def health_view(request) -> JsonResponse:
-    """GET /health: 200 when every dependency answers, 503 naming the one that does not."""
+    """GET /health: 200 when every dependency answers, 503 naming the one that does not. What each check saw
+    (the broker's address, worker host names, timings) only with the metrics token (commhub.metrics)."""
     report = health_report()
+    detailed = operator_allowed(request)
+    checks = {
+        name: {"ok": c.ok, "detail": c.detail, "ms": c.ms} if detailed else {"ok": c.ok}
+        for name, c in report.checks.items()
+    }
     return JsonResponse(
-        {
-            "status": "ok" if report.ok else "unavailable",
-            "checks": {name: {"ok": c.ok, "detail": c.detail, "ms": c.ms} for name, c in report.checks.items()},
-            "timestamp": timezone.now().isoformat(),
-        },
+        {"status": "ok" if report.ok else "unavailable", "checks": checks, "timestamp": timezone.now().isoformat()},
         status=200 if report.ok else 503,
     )

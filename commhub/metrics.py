@@ -1,12 +1,13 @@
 """GET /metrics: the counters every process wrote (commhub.counters) and the database gauges (analytics.gauges),
 in the Prometheus text format.
 
-Access: a bearer token (METRICS_TOKEN) when set; otherwise only from the loopback address.
+Access: the bearer token METRICS_TOKEN; without one, nobody unless METRICS_OPEN=true (the loopback address is
+not trusted: behind a proxy on the same host every caller has it).
 """
 
 from __future__ import annotations
 
-from ipaddress import ip_address
+import hmac
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -17,20 +18,20 @@ from analytics.gauges import database_gauges
 from commhub.counters import counters_registry
 
 
-def _allowed(request: HttpRequest) -> bool:
+def operator_allowed(request: HttpRequest) -> bool:
+    """Whether `request` may read operational detail (metrics, /health's details)."""
     token = settings.METRICS_TOKEN
     if token:
-        return request.headers.get("Authorization", "") == f"Bearer {token}"
-    try:
-        return ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
-    except ValueError:
-        return False
+        return hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}")
+    return settings.METRICS_OPEN
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """GET /metrics in the Prometheus text format (see the module docstring for who may read it)."""
-    if not _allowed(request):
-        return HttpResponse("metrics: set METRICS_TOKEN and send it as a bearer token\n", status=403)
+    if not operator_allowed(request):
+        return HttpResponse(
+            "metrics: set METRICS_TOKEN and send it as a bearer token (or METRICS_OPEN=true)\n", status=403
+        )
     return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
 
 

@@ -17,8 +17,10 @@ from .broker import CELERY_BROKER_URL
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default=str(DATA_DIR / "metrics"))
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
 Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
-# /metrics wants this bearer token when set; without one it answers the loopback address only.
+# /metrics (and /health's details) want this bearer token; without one they are closed unless METRICS_OPEN says
+# anyone who reaches the port may read them (a same-host proxy makes every caller look like the loopback).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_OPEN = env.bool("METRICS_OPEN", default=False)
 
 # --- logging ------------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
