@@ -1,16 +1,23 @@
-"""One-click unsubscribe (RFC 8058): signed tokens scoped to recipient x category, and the withdrawal.
+"""One-click unsubscribe (RFC 8058): tokens scoped to recipient x category, and the withdrawal.
 
-The token is opaque to its holder and signed with SECRET_KEY, so a forged or altered one is refused and
-changes nothing. It does not expire: an unsubscribe link in a two-year-old email must still work.
+The token is encrypted and authenticated (Fernet, with a key derived from SECRET_KEY; SECRET_KEY_FALLBACKS
+still open older ones), so its holder learns nothing from it (not the recipient's internal id) and a forged
+or altered one is refused and changes nothing. It does not expire: an unsubscribe link in a two-year-old email
+must still work, including the signed (readable) v1 tokens sent before.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
+import json
 from urllib.parse import quote
 
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core import signing
 from django.urls import reverse
+from django.utils.crypto import salted_hmac
 
 from commhub.conf import knobs
 
@@ -20,6 +27,8 @@ from .selectors import policy_facts
 from .services import Evidence, consent_record
 
 _SALT = "commhub.unsubscribe.v1"
+_V2 = "u2."
+_V2_SALT = "commhub.unsubscribe.v2"
 
 UNSUBSCRIBE_TEXT = "Unsubscribe from {category} emails (one click)."
 
@@ -28,15 +37,35 @@ class BadUnsubscribeToken(ValueError):
     pass
 
 
+@functools.cache
+def _cipher(keys: tuple[str, ...]) -> MultiFernet:
+    """Fernet keys derived from SECRET_KEY and its fallbacks (the first encrypts, all decrypt)."""
+    derived = [salted_hmac(_V2_SALT, "fernet", secret=key, algorithm="sha256").digest() for key in keys]
+    return MultiFernet([Fernet(base64.urlsafe_b64encode(k)) for k in derived])
+
+
+def _current_cipher() -> MultiFernet:
+    return _cipher((settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS))
+
+
 def unsubscribe_token(*, recipient_id: int, category: str, channel: str = "email") -> str:
-    return signing.dumps([recipient_id, category, channel], salt=_SALT, compress=True)
+    plain = json.dumps([recipient_id, category, channel], separators=(",", ":")).encode()
+    return _V2 + _current_cipher().encrypt(plain).decode()
+
+
+def _token_fields(token: str) -> list:
+    if token.startswith(_V2):
+        return json.loads(_current_cipher().decrypt(token[len(_V2) :].encode()))
+    return signing.loads(token, salt=_SALT)  # v1: links in emails sent before the tokens were encrypted
 
 
 def read_unsubscribe_token(token: str) -> tuple[Recipient, str, str]:
     """(recipient, category, channel) of a genuine token; BadUnsubscribeToken otherwise."""
     try:
-        recipient_id, category, channel = signing.loads(token, salt=_SALT)
-    except (signing.BadSignature, ValueError, TypeError) as exc:
+        recipient_id, category, channel = _token_fields(token)
+        if not isinstance(recipient_id, int) or not isinstance(category, str) or not isinstance(channel, str):
+            raise TypeError("unexpected token fields")
+    except (signing.BadSignature, InvalidToken, ValueError, TypeError) as exc:
         raise BadUnsubscribeToken("This unsubscribe link is not valid.") from exc
     recipient = Recipient.objects.filter(pk=recipient_id).first()
     if recipient is None:
