@@ -270,5 +270,16 @@ class CSVRenderer(BaseRenderer):
         if header:
             writer = csv.DictWriter(out, fieldnames=header, extrasaction="ignore")
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)
         return out.getvalue().encode(self.charset)
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (`=HYPERLINK(...)` typed by an end user into a consent
+    text or an attribute) gets a leading apostrophe, as OWASP advises: shown as text, never evaluated."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "commhub.counters.RequestMetricsMiddleware",
+    "commhub.middleware.RefuseOversizedBodies",
     "commhub.middleware.RefuseUnstorableText",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
