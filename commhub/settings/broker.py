@@ -24,6 +24,9 @@ else:
         # Strict queue order: a worker always empties sms_critical before looking at email_education.
         "queue_order_strategy": "priority",
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+        # Every key commhub's broker writes starts with this: another Celery app on the same Redis database
+        # (with queues named sms_critical or email_reports, as seed 002's are) never takes commhub's tasks.
+        "global_keyprefix": env.str("CELERY_BROKER_KEY_PREFIX", default="commhub:"),
     }
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

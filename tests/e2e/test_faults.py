@@ -146,5 +146,6 @@ def test_a_rolled_back_transaction_enqueues_nothing_and_calls_no_provider(catalo
         notification_submit(SubmitRequest(recipient="123", type="monthly_report", data={"month": "May"}))
         raise RuntimeError("the caller's transaction fails after the submit")
     assert Notification.objects.count() == 0
-    assert redis.Redis.from_url(settings.CELERY_BROKER_URL).llen("email_reports") == 0
+    prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
+    assert redis.Redis.from_url(settings.CELERY_BROKER_URL).llen(prefix + "email_reports") == 0
     assert not wait_until(lambda: len(fake.calls()) > 0, timeout=2)

@@ -26,8 +26,9 @@ def queue():
 
     name = f"test_wakeups_{uuid.uuid4().hex[:8]}"
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    yield name, lambda: broker.llen(name)
-    broker.delete(name)
+    key = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "") + name
+    yield name, lambda: broker.llen(key)
+    broker.delete(key)
 
 
 def _settled(published) -> int:

@@ -46,3 +46,25 @@ def test_formula_cells_in_the_consent_export_stay_text(catalogue, recipient, set
     assert row["consent_text"] == "'" + formula  # shown as text by Excel, LibreOffice and Sheets
     as_json = staff.get("/api/v1/recipients/123/consent-ledger/").json()
     assert as_json[0]["consent_text"] == formula  # the ledger itself keeps what was given
+
+
+@pytest.mark.skipif(
+    not __import__("django.conf").conf.settings.CELERY_BROKER_URL.startswith("redis"), reason="Redis broker keys"
+)
+def test_commhubs_broker_keys_carry_their_own_prefix_on_a_shared_redis():
+    """Seed 001 suggests one Redis database for everything, and seed 002's queues share commhub's names: with
+    the key prefix, a wake-up on commhub's sms_critical lands apart from another app's sms_critical."""
+    import redis
+    from django.conf import settings
+
+    from commhub.celery import app
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"]
+    assert prefix == "commhub:"
+    broker.delete("sms_critical", prefix + "sms_critical")
+    broker.rpush("sms_critical", b"another app's task")
+    app.send_task("notifications.tasks.drain", kwargs={"queue": "sms_critical"}, queue="sms_critical")
+    assert broker.llen(prefix + "sms_critical") == 1
+    assert broker.lrange("sms_critical", 0, -1) == [b"another app's task"]
+    broker.delete("sms_critical", prefix + "sms_critical")
