@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -280,6 +281,8 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def spreadsheet_safe(value: Any) -> Any:
     """A text cell a spreadsheet would run as a formula (`=HYPERLINK(...)` typed by an end user into a consent
     text or an attribute) gets a leading apostrophe, as OWASP advises: shown as text, never evaluated."""
+    if isinstance(value, dict | list):  # nested data (an audit entry's before/after) as JSON text
+        value = json.dumps(value, default=str, ensure_ascii=False)
     if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
         return "'" + value
     return value

@@ -9,6 +9,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from analytics.api import views as analytics_views
 from analytics.views import dashboard_view
+from audit.api.views import AuditEntryViewSet
 from commhub.health import health_view
 from commhub.metrics import metrics_view
 from commhub.throttling import lockout_response
@@ -63,6 +64,7 @@ router.register("consents", ConsentRecordViewSet, basename="consent")
 router.register("suppressions", SuppressionViewSet, basename="suppression")
 router.register("templates", TemplateViewSet, basename="template")
 router.register("template-versions", VersionViewSet, basename="templateversion")
+router.register("audit", AuditEntryViewSet, basename="auditentry")
 
 # /api/v1/me/...: end users with their own token (see commhub.enduser)
 me_router = DefaultRouter()

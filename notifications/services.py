@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import audit_record
 from commhub import channels
 from commhub.channels import MESSAGE
 from commhub.errors import Conflict, InvalidInput, NotFound
@@ -402,6 +403,7 @@ def notification_cancel(*, notification_id, actor=None) -> Notification:
             return notification
         if notification.status not in CANCELLABLE_STATUSES:
             raise Conflict(f"Cannot cancel a notification that is {notification.status}.")
+        before = {"status": notification.status}
         status_move(
             Notification.objects.filter(pk=notification.pk),
             to=Status.CANCELLED,
@@ -411,6 +413,13 @@ def notification_cancel(*, notification_id, actor=None) -> Notification:
             trace=notification.decision_trace,
         )
         notification.refresh_from_db()
+        audit_record(
+            action="notification.cancel",
+            obj=notification,
+            actor=actor,
+            before=before,
+            after={"status": Status.CANCELLED},
+        )
     logger.info("notification %s cancelled by %s", notification_id, _actor_name(actor))
     return notification
 
@@ -422,6 +431,11 @@ def notification_retry(*, notification_id, actor=None) -> Notification:
         notification = _locked(notification_id)
         if notification.status != Status.FAILED:
             raise Conflict(f"Only failed notifications can be retried; this one is {notification.status}.")
+        before = {
+            "status": notification.status,
+            "attempts": notification.attempts,
+            "last_error": notification.last_error,
+        }
         status_move(
             Notification.objects.filter(pk=notification.pk),
             to=Status.QUEUED,
@@ -439,6 +453,8 @@ def notification_retry(*, notification_id, actor=None) -> Notification:
             lease_expires_at=None,
         )
         notification.refresh_from_db()
+        after = {"status": notification.status, "attempts": notification.attempts, "send_at": notification.send_at}
+        audit_record(action="notification.retry", obj=notification, actor=actor, before=before, after=after)
         kick_on_commit([notification.queue])
     logger.info("notification %s requeued by %s", notification_id, _actor_name(actor))
     return notification

@@ -20,6 +20,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import audit_record
 from commhub import channels
 
 from .models import ConsentRecord, Recipient, actor_name
@@ -143,5 +144,13 @@ def recipient_erase(*, recipient: Recipient, actor: Any = None) -> dict[str, int
         for step in _erasure_steps:
             summary.update(step(recipient, now))
         recipient_anonymise(recipient=recipient, at=now)
+        # what was erased is not kept here either: only that it happened, and how much
+        audit_record(
+            action="recipient.erase",
+            obj=recipient,
+            actor=actor,
+            before={"erased_at": None},
+            after={"erased_at": now, **summary},
+        )
     logger.warning("recipient erased by %s: %s", actor_name(actor), summary)
     return summary

@@ -17,6 +17,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.services import audit_record, fields_of
 from commhub import channels
 from commhub.locales import is_locale
 
@@ -256,6 +257,10 @@ def normalise_address(channel: str, address: str) -> str:
     return channels.get(channel).normalize_address(address or "")
 
 
+_SUPPRESSION = ("channel", "address", "reason", "detail")
+_LIFT = ("lifted_at", "lifted_by", "lift_reason")
+
+
 def suppression_add(
     *,
     channel: str,
@@ -291,6 +296,9 @@ def suppression_add(
                 created_by=actor_name(actor)[:255],
                 created_at=at or timezone.now(),
             )
+            audit_record(
+                action="suppression.add", obj=suppression, actor=actor, after=fields_of(suppression, _SUPPRESSION)
+            )
     except IntegrityError:  # blocked concurrently: the partial unique index keeps one active row
         return Suppression.objects.get(channel=channel, address=address, lifted_at__isnull=True), False
     logger.warning("suppressed %s %s: %s", channel, address, reason)
@@ -304,10 +312,14 @@ def suppression_lift(*, suppression: Suppression, actor: Any, reason: str) -> Su
     with transaction.atomic():
         locked = Suppression.objects.select_for_update().get(pk=suppression.pk)
         if locked.lifted_at is None:
+            before = fields_of(locked, _LIFT)
             locked.lifted_at = timezone.now()
             locked.lifted_by = actor_name(actor)[:255]
             locked.lift_reason = reason.strip()
             locked.save(update_fields=["lifted_at", "lifted_by", "lift_reason"])
+            audit_record(
+                action="suppression.lift", obj=locked, actor=actor, before=before, after=fields_of(locked, _LIFT)
+            )
     logger.warning("suppression of %s %s lifted by %s", locked.channel, locked.address, locked.lifted_by)
     return locked
 

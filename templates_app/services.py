@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from audit.services import audit_record
 from commhub import channels
 from commhub.errors import Conflict
 from costs.services import cost_estimate
@@ -75,6 +76,9 @@ def version_publish(*, version: TemplateVersion, actor=None) -> TemplateVersion:
     with transaction.atomic():
         template = Template.objects.select_for_update().get(pk=version.template_id)
         version = TemplateVersion.objects.select_for_update().get(pk=version.pk)
+        live = template.published_version
+        live_before = live.number if live is not None else None
+        rollback = version.is_frozen
         if not version.is_frozen:
             _validated(version)
             version.status = VersionStatus.PUBLISHED
@@ -83,6 +87,13 @@ def version_publish(*, version: TemplateVersion, actor=None) -> TemplateVersion:
             version.save()
         template.published_version = version
         template.save(update_fields=["published_version", "updated_at"])
+        audit_record(
+            action="template.rollback" if rollback else "template.publish",
+            obj=template,
+            actor=actor,
+            before={"live_version": live_before},
+            after={"live_version": version.number, "published_by": version.published_by},
+        )
     logger.info("template %s: version %s is live (by %s)", template, version.number, actor_name(actor))
     return version
 

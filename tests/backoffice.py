@@ -21,6 +21,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from analytics.maintenance import queue_depths_sample
 from analytics.models import DailyRollup, QueueDepthSample
 from analytics.rollups import rollups_build
+from audit.models import AuditEntry
 from costs.models import Budget, CostEntry, PricingRule
 from notifications.delivery import queue_drain
 from notifications.models import CapturedMessage, Notification, NotificationType, RecurringSend
@@ -127,6 +128,7 @@ def populate() -> dict[type[Model], Model]:
         AccessAttempt: attempt,
         AccessLog: AccessLog.objects.create(**seen),
         AccessFailureLog: AccessFailureLog.objects.create(**seen, locked_out=False),
+        AuditEntry: AuditEntry.objects.filter(action="suppression.add").first(),
         OutstandingToken: OutstandingToken.objects.get(jti=issued["jti"]),
         BlacklistedToken: BlacklistedToken.objects.get(token__jti=issued["jti"]),
     }

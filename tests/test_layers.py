@@ -1,6 +1,7 @@
 """The apps form layers without a cycle (house rule 19), read from the source with `ast`:
 
     commhub (core)   channels, conf, errors, queues, ... : imports no app
+    audit            the audit trail every app writes to
     preferences      recipients, consent, suppressions, the person checks
     costs            prices, the ledger, budgets
     templates_app    templates and rendering
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-APPS = ("commhub", "preferences", "costs", "templates_app", "notifications", "analytics")
+APPS = ("commhub", "audit", "preferences", "costs", "templates_app", "notifications", "analytics")
 COMMHUB_TOP = {
     "commhub.urls",
     "commhub.health",
@@ -32,11 +33,12 @@ COMMHUB_TOP = {
 }
 MAY_IMPORT = {
     "commhub": set(),
-    "preferences": {"commhub"},
-    "costs": {"commhub"},
-    "templates_app": {"commhub", "preferences", "costs"},
-    "notifications": {"commhub", "preferences", "costs", "templates_app"},
-    "analytics": {"commhub", "preferences", "costs", "templates_app", "notifications"},
+    "audit": {"commhub"},
+    "preferences": {"commhub", "audit"},
+    "costs": {"commhub", "audit"},
+    "templates_app": {"commhub", "audit", "preferences", "costs"},
+    "notifications": {"commhub", "audit", "preferences", "costs", "templates_app"},
+    "analytics": {"commhub", "audit", "preferences", "costs", "templates_app", "notifications"},
     "commhub-top": set(APPS),
 }
 

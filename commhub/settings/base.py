@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "anymail",
     "axes",
     # commhub's apps, lowest layer first: each imports only the ones above it in this list (tests/test_layers.py)
+    "audit",
     "preferences",
     "costs",
     "templates_app",
@@ -64,6 +65,7 @@ MIDDLEWARE = [
     "commhub.counters.RequestMetricsMiddleware",
     "commhub.middleware.RefuseOversizedBodies",
     "commhub.middleware.RefuseUnstorableText",
+    "audit.context.AuditContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
