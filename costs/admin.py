@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from commhub.admin import ReadOnlyAdmin
+from commhub.admin import ReadOnlyAdmin, SafeAutocompleteAdmin
 
 from .budgets import period_start
 from .models import Budget, BudgetSpend, CostEntry, PricingRule
@@ -59,7 +59,7 @@ class CostEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Budget)
-class BudgetAdmin(admin.ModelAdmin):
+class BudgetAdmin(SafeAutocompleteAdmin):
     """A budget's page shows what it committed, period by period; pausing it is unticking "active"."""
 
     list_display = ["name", "scope", "channel", "period", "limit", "currency", "action", "spent_now", "is_active"]

@@ -12,6 +12,8 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django_celery_beat import admin as beat_admin
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from commhub.admin import ReadOnlyAdmin
 from commhub.errors import DomainError
@@ -586,3 +588,55 @@ class TemplateVersionAdmin(templates_admin.TemplateVersionAdmin):
         except ValidationError as exc:
             self.message_user(request, "; ".join(exc.messages), messages.ERROR)
         return HttpResponseRedirect(reverse("admin:templates_app_templateversion_change", args=[pk]))
+
+
+# --- django-celery-beat's periodic tasks ---------------------------------------------------------------
+
+
+class PeriodicTaskForm(beat_admin.PeriodicTaskForm):
+    """django-celery-beat's form, whose clean() reads `task` even when that field failed its own validation
+    (too long, a NUL character): a KeyError, so a 500 for a typo; and whose registered-task field takes any
+    value, NUL included (a database error on save). Here both are form errors."""
+
+    def clean_regtask(self):
+        value = self.cleaned_data.get("regtask") or ""
+        if "\x00" in value or len(value) > 200:
+            raise forms.ValidationError("Not a task name.")
+        return value
+
+    def clean(self):
+        if "task" not in self.cleaned_data and "task" in self.errors:
+            self.cleaned_data["task"] = ""
+            try:
+                return super().clean()
+            except forms.ValidationError:
+                raise forms.ValidationError("Name a task: the custom task name above is not valid.") from None
+        return super().clean()
+
+
+class PeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin):
+    form = PeriodicTaskForm
+
+
+admin.site.unregister(PeriodicTask)
+admin.site.register(PeriodicTask, PeriodicTaskAdmin)
+
+
+class CrontabScheduleAdmin(beat_admin.CrontabScheduleAdmin):
+    """django-celery-beat's, whose read-only description of the schedule raised (a 500) while the form showed
+    a value just refused, e.g. a negative day of the week."""
+
+    list_display = ("__str__", "in_words")
+    fields = ("in_words", "minute", "hour", "day_of_month", "month_of_year", "day_of_week", "timezone")
+    readonly_fields = ("in_words",)
+
+    @admin.display(description="schedule")
+    def in_words(self, obj: CrontabSchedule) -> str:
+        try:
+            return obj.human_readable
+        except Exception:  # any parse error of a value the form is about to refuse
+            return "(not a valid schedule yet)"
+
+
+admin.site.unregister(CrontabSchedule)
+admin.site.register(CrontabSchedule, CrontabScheduleAdmin)

@@ -21,7 +21,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from celery.schedules import crontab
+from celery.schedules import ParseException, crontab
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -68,7 +68,7 @@ def recurring_validate(recurring: RecurringSend, *, now: datetime | None = None)
         for name in ("minute", "hour", "day_of_week", "day_of_month", "month_of_year"):
             try:
                 crontab(**{name: getattr(recurring, name)})
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, ParseException) as exc:  # ParseException: "-1", not a ValueError
                 errors.setdefault(name, []).append(f"Not a crontab field: {exc}")
     try:
         ZoneInfo(recurring.timezone)
@@ -132,11 +132,14 @@ def recurring_next_runs(recurring: RecurringSend, *, now: datetime | None = None
     runs every N seconds from its last slot."""
     now = now or timezone.now()
     if recurring.every_seconds:
-        first = _slot(recurring, now) + timedelta(seconds=recurring.every_seconds)
-        return [first + timedelta(seconds=recurring.every_seconds * i) for i in range(count)]
+        try:
+            first = _slot(recurring, now) + timedelta(seconds=recurring.every_seconds)
+            return [first + timedelta(seconds=recurring.every_seconds * i) for i in range(count)]
+        except (OverflowError, ValueError):  # an interval past the calendar (the form refuses it): never
+            return []
     try:
         cron, zone = _cron(recurring), ZoneInfo(recurring.timezone)
-    except (ValueError, TypeError, ZoneInfoNotFoundError):
+    except (ValueError, TypeError, ParseException, ZoneInfoNotFoundError):
         return []
     found: list[datetime] = []
     day = now.astimezone(zone).date()

@@ -16,6 +16,8 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 
+from commhub.admin import SafeAutocompleteAdmin
+
 from .models import ConsentRecord, ConsentSource, Preference, Recipient, Suppression, SuppressionReason
 from .privacy import recipient_erase, recipient_export_data
 from .services import (
@@ -112,7 +114,7 @@ class RecipientAdmin(admin.ModelAdmin):
 
 
 @admin.register(Preference)
-class PreferenceAdmin(admin.ModelAdmin):
+class PreferenceAdmin(SafeAutocompleteAdmin):
     list_display = ["recipient", "notification_type", "category", "channel", "enabled", "updated_at"]
     list_filter = ["channel", "enabled", "category", "notification_type"]
     search_fields = ["recipient__external_id"]
@@ -127,7 +129,7 @@ class ConsentRecordForm(ModelForm):
 
 
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(admin.ModelAdmin):
+class ConsentRecordAdmin(SafeAutocompleteAdmin):
     """Read and append. A correction is a new entry; nobody can edit or delete one."""
 
     form = ConsentRecordForm
