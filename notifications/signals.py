@@ -13,6 +13,7 @@ from costs.models import Budget
 from costs.signals import budget_crossed
 
 from .models import NotificationType, TypeChannel
+from .roles import roles_install
 from .schedules import periodic_tasks_install
 from .selectors import notification_types
 from .staff_alerts import staff_alert_budget_crossed
@@ -31,6 +32,8 @@ def _after_migrate(sender, **kwargs) -> None:
     invalidate_all()
     if sender.name == "notifications":
         periodic_tasks_install()
+    if sender.name in ("notifications", "analytics"):  # the last commhub apps: their permissions exist by now
+        roles_install()
 
 
 @receiver(tracking, dispatch_uid="commhub-anymail-tracking")
