@@ -7,6 +7,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -15,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from commhub.admin import ReadOnlyAdmin
+from commhub.admin import ReadOnlyAdmin, SafeRelationsMixin
 from commhub.errors import DomainError
 from templates_app import admin as templates_admin
 from templates_app.models import TemplateVersion
@@ -640,3 +643,20 @@ class CrontabScheduleAdmin(beat_admin.CrontabScheduleAdmin):
 
 admin.site.unregister(CrontabSchedule)
 admin.site.register(CrontabSchedule, CrontabScheduleAdmin)
+
+
+# --- Django's users and groups ----------------------------------------------------------------------------
+
+
+class GroupAdmin(SafeRelationsMixin, auth_admin.GroupAdmin):
+    """Django's, with relation fields that refuse ids the database cannot look up (see commhub.admin)."""
+
+
+class UserAdmin(SafeRelationsMixin, auth_admin.UserAdmin):
+    """Django's, with relation fields that refuse ids the database cannot look up (see commhub.admin)."""
+
+
+admin.site.unregister(Group)
+admin.site.register(Group, GroupAdmin)
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), UserAdmin)

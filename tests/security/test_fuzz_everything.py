@@ -114,7 +114,8 @@ def test_every_operation_answers_below_500(clients, index, data, extra, pick):
             data[name] = pick.draw(value, label=name)
     client = person if path.startswith("/api/v1/me/") else staff
     status = _call(client, method, path, operation, {**data, "data": extra} if "data" in names else data)
-    assert status < 500, (method, path, data)
+    unhealthy = status == 503 and path.rstrip("/").endswith("health")  # no worker running here: documented
+    assert status < 500 or unhealthy, (method, path, data)
 
 
 def test_nothing_stored_by_the_fuzzing_breaks_a_read_or_an_export(clients):
