@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from commhub.net import client_address
+
 from . import context
 from .models import ActorKind, AuditEntry, Source
 
@@ -37,7 +39,7 @@ def actor_details(actor: Any = None) -> dict[str, Any]:
     if found is not None and found[0] == "request":
         request = found[1]
         details["source"] = _source_of(request.path)
-        details["address"] = request.META.get("REMOTE_ADDR") or None
+        details["address"] = client_address(request) or None
         user = getattr(request, "user", None)
         if actor is None and user is not None and getattr(user, "is_authenticated", False):
             actor = user

@@ -23,6 +23,7 @@ from django.http import HttpResponse, JsonResponse
 from rest_framework.throttling import BaseThrottle
 
 from commhub.conf import knobs, parse_rate
+from commhub.net import client_address
 from notifications.ratelimit import Rate, limiter
 
 
@@ -37,7 +38,7 @@ def _caller(request: Any) -> tuple[str, str]:
 
 
 def _address(request: Any) -> str:
-    return request.META.get("REMOTE_ADDR") or "unknown"
+    return client_address(request) or "unknown"
 
 
 class ApiThrottle(BaseThrottle):

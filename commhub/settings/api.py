@@ -116,5 +116,6 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("COMMHUB_LOGIN_LOCKOUT_MINUTES", d
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # either: one address trying many names, or one name
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "commhub.throttling.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "commhub.net.client_address"
 AXES_VERBOSE = False
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]

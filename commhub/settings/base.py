@@ -124,6 +124,9 @@ STORAGES = {
 
 # --- security headers (production) --------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", False) else None
+# Proxies in front of commhub that append to X-Forwarded-For: the caller's address (throttles, lockouts, the audit
+# trail) is read that many hops from the right (commhub.net). 0: REMOTE_ADDR, the header ignored.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG and env.bool("SECURE_COOKIES", default=True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "SAMEORIGIN"  # the admin previews captured HTML email in a sandboxed same-origin iframe

@@ -174,3 +174,32 @@ def test_a_refresh_token_is_used_once_and_dies_with_a_password_change(service):
     assert client.post("/api/token/refresh/", {"refresh": latest["refresh"]}, format="json").status_code == 401
     service.delete()
     assert client.post("/api/token/refresh/", {"refresh": latest["refresh"]}, format="json").status_code == 401
+
+
+@pytest.mark.django_db
+def test_behind_a_proxy_the_callers_address_is_the_proxys_view_not_a_forged_header(service, settings):
+    """One proxy in front: the address it appended counts, whatever the caller put further left; with no proxy
+    configured the header is ignored (a caller cannot dodge a lockout by sending a new one each time)."""
+    settings.COMMHUB = {**settings.COMMHUB, "THROTTLE_LOGIN": "2/min"}
+    settings.TRUSTED_PROXY_COUNT = 1
+    client = APIClient(REMOTE_ADDR="10.0.0.2")  # the proxy
+
+    def attempt(forged: str, real: str) -> int:
+        return client.post(
+            "/api/token/",
+            {"username": "nobody", "password": "x"},
+            format="json",
+            HTTP_X_FORWARDED_FOR=f"{forged}, {real}",
+        ).status_code
+
+    assert [attempt(f"1.1.1.{i}", "203.0.113.5") for i in range(3)] == [401, 401, 429]
+    assert attempt("1.1.1.9", "203.0.113.6") == 401  # another caller behind the same proxy has their own bucket
+    settings.TRUSTED_PROXY_COUNT = 0
+    direct = APIClient(REMOTE_ADDR="198.51.100.1")
+    codes = [
+        direct.post(
+            "/api/token/", {"username": "n", "password": "x"}, format="json", HTTP_X_FORWARDED_FOR=f"192.0.2.{i}"
+        ).status_code
+        for i in range(3)
+    ]
+    assert codes == [401, 401, 429]
