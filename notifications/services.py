@@ -413,13 +413,8 @@ def notification_cancel(*, notification_id, actor=None) -> Notification:
             trace=notification.decision_trace,
         )
         notification.refresh_from_db()
-        audit_record(
-            action="notification.cancel",
-            obj=notification,
-            actor=actor,
-            before=before,
-            after={"status": Status.CANCELLED},
-        )
+        after = {"status": notification.status}  # as the status writer left it
+        audit_record(action="notification.cancel", obj=notification, actor=actor, before=before, after=after)
     logger.info("notification %s cancelled by %s", notification_id, _actor_name(actor))
     return notification
 

@@ -53,13 +53,21 @@ class AuditEntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     csv_header = AuditEntryOutput.Meta.fields
     queryset = AuditEntry.objects.all()
 
+    def get_renderers(self):
+        if getattr(self, "action", None) == "retrieve":
+            return [JSONRenderer()]  # one entry is JSON; the export is the list's
+        return super().get_renderers()
+
     def paginate_queryset(self, queryset):
         if getattr(self.request, "accepted_renderer", None) and self.request.accepted_renderer.format == "csv":
             return None  # an export is every entry the filters match
         return super().paginate_queryset(queryset)
 
     def finalize_response(self, request, response, *args, **kwargs):
+        csv_asked = getattr(request, "accepted_renderer", None) and request.accepted_renderer.format == "csv"
+        if csv_asked and response.status_code >= 400:  # an error is JSON, whatever format the export asked for
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
         response = super().finalize_response(request, response, *args, **kwargs)
-        if getattr(request, "accepted_renderer", None) and request.accepted_renderer.format == "csv":
+        if csv_asked and response.status_code < 400:
             response["Content-Disposition"] = 'attachment; filename="audit.csv"'
         return response

@@ -151,3 +151,10 @@ def test_the_trail_is_searchable_and_exports_as_csv(ops, catalogue, recipient):
     nobody.force_authenticate(get_user_model().objects.create_user("viewer", password="x" * 20))
     assert nobody.get("/api/v1/audit/").status_code == 403  # needs audit.view_auditentry
     call_command("check")  # the app's admin and API load cleanly
+
+
+def test_an_export_that_fails_answers_in_json(ops, db):
+    refused = ops.get("/api/v1/audit/?format=csv&until=")
+    assert refused.status_code == 400 and refused["Content-Type"].startswith("application/json")
+    missing = ops.get("/api/v1/audit/999999/?format=csv")
+    assert missing.status_code == 404 and missing["Content-Type"].startswith("application/json")
