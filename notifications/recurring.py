@@ -28,6 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
+from audit.services import audit_record
 from commhub.errors import InvalidInput
 from commhub.queues import MAINTENANCE_QUEUE
 from preferences.models import Recipient
@@ -168,7 +169,13 @@ def recurring_audience_size(recurring: RecurringSend) -> int:
 def recurring_save(recurring: RecurringSend) -> RecurringSend:
     """Save the recurring send and make its beat schedule match it (created, updated, paused)."""
     recurring_validate(recurring)
+    created = recurring.pk is None
     recurring.save()
+    audit_record(
+        action="recurring.create" if created else "recurring.save",
+        obj=recurring,
+        after={"enabled": recurring.enabled, "schedule": recurring.schedule_text, "audience": recurring.audience},
+    )
     schedule: dict = {"interval": None, "crontab": None}
     if recurring.every_seconds:
         schedule["interval"], _ = IntervalSchedule.objects.get_or_create(

@@ -123,7 +123,7 @@ def _resolve_recipient(req: SubmitRequest, known: Mapping[str, Recipient] | None
         if not external_id:
             raise InvalidInput({"recipient": {"external_id": ["This field is required."]}})
         try:
-            recipient, _ = recipient_upsert(external_id=str(external_id), **fields)
+            recipient, _ = recipient_upsert(external_id=str(external_id), audited=False, **fields)
         except ValidationError as exc:
             raise InvalidInput({"recipient": exc.message_dict}) from exc
         return recipient

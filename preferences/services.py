@@ -120,8 +120,10 @@ def _local_time(value: Any) -> time | None:
     return time.fromisoformat(value).replace(second=0, microsecond=0)
 
 
-def recipient_upsert(*, external_id: str, **fields: Any) -> tuple[Recipient, bool]:
-    """Create or update the recipient with this external id. Only the fields given change."""
+def recipient_upsert(*, external_id: str, audited: bool = True, **fields: Any) -> tuple[Recipient, bool]:
+    """Create or update the recipient with this external id. Only the fields given change. A change is audited
+    (which fields, before and after) unless `audited` is False: a send naming its recipient inline records the
+    address on the notification itself, and an audit row per send would tax the send path."""
     external_id = str(external_id).strip()
     if not external_id:
         raise ValidationError({"external_id": ["This field may not be blank."]})
@@ -130,10 +132,19 @@ def recipient_upsert(*, external_id: str, **fields: Any) -> tuple[Recipient, boo
         recipient, created = Recipient.objects.select_for_update().get_or_create(
             external_id=external_id, defaults=cleaned
         )
+        before = {} if created else fields_of(recipient, sorted(cleaned))
         if not created and cleaned:
             for name, value in cleaned.items():
                 setattr(recipient, name, value)
             recipient.save(update_fields=[*cleaned, "updated_at"])
+        changed = sorted(cleaned) if created else [n for n in sorted(cleaned) if before[n] != getattr(recipient, n)]
+        if audited and (created or changed):
+            audit_record(
+                action="recipient.create" if created else "recipient.update",
+                obj=recipient,
+                before={n: before[n] for n in changed} if not created else {},
+                after=fields_of(recipient, changed),
+            )
     return recipient, created
 
 
@@ -239,6 +250,17 @@ def preference_set(
             )
             pref.enabled, created = enabled, False
             pref.save(update_fields=["enabled", "updated_at"])
+        audit_record(
+            action="preference.set",
+            obj=pref,
+            after={
+                "recipient": recipient.external_id,
+                "type": getattr(notification_type, "key", ""),
+                "category": category,
+                "channel": channel,
+                "enabled": enabled,
+            },
+        )
     return pref, created
 
 

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from audit.services import audit_record
+from audit.services import audit_record, fields_of
 from commhub import channels
 from commhub.errors import Conflict
 from costs.services import cost_estimate
@@ -31,7 +31,9 @@ EDITABLE_FIELDS = ("subject", "text", "html", "title", "action_url", "variables"
 def template_create(*, notification_type, channel: str, locale: str = "en") -> Template:
     template = Template(notification_type=notification_type, channel=channel, locale=(locale or "en").strip())
     template.full_clean()
-    template.save()
+    with transaction.atomic():
+        template.save()
+        audit_record(action="template.create", obj=template, after={"channel": channel, "locale": template.locale})
     return template
 
 
@@ -53,6 +55,7 @@ def version_create(*, template: Template, actor=None, **fields: Any) -> Template
         version = TemplateVersion(template=template, number=last + 1, created_by=actor_name(actor)[:150], **fields)
         _validated(version)
         version.save()
+        audit_record(action="template.draft", obj=version, actor=actor, after=fields_of(version, sorted(fields)))
     return version
 
 
@@ -63,10 +66,21 @@ def version_update(*, version: TemplateVersion, actor=None, **fields: Any) -> Te
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+    before = fields_of(version, sorted(fields))
     for name, value in fields.items():
         setattr(version, name, value)
     _validated(version)
-    version.save()
+    with transaction.atomic():
+        version.save()
+        changed = [name for name in sorted(fields) if before[name] != getattr(version, name)]
+        if changed:
+            audit_record(
+                action="template.edit",
+                obj=version,
+                actor=actor,
+                before={n: before[n] for n in changed},
+                after=fields_of(version, changed),
+            )
     return version
 
 

@@ -158,3 +158,35 @@ def test_an_export_that_fails_answers_in_json(ops, db):
     assert refused.status_code == 400 and refused["Content-Type"].startswith("application/json")
     missing = ops.get("/api/v1/audit/999999/?format=csv")
     assert missing.status_code == 404 and missing["Content-Type"].startswith("application/json")
+
+
+def test_api_writes_to_recipients_templates_and_preferences_are_audited(ops, catalogue):
+    ops.put("/api/v1/recipients/r-9/", {"email": "old@example.com"}, format="json")
+    ops.put("/api/v1/recipients/r-9/", {"email": "new@example.com", "locale": "en"}, format="json")
+    ops.put("/api/v1/recipients/r-9/", {"email": "new@example.com"}, format="json")  # no change: no entry
+    created, updated = (only("recipient.create"), only("recipient.update"))
+    assert created.after == {"email": "old@example.com"} and created.actor == "ops"
+    assert updated.before == {"email": "old@example.com"} and updated.after == {"email": "new@example.com"}
+    template = Template.objects.get(notification_type__key="payment_reminder", channel="sms", locale="en")
+    sample = [{"name": "amount", "type": "string", "sample": "$5"}]
+    draft = ops.post(
+        "/api/v1/template-versions/",
+        {"template": template.pk, "text": "Due {{ amount }}", "variables": sample},
+        format="json",
+    ).json()
+    ops.patch(f"/api/v1/template-versions/{draft['id']}/", {"text": "Now due: {{ amount }}"}, format="json")
+    edit = only("template.edit")
+    assert edit.before == {"text": "Due {{ amount }}"} and edit.after == {"text": "Now due: {{ amount }}"}
+    assert only("template.draft").after["text"] == "Due {{ amount }}"
+    ops.post("/api/v1/preferences/", {"recipient": "r-9", "channel": "sms", "enabled": False}, format="json")
+    assert only("preference.set").after["enabled"] is False
+
+
+def test_a_send_naming_its_recipient_inline_adds_no_audit_row(ops, catalogue):
+    before = AuditEntry.objects.count()
+    inline = {"external_id": "inline-1", "email": "i@example.com"}
+    sent = ops.post(
+        "/api/v1/notifications/", {"recipient": inline, "type": "monthly_report", "data": {"month": "May"}}, "json"
+    )
+    assert sent.status_code == 202, sent.content
+    assert AuditEntry.objects.count() == before
