@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
+from commhub.append_only import AppendOnlyModel, AppendOnlyQuerySet
+
 APPEND_ONLY = "The audit trail is append-only: entries are never changed or removed."
 
 
@@ -27,15 +29,9 @@ class Source(models.TextChoices):
     WORKER = "worker", "worker"
 
 
-class AuditEntryQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise PermissionError(APPEND_ONLY)
+class AuditEntry(AppendOnlyModel):
+    append_only_message = APPEND_ONLY
 
-    def delete(self):
-        raise PermissionError(APPEND_ONLY)
-
-
-class AuditEntry(models.Model):
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
     actor = models.CharField(max_length=255, db_index=True, help_text="who: a user name, a client, an end user's id")
@@ -52,7 +48,7 @@ class AuditEntry(models.Model):
     after = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder, help_text="the same fields, after")
     detail = models.CharField(max_length=500, blank=True)
 
-    objects = AuditEntryQuerySet.as_manager()
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-at", "-id"]
@@ -61,11 +57,3 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.object_type} {self.object_id}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise PermissionError(APPEND_ONLY)
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError(APPEND_ONLY)

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 
 from commhub import channels
+from commhub.append_only import AppendOnlyModel, AppendOnlyQuerySet
 
 E164 = RegexValidator(r"^\+[1-9]\d{6,14}$", "Enter a phone number in E.164 form, e.g. +14155550123.")
 
@@ -135,17 +136,7 @@ class ConsentSource(models.TextChoices):
     IMPORT = "import", "Import"
 
 
-class ConsentRecordQuerySet(models.QuerySet):
-    """The ledger is append-only: bulk updates and deletes are refused like single ones."""
-
-    def update(self, **kwargs):
-        raise PermissionError("The consent ledger is append-only: record a new entry instead.")
-
-    def delete(self):
-        raise PermissionError("The consent ledger is append-only: record a new entry instead.")
-
-
-class ConsentRecord(models.Model):
+class ConsentRecord(AppendOnlyModel):
     """One entry of the append-only consent ledger: who agreed to (or withdrew from) what, when, how, having
     been told what. Current consent is the latest entry that applies; corrections are new entries.
 
@@ -170,7 +161,8 @@ class ConsentRecord(models.Model):
     reference = models.CharField(max_length=255, blank=True, help_text="Provider event or message id, if any.")
     created_at = models.DateTimeField(db_index=True)
 
-    objects = ConsentRecordQuerySet.as_manager()
+    append_only_message = "The consent ledger is append-only: record a new entry instead."
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -179,14 +171,6 @@ class ConsentRecord(models.Model):
     def __str__(self) -> str:
         scope = f"{self.purpose}/{self.category}" if self.category else self.purpose
         return f"{self.recipient_id} {self.action} {self.channel} {scope} ({self.source}, {self.created_at:%Y-%m-%d})"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise PermissionError("The consent ledger is append-only: record a new entry instead.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError("The consent ledger is append-only: record a new entry instead.")
 
     @staticmethod
     def version_of(text: str) -> str:
