@@ -15,7 +15,9 @@ Wrong passwords are counted apart from these (django-axes: a lockout after COMMH
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from typing import Any
 
 from django.conf import settings
@@ -26,6 +28,8 @@ from commhub.conf import knobs, parse_rate
 from commhub.net import client_address
 from notifications.ratelimit import Rate, limiter
 
+logger = logging.getLogger(__name__)
+
 
 def _caller(request: Any) -> tuple[str, str]:
     user = request.user
@@ -35,6 +39,19 @@ def _caller(request: Any) -> tuple[str, str]:
             return "throttle_end_user", f"user:{external_id}"
         return "throttle_client", f"client:{user.pk}"
     return "throttle_anon", f"ip:{_address(request)}"
+
+
+_last_warning = 0.0
+
+
+def _store_unavailable(exc: Exception) -> None:
+    """Throttles fail open: an outage of the rate-limit store must not turn every API request into a 500 (the
+    sends are committed rows; the throttle protects capacity, not correctness). Logged at most once a minute."""
+    global _last_warning
+    now = time.monotonic()
+    if now - _last_warning > 60:
+        _last_warning = now
+        logger.warning("API throttles are off while the rate-limit store is unavailable: %s", exc)
 
 
 def _address(request: Any) -> str:
@@ -56,7 +73,11 @@ class ApiThrottle(BaseThrottle):
         count, seconds = rate
         bucket = Rate(key=f"api:{key}", per_second=count / seconds, label=f"{knob} {count}/{seconds}s", burst=count)
         units = self.units(request) if knob == "throttle_sends" else 1
-        grant = limiter().acquire(common=[bucket], choices=[], units=units)
+        try:
+            grant = limiter().acquire(common=[bucket], choices=[], units=units)
+        except Exception as exc:  # the store is down (Redis, a locked SQLite): serve, do not fail every request
+            _store_unavailable(exc)
+            return True
         self._wait = grant.wait
         return grant.allowed
 

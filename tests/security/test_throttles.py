@@ -203,3 +203,19 @@ def test_behind_a_proxy_the_callers_address_is_the_proxys_view_not_a_forged_head
         for i in range(3)
     ]
     assert codes == [401, 401, 429]
+
+
+@pytest.mark.django_db
+def test_throttles_fail_open_when_their_store_is_down(catalogue, recipient, service, settings):
+    """Redis down: sends are still accepted (they are committed rows; the throttle protects capacity)."""
+    from notifications import ratelimit
+
+    settings.COMMHUB = {**settings.COMMHUB, "RATE_LIMIT_REDIS_URL": "redis://127.0.0.1:1/0", "THROTTLE_SENDS": "1/min"}
+    ratelimit._limiter = None  # the next call builds a limiter for the unreachable store
+    try:
+        api = _client_for(service)
+        send = {"recipient": "123", "type": "financial_alert", "data": {"amount": "$1", "account": "checking"}}
+        answers = [api.post("/api/v1/notifications/", send, format="json").status_code for _ in range(2)]
+        assert answers == [202, 202]
+    finally:
+        ratelimit._limiter = None
