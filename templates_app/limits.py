@@ -95,18 +95,30 @@ def _text_len(value: Any) -> int:
     return len(value) if isinstance(value, str) else len(soft_str(value))
 
 
-_WIDTH = re.compile(r"\d+")
+# The widths and precisions a format string asks for: printf style (`%-100000s`, `%.5f`, `%*s`) and str.format
+# style (`{:>100000}`, `{0:.3f}`). Digits elsewhere in the text (an account number) are not sizes.
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\d+|\*)?(?:\.(\d+|\*))?[hlL]?[diouxXeEfFgGcrsa%]")
+_BRACE_SPEC = re.compile(r"\{[^{}]*?:([^{}]*)\}")
+_SPEC_NUMBER = re.compile(r"\d+")
 
 
 def _format_estimate(template: str, values: Any) -> int:
-    """An upper bound of what formatting `template` with `values` builds (each field at most the longest value
-    or the widest width written in the template)."""
-    widths = [int(w) for w in _WIDTH.findall(template) if len(w) < 12] or [0]
-    if any(len(w) >= 12 for w in _WIDTH.findall(template)) or max(widths) > max_chars():
-        raise SecurityError("a format width is larger than the output cap")
+    """An upper bound of what formatting `template` with `values` builds: each field at most the longest value,
+    or the widest width or precision it asks for (a `*` takes its size from the values)."""
+    sizes = [0]
+    for match in _PERCENT_SPEC.finditer(template):
+        sizes += [int(n) if n != "*" else _largest_int(values) for n in match.groups() if n]
+    for spec in _BRACE_SPEC.findall(template):
+        sizes += [int(n) if len(n) < 12 else max_chars() + 1 for n in _SPEC_NUMBER.findall(spec)]
+    if max(sizes) > max_chars():
+        raise SecurityError("a format width or precision is larger than the output cap")
     longest = max((_text_len(v) for v in values), default=0)
     fields = template.count("{") + template.count("%")
-    return len(template) + fields * max(longest, max(widths))
+    return len(template) + fields * max(longest, max(sizes))
+
+
+def _largest_int(values: Any) -> int:
+    return max((abs(v) for v in values if isinstance(v, int) and not isinstance(v, bool)), default=0)
 
 
 def _format_values(args: Any) -> list[Any]:

@@ -110,3 +110,18 @@ def test_a_deeply_nested_template_is_refused_when_saved(catalogue):
     for name in ("nested parentheses", "nested lists", "nested ifs", "nested filters"):
         with pytest.raises(ValidationError, match="nest"):
             version_create(template=template, text=PAYLOADS[name], variables=[])
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("{{ 'Account 123456789012345 for %s'|format('Dana') }}", "Account 123456789012345 for Dana"),
+        ("{{ 'Prize 1000000: %s' % 'yours' }}", "Prize 1000000: yours"),
+        ("{{ '%.2f'|format(3.14159) }} {{ '{:>6}'.format('x') }}", "3.14      x"),
+        ("{{ 'a-b'.replace('-', ' to ') }} {{ ', '.join(['x', 'y']) }} {{ 'x'|center(5) }}", "a to b x, y   x  "),
+        ("{% macro row(n) %}<{{ n }}>{% endmacro %}{% for i in range(300) %}{{ row(i) }}{% endfor %}", None),
+    ],
+)
+def test_ordinary_templates_are_not_caught_by_the_bounds(bounds, source, expected):
+    out = render_message(subject="", body=source, html="", context={}).body
+    assert out == expected if expected is not None else out.count("<") == 300
