@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
-from commhub.append_only import AppendOnlyModel, AppendOnlyQuerySet
+from commhub.append_only import AppendOnlyManager, AppendOnlyModel
 
 APPEND_ONLY = "The audit trail is append-only: entries are never changed or removed."
 
@@ -48,7 +48,7 @@ class AuditEntry(AppendOnlyModel):
     after = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder, help_text="the same fields, after")
     detail = models.CharField(max_length=500, blank=True)
 
-    objects = AppendOnlyQuerySet.as_manager()
+    objects = AppendOnlyManager()
 
     class Meta:
         ordering = ["-at", "-id"]

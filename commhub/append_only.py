@@ -18,6 +18,9 @@ class AppendOnlyQuerySet(models.QuerySet):
         raise PermissionError(self.model.append_only_message)
 
 
+AppendOnlyManager = models.Manager.from_queryset(AppendOnlyQuerySet)
+
+
 class AppendOnlyModel(models.Model):
     append_only_message: ClassVar[str] = "This table is append-only."
 

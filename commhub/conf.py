@@ -66,6 +66,7 @@ class Knobs:
     metrics_cache_seconds: float
     heartbeat_seconds: float
     heartbeat_stale_seconds: float
+    malloc_trim_seconds: float
     idempotency_ttl_hours: int
     # templates
     template_render_seconds: float

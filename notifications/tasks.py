@@ -13,6 +13,7 @@ from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 from django.db import DatabaseError
 from django.utils import timezone
 
+from commhub.memory import release_freed_memory
 from commhub.queues import delivery_queues
 
 from .delivery import drain, notifications_promote_due, queue_drain
@@ -64,6 +65,7 @@ def drain_queue(queue: str) -> dict:
     """Drain `queue` for up to the time budget; wake it again if it stopped before it was empty, and wake
     the more urgent queues it stopped for (in case their own wake-up was lost)."""
     result = queue_drain(queue=queue)
+    release_freed_memory()
     for urgent in result.urgent_queues:
         kick(urgent)
     if result.more_may_wait:

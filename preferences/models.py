@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import Q
 
 from commhub import channels
-from commhub.append_only import AppendOnlyModel, AppendOnlyQuerySet
+from commhub.append_only import AppendOnlyManager, AppendOnlyModel
 
 E164 = RegexValidator(r"^\+[1-9]\d{6,14}$", "Enter a phone number in E.164 form, e.g. +14155550123.")
 
@@ -162,7 +162,7 @@ class ConsentRecord(AppendOnlyModel):
     created_at = models.DateTimeField(db_index=True)
 
     append_only_message = "The consent ledger is append-only: record a new entry instead."
-    objects = AppendOnlyQuerySet.as_manager()
+    objects = AppendOnlyManager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -106,6 +106,8 @@ COMMHUB = {
     "METRICS_CACHE_SECONDS": env.float("COMMHUB_METRICS_CACHE_SECONDS", default=10.0),
     "HEARTBEAT_SECONDS": env.float("COMMHUB_HEARTBEAT_SECONDS", default=10.0),
     "HEARTBEAT_STALE_SECONDS": env.float("COMMHUB_HEARTBEAT_STALE_SECONDS", default=60.0),
+    # A worker returns freed heap pages to the OS after a drain at most this often (glibc's malloc_trim; 0: never).
+    "MALLOC_TRIM_SECONDS": env.float("COMMHUB_MALLOC_TRIM_SECONDS", default=1.0),
     # How long an `unknown` send (timed out after the request went out) waits for the provider's callback
     # before the sweeper sends it once more.
     "UNKNOWN_SETTLE_SECONDS": env.int("COMMHUB_UNKNOWN_SETTLE_SECONDS", default=3600),
