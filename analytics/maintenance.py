@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from axes.models import AccessFailureLog, AccessLog
 from django.db.models import Count, Q
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from commhub.conf import knobs
 from commhub.queues import delivery_queues
@@ -40,16 +42,23 @@ def queue_depths_sample(*, now: datetime) -> int:
     return len(samples)
 
 
+LOGIN_RECORD_DAYS = 90  # django-axes' logs of logins and failed logins (lockouts themselves are AccessAttempts)
+
+
 @dataclass
 class PurgeResult:
     samples: int = 0
     captured: int = 0
     rate_buckets: int = 0
+    expired_tokens: int = 0
+    login_records: int = 0
 
 
 def retention_purge(*, now: datetime) -> PurgeResult:
     """Drop what is only worth keeping for a while: queue samples, captured (embedded-mode) messages, idle
-    rate-limit buckets. Notifications, the ledger and the consent ledger are never purged here."""
+    rate-limit buckets (API throttles' included), refresh tokens past their expiry (outstanding and
+    blacklisted: an expired token is refused anyway) and login records older than LOGIN_RECORD_DAYS.
+    Notifications, the ledger, the consent ledger and the audit trail are never purged here."""
     keep = knobs()
     result = PurgeResult()
     result.samples, _ = QueueDepthSample.objects.filter(
@@ -59,4 +68,10 @@ def retention_purge(*, now: datetime) -> PurgeResult:
         created_at__lt=now - timedelta(days=keep.capture_retention_days)
     ).delete()
     result.rate_buckets, _ = RateLimitState.objects.filter(tat__lt=now.timestamp() - 3600).delete()
+    result.expired_tokens, _ = OutstandingToken._default_manager.filter(expires_at__lt=now).delete()
+    logins_before = now - timedelta(days=LOGIN_RECORD_DAYS)
+    result.login_records = (
+        AccessLog.objects.filter(attempt_time__lt=logins_before).delete()[0]
+        + AccessFailureLog.objects.filter(attempt_time__lt=logins_before).delete()[0]
+    )
     return result

@@ -58,3 +58,23 @@ def test_the_retention_purge_drops_old_samples_and_captures_only(catalogue, reci
     assert (result.samples, result.captured) == (1, 1)
     assert QueueDepthSample.objects.count() == 1 and CapturedMessage.objects.get().body == "new"
     assert Notification.objects.filter(pk=n.pk).exists()
+
+
+def test_the_purge_drops_expired_refresh_tokens_and_old_login_records(db):
+    from axes.models import AccessLog
+    from django.contrib.auth import get_user_model
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    user = get_user_model().objects.create_user("client", password="x" * 20)
+    live, used = RefreshToken.for_user(user), RefreshToken.for_user(user)
+    used.blacklist()
+    now = timezone.now()
+    OutstandingToken.objects.filter(jti=used["jti"]).update(expires_at=now - timedelta(hours=1))
+    old = AccessLog.objects.create(user_agent="curl", ip_address="198.51.100.1", username="client", path_info="/")
+    AccessLog.objects.filter(pk=old.pk).update(attempt_time=now - timedelta(days=91))
+    AccessLog.objects.create(user_agent="curl", ip_address="198.51.100.1", username="client", path_info="/")
+    result = retention_purge(now=now)
+    assert (result.expired_tokens, result.login_records) == (2, 1)  # the token and its blacklist entry
+    assert list(OutstandingToken.objects.values_list("jti", flat=True)) == [live["jti"]]
+    assert not BlacklistedToken.objects.exists() and AccessLog.objects.count() == 1
