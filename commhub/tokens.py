@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.settings import api_settings
@@ -23,6 +25,8 @@ class RefreshSerializer(TokenRefreshSerializer):
         user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
         issued_under = refresh.payload.get(api_settings.REVOKE_TOKEN_CLAIM)
         if user is None or not user.is_active or issued_under != get_md5_hash_password(user.password):
-            refresh.blacklist()
+            # a token issued before the blacklist existed, for a user since deleted, has no row to attach to
+            with contextlib.suppress(IntegrityError), transaction.atomic():
+                refresh.blacklist()
             raise AuthenticationFailed("This refresh token is no longer valid; log in again.", code="token_revoked")
         return super().validate(attrs)

@@ -219,3 +219,14 @@ def test_throttles_fail_open_when_their_store_is_down(catalogue, recipient, serv
         assert answers == [202, 202]
     finally:
         ratelimit._limiter = None
+
+
+@pytest.mark.django_db
+def test_a_refresh_token_older_than_the_blacklist_of_a_deleted_user_is_a_401(service):
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    token = str(RefreshToken.for_user(service))
+    OutstandingToken.objects.all().delete()  # as if issued before the blacklist app was installed
+    service.delete()
+    assert APIClient().post("/api/token/refresh/", {"refresh": token}, format="json").status_code == 401
