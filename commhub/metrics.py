@@ -22,7 +22,8 @@ def operator_allowed(request: HttpRequest) -> bool:
     """Whether `request` may read operational detail (metrics, /health's details)."""
     token = settings.METRICS_TOKEN
     if token:
-        return hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}")
+        given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+        return hmac.compare_digest(given, f"Bearer {token}".encode())  # bytes: a non-ASCII header is no TypeError
     return settings.METRICS_OPEN
 
 

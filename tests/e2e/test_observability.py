@@ -111,6 +111,8 @@ def test_health_is_503_naming_the_workers_when_none_reports(client, db):
 def test_metrics_need_the_token_unless_explicitly_opened(client, db, settings):
     assert client.get("/metrics").status_code == 403
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer not-the-token").status_code == 403
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer caf\u00e9").status_code == 403  # not a 500
+    assert client.get("/health", HTTP_AUTHORIZATION="Bearer caf\u00e9").status_code in (200, 503)
     assert client.get("/metrics", **OPERATOR).status_code == 200
     settings.METRICS_TOKEN = ""
     assert client.get("/metrics").status_code == 403  # the loopback address is not trusted (a same-host proxy)
