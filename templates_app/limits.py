@@ -26,6 +26,7 @@ from typing import Any
 
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
+from jinja2.runtime import Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import concat
 from markupsafe import Markup, soft_str
@@ -79,9 +80,10 @@ def charge(size: int, what: str = "a value") -> None:
     cap = max_chars()
     if size > cap:
         raise RenderBudgetExceeded(f"{what} would be {size} characters, more than the {cap} allowed")
-    built = getattr(_budget, "built", 0) + size
-    _budget.built = built
-    if built > cap * BUILT_FACTOR:
+    if getattr(_budget, "deadline", None) is None:
+        return  # outside a render (the compiler folding a constant): no render's total to add to
+    _budget.built += size
+    if _budget.built > cap * BUILT_FACTOR:
         raise RenderBudgetExceeded(f"the template built more than {cap * BUILT_FACTOR} characters")
     check_deadline()
 
@@ -360,6 +362,6 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         if isinstance(owner, str | bytes | int) and not isinstance(owner, bool):
             args = method_guard(owner, getattr(__obj, "__name__", "?"), args, kwargs)
         result = super().call(__context, __obj, *args, **kwargs)
-        if isinstance(result, str | bytes):
+        if isinstance(result, str | bytes) and not isinstance(__obj, Macro):  # a macro's buffer counted it already
             charge(len(result), "a call's result")
         return result
