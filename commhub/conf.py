@@ -10,6 +10,7 @@ The typed view is rebuilt only when `settings.COMMHUB` is replaced (tests do
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +97,7 @@ def knobs() -> Knobs:
 _PERIODS = {"s": 1, "sec": 1, "second": 1, "min": 60, "minute": 60, "hour": 3600, "day": 86400}
 
 
+@functools.lru_cache(maxsize=64)  # read on every API request; the knob's text rarely changes
 def parse_rate(text: str) -> tuple[int, int] | None:
     """A throttle rate: '100/min' -> (100, 60); blank or '0/min' -> None (off). Settings check every rate when
     they load, so a malformed one stops the start rather than a request."""

@@ -66,8 +66,10 @@ class RefuseUnstorableText:
         if unstorable(request.path):
             return "path"
         for key, values in request.GET.lists():
-            if unstorable(key) or any(unstorable(v) for v in values):
-                return f"query parameter {key!r}" if not unstorable(key) else "query string"
+            if unstorable(key):
+                return "query string"
+            if any(unstorable(v) for v in values):
+                return f"query parameter {key!r}"
         return None
 
 

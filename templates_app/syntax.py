@@ -30,44 +30,30 @@ _OPENERS, _CLOSERS = frozenset("([{"), frozenset(")]}")
 _BLOCK_TAGS = frozenset({"if", "for", "macro", "call", "filter", "with", "block", "autoescape", "trans", "set"})
 
 
-def nesting_problem(source: str) -> str | None:
-    """Where `source` nests deeper than MAX_NESTING (read from the lexer's tokens, which do not recurse), or
-    None. Parsing and compiling such a template would exhaust the interpreter's stack."""
+def refuse_deep_nesting(source: str) -> None:
+    """A TemplateSyntaxError when `source` nests deeper than MAX_NESTING: brackets, blocks or filters inside one
+    another (read from the lexer's tokens, which do not recurse; parsing and compiling such a template would
+    exhaust the interpreter's stack)."""
     depth = blocks = pipes = 0
-    tag: list[tuple[str, str]] = []
+    first_name, assigns = "", False  # of the block tag being read
     for lineno, kind, value in _parser.lex(source):
-        if kind == "block_begin":
-            tag, pipes = [], 0
+        if kind in ("block_begin", "variable_begin"):
+            first_name, assigns, pipes = "", False, 0
         elif kind == "block_end":
-            words = [v for k, v in tag if k == "name"]
-            first = words[0] if words else ""
-            assigns = any(k == "operator" and v == "=" for k, v in tag)
-            if first in _BLOCK_TAGS and not (first == "set" and assigns):
+            if first_name in _BLOCK_TAGS and not (first_name == "set" and assigns):  # `{% set x = 1 %}` has no end
                 blocks += 1
-            elif first.startswith("end"):
+            elif first_name.startswith("end"):
                 blocks -= 1
             if blocks > MAX_NESTING:
-                return f"line {lineno}: blocks nest more than {MAX_NESTING} deep"
-        elif kind in ("variable_begin", "variable_end"):
-            tag, pipes = [], 0
-        else:
-            tag.append((kind, value))
-            if kind == "operator" and value in _OPENERS:
-                depth += 1
-            elif kind == "operator" and value in _CLOSERS:
-                depth -= 1
-            pipes += kind == "operator" and value == "|"
+                raise TemplateSyntaxError(f"blocks nest more than {MAX_NESTING} deep", lineno)
+        elif kind == "name" and not first_name:
+            first_name = value
+        elif kind == "operator":
+            depth += (value in _OPENERS) - (value in _CLOSERS)
+            pipes += value == "|"
+            assigns = assigns or value == "="
             if depth > MAX_NESTING or pipes > MAX_NESTING:
-                return f"line {lineno}: an expression nests more than {MAX_NESTING} deep"
-    return None
-
-
-def refuse_deep_nesting(source: str) -> None:
-    """A TemplateSyntaxError when `source` nests deeper than MAX_NESTING."""
-    problem = nesting_problem(source)
-    if problem is not None:
-        where, message = problem.split(": ", 1)
-        raise TemplateSyntaxError(message, int(where.split()[1]))
+                raise TemplateSyntaxError(f"an expression nests more than {MAX_NESTING} deep", lineno)
 
 
 @lru_cache(maxsize=2048)
