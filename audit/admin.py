@@ -9,7 +9,8 @@ from .models import AuditEntry
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
-    list_display = ("at", "actor", "actor_kind", "source", "action", "object_type", "object_id", "object_repr")
+    # five columns fit a laptop's width; the kind, the object's type and id are filters and on the entry's page
+    list_display = ("at", "actor", "source", "action", "object_repr")
     list_filter = ("action", "actor_kind", "source", "object_type")
     search_fields = ("actor", "action", "object_type", "object_id", "object_repr", "detail")
     date_hierarchy = "at"

@@ -1,7 +1,8 @@
 """The back office used the way staff use it, in a real browser: log in, edit a draft and preview what is on
 screen, publish with the confirmation, roll back, send a test to oneself, schedule a recurring send and see its
 next runs and audience, retry a failed notification from its page, add and lift a suppression, create and edit
-a budget, read the dashboard."""
+a budget, read the dashboard; a template editor without recipient rights previews with sample data only;
+see who lifted a suppression in the audit trail."""
 
 from __future__ import annotations
 
@@ -206,3 +207,56 @@ def test_read_the_dashboard(staff_page, catalogue, recipient):
         if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
     ]
     assert not overlapping, overlapping
+
+
+def test_a_template_editor_without_recipient_rights_previews_with_sample_data_only(page, live_server, catalogue):
+    """The security review read recipients' data through the preview: someone who may edit templates but not
+    read recipients gets a refusal naming the permission, alike for a real and an unknown id."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    from tests.browser.conftest import PASSWORD
+
+    RecipientFactory(external_id="dana", email="dana@example.com", attributes={"first_name": "Dana"})
+    editor = get_user_model().objects.create_user("writer", password=PASSWORD, is_staff=True)
+    editor.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_template", "view_templateversion", "change_templateversion"])
+    )
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "writer")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    template = Template.objects.get(notification_type__key="financial_alert", channel="email", locale="en")
+    live = template.published_version
+    page.goto(f"{live_server.url}/admin/templates_app/templateversion/{live.pk}/change/")
+    for who in ("dana", "ghost"):  # the live version: the preview form reloads the page
+        page.fill("#preview-recipient", who)
+        page.click("#preview-recipient-form button[type=submit]")
+        expect(page.locator("#preview-error")).to_contain_text("needs the permission preferences.view_recipient")
+        expect(page.locator("#preview-text")).not_to_contain_text("Dana")
+    draft = version_create(
+        template=template, subject=live.subject, text=live.text, html=live.html, variables=list(live.variables)
+    )
+    page.goto(f"{live_server.url}/admin/templates_app/templateversion/{draft.pk}/change/")
+    page.fill("#preview-recipient", "dana")  # a draft: previewed as typed, without reloading
+    page.click("#preview-on-screen")
+    expect(page.locator("#preview-error")).to_contain_text("needs the permission preferences.view_recipient")
+    page.fill("#preview-recipient", "")
+    page.click("#preview-on-screen")
+    expect(page.locator("#preview-error")).to_be_hidden()  # the sample recipient stays open to editors
+    expect(page.locator("#preview-text")).to_contain_text("Hi Sam,")
+
+
+def test_see_who_lifted_a_suppression_in_the_audit_trail(staff_page, catalogue):
+    page = staff_page
+    from preferences.services import suppression_add
+
+    block, _ = suppression_add(channel="email", address="back@example.com", reason="manual")
+    page.goto(f"{page.base}/admin/preferences/suppression/{block.pk}/change/")
+    page.fill("#id_lift_reason", "the customer asked by phone")
+    page.click("input[name=_save]")
+    page.goto(f"{page.base}/admin/audit/auditentry/?action=suppression.lift")
+    expect(page.locator("#result_list")).to_contain_text("admin")
+    page.locator("#result_list tbody tr a").first.click()
+    expect(page.locator("#content")).to_contain_text("the customer asked by phone")  # the fields after
+    expect(page.locator("input[name=_save]")).to_have_count(0)  # read-only: nothing to save
