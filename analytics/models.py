@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.db import models
 
 from commhub import channels
+from commhub.tenancy import OperatorOnly, OrganisationScoped, ThroughRecipient, organisation_for_new_rows
 
 
 class DailyRollup(models.Model):
@@ -15,6 +16,9 @@ class DailyRollup(models.Model):
     the notifications submitted that day, and what they cost. Rebuilt from the rows by `rollups_build`, so it
     always reconciles with the ledger (`rollups_reconcile` checks)."""
 
+    organisation = models.ForeignKey(
+        "orgs.Organisation", on_delete=models.CASCADE, related_name="+", default=organisation_for_new_rows
+    )
     day = models.DateField()
     notification_type = models.ForeignKey(
         "notifications.NotificationType", on_delete=models.CASCADE, related_name="+", db_index=False
@@ -38,11 +42,14 @@ class DailyRollup(models.Model):
     ttd_p95_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Time to deliver, 95th percentile.")
     built_at = models.DateTimeField(auto_now=True)
 
+    objects = OrganisationScoped()
+
     class Meta:
         ordering = ["-day", "notification_type", "channel"]
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "notification_type", "channel", "provider", "currency"], name="rollup_one_per_group"
+                fields=["organisation", "day", "notification_type", "channel", "provider", "currency"],
+                name="rollup_one_per_organisation_group",
             )
         ]
 
@@ -65,6 +72,8 @@ class RecipientDailyCost(models.Model):
     units = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
 
+    objects = ThroughRecipient()
+
     class Meta:
         ordering = ["-day", "-cost"]
         constraints = [
@@ -86,6 +95,8 @@ class QueueDepthSample(models.Model):
     ready = models.PositiveIntegerField(help_text="Queued and due: waiting for a worker.")
     waiting = models.PositiveIntegerField(help_text="Scheduled or waiting for a retry.")
     sending = models.PositiveIntegerField(help_text="Claimed by a worker.")
+
+    objects = OperatorOnly()
 
     class Meta:
         ordering = ["-at", "queue"]

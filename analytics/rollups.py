@@ -53,7 +53,7 @@ def day_rollups(day: date) -> list[DailyRollup]:
     dashboard shows for today (live, where the stored rollup may be minutes old)."""
     start, end = day_bounds(day)
     rows = Notification.objects.filter(created_at__gte=start, created_at__lt=end)
-    group = ("notification_type_id", "channel", "provider", "cur")
+    group = ("organisation_id", "notification_type_id", "channel", "provider", "cur")
     base = (
         rows.annotate(cur=_CURRENCY)
         .values(*group)
@@ -72,6 +72,7 @@ def day_rollups(day: date) -> list[DailyRollup]:
         key = tuple(r[k] for k in group)
         rollups[key] = DailyRollup(
             day=day,
+            organisation_id=r["organisation_id"],
             notification_type_id=r["notification_type_id"],
             channel=r["channel"],
             provider=r["provider"],
@@ -84,12 +85,18 @@ def day_rollups(day: date) -> list[DailyRollup]:
         .filter(event_type__in=EVENT_COLUMNS)
         .annotate(cur=Coalesce(F("notification__cost_entry__currency"), F("notification__currency")))
         .values(
-            "notification__notification_type_id", "notification__channel", "notification__provider", "cur", "event_type"
+            "notification__organisation_id",
+            "notification__notification_type_id",
+            "notification__channel",
+            "notification__provider",
+            "cur",
+            "event_type",
         )
         .annotate(n=Count("notification_id", distinct=True))
     )
     for e in events:
         key = (
+            e["notification__organisation_id"],
             e["notification__notification_type_id"],
             e["notification__channel"],
             e["notification__provider"],

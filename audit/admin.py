@@ -2,13 +2,13 @@
 
 from django.contrib import admin
 
-from commhub.admin import ReadOnlyAdmin
+from commhub.admin import OrganisationOwnedAdmin, ReadOnlyAdmin
 
 from .models import AuditEntry
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(ReadOnlyAdmin):
+class AuditEntryAdmin(OrganisationOwnedAdmin, ReadOnlyAdmin):
     # five columns fit a laptop's width; the kind, the object's type and id are filters and on the entry's page
     list_display = ("at", "actor", "source", "action", "object_repr")
     list_filter = ("action", "actor_kind", "source", "object_type")

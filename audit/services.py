@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from commhub.net import client_address
+from commhub.tenancy import DEFAULT_ORGANISATION_ID, acting_organisation_id
 
 from . import context
 from .models import ActorKind, AuditEntry, Source
@@ -71,6 +72,7 @@ def audit_record(
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or obj.pk
     return AuditEntry.objects.create(
+        organisation_id=organisation_of(obj),
         action=action,
         object_type=object_type,
         object_id=str(object_id)[:64],
@@ -80,6 +82,24 @@ def audit_record(
         detail=detail[:500],
         **actor_details(actor),
     )
+
+
+_OWNERS = ("recipient", "notification", "template", "budget", "recurring")
+
+
+def organisation_of(obj: Any) -> int:
+    """Whose object it is: its own organisation, or its owner's (a preference's recipient, a version's template); a
+    shared template is the default organisation's; anything else (a notification type, a price: only the default
+    organisation's staff change those) the acting organisation's."""
+    if obj is None:
+        return acting_organisation_id()
+    if hasattr(obj, "organisation_id"):
+        return obj.organisation_id or DEFAULT_ORGANISATION_ID
+    for name in _OWNERS:
+        owner = getattr(obj, name, None) if any(f.name == name for f in obj._meta.fields) else None
+        if owner is not None and hasattr(owner, "organisation_id"):
+            return owner.organisation_id or DEFAULT_ORGANISATION_ID
+    return acting_organisation_id()
 
 
 def fields_of(obj: Any, names: tuple[str, ...] | list[str]) -> dict[str, Any]:

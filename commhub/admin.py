@@ -6,6 +6,8 @@ from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ValidationError
 from django.db import connection
 
+from commhub import tenancy
+
 
 class ReadOnlyAdmin(admin.ModelAdmin):
     """For records only the pipeline writes (notifications, the cost ledger, captured messages): staff read
@@ -75,3 +77,86 @@ class SafeRelationsMixin:
 
 class SafeAutocompleteAdmin(SafeRelationsMixin, admin.ModelAdmin):
     """A ModelAdmin whose relation fields are SafeRelationsMixin's."""
+
+
+def is_operator(request) -> bool:
+    """Whether the request's user may change what every organisation shares (tenancy.acting_as_operator)."""
+    return tenancy.acting_as_operator()
+
+
+class SharedCatalogueAdmin(admin.ModelAdmin):
+    """What every organisation shares: everyone with the view permission reads it; only the operator's staff
+    (is_operator) add, change or delete it, so one organisation cannot change another's messages."""
+
+    def has_add_permission(self, request, *args) -> bool:
+        return is_operator(request) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return is_operator(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return is_operator(request) and super().has_delete_permission(request, obj)
+
+
+class SharedCatalogueInline(admin.options.InlineModelAdmin):
+    def has_add_permission(self, request, obj=None) -> bool:
+        return is_operator(request) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return is_operator(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return is_operator(request) and super().has_delete_permission(request, obj)
+
+
+class OrganisationOwnedAdmin(admin.ModelAdmin):
+    """For a model with an `organisation`: its manager already shows a user their organisation's rows only, and a
+    new row is the acting organisation's (forms do not offer the field: nobody moves a row to another
+    organisation). A superuser, who sees every organisation, gets the column and a filter."""
+
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        return [*columns, "organisation"] if request.user.is_superuser else columns
+
+    def get_list_filter(self, request):
+        filters = list(super().get_list_filter(request))
+        return [*filters, "organisation"] if request.user.is_superuser else filters
+
+
+class OperatorOnlyAdmin(admin.ModelAdmin):
+    """What every organisation shares and no organisation owns (roles, the shape of schedules): the operator's
+    staff only (is_operator). Another organisation's staff do not see the section."""
+
+    def allowed(self, request) -> bool:
+        return is_operator(request)
+
+    def has_module_permission(self, request) -> bool:
+        return self.allowed(request) and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self.allowed(request) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, *args) -> bool:
+        return self.allowed(request) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self.allowed(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self.allowed(request) and super().has_delete_permission(request, obj)
+
+
+class SuperuserOnlyAdmin(OperatorOnlyAdmin):
+    """Rows that name every organisation's people or schedules (beat's tasks, login attempts, issued tokens):
+    superusers only, who see every organisation anyway."""
+
+    def allowed(self, request) -> bool:
+        return request.user.is_superuser
+
+
+def restrict(site: admin.AdminSite, mixin: type[OperatorOnlyAdmin], *models: type) -> None:
+    """Re-register each model's ModelAdmin (a library's) as `mixin` + the class it had."""
+    for model in models:
+        current = type(site._registry[model])
+        site.unregister(model)
+        site.register(model, type(f"{mixin.__name__[:-5]}{current.__name__}", (mixin, current), {}))

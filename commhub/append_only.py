@@ -7,6 +7,8 @@ from typing import Any, ClassVar
 
 from django.db import migrations, models
 
+from commhub.tenancy import OrganisationScoped
+
 
 class AppendOnlyQuerySet(models.QuerySet):
     """Bulk updates and deletes refused like single ones (the model class names the refusal)."""
@@ -19,6 +21,13 @@ class AppendOnlyQuerySet(models.QuerySet):
 
 
 AppendOnlyManager = models.Manager.from_queryset(AppendOnlyQuerySet)
+# an append-only table of tenant rows (the audit trail); the consent ledger's reach their organisation through
+# the recipient
+ScopedAppendOnlyManager = OrganisationScoped.from_queryset(AppendOnlyQuerySet)
+
+
+class ConsentLedgerManager(ScopedAppendOnlyManager):
+    path = "recipient__organisation"
 
 
 class AppendOnlyModel(models.Model):

@@ -74,6 +74,7 @@ class Knobs:
     template_max_output_chars: int
     # API throttles
     throttle_sends: str
+    throttle_organisation_sends: str
     throttle_client: str
     throttle_end_user: str
     throttle_anon: str

@@ -13,13 +13,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
+from django.apps import apps
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import permissions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
+from commhub import tenancy
 from commhub.text import unstorable
+
+DEFAULT_ORGANISATION_SLUG = "default"  # orgs migration 0001's
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class EndUser:
 
     external_id: str
     claims: dict[str, Any] = field(default_factory=dict, compare=False)
+    organisation_id: int = tenancy.DEFAULT_ORGANISATION_ID  # the request sees this organisation only
     is_authenticated: bool = True
     is_active: bool = True
     is_anonymous: bool = False
@@ -57,10 +62,16 @@ class TokenNotConfigured(Exception):
 _jwks_clients: dict[tuple[str, float], jwt.PyJWKClient] = {}
 
 
-def _verifying_key(token: str) -> Any:
-    """The key to check `token` with: the shared secret (HS*), the configured public key, or the key the issuer's
+def _verifying_key(token: str, organisation: str) -> Any:
+    """The key to check `token` with: another organisation's own shared secret (USER_JWT_ORGANISATION_KEYS), or
+    for the default organisation the shared secret (HS*), the configured public key, or the key the issuer's
     JWKS names by the token's `kid` (fetched and cached; a rotated key is fetched when a token names it)."""
     conf = settings.USER_JWT
+    if organisation:
+        key = conf["ORGANISATION_KEYS"].get(organisation)
+        if not key:
+            raise TokenNotConfigured(f"End-user tokens of organisation {organisation!r} are not configured here.")
+        return key
     if conf["JWKS_URL"] and not conf["ALGORITHM"].startswith("HS"):
         # an unknown `kid` refetches the set at most once per cooldown: a stream of made-up kids is not a
         # stream of requests to the issuer
@@ -76,8 +87,10 @@ def _verifying_key(token: str) -> Any:
     return key
 
 
-def _signing_key() -> str:
+def _signing_key(organisation: str = "") -> str:
     conf = settings.USER_JWT
+    if organisation:
+        return conf["ORGANISATION_KEYS"][organisation]
     key = conf["SIGNING_KEY"] if conf["ALGORITHM"].startswith("HS") else conf["PRIVATE_KEY"]
     if not key:
         raise TokenNotConfigured(
@@ -86,17 +99,32 @@ def _signing_key() -> str:
     return key
 
 
+def token_organisation(token: str) -> str:
+    """The organisation a token claims to be from (USER_JWT_ORGANISATION_CLAIM), "" for the default one. Read
+    before the signature is checked, to choose the key: only that organisation's key then verifies it."""
+    try:
+        unverified = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise AuthenticationFailed(f"Invalid token: {exc}.", code="token_invalid") from exc
+    value = unverified.get(settings.USER_JWT["ORGANISATION_CLAIM"], "")
+    if not isinstance(value, str) or len(value) > 64 or unstorable(value):
+        raise AuthenticationFailed("The organisation claim is not an organisation's name.", code="token_invalid")
+    return "" if value == DEFAULT_ORGANISATION_SLUG else value
+
+
 def decode_user_token(token: str) -> dict[str, Any]:
     """The claims of a valid end-user token. The algorithm is pinned (no `none`, no key confusion); `exp` and
     `iat` are required, `iat` may not be in the future and the token may not live longer than
     USER_JWT_MAX_LIFETIME_MINUTES (a leaked token with a ten-year `exp` is refused); audience and issuer are
-    checked when configured."""
+    checked when configured. A token of an organisation other than the default one is checked with that
+    organisation's own key and algorithm HS256, so one product cannot speak for another's users."""
     conf = settings.USER_JWT
+    organisation = token_organisation(token)
     try:
         claims = jwt.decode(
             token,
-            _verifying_key(token),
-            algorithms=[conf["ALGORITHM"]],
+            _verifying_key(token, organisation),
+            algorithms=["HS256" if organisation else conf["ALGORITHM"]],
             audience=conf["AUDIENCE"],
             issuer=conf["ISSUER"],
             leeway=conf["LEEWAY_SECONDS"],
@@ -125,11 +153,16 @@ def decode_user_token(token: str) -> dict[str, Any]:
     return claims
 
 
-def mint_user_token(external_id: str, *, ttl_minutes: int | None = None, extra: dict | None = None) -> str:
-    """A token as the product's backend would issue it (for tests, support and `issue_user_token`)."""
+def mint_user_token(
+    external_id: str, *, ttl_minutes: int | None = None, extra: dict | None = None, organisation: str = ""
+) -> str:
+    """A token as the product's backend would issue it (for tests, support and `issue_user_token`); `organisation`
+    (a slug) signs it with that organisation's key."""
     conf = settings.USER_JWT
     now = datetime.now(UTC)
+    organisation = "" if organisation == DEFAULT_ORGANISATION_SLUG else organisation
     payload: dict[str, Any] = {
+        **({conf["ORGANISATION_CLAIM"]: organisation} if organisation else {}),
         **(extra or {}),
         conf["USER_CLAIM"]: external_id,
         "sub": str(external_id),
@@ -140,7 +173,7 @@ def mint_user_token(external_id: str, *, ttl_minutes: int | None = None, extra: 
         payload["aud"] = conf["AUDIENCE"]
     if conf["ISSUER"]:
         payload["iss"] = conf["ISSUER"]
-    return jwt.encode(payload, _signing_key(), algorithm=conf["ALGORITHM"])
+    return jwt.encode(payload, _signing_key(organisation), algorithm="HS256" if organisation else conf["ALGORITHM"])
 
 
 class EndUserAuthentication(BaseAuthentication):
@@ -157,10 +190,26 @@ class EndUserAuthentication(BaseAuthentication):
         except UnicodeDecodeError as exc:
             raise AuthenticationFailed("Invalid token.") from exc
         claims = decode_user_token(token)
-        return EndUser(external_id=str(claims[settings.USER_JWT["USER_CLAIM"]]).strip(), claims=claims), token
+        organisation_id = _organisation_id(claims.get(settings.USER_JWT["ORGANISATION_CLAIM"]) or "")
+        user = EndUser(
+            external_id=str(claims[settings.USER_JWT["USER_CLAIM"]]).strip(),
+            claims=claims,
+            organisation_id=organisation_id,
+        )
+        return user, token
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="commhub end user"'
+
+
+def _organisation_id(slug: str) -> int:
+    if not slug or slug == DEFAULT_ORGANISATION_SLUG:
+        return tenancy.DEFAULT_ORGANISATION_ID
+    # by name: commhub's core imports no app (orgs sits above it)
+    found = apps.get_model("orgs", "Organisation").objects.filter(slug=slug, is_active=True).first()
+    if found is None:
+        raise AuthenticationFailed(f"No active organisation {slug!r}.", code="token_invalid")
+    return found.pk
 
 
 class EndUserTokenScheme(OpenApiAuthenticationExtension):

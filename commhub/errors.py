@@ -18,6 +18,13 @@ class DomainError(Exception):
             self.code = code
 
 
+class Forbidden(DomainError):
+    """The caller may see the object but not do this to it (e.g. change what every organisation shares)."""
+
+    status_code = 403
+    code = "forbidden"
+
+
 class NotFound(DomainError):
     status_code = 404
     code = "not_found"

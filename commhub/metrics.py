@@ -15,6 +15,7 @@ from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from analytics.gauges import database_gauges
+from commhub import tenancy
 from commhub.counters import counters_registry
 
 
@@ -27,6 +28,7 @@ def operator_allowed(request: HttpRequest) -> bool:
     return settings.METRICS_OPEN
 
 
+@tenancy.every_organisation  # the operator's view of the whole hub (behind METRICS_TOKEN)
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """GET /metrics in the Prometheus text format (see the module docstring for who may read it)."""
     if not operator_allowed(request):

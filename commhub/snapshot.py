@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from commhub import tenancy
 from commhub.conf import knobs
 
 T = TypeVar("T")
@@ -30,7 +31,8 @@ class Snapshot(Generic[T]):
     def get(self) -> T:
         ttl = knobs().catalogue_cache_seconds
         if self._value is None or time.monotonic() - self._loaded_at > ttl:
-            with self._lock:
+            # every organisation's rows: the first reader may be one organisation's request, the next another's
+            with self._lock, tenancy.everything():
                 self._value = self._loader()
                 self._loaded_at = time.monotonic()
         return self._value

@@ -114,11 +114,17 @@ def row_insert(obj: models.Model) -> None:
 
 
 @cache
-def _select_statement(model: type[models.Model], field: str, many: bool) -> tuple[str, list[Any]]:
+def _select_statement(
+    model: type[models.Model], field: str, many: bool, also: tuple[str, ...]
+) -> tuple[str, list[Any]]:
     fields = list(model._meta.concrete_fields)
     columns = ", ".join(f'"{f.column}"' for f in fields)
     where = model._meta.get_field(field).column  # type: ignore[union-attr]
-    match = f'"{where}" = ANY(%s)' if many else f'"{where}" = %s LIMIT 2'
+    match = f'"{where}" = ANY(%s)' if many else f'"{where}" = %s'
+    for name in also:
+        match += f' AND "{model._meta.get_field(name).column}" = %s'  # type: ignore[union-attr]
+    if not many:
+        match += " LIMIT 2"
     return f'SELECT {columns} FROM "{model._meta.db_table}" WHERE {match}', fields  # noqa: S608 (metadata)
 
 
@@ -142,32 +148,33 @@ def _instances(model: type[models.Model], connection: Any, fields: list[Any], ro
     return instances
 
 
-def row_by(model: type[models.Model], field: str, value: Any) -> Any:
-    """The instance whose unique `field` equals `value`, or None: what `model.objects.filter(field=value).first()`
-    returns (the fields' own converters applied), from a statement built once per model and field. For the
-    single send, where compiling the ORM query cost more CPU than PostgreSQL spends answering it."""
+def row_by(model: type[models.Model], field: str, value: Any, **also: Any) -> Any:
+    """The instance whose unique `field` equals `value` (and each of `also`'s fields its value, e.g. the
+    organisation), or None: what `model._base_manager.filter(field=value, **also).first()` returns (the fields'
+    own converters applied), from a statement built once per model and fields. For the single send, where
+    compiling the ORM query cost more CPU than PostgreSQL spends answering it."""
     connection = connections[router.db_for_read(model)]
-    sql, fields = _select_statement(model, field, False)
+    sql, fields = _select_statement(model, field, False, tuple(also))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [value])
+        cursor.execute(sql, [value, *also.values()])
         rows = cursor.fetchall()
     if len(rows) > 1:
         raise ValueError(f"{model.__name__}.{field} is not unique")
     return _instances(model, connection, fields, rows)[0] if rows else None
 
 
-def rows_by(model: type[models.Model], field: str, values: Iterable[Any]) -> list[Any]:
-    """The instances whose `field` is one of `values`, in one statement built once per model and field (one
-    array parameter on PostgreSQL; the ORM's `__in` elsewhere)."""
+def rows_by(model: type[models.Model], field: str, values: Iterable[Any], **also: Any) -> list[Any]:
+    """The instances whose `field` is one of `values` (and each of `also`'s fields its value), in one statement
+    built once per model and fields (one array parameter on PostgreSQL; the ORM's `__in` elsewhere)."""
     values = list(values)
     connection = connections[router.db_for_read(model)]
     if not values:
         return []
     if connection.vendor != "postgresql":
-        return list(model._default_manager.filter(**{f"{field}__in": values}))
-    sql, fields = _select_statement(model, field, True)
+        return list(model._base_manager.filter(**{f"{field}__in": values}, **also))
+    sql, fields = _select_statement(model, field, True, tuple(also))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [values])
+        cursor.execute(sql, [values, *also.values()])
         rows = cursor.fetchall()
     return _instances(model, connection, fields, rows)
 

@@ -7,7 +7,8 @@ period. A refusal is DRF's 429 with `Retry-After` (the seconds until the bucket 
 
     every API view   per client (service account or staff user), per end user on /me/, per address for
                      anonymous callers
-    "sends" scope    the send endpoints: notifications per client, a batch counting its items
+    "sends" scope    the send endpoints: notifications per client and per organisation (both must have room), a
+                     batch counting its items
     "login" scope    /api/token/ and its refresh: per address (each wrong password costs ~0.4 s of hashing)
 
 Wrong passwords are counted apart from these (django-axes: a lockout after COMMHUB_LOGIN_FAILURE_LIMIT).
@@ -24,6 +25,7 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from rest_framework.throttling import BaseThrottle
 
+from commhub import tenancy
 from commhub.conf import knobs, parse_rate
 from commhub.net import client_address
 from notifications.ratelimit import Rate, limiter
@@ -35,8 +37,8 @@ def _caller(request: Any) -> tuple[str, str]:
     user = request.user
     if getattr(user, "is_authenticated", False):
         external_id = getattr(user, "external_id", None)
-        if external_id is not None:  # an end user (commhub.enduser)
-            return "throttle_end_user", f"user:{external_id}"
+        if external_id is not None:  # an end user (commhub.enduser): ids are unique per organisation
+            return "throttle_end_user", f"user:{getattr(user, 'organisation_id', '')}:{external_id}"
         return "throttle_client", f"client:{user.pk}"
     return "throttle_anon", f"ip:{_address(request)}"
 
@@ -58,6 +60,14 @@ def _address(request: Any) -> str:
     return client_address(request) or "unknown"
 
 
+def _bucket(knob: str, key: str) -> Rate | None:
+    rate = parse_rate(getattr(knobs(), knob))
+    if rate is None:
+        return None
+    count, seconds = rate
+    return Rate(key=f"api:{key}", per_second=count / seconds, label=f"{knob} {count}/{seconds}s", burst=count)
+
+
 class ApiThrottle(BaseThrottle):
     """Every API view's throttle. A view's `throttle_scope` picks another bucket: "sends" (notifications per
     client, a batch counting its items) or "login" (per address)."""
@@ -67,19 +77,24 @@ class ApiThrottle(BaseThrottle):
 
     def allow_request(self, request: Any, view: Any) -> bool:
         knob, key = self.bucket(request, view)
-        rate = parse_rate(getattr(knobs(), knob))
-        if rate is None:
+        buckets = [b for b in (_bucket(knob, key), self.organisation_bucket(knob)) if b is not None]
+        if not buckets:
             return True
-        count, seconds = rate
-        bucket = Rate(key=f"api:{key}", per_second=count / seconds, label=f"{knob} {count}/{seconds}s", burst=count)
         units = self.units(request) if knob == "throttle_sends" else 1
         try:
-            grant = limiter().acquire(common=[bucket], choices=[], units=units)
+            grant = limiter().acquire(common=buckets, choices=[], units=units)
         except Exception as exc:  # the store is down (Redis, a locked SQLite): serve, do not fail every request
             _store_unavailable(exc)
             return True
         self._wait = grant.wait
         return grant.allowed
+
+    def organisation_bucket(self, knob: str) -> Rate | None:
+        """A send also draws from its organisation's bucket (every client of the organisation together)."""
+        organisation = tenancy.current_organisation_id()
+        if knob != "throttle_sends" or organisation is None:
+            return None
+        return _bucket("throttle_organisation_sends", f"organisation-sends:{organisation}")
 
     def wait(self) -> float | None:
         return max(1.0, self._wait)

@@ -7,14 +7,14 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from commhub.admin import ReadOnlyAdmin, SafeAutocompleteAdmin
+from commhub.admin import OrganisationOwnedAdmin, ReadOnlyAdmin, SafeAutocompleteAdmin, SharedCatalogueAdmin
 
 from .budgets import period_start
 from .models import Budget, BudgetSpend, CostEntry, PricingRule
 
 
 @admin.register(PricingRule)
-class PricingRuleAdmin(admin.ModelAdmin):
+class PricingRuleAdmin(SharedCatalogueAdmin):
     """Prices are history: change a price by ending the old rule (effective to) and adding one from that date."""
 
     list_display = [
@@ -59,7 +59,7 @@ class CostEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Budget)
-class BudgetAdmin(SafeAutocompleteAdmin):
+class BudgetAdmin(OrganisationOwnedAdmin, SafeAutocompleteAdmin):
     """A budget's page shows what it committed, period by period; pausing it is unticking "active"."""
 
     list_display = ["name", "scope", "channel", "period", "limit", "currency", "action", "spent_now", "is_active"]

@@ -54,6 +54,8 @@ def period_bounds(budget: Budget, start: date) -> tuple[datetime, datetime]:
 
 
 def _covers(budget: Budget, notification: Any) -> bool:
+    if budget.organisation_id != notification.organisation_id:
+        return False  # an organisation's budget counts its own messages only
     if budget.channel and budget.channel != notification.channel:
         return False
     if budget.currency != notification.currency:
@@ -92,10 +94,10 @@ def budgets_apply(notification: Any, *, active: Sequence[Budget] | None = None) 
             "period_start": period_start(budget, notification.send_at),
             "subject": _subject(budget, notification),
         }
-        locked = BudgetSpend.objects.select_for_update().filter(**key)
+        locked = BudgetSpend._base_manager.select_for_update().filter(**key)
         spend = locked.first()
         if spend is None:  # the period's first message: create its row, then lock it like any other
-            BudgetSpend.objects.get_or_create(**key)
+            BudgetSpend._base_manager.get_or_create(**key)
             spend = locked.get()
         spends.append((budget, spend))
     critical = notification.priority <= 1
@@ -103,7 +105,7 @@ def budgets_apply(notification: Any, *, active: Sequence[Budget] | None = None) 
         if critical and not budget.include_critical:
             continue  # counted below, never refused
         if budget.action == Budget.Action.BLOCK and spend.spent + cost > budget.limit:
-            BudgetSpend.objects.filter(pk=spend.pk).update(refused=F("refused") + 1)
+            BudgetSpend._base_manager.filter(pk=spend.pk).update(refused=F("refused") + 1)
             return BudgetVerdict(
                 refused=True,
                 reason=(
@@ -118,7 +120,7 @@ def budgets_apply(notification: Any, *, active: Sequence[Budget] | None = None) 
         if budget.action == Budget.Action.ALERT and after > budget.limit and spend.alerted_at is None:
             update["alerted_at"] = notification.created_at
             transaction.on_commit(partial(_announce_crossed, budget, after))
-        BudgetSpend.objects.filter(pk=spend.pk).update(**update)
+        BudgetSpend._base_manager.filter(pk=spend.pk).update(**update)
         exempt = critical and budget.action == Budget.Action.BLOCK and not budget.include_critical
         over = " (over the limit: a critical alert is not refused)" if exempt and after > budget.limit else ""
         notes.append(f"{budget.label}: {after.normalize():f} committed{over}")
@@ -138,12 +140,12 @@ def budget_spend_correct(*, budget: Budget, start: date, truth: Callable[[], dic
     corrected."""
     corrected = 0
     with transaction.atomic():
-        locked = BudgetSpend.objects.select_for_update().filter(budget=budget, period_start=start)
+        locked = BudgetSpend._base_manager.select_for_update().filter(budget=budget, period_start=start)
         spends = {s.subject: s for s in locked}
         actual_by_subject = truth()
         for subject, spend in spends.items():
             actual = actual_by_subject.get(subject, Decimal(0))
             if spend.spent != actual:
-                BudgetSpend.objects.filter(pk=spend.pk).update(spent=actual)
+                BudgetSpend._base_manager.filter(pk=spend.pk).update(spent=actual)
                 corrected += 1
     return corrected

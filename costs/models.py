@@ -16,6 +16,7 @@ from django.db.models import F, Q
 from commhub import channels
 from commhub.channels import COST_UNITS, MESSAGE, SEGMENT
 from commhub.currencies import currency_choices
+from commhub.tenancy import OrganisationScoped, ThroughBudget, ThroughNotification, organisation_for_new_rows
 
 
 class PricingRule(models.Model):
@@ -117,6 +118,8 @@ class CostEntry(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(null=True, blank=True, help_text="When the provider's bill replaced it.")
 
+    objects = ThroughNotification()
+
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "cost entries"
@@ -143,7 +146,10 @@ class Budget(models.Model):
         BLOCK = "block", "Refuse sends over the limit"
         ALERT = "alert", "Tell staff when crossed"
 
-    name = models.CharField(max_length=100, unique=True)
+    organisation = models.ForeignKey(
+        "orgs.Organisation", on_delete=models.PROTECT, related_name="+", default=organisation_for_new_rows
+    )
+    name = models.CharField(max_length=100)
     scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.GLOBAL)
     notification_type = models.ForeignKey(
         "notifications.NotificationType", null=True, blank=True, on_delete=models.CASCADE, related_name="budgets"
@@ -171,8 +177,11 @@ class Budget(models.Model):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = OrganisationScoped()
+
     class Meta:
         ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["organisation", "name"], name="budget_name_per_organisation")]
 
     def __str__(self) -> str:
         return self.name
@@ -199,6 +208,8 @@ class BudgetSpend(models.Model):
     refused = models.PositiveIntegerField(default=0)
     alerted_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ThroughBudget()
 
     class Meta:
         ordering = ["-period_start"]

@@ -5,21 +5,37 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django_celery_beat import admin as beat_admin
-from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from commhub.admin import ReadOnlyAdmin, SafeRelationsMixin
+from commhub import tenancy
+from commhub.admin import (
+    OperatorOnlyAdmin,
+    OrganisationOwnedAdmin,
+    ReadOnlyAdmin,
+    SafeRelationsMixin,
+    SharedCatalogueAdmin,
+    SharedCatalogueInline,
+    SuperuserOnlyAdmin,
+    restrict,
+)
 from commhub.errors import DomainError
+from orgs.admin import MembershipInline
+from orgs.models import Organisation
+from orgs.services import membership_set
 from templates_app import admin as templates_admin
 from templates_app.models import TemplateVersion
 
@@ -63,7 +79,7 @@ class TypeChannelFormSet(forms.BaseInlineFormSet):
                 raise ValidationError(f"Add {channel} below: it is the type's {field.replace('_', ' ')}.")
 
 
-class TypeChannelInline(admin.TabularInline):
+class TypeChannelInline(SharedCatalogueInline, admin.TabularInline):
     model = TypeChannel
     formset = TypeChannelFormSet
     extra = 0
@@ -71,7 +87,7 @@ class TypeChannelInline(admin.TabularInline):
 
 
 @admin.register(NotificationType)
-class NotificationTypeAdmin(admin.ModelAdmin):
+class NotificationTypeAdmin(SharedCatalogueAdmin):
     list_display = [
         "key",
         "name",
@@ -155,7 +171,7 @@ def _run_service(modeladmin, request, queryset, service, verb: str) -> None:
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdmin):
+class NotificationAdmin(OrganisationOwnedAdmin, ReadOnlyAdmin):
     """Read-only: notifications are submitted through the API and move only through services (the actions
     below); deleting one would erase its audit trail and cost."""
 
@@ -357,7 +373,7 @@ class CapturedMessageAdmin(ReadOnlyAdmin):
 
     list_display = ["created_at", "channel", "to", "subject_or_text", "notification_link"]
     list_filter = ["channel", ("created_at", admin.DateFieldListFilter)]
-    search_fields = ["to", "subject", "body", "message_id", "notification_id"]
+    search_fields = ["to", "subject", "body", "message_id", "notification__id"]
     readonly_fields = [
         "created_at",
         "channel",
@@ -441,7 +457,7 @@ class RecurringSendForm(forms.ModelForm):
 
 
 @admin.register(RecurringSend)
-class RecurringSendAdmin(admin.ModelAdmin):
+class RecurringSendAdmin(OrganisationOwnedAdmin):
     """Saving creates or updates the linked beat schedule; disabling pauses it; deleting removes it."""
 
     form = RecurringSendForm
@@ -653,10 +669,51 @@ class GroupAdmin(SafeRelationsMixin, auth_admin.GroupAdmin):
 
 
 class UserAdmin(SafeRelationsMixin, auth_admin.UserAdmin):
-    """Django's, with relation fields that refuse ids the database cannot look up (see commhub.admin)."""
+    """Django's, with relation fields that refuse ids the database cannot look up (see commhub.admin), the
+    organisation a user belongs to, and (for anyone but a superuser) only the users of their own organisation,
+    who cannot make anyone a superuser (one would see every organisation); a user they add joins their own."""
+
+    inlines = [MembershipInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else [*fields, "is_superuser"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        organisation = tenancy.current_organisation_id()
+        if not change and organisation is not None and organisation != tenancy.DEFAULT_ORGANISATION_ID:
+            membership_set(user=obj, organisation=Organisation.objects.get(pk=organisation))
+
+    def get_queryset(self, request):
+        users = super().get_queryset(request).select_related("membership__organisation")
+        org = tenancy.current_organisation_id()
+        if org is None:
+            return users if tenancy.current() is tenancy.EVERYTHING else users.none()
+        mine = Q(membership__organisation_id=org)
+        if org == tenancy.DEFAULT_ORGANISATION_ID:
+            mine |= Q(membership__isnull=True)
+        return users.filter(mine).filter(is_superuser=False)
 
 
 admin.site.unregister(Group)
 admin.site.register(Group, GroupAdmin)
 admin.site.unregister(get_user_model())
 admin.site.register(get_user_model(), UserAdmin)
+
+
+# --- what no organisation owns ------------------------------------------------------------------------------
+# Roles (groups) and schedule shapes are shared: the operator's staff change them. Beat's tasks name every
+# organisation's recurring sends, login attempts and issued tokens every organisation's users: superusers only
+# (an organisation's staff manage their schedules as recurring sends, their people as users).
+restrict(admin.site, OperatorOnlyAdmin, IntervalSchedule, CrontabSchedule, SolarSchedule, ClockedSchedule, Group)
+restrict(
+    admin.site,
+    SuperuserOnlyAdmin,
+    PeriodicTask,
+    AccessAttempt,
+    AccessLog,
+    AccessFailureLog,
+    OutstandingToken,
+    BlacklistedToken,
+)

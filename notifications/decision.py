@@ -87,13 +87,13 @@ class DecisionContext:
             self.cap_usage.setdefault((recipient.pk, ntype.pk), []).append(decision.send_at)
 
 
-def _addresses(recipients: Iterable[Recipient]) -> list[tuple[str, str]]:
+def _addresses(recipients: Iterable[Recipient]) -> list[tuple[int | None, str, str]]:
     out = []
     for r in recipients:
         for channel in channels.names():
             address = r.address_for(channel)
             if address:
-                out.append((channel, policy.address_key(channel, address)))
+                out.append((r.organisation_id, channel, policy.address_key(channel, address)))
     return out
 
 

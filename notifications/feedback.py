@@ -179,6 +179,8 @@ def _protect(notification: Notification | None, event: FeedbackEvent) -> None:
         detail=event.description[:500] if event.description else f"{event.provider} {event.event_type}",
         source_event={"provider": event.provider, "event_id": event.event_id, "event": event.event_type},
         actor=event.provider,
+        # the organisation that sent it (an event about no message we know: the default one's)
+        organisation_id=notification.organisation_id if notification is not None else None,
     )
     if event.event_type == "unsubscribed" and notification is not None:
         consent_record(

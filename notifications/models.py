@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from commhub import channels
 from commhub.queues import Tier, queue_name
+from commhub.tenancy import OrganisationScoped, ThroughNotification, ThroughRecurring, organisation_for_new_rows
 
 from .constants import CapAction, PreferencePolicy, Purpose, Status, priority_name
 
@@ -140,6 +141,14 @@ class Notification(models.Model):
     """One message to one recipient on one channel. The row is the queue of record."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # the recipient's (copied so that every list narrows without a join); the index is the list's own below
+    organisation = models.ForeignKey(
+        "orgs.Organisation",
+        on_delete=models.PROTECT,
+        related_name="+",
+        default=organisation_for_new_rows,
+        db_index=False,
+    )
     # Index economy: every status change rewrites an entry in every index of this table, so foreign keys
     # covered by a composite index (recipient) or only needed for rare deletes (template, submitted_by) get
     # none of their own, and the fallback / provider-id indexes are partial.
@@ -210,9 +219,12 @@ class Notification(models.Model):
     failed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
 
+    objects = OrganisationScoped()
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [
+            models.Index(fields=["organisation", "created_at"], name="notif_organisation_created_idx"),
             # The claim: ready rows of one queue, most urgent first.
             models.Index(fields=["queue", "priority", "send_at"], name="notif_claim_idx", condition=Q(status="queued")),
             # The dispatcher: scheduled and retry-waiting rows by due time.
@@ -275,6 +287,8 @@ class DeliveryAttempt(models.Model):
     started_at = models.DateTimeField()
     duration_ms = models.PositiveIntegerField()
 
+    objects = ThroughNotification()
+
     class Meta:
         ordering = ["notification", "number"]
 
@@ -286,7 +300,11 @@ class CapturedMessage(models.Model):
     """A message the embedded mode captured instead of sending (readable in the admin)."""
 
     channel = models.CharField(max_length=16, choices=channels.choices)
-    notification_id = models.UUIDField(null=True, blank=True, db_index=True)
+    # a reference without a constraint: a capture outlives a purged notification (it was the column of a plain
+    # UUID before: migration 0016 changed only how Django sees it, so that the list narrows by its organisation)
+    notification = models.ForeignKey(
+        Notification, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     to = models.CharField(max_length=998)
     from_address = models.CharField(max_length=254, blank=True)
     subject = models.CharField(max_length=998, blank=True)
@@ -295,6 +313,8 @@ class CapturedMessage(models.Model):
     headers = models.JSONField(default=dict, blank=True)
     message_id = models.CharField(max_length=255, unique=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = ThroughNotification()  # a capture of no notification: superusers only
 
     class Meta:
         ordering = ["-created_at"]
@@ -349,6 +369,8 @@ class ProviderEvent(models.Model):
     payload = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
+    objects = ThroughNotification()
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["provider", "event_id"], name="provider_event_once")]
@@ -377,7 +399,10 @@ class RecurringSend(models.Model):
         FILTER = "filter", "Recipients whose attributes match"
         LIST = "list", "A list of recipients"
 
-    name = models.CharField(max_length=100, unique=True)
+    organisation = models.ForeignKey(
+        "orgs.Organisation", on_delete=models.PROTECT, related_name="+", default=organisation_for_new_rows
+    )
+    name = models.CharField(max_length=100)
     notification_type = models.ForeignKey(NotificationType, on_delete=models.PROTECT, related_name="recurring_sends")
     channel = models.CharField(max_length=16, choices=channels.choices, blank=True, help_text="Blank: the type's.")
     audience = models.CharField(max_length=8, choices=Audience.choices, default=Audience.ALL)
@@ -408,8 +433,11 @@ class RecurringSend(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = OrganisationScoped()
+
     class Meta:
         ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["organisation", "name"], name="recurring_name_per_organisation")]
 
     def __str__(self) -> str:
         return self.name
@@ -434,6 +462,8 @@ class RecurringRun(models.Model):
     refused = models.PositiveIntegerField(default=0, help_text="Refused by the decision engine (consent, caps...).")
     errors = models.PositiveIntegerField(default=0, help_text="Rejected as invalid (e.g. missing template data).")
     detail = models.TextField(blank=True)
+
+    objects = ThroughRecurring()
 
     class Meta:
         ordering = ["-slot"]

@@ -29,6 +29,7 @@ from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
 from audit.services import audit_record
+from commhub import tenancy
 from commhub.errors import InvalidInput
 from commhub.queues import MAINTENANCE_QUEUE
 from preferences.models import Recipient
@@ -88,7 +89,11 @@ def recurring_validate(recurring: RecurringSend, *, now: datetime | None = None)
             errors["local_time"] = ["Local time needs one hour and one minute (e.g. hour 9, minute 0)."]
     if recurring.audience == RecurringSend.Audience.LIST:
         named = _ids(recurring.recipient_ids)
-        known = set(Recipient.objects.filter(external_id__in=named).values_list("external_id", flat=True))
+        known = set(
+            Recipient.objects.filter(
+                organisation_id=recurring.organisation_id or tenancy.DEFAULT_ORGANISATION_ID, external_id__in=named
+            ).values_list("external_id", flat=True)
+        )
         unknown = [external_id for external_id in named if external_id not in known]
         if not named:
             errors["recipient_ids"] = ["Name at least one recipient."]
@@ -237,7 +242,9 @@ def _slot(recurring: RecurringSend, now: datetime) -> datetime:
 
 def _audience(recurring: RecurringSend):
     """Who a run sends to. "All recipients" leaves out commhub's own (staff mailboxes, staff test recipients)."""
-    recipients = recipients_for_audiences()
+    recipients = recipients_for_audiences().filter(
+        organisation_id=recurring.organisation_id or tenancy.DEFAULT_ORGANISATION_ID
+    )
     if recurring.audience == RecurringSend.Audience.FILTER:
         recipients = recipients.filter(
             **{f"attributes__{key}": value for key, value in recurring.attribute_filter.items()}
@@ -318,11 +325,18 @@ def _readable(errors: object) -> str:
 
 
 def recurring_run(recurring_id: int, *, now: datetime | None = None) -> RecurringRun | None:
-    """Run one occurrence of a recurring send. None when it is disabled, gone, or this slot already ran."""
+    """Run one occurrence of a recurring send. None when it is disabled, gone, or this slot already ran. It acts
+    in the recurring send's organisation: its recipients, templates and budgets."""
     now = now or timezone.now()
     recurring = RecurringSend.objects.select_related("notification_type").filter(pk=recurring_id).first()
     if recurring is None or not recurring.enabled:
         return None
+    with tenancy.within(recurring.organisation_id or tenancy.DEFAULT_ORGANISATION_ID):
+        return _run(recurring, now)
+
+
+def _run(recurring: RecurringSend, now: datetime) -> RecurringRun | None:
+    recurring_id = recurring.pk
     try:
         with transaction.atomic():
             run = RecurringRun.objects.create(recurring=recurring, slot=_slot(recurring, now), started_at=now)

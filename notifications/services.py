@@ -25,6 +25,7 @@ from commhub import channels
 from commhub.channels import MESSAGE
 from commhub.errors import Conflict, InvalidInput, NotFound
 from commhub.sql import row_insert, row_new, rows_insert
+from commhub.tenancy import acting_organisation_id
 from costs.budgets import budgets_apply
 from costs.selectors import active_budgets
 from costs.services import cost_estimate
@@ -74,8 +75,8 @@ def catalogue_install() -> tuple[int, int]:
             Layout.objects.get_or_create(name=layout.pop("name"), defaults=layout)
         types = {t.key: t for t in NotificationType.objects.filter(key__in=[s["key"] for s in catalogue.TYPES])}
         for (key, channel), template_source in catalogue.TEMPLATES.items():
-            template, created = Template.objects.get_or_create(
-                notification_type=types[key], channel=channel, locale="en"
+            template, created = Template.objects.get_or_create(  # the shared defaults
+                organisation=None, notification_type=types[key], channel=channel, locale="en"
             )
             if not created or template.versions.exists():
                 continue
@@ -165,10 +166,14 @@ def _template_checked(
     once per version and data in a batch)."""
     channel = decision.channel
     memo = context.memo
-    found = ("template", ntype.pk, channel, recipient.locale)
+    found = ("template", recipient.organisation_id, ntype.pk, channel, recipient.locale)
     if found not in memo:
         memo[found] = template_for(
-            notification_type_id=ntype.pk, channel=channel, locale=recipient.locale, default_locale=ntype.default_locale
+            notification_type_id=ntype.pk,
+            channel=channel,
+            locale=recipient.locale,
+            default_locale=ntype.default_locale,
+            organisation_id=recipient.organisation_id,
         )
     live = memo[found]
     if live is None:
@@ -253,6 +258,7 @@ def notification_prepare(
     priority = req.priority or ntype.priority
     row: Notification = row_new(
         Notification,
+        organisation_id=recipient.organisation_id,
         recipient=recipient,
         notification_type=ntype,
         channel=decision.channel,
@@ -377,7 +383,12 @@ def _lock_for_frequency_cap(items: Sequence[SubmitRequest]) -> None:
         }
     )
     if external_ids:
-        list(Recipient.objects.select_for_update().filter(external_id__in=external_ids).order_by("pk"))
+        org = acting_organisation_id()
+        list(
+            Recipient.objects.select_for_update()
+            .filter(organisation_id=org, external_id__in=external_ids)
+            .order_by("pk")
+        )
 
 
 # --- cancel and retry ---------------------------------------------------------------------------------

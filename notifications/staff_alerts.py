@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
+from commhub import tenancy
 from commhub.conf import knobs
 from costs.budgets import STAFF_ALERT_TYPE
 from costs.models import Budget
@@ -16,8 +17,13 @@ logger = logging.getLogger(__name__)
 
 
 def staff_alert_budget_crossed(*, budget: Budget, spent: Decimal) -> None:
-    """One email per alert recipient (the budget's own list, else COMMHUB_BUDGET_ALERT_RECIPIENTS). Runs after the
-    submit that crossed the budget has committed."""
+    """One email per alert recipient (the budget's own list, else COMMHUB_BUDGET_ALERT_RECIPIENTS), recipients of
+    the budget's organisation. Runs after the submit that crossed the budget has committed."""
+    with tenancy.within(budget.organisation_id or tenancy.DEFAULT_ORGANISATION_ID):
+        _alert(budget, spent)
+
+
+def _alert(budget: Budget, spent: Decimal) -> None:
     names = [n.strip() for n in (budget.notify or "").split(",") if n.strip()]
     names = names or knobs().budget_alert_recipients
     if names == ["staff"]:  # the built-in staff mailbox: make sure it exists

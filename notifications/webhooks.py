@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from commhub import channels
+from commhub import channels, tenancy
 from commhub.conf import knobs
 from preferences.services import phone_normalize, sms_keyword, sms_opt_in, sms_opt_out
 
@@ -44,6 +44,7 @@ def _twiml(text: str = "") -> HttpResponse:
 
 @csrf_exempt
 @require_POST
+@tenancy.every_organisation  # a STOP blocks the number in every organisation that knows it
 def twilio_inbound_sms(request: HttpRequest) -> HttpResponse:
     """Inbound SMS: STOP-family keywords opt the number out (consent withdrawn, number suppressed), START and
     UNSTOP opt it back in, HELP gets the configured help text; any other text is only logged."""
@@ -75,6 +76,7 @@ def twilio_inbound_sms(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 @require_POST
+@tenancy.every_organisation  # the message id names the notification, whoever's it is
 def twilio_status_callback(request: HttpRequest) -> HttpResponse:
     """Twilio's status callback for a sent SMS: signature-validated (403 otherwise, nothing changes), recorded
     once per message and status, applied forward-only; a final price replaces the estimate."""
@@ -104,6 +106,7 @@ def twilio_status_callback(request: HttpRequest) -> HttpResponse:
     return HttpResponse(status=204)
 
 
+@tenancy.every_organisation  # the message id or our metadata names the notification, whoever's it is
 def anymail_tracking_received(sender, event, esp_name: str, **kwargs) -> None:
     """anymail's normalized tracking event (its view has checked the ESP's signature and WEBHOOK_SECRET).
     Raising here makes anymail answer 400, so the ESP retries later."""

@@ -16,7 +16,7 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 
-from commhub.admin import SafeAutocompleteAdmin
+from commhub.admin import OrganisationOwnedAdmin, SafeAutocompleteAdmin
 
 from .models import ConsentRecord, ConsentSource, Preference, Recipient, Suppression, SuppressionReason
 from .privacy import recipient_erase, recipient_export_data
@@ -76,7 +76,7 @@ class ConsentRecordInline(admin.TabularInline):
 
 
 @admin.register(Recipient)
-class RecipientAdmin(admin.ModelAdmin):
+class RecipientAdmin(OrganisationOwnedAdmin):
     form = RecipientForm
     list_display = ["external_id", "email", "phone", "timezone", "locale", "erased_at", "updated_at"]
     search_fields = ["external_id", "email", "phone"]
@@ -185,7 +185,7 @@ class SuppressionForm(ModelForm):
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(admin.ModelAdmin):
+class SuppressionAdmin(OrganisationOwnedAdmin):
     """Add a block, or lift one by giving a reason on its page; the row keeps who did what."""
 
     form = SuppressionForm

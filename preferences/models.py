@@ -13,7 +13,8 @@ from django.db import models
 from django.db.models import Q
 
 from commhub import channels
-from commhub.append_only import AppendOnlyManager, AppendOnlyModel
+from commhub.append_only import AppendOnlyModel, ConsentLedgerManager
+from commhub.tenancy import OrganisationScoped, ThroughRecipient, organisation_for_new_rows
 
 E164 = RegexValidator(r"^\+[1-9]\d{6,14}$", "Enter a phone number in E.164 form, e.g. +14155550123.")
 
@@ -23,7 +24,10 @@ PURPOSE_CHOICES = [("transactional", "Transactional"), ("marketing", "Marketing"
 class Recipient(models.Model):
     """One person in the product, keyed by the product's own user id (`external_id`)."""
 
-    external_id = models.CharField(max_length=128, unique=True, help_text="The product's user id.")
+    organisation = models.ForeignKey(
+        "orgs.Organisation", on_delete=models.PROTECT, related_name="+", default=organisation_for_new_rows
+    )
+    external_id = models.CharField(max_length=128, help_text="The product's user id (unique in its organisation).")
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=16, blank=True, validators=[E164], help_text="E.164, e.g. +14155550123")
     timezone = models.CharField(
@@ -43,8 +47,15 @@ class Recipient(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = OrganisationScoped()
+
     class Meta:
         ordering = ["external_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "external_id"], name="recipient_external_id_per_organisation"
+            )
+        ]
         indexes = [models.Index(fields=["email"]), models.Index(fields=["phone"])]
         permissions = [
             ("export_recipient", "Can export everything held about a recipient"),
@@ -82,6 +93,8 @@ class Preference(models.Model):
     channel = models.CharField(max_length=16, choices=channels.choices, blank=True, help_text="Blank: every channel.")
     enabled = models.BooleanField()
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ThroughRecipient()
 
     class Meta:
         ordering = ["recipient", "notification_type", "category", "channel"]
@@ -162,7 +175,7 @@ class ConsentRecord(AppendOnlyModel):
     created_at = models.DateTimeField(db_index=True)
 
     append_only_message = "The consent ledger is append-only: record a new entry instead."
-    objects = AppendOnlyManager()
+    objects = ConsentLedgerManager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -192,6 +205,9 @@ class Suppression(models.Model):
     Rows are history: lifting stamps who and why, and a later block is a new row.
     """
 
+    organisation = models.ForeignKey(
+        "orgs.Organisation", on_delete=models.PROTECT, related_name="+", default=organisation_for_new_rows
+    )
     channel = models.CharField(max_length=16, choices=channels.choices)
     address = models.CharField(max_length=254, help_text="Lower-case email or E.164 phone number.")
     reason = models.CharField(max_length=16, choices=SuppressionReason.choices)
@@ -203,11 +219,15 @@ class Suppression(models.Model):
     lifted_by = models.CharField(max_length=255, blank=True)
     lift_reason = models.TextField(blank=True)
 
+    objects = OrganisationScoped()
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["channel", "address"], condition=Q(lifted_at__isnull=True), name="suppression_one_active"
+                fields=["organisation", "channel", "address"],
+                condition=Q(lifted_at__isnull=True),
+                name="suppression_one_active_per_organisation",
             )
         ]
         indexes = [models.Index(fields=["address", "channel"], name="suppression_address_idx")]

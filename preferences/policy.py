@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from commhub import channels
+from commhub.tenancy import DEFAULT_ORGANISATION_ID
 
 from .constants import MARKETING, PreferencePolicy
 from .models import ConsentAction, ConsentSource, Preference, SuppressionReason
@@ -74,8 +75,8 @@ def _not_suppressed(channel: str, address: str) -> Verdict:
     return Verdict("suppression", PASS, f"{_address_word(channel)} {mask_address(address)} is not suppressed")
 
 
-def check_suppression(facts: PolicyFacts, *, channel: str, address: str) -> Verdict:
-    s = facts.suppressions.get((channel, address_key(channel, address)))
+def check_suppression(facts: PolicyFacts, *, organisation_id: int | None, channel: str, address: str) -> Verdict:
+    s = facts.suppressions.get((organisation_id, channel, address_key(channel, address)))
     if s is None:
         return _not_suppressed(channel, address)
     verb = _SUPPRESSION_VERB.get(s.reason, s.reason)
@@ -215,6 +216,7 @@ class PersonCheck:
     purpose, category and preference policy?"""
 
     recipient_id: int | None
+    organisation_id: int | None
     channel: str
     address: str
     purpose: str
@@ -228,6 +230,7 @@ class PersonCheck:
         """The question for a recipient and a notification type (anything with the type's fields)."""
         return cls(
             recipient_id=recipient.pk,
+            organisation_id=recipient.organisation_id,
             channel=channel,
             address=recipient.address_for(channel),
             purpose=ntype.purpose,
@@ -242,13 +245,13 @@ def facts_for(questions: Sequence[PersonCheck]) -> PolicyFacts:
     """Everything the questions' checks read, in three queries however many questions there are."""
     return policy_facts(
         recipient_ids=[q.recipient_id for q in questions if q.recipient_id is not None],
-        addresses=[(q.channel, address_key(q.channel, q.address)) for q in questions if q.address],
+        addresses=[(q.organisation_id, q.channel, address_key(q.channel, q.address)) for q in questions if q.address],
     )
 
 
 def _full_checks(facts: PolicyFacts, q: PersonCheck) -> list[Verdict]:
     """Suppression, consent, preference, in that order; stops at the first refusal."""
-    verdicts = [check_suppression(facts, channel=q.channel, address=q.address)]
+    verdicts = [check_suppression(facts, organisation_id=q.organisation_id, channel=q.channel, address=q.address)]
     if not verdicts[-1].refused:
         verdicts.append(
             check_consent(
@@ -273,6 +276,7 @@ def _full_checks(facts: PolicyFacts, q: PersonCheck) -> list[Verdict]:
 def _quick(q: PersonCheck, *, lean: bool):
     return policy_quick(
         recipient_id=q.recipient_id or 0,
+        organisation_id=q.organisation_id or DEFAULT_ORGANISATION_ID,
         channel=q.channel,
         address=address_key(q.channel, q.address),
         purpose=q.purpose,

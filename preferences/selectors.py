@@ -13,6 +13,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from commhub.sql import any_of, row_by, rows_by
+from commhub.tenancy import acting_organisation_id
 
 from .models import ConsentRecord, Preference, Recipient, Suppression
 
@@ -35,13 +36,16 @@ def recipients_for_audiences() -> QuerySet[Recipient]:
 
 
 def recipients_by_external_id(external_ids: Iterable[str]) -> dict[str, Recipient]:
-    """The recipients a batch submit names, in one prebuilt statement."""
-    return {r.external_id: r for r in rows_by(Recipient, "external_id", {str(e) for e in external_ids})}
+    """The recipients a batch submit names, in the acting organisation, in one prebuilt statement."""
+    wanted = {str(e) for e in external_ids}
+    found = rows_by(Recipient, "external_id", wanted, organisation_id=acting_organisation_id())
+    return {r.external_id: r for r in found}
 
 
 def recipient_by_external_id(external_id: str) -> Recipient | None:
-    """One recipient by the product's id (a single send's first read: a prebuilt statement)."""
-    return row_by(Recipient, "external_id", str(external_id))
+    """One recipient by the product's id in the acting organisation (a single send's first read: a prebuilt
+    statement)."""
+    return row_by(Recipient, "external_id", str(external_id), organisation_id=acting_organisation_id())
 
 
 def notification_type_for_preferences(key: str) -> Any:
@@ -83,7 +87,8 @@ class PolicyFacts:
     """Everything the consent, suppression and preference checks need for a set of recipients, read in
     three queries (a batch of 1,000 costs the same three as one send)."""
 
-    suppressions: dict[tuple[str, str], Suppression] = field(default_factory=dict)
+    # (organisation id, channel, address) -> the active block
+    suppressions: dict[tuple[int | None, str, str], Suppression] = field(default_factory=dict)
     # (recipient id, channel, purpose, category) -> the latest ledger entry with exactly that scope
     consents: dict[tuple[int, str, str, str], ConsentRecord] = field(default_factory=dict)
     preferences: dict[int, list[Preference]] = field(default_factory=lambda: defaultdict(list))
@@ -98,25 +103,30 @@ class PolicyFacts:
         return max(present, key=lambda c: (c.created_at, c.pk)) if present else None
 
 
-def policy_facts(*, recipient_ids: Iterable[int], addresses: Iterable[tuple[str, str]]) -> PolicyFacts:
-    """Active suppressions of `addresses` ((channel, address) pairs), the latest consent entry per scope and
-    the preferences of `recipient_ids`."""
+def policy_facts(*, recipient_ids: Iterable[int], addresses: Iterable[tuple[int | None, str, str]]) -> PolicyFacts:
+    """Active suppressions of `addresses` ((organisation id, channel, address): each organisation keeps its own
+    list), the latest consent entry per scope and the preferences of `recipient_ids`."""
     ids = set(recipient_ids)
     facts = PolicyFacts()
-    pairs = {(c, a) for c, a in addresses if a}
-    if pairs:
-        # one IN list over the addresses, the exact pairs kept here: an OR of a thousand (channel, address)
-        # conditions costs Django more to build than PostgreSQL to answer
-        wanted = Suppression.objects.filter(any_of("address", {a for _, a in pairs}), lifted_at__isnull=True)
+    wanted_keys = {(o, c, a) for o, c, a in addresses if a}
+    if wanted_keys:
+        # one IN list over the addresses, the exact keys kept here: an OR of a thousand (channel, address)
+        # conditions costs Django more to build than PostgreSQL to answer. The base manager: a worker checks
+        # every organisation's rows, and the keys name the organisation
+        wanted = Suppression._base_manager.filter(
+            any_of("address", {a for _, _, a in wanted_keys}), lifted_at__isnull=True
+        )
         for s in wanted:
-            if (s.channel, s.address) in pairs:
-                facts.suppressions[(s.channel, s.address)] = s
+            key = (s.organisation_id, s.channel, s.address)
+            if key in wanted_keys:
+                facts.suppressions[key] = s
     if not ids:
         return facts
     # Ordered oldest first, so the last one seen per scope is the latest.
-    for record in ConsentRecord.objects.filter(any_of("recipient_id", ids)).order_by("created_at", "id"):
+    # the base managers: the recipients are the caller's already (no join to narrow them again)
+    for record in ConsentRecord._base_manager.filter(any_of("recipient_id", ids)).order_by("created_at", "id"):
         facts.consents[(record.recipient_id, record.channel, record.purpose, record.category)] = record
-    for pref in Preference.objects.filter(any_of("recipient_id", ids)):
+    for pref in Preference._base_manager.filter(any_of("recipient_id", ids)):
         facts.preferences[pref.recipient_id].append(pref)
     return facts
 
@@ -167,7 +177,10 @@ def _quick_sql(lean: bool = False) -> str:
         f'AND ("channel" = {blank} OR "channel" = %s) '
         'AND ("notification_type_id" = %s OR ("notification_type_id" IS NULL AND "category" IN ({categories})))'
     )
-    suppressed = f'SELECT 1 FROM "{s}" WHERE "channel" = %s AND "address" = %s AND "lifted_at" IS NULL'  # noqa: S608
+    suppressed = (
+        f'SELECT 1 FROM "{s}" WHERE "organisation_id" = %s AND "channel" = %s AND "address" = %s '  # noqa: S608
+        'AND "lifted_at" IS NULL'
+    )
     latest = (
         f'FROM "{c}" WHERE "recipient_id" = %s AND "channel" = %s AND "purpose" = %s '
         f'AND "category" IN ({blank}, %s) ORDER BY "created_at" DESC, "id" DESC LIMIT 1'
@@ -183,18 +196,27 @@ def _quick_sql(lean: bool = False) -> str:
 
 
 def policy_quick(
-    *, recipient_id: int, channel: str, address: str, purpose: str, category: str, type_id: int, lean: bool = False
+    *,
+    recipient_id: int,
+    organisation_id: int,
+    channel: str,
+    address: str,
+    purpose: str,
+    category: str,
+    type_id: int,
+    lean: bool = False,
 ) -> QuickPolicy:
     """One round trip, no ORM compilation: this runs right before every provider call (lean: the answers a
-    yes/no needs, without the details that word a passing trace step)."""
+    yes/no needs, without the details that word a passing trace step). The suppression list read is the
+    organisation's."""
     latest = [recipient_id, channel, purpose, category]
     off = [recipient_id, False, channel, type_id, category]
     on = [recipient_id, True, channel, type_id, category]
     params: list[Any]
     if lean:
-        params = [channel, address, *latest, *off, *on]
+        params = [organisation_id, channel, address, *latest, *off, *on]
     else:
-        params = [channel, address, *latest, *latest, *latest, *off, *on, *on]
+        params = [organisation_id, channel, address, *latest, *latest, *latest, *off, *on, *on]
     with connection.cursor() as cursor:
         cursor.execute(_quick_sql(lean), params)
         suppressed, action, at, source, off, on, on_scoped = cursor.fetchone()

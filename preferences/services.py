@@ -20,6 +20,7 @@ from django.utils import timezone
 from audit.services import audit_record, fields_of
 from commhub import channels
 from commhub.locales import is_locale
+from commhub.tenancy import DEFAULT_ORGANISATION_ID, acting_organisation_id
 
 from .constants import MARKETING, TRANSACTIONAL
 from .models import (
@@ -130,7 +131,7 @@ def recipient_upsert(*, external_id: str, audited: bool = True, **fields: Any) -
     cleaned = recipient_fields_clean(fields)
     with transaction.atomic():
         recipient, created = Recipient.objects.select_for_update().get_or_create(
-            external_id=external_id, defaults=cleaned
+            organisation_id=acting_organisation_id(), external_id=external_id, defaults=cleaned
         )
         before = {} if created else fields_of(recipient, sorted(cleaned))
         if not created and cleaned:
@@ -292,8 +293,10 @@ def suppression_add(
     source_event: dict | None = None,
     actor: Any = None,
     at: datetime | None = None,
+    organisation_id: int | None = None,
 ) -> tuple[Suppression, bool]:
-    """Block an address on every type. Blocking an already-blocked address returns the existing row."""
+    """Block an address on every type, in one organisation (`organisation_id`, else the acting one). Blocking an
+    already-blocked address returns the existing row."""
     if not channels.exists(channel):
         raise ValidationError({"channel": [f"Unknown channel {channel!r}; use one of {sorted(channels.names())}."]})
     if reason not in SuppressionReason.values:
@@ -304,12 +307,18 @@ def suppression_add(
         raise ValidationError({"address": exc.messages}) from exc
     if not address:
         raise ValidationError({"address": ["This field may not be blank."]})
-    existing = Suppression.objects.filter(channel=channel, address=address, lifted_at__isnull=True).first()
+    active: dict[str, Any] = {
+        "organisation_id": organisation_id or acting_organisation_id(),
+        "channel": channel,
+        "address": address,
+    }
+    existing = Suppression._base_manager.filter(**active, lifted_at__isnull=True).first()
     if existing is not None:
         return existing, False
     try:
         with transaction.atomic():
             suppression = Suppression.objects.create(
+                organisation_id=active["organisation_id"],
                 channel=channel,
                 address=address,
                 reason=reason,
@@ -322,7 +331,7 @@ def suppression_add(
                 action="suppression.add", obj=suppression, actor=actor, after=fields_of(suppression, _SUPPRESSION)
             )
     except IntegrityError:  # blocked concurrently: the partial unique index keeps one active row
-        return Suppression.objects.get(channel=channel, address=address, lifted_at__isnull=True), False
+        return Suppression._base_manager.get(**active, lifted_at__isnull=True), False
     logger.warning("suppressed %s %s: %s", channel, address, reason)
     return suppression, True
 
@@ -382,27 +391,35 @@ class KeywordOutcome:
 
 
 def suppression_active_for(phone: str) -> Suppression | None:
-    return Suppression.objects.filter(channel="sms", address=phone, lifted_at__isnull=True).first()
+    return Suppression.objects.filter(channel="sms", address=phone, lifted_at__isnull=True).order_by("pk").first()
 
 
 def sms_opt_out(
     *, phone: str, keyword: str, reference: str, detail: str = "", at: datetime | None = None
 ) -> KeywordOutcome:
     """A STOP from `phone` (a keyword or Twilio's 21610): block the number and withdraw SMS consent for
-    every purpose, for every recipient with that number."""
+    every purpose, for every recipient with that number. The number told the sender to stop, and organisations
+    share the sender: it is blocked in every organisation that knows it (and the default one)."""
     at = at or timezone.now()
     if _already_handled(reference):
         return KeywordOutcome(suppression_active_for(phone), [], [])
-    suppression, _ = suppression_add(
-        channel="sms",
-        address=phone,
-        reason=SuppressionReason.STOP,
-        detail=detail or (f"texted {keyword}, message {reference}" if reference else f"texted {keyword}"),
-        source_event={"keyword": keyword, "reference": reference},
-        actor="sms keyword",
-        at=at,
-    )
-    recipients = list(Recipient.objects.filter(phone=suppression.address))
+    phone = normalise_address("sms", phone)
+    recipients = list(Recipient._base_manager.filter(phone=phone))
+    suppression = None
+    for organisation_id in sorted(
+        {r.organisation_id or DEFAULT_ORGANISATION_ID for r in recipients} | {DEFAULT_ORGANISATION_ID}
+    ):
+        added, _ = suppression_add(
+            channel="sms",
+            address=phone,
+            reason=SuppressionReason.STOP,
+            detail=detail or (f"texted {keyword}, message {reference}" if reference else f"texted {keyword}"),
+            source_event={"keyword": keyword, "reference": reference},
+            actor="sms keyword",
+            at=at,
+            organisation_id=organisation_id,
+        )
+        suppression = suppression or added
     evidence = Evidence(source=ConsentSource.SMS_KEYWORD, consent_text=keyword, reference=reference, actor=phone)
     records = [
         consent_record(
@@ -423,11 +440,11 @@ def sms_opt_in(*, phone: str, keyword: str, reference: str, at: datetime | None 
     if _already_handled(reference):
         return KeywordOutcome(None, [], [])
     lifted = None
-    for block in Suppression.objects.filter(
+    for block in Suppression._base_manager.filter(  # every organisation's, as the STOP added them
         channel="sms", address=phone, reason=SuppressionReason.STOP, lifted_at__isnull=True
     ):
         lifted = suppression_lift(suppression=block, actor="sms keyword", reason=f"{keyword} ({reference})")
-    recipients = list(Recipient.objects.filter(phone=phone, erased_at__isnull=True))
+    recipients = list(Recipient._base_manager.filter(phone=phone, erased_at__isnull=True))
     evidence = Evidence(source=ConsentSource.SMS_KEYWORD, consent_text=keyword, reference=reference, actor=phone)
     records = []
     for r in recipients:

@@ -7,6 +7,8 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
+from commhub import tenancy
+
 from .policy import mask_address
 from .unsubscribe import BadUnsubscribeToken, is_unsubscribed, read_unsubscribe_token, unsubscribe
 
@@ -32,6 +34,7 @@ def _client_ip(request: HttpRequest) -> str | None:
 
 @csrf_exempt  # mail providers POST the one-click body without a CSRF token; the signed token authenticates
 @never_cache
+@tenancy.every_organisation  # the signed token names the recipient, whoever's it is
 def unsubscribe_view(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows a confirmation page and changes nothing (link scanners follow GETs). POST with the RFC 8058
     body `List-Unsubscribe=One-Click`, or the page's confirm button, withdraws consent at once."""

@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from commhub.admin import OrganisationOwnedAdmin, SharedCatalogueAdmin, is_operator
 from commhub.errors import DomainError
 
 from . import services
@@ -22,14 +23,18 @@ from .models import Layout, Partial, Template, TemplateVersion
 from .variables import version_problems
 
 
+def _writable(request, template: Template) -> bool:
+    return template.organisation_id is not None or is_operator(request)
+
+
 @admin.register(Layout)
-class LayoutAdmin(admin.ModelAdmin):
+class LayoutAdmin(SharedCatalogueAdmin):
     list_display = ["name", "channel", "is_default", "updated_at"]
     list_filter = ["channel", "is_default"]
 
 
 @admin.register(Partial)
-class PartialAdmin(admin.ModelAdmin):
+class PartialAdmin(SharedCatalogueAdmin):
     list_display = ["name", "updated_at"]
     search_fields = ["name", "source"]
 
@@ -68,14 +73,37 @@ class VersionInline(admin.TabularInline):
 
 
 @admin.register(Template)
-class TemplateAdmin(admin.ModelAdmin):
-    list_display = ["notification_type", "channel", "locale", "live_version", "is_active", "updated_at"]
+class TemplateAdmin(OrganisationOwnedAdmin):
+    list_display = ["notification_type", "channel", "locale", "owner", "live_version", "is_active", "updated_at"]
+
+    def get_list_display(self, request):
+        return self.list_display  # "whose" says it already
+
     list_filter = ["channel", "locale", "is_active", "notification_type"]
     search_fields = ["notification_type__key", "locale"]
-    list_select_related = ["notification_type", "published_version"]
-    fields = ["notification_type", "channel", "locale", "is_active", "published_version", "new_version"]
-    readonly_fields = ["published_version", "new_version"]
+    list_select_related = ["notification_type", "published_version", "organisation"]
+    fields = ["notification_type", "channel", "locale", "organisation", "is_active", "published_version", "new_version"]
+    readonly_fields = ["organisation", "published_version", "new_version"]
     inlines = [VersionInline]
+
+    @admin.display(description="whose")
+    def owner(self, obj: Template) -> str:
+        return "shared" if obj.organisation_id is None else str(obj.organisation)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.organisation_id is None and not is_operator(request):
+            return False  # shared by every organisation: read it, override it with your own
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.organisation_id is None and not is_operator(request):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:  # the shared default (the operator's staff), else the organisation's own override
+            obj.organisation_id = services.template_owner_for_new()
+        super().save_model(request, obj, form, change)
 
     @admin.display(description="live version")
     def live_version(self, obj: Template) -> str:
@@ -126,14 +154,26 @@ class TemplateVersionAdmin(admin.ModelAdmin):
         return [*meta, "template"]
 
     def has_change_permission(self, request, obj=None) -> bool:
-        if obj is not None and obj.is_frozen:
+        if obj is not None and (obj.is_frozen or not _writable(request, obj.template)):
             return False  # a published version is frozen: view it, preview it, copy it; never edit it
         return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        if obj is not None and obj.is_frozen:
+        if obj is not None and (obj.is_frozen or not _writable(request, obj.template)):
             return False
         return super().has_delete_permission(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if (
+            db_field.name == "template"
+            and field is not None
+            and field.queryset is not None
+            and not is_operator(request)
+        ):
+            # a draft goes on the organisation's own templates only (shared ones are read, not written)
+            field.queryset = field.queryset.filter(organisation__isnull=False)
+        return field
 
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)

@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 
 from commhub import channels
+from commhub.tenancy import SharedOrOwn, ThroughTemplate
 
 from .syntax import TemplateSyntaxProblem, check_syntax
 
@@ -76,9 +77,22 @@ class Partial(models.Model):
             raise ValidationError({"source": str(exc)}) from exc
 
 
-class Template(models.Model):
-    """The slot for one type on one channel in one locale; what is sent is its `published_version`."""
+SLOT_TAKEN = "A template for this type, channel and locale exists already."
 
+
+class Template(models.Model):
+    """The slot for one type on one channel in one locale; what is sent is its `published_version`. A template
+    without an organisation is the shared default; an organisation's own template for the same slot overrides it
+    for that organisation's messages."""
+
+    organisation = models.ForeignKey(
+        "orgs.Organisation",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Blank: the shared default every organisation uses unless it has its own.",
+    )
     notification_type = models.ForeignKey(
         "notifications.NotificationType", on_delete=models.CASCADE, related_name="templates"
     )
@@ -91,12 +105,23 @@ class Template(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = SharedOrOwn()
+
     class Meta:
         ordering = ["notification_type__key", "channel", "locale"]
         constraints = [
             models.UniqueConstraint(
-                fields=["notification_type", "channel", "locale"], name="template_one_per_type_channel_locale"
-            )
+                fields=["notification_type", "channel", "locale"],
+                condition=Q(organisation__isnull=True),
+                name="template_one_shared_per_type_channel_locale",
+                violation_error_message=SLOT_TAKEN,
+            ),
+            models.UniqueConstraint(
+                fields=["organisation", "notification_type", "channel", "locale"],
+                condition=Q(organisation__isnull=False),
+                name="template_one_own_per_type_channel_locale",
+                violation_error_message=SLOT_TAKEN,
+            ),
         ]
         permissions = [("publish_template", "Can publish and roll back template versions")]
 
@@ -141,6 +166,8 @@ class TemplateVersion(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     published_by = models.CharField(max_length=150, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ThroughTemplate()
 
     class Meta:
         ordering = ["template", "-number"]

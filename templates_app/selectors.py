@@ -23,7 +23,8 @@ class LiveTemplate:
     version: TemplateVersion
 
 
-def _load_live() -> dict[tuple[int, str, str], LiveTemplate]:
+def _load_live() -> dict[tuple[int | None, int, str, str], LiveTemplate]:
+    """(organisation id or None for the shared default, type id, channel, lower-case locale) -> its live template."""
     live = {}
     for t in Template.objects.filter(is_active=True, published_version__isnull=False).select_related(
         "published_version"
@@ -31,7 +32,7 @@ def _load_live() -> dict[tuple[int, str, str], LiveTemplate]:
         # locales are compared case-insensitively (pt-BR, pt-br)
         version = t.published_version
         if version is not None:  # filtered above; a concurrent unpublish cannot leave it None here
-            live[(t.notification_type_id, t.channel, t.locale.lower())] = LiveTemplate(t, version)
+            live[(t.organisation_id, t.notification_type_id, t.channel, t.locale.lower())] = LiveTemplate(t, version)
     return live
 
 
@@ -80,12 +81,23 @@ def locale_chain(locale: str, type_default: str = "en") -> list[str]:
 
 
 def template_for(
-    *, notification_type_id: int, channel: str, locale: str = "en", default_locale: str = "en"
+    *,
+    notification_type_id: int,
+    channel: str,
+    locale: str = "en",
+    default_locale: str = "en",
+    organisation_id: int | None = None,
 ) -> LiveTemplate | None:
-    """The live template for a type on a channel, in the first locale of the fallback chain that has one."""
+    """The live template for a type on a channel, in the first locale of the fallback chain that has one: the
+    organisation's own for that locale if it has one, else the shared default."""
     live = live_templates.get()
     for candidate in locale_chain(locale, default_locale):
-        found = live.get((notification_type_id, channel, candidate.lower()))
+        wanted = candidate.lower()
+        if organisation_id is not None:
+            found = live.get((organisation_id, notification_type_id, channel, wanted))
+            if found is not None:
+                return found
+        found = live.get((None, notification_type_id, channel, wanted))
         if found is not None:
             return found
     return None

@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from audit.services import audit_record, fields_of
 from commhub import channels
-from commhub.errors import Conflict
+from commhub.errors import Conflict, Forbidden
+from commhub.tenancy import acting_as_operator, acting_organisation_id
 from costs.services import cost_estimate
 from preferences.models import actor_name
 from preferences.selectors import recipient_by_external_id
@@ -28,8 +29,31 @@ logger = logging.getLogger(__name__)
 EDITABLE_FIELDS = ("subject", "text", "html", "title", "action_url", "variables", "use_layout", "layout", "note")
 
 
+SHARED = (
+    "This template is shared by every organisation and only the default organisation's staff change it: create "
+    "your organisation's own template for this type, channel and locale (it overrides the shared one)."
+)
+
+
+def template_owner_for_new() -> int | None:
+    """Whose a new template is: the operator's (the default organisation, a superuser) make the shared default;
+    any other organisation its own override."""
+    return None if acting_as_operator() else acting_organisation_id()
+
+
+def template_check_writable(template: Template) -> None:
+    """Refuse changing a shared template (its versions, what is live) from an organisation that only uses it."""
+    if template.organisation_id is None and not acting_as_operator():
+        raise Forbidden(SHARED, code="shared_template")
+
+
 def template_create(*, notification_type, channel: str, locale: str = "en") -> Template:
-    template = Template(notification_type=notification_type, channel=channel, locale=(locale or "en").strip())
+    template = Template(
+        organisation_id=template_owner_for_new(),
+        notification_type=notification_type,
+        channel=channel,
+        locale=(locale or "en").strip(),
+    )
     template.full_clean()
     with transaction.atomic():
         template.save()
@@ -49,6 +73,7 @@ def version_create(*, template: Template, actor=None, **fields: Any) -> Template
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+    template_check_writable(template)
     with transaction.atomic():
         Template.objects.select_for_update().filter(pk=template.pk).first()  # numbers are handed out in turn
         last = template.versions.aggregate(last=Max("number"))["last"] or 0
@@ -61,6 +86,7 @@ def version_create(*, template: Template, actor=None, **fields: Any) -> Template
 
 def version_update(*, version: TemplateVersion, actor=None, **fields: Any) -> TemplateVersion:
     """Edit a draft. A published version is frozen: 409."""
+    template_check_writable(version.template)
     if version.is_frozen:
         raise Conflict(f"Version {version.number} is published and frozen; create a new version instead.")
     unknown = set(fields) - set(EDITABLE_FIELDS)
@@ -87,6 +113,7 @@ def version_update(*, version: TemplateVersion, actor=None, **fields: Any) -> Te
 def version_publish(*, version: TemplateVersion, actor=None) -> TemplateVersion:
     """Freeze a draft and make it live. Publishing an already published version makes it live again (that is
     a rollback)."""
+    template_check_writable(version.template)
     with transaction.atomic():
         template = Template.objects.select_for_update().get(pk=version.template_id)
         version = TemplateVersion.objects.select_for_update().get(pk=version.pk)

@@ -27,6 +27,8 @@ from notifications.delivery import queue_drain
 from notifications.models import CapturedMessage, Notification, NotificationType, RecurringSend
 from notifications.recurring import recurring_save
 from notifications.services import SubmitRequest, notification_submit
+from orgs.models import Organisation
+from orgs.services import organisation_create
 from preferences.models import ConsentRecord, Preference, Recipient, Suppression
 from preferences.services import preference_set, suppression_add
 from templates_app.models import Layout, Partial, Template, TemplateVersion
@@ -70,7 +72,7 @@ def populate() -> dict[type[Model], Model]:
         variables=list(template.published_version.variables),
         note="a friendlier reminder",
     )
-    budget = Budget.objects.create(name="SMS daily", channel="sms", limit=Decimal("10"), currency="USD")
+    budget = Budget.objects.create(name="Texts per day", channel="sms", limit=Decimal("10"), currency="USD")
     notification_submit(
         SubmitRequest(
             recipient="123", type="payment_reminder", data={"bill_name": "Rent", "amount": "$1", "due_date": "today"}
@@ -93,9 +95,8 @@ def populate() -> dict[type[Model], Model]:
     SolarSchedule.objects.get_or_create(event="sunrise", latitude=Decimal("48.85"), longitude=Decimal("2.35"))
     ClockedSchedule.objects.get_or_create(clocked_time=timezone.now() + timedelta(days=2))
     operators, _ = Group.objects.get_or_create(name="operators")
-    user = get_user_model().objects.filter(is_superuser=True).first() or get_user_model().objects.create_user(
-        "operator", password="x" * 20
-    )
+    # a staff member, not a superuser: only superusers see (and so may edit) superusers
+    user, _ = get_user_model().objects.get_or_create(username="operator", defaults={"is_staff": True})
     seen = {"user_agent": "curl/8", "ip_address": "198.51.100.7", "username": "mallory", "path_info": "/api/token/"}
     attempt = AccessAttempt.objects.create(**seen, get_data="", post_data="username=mallory", failures_since_start=3)
     issued = RefreshToken.for_user(user)  # outstanding; then used once
@@ -132,6 +133,7 @@ def populate() -> dict[type[Model], Model]:
         OutstandingToken: OutstandingToken.objects.get(jti=issued["jti"]),
         BlacklistedToken: BlacklistedToken.objects.get(token__jti=issued["jti"]),
     }
+    objects[Organisation] = organisation_create(slug="marketing", name="Marketing")[0]
     missing = [model.__name__ for model, obj in objects.items() if obj is None]
     assert not missing and waiting.status == "scheduled", missing
     return objects

@@ -10,8 +10,9 @@ from .base import DEBUG, SECRET_KEY, env
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        # both set the request's organisation scope from the caller (commhub.tenancy)
+        "orgs.scoping.ScopedJWTAuthentication",
+        "orgs.scoping.ScopedSessionAuthentication",
     ],
     # Deny by default: every view names its own permission, so a forgotten one is a 403, not a leak.
     "DEFAULT_PERMISSION_CLASSES": ["commhub.permissions.DenyAll"],
@@ -95,6 +96,9 @@ USER_JWT = {
     "MAX_LIFETIME_MINUTES": env.int("USER_JWT_MAX_LIFETIME_MINUTES", default=24 * 60),
     "JWKS_URL": env.str("USER_JWT_JWKS_URL", default=""),  # RS*/ES*: the product's keys, by `kid`, rotated
     "JWKS_COOLDOWN_SECONDS": env.float("USER_JWT_JWKS_COOLDOWN_SECONDS", default=30.0),
+    # organisations other than the default one: the claim naming it, and each one's own HS256 key (slug=key,...)
+    "ORGANISATION_CLAIM": env.str("USER_JWT_ORGANISATION_CLAIM", default="org"),
+    "ORGANISATION_KEYS": env.dict("USER_JWT_ORGANISATION_KEYS", default={}),
 }
 if USER_JWT["ALGORITHM"] not in ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256"):
     raise ImproperlyConfigured(f"USER_JWT_ALGORITHM {USER_JWT['ALGORITHM']!r} is not supported.")
@@ -105,6 +109,15 @@ if USER_JWT["ALGORITHM"].startswith("HS") and USER_JWT["SIGNING_KEY"]:
         raise ImproperlyConfigured("USER_JWT_SIGNING_KEY must differ from SECRET_KEY and JWT_SIGNING_KEY.")
     if len(USER_JWT["SIGNING_KEY"]) < 32 and not DEBUG:
         raise ImproperlyConfigured("USER_JWT_SIGNING_KEY must be at least 32 characters.")
+if len(set(USER_JWT["ORGANISATION_KEYS"].values())) < len(USER_JWT["ORGANISATION_KEYS"]):
+    raise ImproperlyConfigured(
+        "USER_JWT_ORGANISATION_KEYS: two organisations share a key (one could speak for the other)."
+    )
+for _slug, _key in USER_JWT["ORGANISATION_KEYS"].items():
+    if _key in (SECRET_KEY, _jwt_signing_key, USER_JWT["SIGNING_KEY"]) or (len(_key) < 32 and not DEBUG):
+        raise ImproperlyConfigured(
+            f"USER_JWT_ORGANISATION_KEYS: {_slug}'s key must be at least 32 characters and differ from every other key."
+        )
 
 # --- wrong passwords (django-axes) ----------------------------------------------------------------------
 # Failed logins on /api/token/ and the admin are counted per address and per username in the database (so every

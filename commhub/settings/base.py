@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "axes",
     # commhub's apps, lowest layer first: each imports only the ones above it in this list (tests/test_layers.py)
     "audit",
+    "orgs",
     "preferences",
     "costs",
     "templates_app",
@@ -73,6 +74,7 @@ MIDDLEWARE = [
     "commhub.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "orgs.scoping.OrganisationScopeMiddleware",  # every request starts at no organisation (commhub.tenancy)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # turns an admin login lockout into commhub.throttling.lockout_response

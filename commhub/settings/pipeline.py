@@ -123,13 +123,22 @@ COMMHUB = {
     # store (Redis, else the database): notifications a client may submit (a batch counts its items), other
     # API requests per client, per end user on /me/, and per address for anonymous requests and token logins.
     "THROTTLE_SENDS": env.str("COMMHUB_THROTTLE_SENDS", default="1000000/min"),
+    # ... and all of one organisation's clients together (one tenant cannot take the whole hub)
+    "THROTTLE_ORGANISATION_SENDS": env.str("COMMHUB_THROTTLE_ORGANISATION_SENDS", default="2000000/min"),
     "THROTTLE_CLIENT": env.str("COMMHUB_THROTTLE_CLIENT", default="6000/min"),
     "THROTTLE_END_USER": env.str("COMMHUB_THROTTLE_END_USER", default="120/min"),
     "THROTTLE_ANON": env.str("COMMHUB_THROTTLE_ANON", default="300/min"),
     "THROTTLE_LOGIN": env.str("COMMHUB_THROTTLE_LOGIN", default="60/min"),
 }
 
-for _name in ("THROTTLE_SENDS", "THROTTLE_CLIENT", "THROTTLE_END_USER", "THROTTLE_ANON", "THROTTLE_LOGIN"):
+for _name in (
+    "THROTTLE_SENDS",
+    "THROTTLE_ORGANISATION_SENDS",
+    "THROTTLE_CLIENT",
+    "THROTTLE_END_USER",
+    "THROTTLE_ANON",
+    "THROTTLE_LOGIN",
+):
     try:
         parse_rate(COMMHUB[_name])
     except ValueError as _exc:

@@ -34,12 +34,14 @@ def fallback_create(*, notification: Notification, reason: str) -> Notification 
         channel=channel,
         locale=notification.recipient.locale,
         default_locale=ntype.default_locale,
+        organisation_id=notification.organisation_id,
     )
     if not to or live is None:
         logger.info("notification %s: no fallback (%s)", notification.pk, "no address" if not to else "no template")
         return None
     now = timezone.now()
     fallback = Notification(
+        organisation_id=notification.organisation_id,
         recipient=notification.recipient,
         notification_type=ntype,
         channel=channel,

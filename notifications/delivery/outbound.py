@@ -27,6 +27,7 @@ def _version(notification: Notification) -> TemplateVersion:
         channel=notification.channel,
         locale=notification.recipient.locale,
         default_locale=notification.notification_type.default_locale,
+        organisation_id=notification.organisation_id,
     )
     if live is None:
         raise PermanentError(

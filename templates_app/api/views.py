@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -71,7 +72,10 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         ntype = selectors.notification_type_for_templates(d["type"])
         if ntype is None:
             raise ValidationError({"type": [f"Unknown notification type {d['type']!r}."]})
-        if Template.objects.filter(notification_type=ntype, channel=d["channel"], locale=d["locale"]).exists():
+        owner = services.template_owner_for_new()  # the shared default, or this organisation's own override
+        own = Q(organisation_id=owner) if owner is not None else Q(organisation__isnull=True)
+        twins = Template.objects.filter(own, notification_type=ntype, channel=d["channel"])
+        if twins.filter(locale=d["locale"]).exists():
             raise ValidationError({"locale": [f"{ntype.key} already has a {d['channel']} template in {d['locale']}."]})
         template = services.template_create(notification_type=ntype, channel=d["channel"], locale=d["locale"])
         return Response(TemplateOutput(template).data, status=status.HTTP_201_CREATED)
@@ -82,6 +86,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         payload = TemplatePatch(data=request.data)
         payload.is_valid(raise_exception=True)
         if "is_active" in payload.validated_data:  # an empty patch changes nothing
+            services.template_check_writable(template)
             template.is_active = payload.validated_data["is_active"]
             template.save(update_fields=["is_active", "updated_at"])
         return Response(TemplateOutput(template).data)

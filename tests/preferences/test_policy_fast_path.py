@@ -79,12 +79,13 @@ def test_the_fast_check_agrees_with_the_full_checks(
             )
         ntype.purpose, ntype.category, ntype.preference_policy = purpose, category, preference_policy
 
-        facts = policy_facts(recipient_ids=[recipient.pk], addresses=[(channel, address)])
+        facts = policy_facts(recipient_ids=[recipient.pk], addresses=[(recipient.organisation_id, channel, address)])
         (full,) = policy.person_checks(
             [policy.PersonCheck.of(recipient=recipient, ntype=ntype, channel=channel)], facts=facts
         )
         quick = policy_quick(
             recipient_id=recipient.pk,
+            organisation_id=recipient.organisation_id,
             channel=channel,
             address=address,
             purpose=purpose,
@@ -103,6 +104,7 @@ def test_the_fast_check_agrees_with_the_full_checks(
         assert (fast is not None) == (not full[-1].refused), (full, quick)
         lean = policy_quick(
             recipient_id=recipient.pk,
+            organisation_id=recipient.organisation_id,
             channel=channel,
             address=address,
             purpose=purpose,

@@ -4,8 +4,11 @@ import secrets
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework_simplejwt.tokens import RefreshToken
+
+from orgs.services import membership_set, organisation_by_slug
 
 API_CLIENT_GROUP = "api clients"
 API_CLIENT_PERMISSIONS = [
@@ -42,11 +45,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("name", help="Account name, e.g. billing-backend")
         parser.add_argument("--rotate-password", action="store_true", help="Set and print a new password.")
+        parser.add_argument(
+            "--organisation", default="default", help="the organisation's slug (create_organisation); default: default"
+        )
 
-    def handle(self, *args, name: str, rotate_password: bool, **options):
+    def handle(self, *args, name: str, rotate_password: bool, organisation: str, **options):
         name = name.strip()
         if not name or len(name) > 150:
             raise CommandError("name must be 1-150 characters")
+        try:
+            org = organisation_by_slug(organisation)
+        except ValidationError as exc:
+            raise CommandError(exc.message_dict["organisation"][0]) from exc
         User = get_user_model()
         user, created = User.objects.get_or_create(username=name, defaults={"is_staff": False})
         password = None
@@ -55,8 +65,9 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
         user.groups.add(api_client_group())
+        membership_set(user=user, organisation=org)
         refresh = RefreshToken.for_user(user)
-        self.stdout.write(f"api client: {name} ({'created' if created else 'existing'})")
+        self.stdout.write(f"api client: {name} ({'created' if created else 'existing'}), organisation {org.slug}")
         if password:
             self.stdout.write(f"password:   {password}   (POST /api/token/ with it for new tokens)")
         self.stdout.write(f"access:     {refresh.access_token}")
