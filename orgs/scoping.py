@@ -8,19 +8,33 @@ that serve every organisation by design (provider webhooks, unsubscribe links) e
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from django.db import connections, router
 from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from commhub import tenancy
+from commhub.sql import row_by
 
 from .models import Membership
 
 INACTIVE = "This organisation is deactivated."
+
+
+@dataclass(frozen=True)
+class Member:
+    """What the scope needs of a user's membership."""
+
+    organisation_id: int
+    active: bool  # the organisation's is_active
 
 
 def scope_of_user(user: Any) -> tenancy.Scope:
@@ -32,20 +46,29 @@ def scope_of_user(user: Any) -> tenancy.Scope:
         return getattr(user, "organisation_id", None) or tenancy.NOTHING
     if user.is_superuser:
         return tenancy.EVERYTHING
-    membership = _membership(user)
-    if membership is None:
+    member = _member(user)
+    if member is None:
         return tenancy.DEFAULT_ORGANISATION_ID
-    if not membership.organisation.is_active:
-        return tenancy.NOTHING
-    return membership.organisation_id
+    return member.organisation_id if member.active else tenancy.NOTHING
 
 
-def _membership(user: Any) -> Membership | None:
-    cached = getattr(user, "_commhub_membership", False)
+_MEMBER_SQL = (
+    'SELECT m."organisation_id", o."is_active" FROM "orgs_membership" m '
+    'JOIN "orgs_organisation" o ON o."id" = m."organisation_id" WHERE m."user_id" = %s'
+)
+
+
+def _member(user: Any) -> Member | None:
+    """Read once per request (cached on the user object), by a fixed statement: every API request asks, and
+    compiling an ORM query for it cost more than the database spends answering."""
+    cached = getattr(user, "_commhub_member", False)
     if cached is not False:
         return cached
-    found = Membership.objects.select_related("organisation").filter(user_id=user.pk).first()
-    user._commhub_membership = found
+    with connections[router.db_for_read(Membership)].cursor() as cursor:
+        cursor.execute(_MEMBER_SQL, [user.pk])
+        row = cursor.fetchone()
+    found = Member(organisation_id=row[0], active=bool(row[1])) if row else None
+    user._commhub_member = found
     return found
 
 
@@ -69,7 +92,27 @@ def _refuse_inactive(user: Any) -> None:
 
 
 class ScopedJWTAuthentication(JWTAuthentication):
-    """simplejwt's, refusing the token of a user whose organisation is deactivated."""
+    """simplejwt's, reading the user's organisation in the same statement as the user (a service client's
+    request pays no extra round trip for it), and refusing the token of a user whose organisation is
+    deactivated."""
+
+    def get_user(self, validated_token: Any) -> Any:
+        """simplejwt's checks, in its order (id claim, user, active, password unchanged), on a user read by a
+        statement built once (commhub.sql.row_by) rather than a query compiled per request."""
+        try:
+            user_id = validated_token[jwt_settings.USER_ID_CLAIM]
+        except KeyError as exc:
+            raise InvalidToken("Token contained no recognizable user identification") from exc
+        user = row_by(self.user_model, jwt_settings.USER_ID_FIELD, user_id)
+        if user is None:
+            raise AuthenticationFailed("User not found", code="user_not_found")
+        if jwt_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
+            raise AuthenticationFailed("User is inactive", code="user_inactive")
+        if jwt_settings.CHECK_REVOKE_TOKEN and validated_token.get(
+            jwt_settings.REVOKE_TOKEN_CLAIM
+        ) != get_md5_hash_password(user.password):
+            raise AuthenticationFailed("The user's password has been changed.", code="password_changed")
+        return user
 
     def authenticate(self, request: Any) -> Any:
         found = super().authenticate(request)

@@ -56,5 +56,5 @@ def membership_set(*, user: Any, organisation: Organisation) -> Membership:
                 before={} if created else {"organisation": before},
                 after={"organisation": organisation.pk, "user": user.get_username()},
             )
-    user._commhub_membership = membership
+    user.__dict__.pop("_commhub_member", None)  # the scope reads it afresh
     return membership

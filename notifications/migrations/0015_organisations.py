@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='notification',
             name='organisation',
-            field=models.ForeignKey(db_index=False, default=commhub.tenancy.organisation_for_new_rows, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='orgs.organisation'),
+            field=models.ForeignKey(db_constraint=False, db_index=False, default=commhub.tenancy.organisation_for_new_rows, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='orgs.organisation'),
         ),
         migrations.AddField(
             model_name='recurringsend',
@@ -32,10 +32,6 @@ class Migration(migrations.Migration):
             model_name='recurringsend',
             name='name',
             field=models.CharField(max_length=100),
-        ),
-        migrations.AddIndex(
-            model_name='notification',
-            index=models.Index(fields=['organisation', 'created_at'], name='notif_organisation_created_idx'),
         ),
         migrations.AddConstraint(
             model_name='recurringsend',
