@@ -2,10 +2,12 @@
 screen, publish with the confirmation, roll back, send a test to oneself, schedule a recurring send and see its
 next runs and audience, retry a failed notification from its page, add and lift a suppression, create and edit
 a budget, read the dashboard; a template editor without recipient rights previews with sample data only;
-see who lifted a suppression in the audit trail."""
+see who lifted a suppression in the audit trail; another organisation's editor overrides a shared template for
+their organisation only."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -260,3 +262,61 @@ def test_see_who_lifted_a_suppression_in_the_audit_trail(staff_page, catalogue):
     page.locator("#result_list tbody tr a").first.click()
     expect(page.locator("#content")).to_contain_text("the customer asked by phone")  # the fields after
     expect(page.locator("input[name=_save]")).to_have_count(0)  # read-only: nothing to save
+
+
+def test_a_tenant_editor_overrides_a_shared_template_for_their_organisation_only(page, live_server, catalogue):
+    """An editor of another organisation than the default one reads the shared templates but cannot change
+    them; they make their organisation's own, publish it, and only their organisation's messages use it. The
+    recipients list shows their organisation's people only."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from commhub import tenancy
+    from orgs.services import organisation_create
+    from tests.browser.conftest import PASSWORD
+
+    beta, _ = organisation_create(slug="beta", name="Beta")
+    call_command("create_staff_user", "bea", "--role", "Editor", "--organisation", "beta", stdout=_Discard())
+    bea = get_user_model().objects.get(username="bea")
+    bea.set_password(PASSWORD)
+    bea.save()
+    RecipientFactory(external_id="dana", email="dana@example.com", phone="+14155550123")
+    with tenancy.within(beta.pk):
+        RecipientFactory(external_id="bo", email="bo@beta.example", phone="+14155550999")
+    shared = Template.objects.get(notification_type__key="payment_reminder", channel="sms", locale="en")
+
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "bea")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.goto(f"{live_server.url}/admin/templates_app/template/{shared.pk}/change/")
+    expect(page.locator("input[name=_save]")).to_have_count(0)  # shared: read-only for this organisation
+    page.goto(f"{live_server.url}/admin/preferences/recipient/")
+    expect(page.locator("#result_list")).to_contain_text("bo")
+    expect(page.locator("#result_list")).not_to_contain_text("dana")
+
+    page.goto(f"{live_server.url}/admin/templates_app/template/add/")
+    page.select_option("#id_notification_type", str(shared.notification_type_id))
+    page.select_option("#id_channel", "sms")
+    page.fill("#id_locale", "en")
+    page.click("input[name=_continue]")
+    page.click("text=New draft version")
+    page.fill("#id_text", "Beta reminds you: {{ bill_name }} ({{ amount }}) is due {{ due_date }}.")
+    page.fill("#id_variables", json.dumps(list(shared.published_version.variables)))
+    page.click("input[name=_continue]")
+    said = _dialogs(page)
+    page.click("#publish")
+    expect(page.locator("#version-state")).to_contain_text("Live")
+    assert said
+
+    own = Template._base_manager.get(organisation=beta, channel="sms", notification_type=shared.notification_type)
+    data = {"bill_name": "Rent", "amount": "$900", "due_date": "Friday"}
+    with tenancy.within(beta.pk):
+        theirs = notification_submit(SubmitRequest(recipient="bo", type="payment_reminder", data=data))
+    ours = notification_submit(SubmitRequest(recipient="dana", type="payment_reminder", data=data))
+    assert theirs.template_id == own.pk and ours.template_id == shared.pk
+
+
+class _Discard:
+    def write(self, text: str) -> None:
+        pass

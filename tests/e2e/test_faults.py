@@ -83,13 +83,17 @@ def test_sigkill_half_way_through_2000_loses_nothing(catalogue, fake, start_work
     assert duplicates <= concurrency * threads
 
 
-def test_a_flushed_redis_with_1000_queued_is_recovered_by_the_sweeper(catalogue, fake, start_worker, settings):
+def test_a_flushed_redis_with_1000_queued_is_recovered_by_the_sweeper(catalogue, fake, start_worker, settings, caplog):
     import redis
 
     start_worker(fake, concurrency=1)  # running already: a worker that starts wakes its own queues itself
     redis_url = settings.CELERY_BROKER_URL
     point_publisher_at("redis://127.0.0.1:1/0")  # the wake-ups of the 1,000 go nowhere ...
     ids = queue_reports(1000)
+    # ... once the publishing thread has tried (it publishes after the commit, in its own time: switching back
+    # before it tried would hand it the real broker)
+    lost = "could not publish a wake-up for queue email_reports"
+    assert wait_until(lambda: lost in caplog.text, timeout=60)
     point_publisher_at(redis_url)
     redis.Redis.from_url(redis_url).flushdb()  # ... and anything that did arrive is flushed
     assert not wait_until(lambda: len(fake.calls(MAILGUN)) > 0, timeout=2)  # nothing wakes the worker
