@@ -109,6 +109,40 @@ class SharedCatalogueInline(admin.options.InlineModelAdmin):
         return is_operator(request) and super().has_delete_permission(request, obj)
 
 
+class SharedOrOwnAdmin(admin.ModelAdmin):
+    """A table of shared defaults and organisations' own overrides (templates, prices): everyone reads the shared
+    rows and their own; only the operator's staff change a shared row; a new row is the shared default when the
+    operator's staff add it, else the organisation's own (tenancy.owner_of_new_shared_or_own)."""
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.organisation_id is None and not is_operator(request):
+            return False  # shared by every organisation: read it, override it with your own
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.organisation_id is None and not is_operator(request):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None:
+            return form
+
+        class Owned(form):  # type: ignore[valid-type,misc]  # a ModelForm class made at run time
+            """The new row's owner is set before validation: its uniqueness and overlap checks are its owner's."""
+
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self.instance.organisation_id = tenancy.owner_of_new_shared_or_own()
+
+        return Owned
+
+    @admin.display(description="whose")
+    def owner(self, obj) -> str:
+        return "shared" if obj.organisation_id is None else str(obj.organisation)
+
+
 class OrganisationOwnedAdmin(admin.ModelAdmin):
     """For a model with an `organisation`: its manager already shows a user their organisation's rows only, and a
     new row is the acting organisation's (forms do not offer the field: nobody moves a row to another

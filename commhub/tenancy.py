@@ -100,6 +100,12 @@ def acting_as_operator() -> bool:
     return isinstance(value, _Everything) or value == DEFAULT_ORGANISATION_ID
 
 
+def owner_of_new_shared_or_own() -> int | None:
+    """Whose a new row of a shared-or-own table (templates, prices) is: the operator's make the shared default
+    (None); any other organisation its own override."""
+    return None if acting_as_operator() else acting_organisation_id()
+
+
 def every_organisation(view: Callable[..., Any]) -> Callable[..., Any]:
     """A view that serves every organisation by design (a provider's webhook, an unsubscribe link): it finds
     any organisation's row by the id the caller proves it holds (a signature, a signed token)."""

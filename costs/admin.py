@@ -7,17 +7,21 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from commhub.admin import OrganisationOwnedAdmin, ReadOnlyAdmin, SafeAutocompleteAdmin, SharedCatalogueAdmin
+from commhub.admin import OrganisationOwnedAdmin, ReadOnlyAdmin, SafeAutocompleteAdmin, SharedOrOwnAdmin
 
 from .budgets import period_start
 from .models import Budget, BudgetSpend, CostEntry, PricingRule
 
 
 @admin.register(PricingRule)
-class PricingRuleAdmin(SharedCatalogueAdmin):
-    """Prices are history: change a price by ending the old rule (effective to) and adding one from that date."""
+class PricingRuleAdmin(SharedOrOwnAdmin):
+    """Prices are history: change a price by ending the old rule (effective to) and adding one from that date.
+    Another organisation than the default one adds its own rates, which price its messages before the shared
+    list."""
 
+    readonly_fields = ["organisation"]
     list_display = [
+        "owner",
         "channel",
         "provider_or_any",
         "country_prefix",

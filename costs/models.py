@@ -16,7 +16,13 @@ from django.db.models import F, Q
 from commhub import channels
 from commhub.channels import COST_UNITS, MESSAGE, SEGMENT
 from commhub.currencies import currency_choices
-from commhub.tenancy import OrganisationScoped, ThroughBudget, ThroughNotification, organisation_for_new_rows
+from commhub.tenancy import (
+    OrganisationScoped,
+    SharedOrOwn,
+    ThroughBudget,
+    ThroughNotification,
+    organisation_for_new_rows,
+)
 
 
 class PricingRule(models.Model):
@@ -25,6 +31,8 @@ class PricingRule(models.Model):
     The rule that prices a message is the most specific one in force when it is sent: the longest matching
     destination prefix (+44 beats any destination), then a rule naming the provider over a channel-wide one,
     then the latest `effective_from`. A price change is a new rule from a date, so history keeps its prices.
+    A rule without an organisation is the shared price list; an organisation's own rules (its negotiated rates)
+    price its messages first, and the shared list prices whatever they do not cover.
     """
 
     class Unit(models.TextChoices):
@@ -33,6 +41,14 @@ class PricingRule(models.Model):
         SEGMENT = SEGMENT, COST_UNITS[SEGMENT]
         MESSAGE = MESSAGE, COST_UNITS[MESSAGE]
 
+    organisation = models.ForeignKey(
+        "orgs.Organisation",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Blank: the shared price list every organisation uses where it has no price of its own.",
+    )
     channel = models.CharField(max_length=16, choices=channels.choices)
     provider = models.CharField(max_length=64, blank=True, help_text="Blank: any provider on this channel.")
     country_prefix = models.CharField(
@@ -49,11 +65,20 @@ class PricingRule(models.Model):
     is_active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = SharedOrOwn()
+
     class Meta:
         ordering = ["channel", "country_prefix", "provider", "-effective_from"]
         constraints = [
             models.UniqueConstraint(
-                fields=["channel", "provider", "country_prefix", "effective_from"], name="pricing_one_rule_per_start"
+                fields=["channel", "provider", "country_prefix", "effective_from"],
+                condition=Q(organisation__isnull=True),
+                name="pricing_one_shared_rule_per_start",
+            ),
+            models.UniqueConstraint(
+                fields=["organisation", "channel", "provider", "country_prefix", "effective_from"],
+                condition=Q(organisation__isnull=False),
+                name="pricing_one_own_rule_per_start",
             ),
             models.CheckConstraint(
                 condition=Q(effective_to__isnull=True)
@@ -80,8 +105,13 @@ class PricingRule(models.Model):
             raise ValidationError({"country_prefix": f"{spec.label} prices do not depend on the destination."})
         if self.effective_from and self.effective_to and self.effective_to <= self.effective_from:
             raise ValidationError({"effective_to": "Must be after the start."})
-        overlapping = PricingRule.objects.filter(
-            channel=self.channel, provider=self.provider, country_prefix=self.country_prefix, is_active=True
+        owner = Q(organisation_id=self.organisation_id) if self.organisation_id else Q(organisation__isnull=True)
+        overlapping = PricingRule._base_manager.filter(
+            owner,
+            channel=self.channel,
+            provider=self.provider,
+            country_prefix=self.country_prefix,
+            is_active=True,
         ).exclude(pk=self.pk)
         if self.effective_to is not None:
             overlapping = overlapping.filter(Q(effective_from__isnull=True) | Q(effective_from__lt=self.effective_to))

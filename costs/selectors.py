@@ -30,17 +30,27 @@ def _load_rules() -> dict[str, list[PricingRule]]:
 pricing_rules = Snapshot(_load_rules)
 
 
-def price_for(*, channel: str, provider: str = "", to: str = "", at: datetime | None = None) -> PricingRule | None:
-    """The rule in force at `at` (default: now) for a message on `channel` through `provider` to `to`: the
-    longest matching destination prefix, then the provider's own rule over the channel-wide one."""
+def price_for(
+    *,
+    channel: str,
+    provider: str = "",
+    to: str = "",
+    at: datetime | None = None,
+    organisation_id: int | None = None,
+) -> PricingRule | None:
+    """The rule in force at `at` (default: now) for a message of `organisation_id` on `channel` through
+    `provider` to `to`: the organisation's own rules first, then the shared list; in each, the longest matching
+    destination prefix, then the provider's own rule over the channel-wide one."""
     at = at or timezone.now()
-    for rule in pricing_rules.get().get(channel, ()):
-        if rule.provider not in ("", provider):
-            continue
-        if rule.country_prefix and not to.startswith(rule.country_prefix):
-            continue
-        if rule.in_force(at):
-            return rule
+    rules = pricing_rules.get().get(channel, ())
+    for owner in (organisation_id, None) if organisation_id is not None else (None,):
+        for rule in rules:
+            if rule.organisation_id != owner or rule.provider not in ("", provider):
+                continue
+            if rule.country_prefix and not to.startswith(rule.country_prefix):
+                continue
+            if rule.in_force(at):
+                return rule
     return None
 
 

@@ -21,17 +21,25 @@ def pricing_install_defaults() -> int:
     """Create the default channel-wide prices when the channel has no rule at all; never touch edited ones."""
     created = 0
     for channel, unit, price in DEFAULT_PRICES:
-        if not PricingRule.objects.filter(channel=channel).exists():
+        if not PricingRule._base_manager.filter(organisation__isnull=True, channel=channel).exists():
             PricingRule.objects.create(channel=channel, provider="", unit=unit, price=price, currency="USD")
             created += 1
     return created
 
 
 def cost_estimate(
-    *, channel: str, provider: str = "", segments: int | None, to: str = "", at: datetime | None = None
+    *,
+    channel: str,
+    provider: str = "",
+    segments: int | None,
+    to: str = "",
+    at: datetime | None = None,
+    organisation_id: int | None = None,
 ) -> tuple[Decimal, str] | None:
     """Price of one message on `channel` (SMS: per segment), or None when no price is configured."""
-    line = cost_line_for(channel=channel, provider=provider, segments=segments, to=to, at=at)
+    line = cost_line_for(
+        channel=channel, provider=provider, segments=segments, to=to, at=at, organisation_id=organisation_id
+    )
     return (line.amount, line.currency) if line else None
 
 
@@ -54,12 +62,18 @@ class CostLine:
 
 
 def cost_line_for(
-    *, channel: str, provider: str, segments: int | None, to: str = "", at: datetime | None = None
+    *,
+    channel: str,
+    provider: str,
+    segments: int | None,
+    to: str = "",
+    at: datetime | None = None,
+    organisation_id: int | None = None,
 ) -> CostLine | None:
     """The price of one sent message on `channel` to `to` (SMS: per segment) by the rule in force at `at`, or
     None when no price is configured. A plain dataclass: this runs for every sent message, and a model instance
     costs more than the math. Decimal throughout: a ledger of floats does not add up."""
-    rule = price_for(channel=channel, provider=provider, to=to, at=at)
+    rule = price_for(channel=channel, provider=provider, to=to, at=at, organisation_id=organisation_id)
     if rule is None:
         return None
     units = max(1, segments or 1) if rule.unit == PricingRule.Unit.SEGMENT else 1

@@ -205,7 +205,13 @@ def _priced(row: Notification, req: SubmitRequest, version, context: DecisionCon
     spec = channels.get(row.channel)
     if spec.cost_unit != MESSAGE:
         row.segments = _units(row, req, version, context, spec)
-    estimate = cost_estimate(channel=row.channel, segments=row.segments, to=row.to_address, at=row.send_at)
+    estimate = cost_estimate(
+        channel=row.channel,
+        segments=row.segments,
+        to=row.to_address,
+        at=row.send_at,
+        organisation_id=row.organisation_id,
+    )
     if estimate:
         row.cost, row.currency = estimate
 

@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from commhub.admin import OrganisationOwnedAdmin, SharedCatalogueAdmin, is_operator
+from commhub.admin import SharedCatalogueAdmin, SharedOrOwnAdmin, is_operator
 from commhub.errors import DomainError
 
 from . import services
@@ -73,37 +73,14 @@ class VersionInline(admin.TabularInline):
 
 
 @admin.register(Template)
-class TemplateAdmin(OrganisationOwnedAdmin):
+class TemplateAdmin(SharedOrOwnAdmin):
     list_display = ["notification_type", "channel", "locale", "owner", "live_version", "is_active", "updated_at"]
-
-    def get_list_display(self, request):
-        return self.list_display  # "whose" says it already
-
     list_filter = ["channel", "locale", "is_active", "notification_type"]
     search_fields = ["notification_type__key", "locale"]
     list_select_related = ["notification_type", "published_version", "organisation"]
     fields = ["notification_type", "channel", "locale", "organisation", "is_active", "published_version", "new_version"]
     readonly_fields = ["organisation", "published_version", "new_version"]
     inlines = [VersionInline]
-
-    @admin.display(description="whose")
-    def owner(self, obj: Template) -> str:
-        return "shared" if obj.organisation_id is None else str(obj.organisation)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        if obj is not None and obj.organisation_id is None and not is_operator(request):
-            return False  # shared by every organisation: read it, override it with your own
-        return super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        if obj is not None and obj.organisation_id is None and not is_operator(request):
-            return False
-        return super().has_delete_permission(request, obj)
-
-    def save_model(self, request, obj, form, change) -> None:
-        if not change:  # the shared default (the operator's staff), else the organisation's own override
-            obj.organisation_id = services.template_owner_for_new()
-        super().save_model(request, obj, form, change)
 
     @admin.display(description="live version")
     def live_version(self, obj: Template) -> str:

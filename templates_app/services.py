@@ -14,7 +14,7 @@ from django.utils import timezone
 from audit.services import audit_record, fields_of
 from commhub import channels
 from commhub.errors import Conflict, Forbidden
-from commhub.tenancy import acting_as_operator, acting_organisation_id
+from commhub.tenancy import acting_as_operator, acting_organisation_id, owner_of_new_shared_or_own
 from costs.services import cost_estimate
 from preferences.models import actor_name
 from preferences.selectors import recipient_by_external_id
@@ -38,7 +38,7 @@ SHARED = (
 def template_owner_for_new() -> int | None:
     """Whose a new template is: the operator's (the default organisation, a superuser) make the shared default;
     any other organisation its own override."""
-    return None if acting_as_operator() else acting_organisation_id()
+    return owner_of_new_shared_or_own()
 
 
 def template_check_writable(template: Template) -> None:
@@ -199,7 +199,12 @@ def template_preview(*, version: TemplateVersion, data: dict | None = None, reci
         raise ValidationError({"data": [str(exc)]}) from exc
     preview = Preview(subject=rendered.subject, text=rendered.body, html=rendered.html)
     preview.sms, preview.warnings = spec.text_report(rendered.body)
-    estimate = cost_estimate(channel=channel, segments=spec.units(rendered.body), to=spec.address_for(who))
+    estimate = cost_estimate(
+        channel=channel,
+        segments=spec.units(rendered.body),
+        to=spec.address_for(who),
+        organisation_id=acting_organisation_id(),
+    )
     if estimate:
         preview.cost = {"amount": str(estimate[0]), "currency": estimate[1]}
     return preview

@@ -89,7 +89,12 @@ def success_record_for(
     if segments is None and spec.cost_unit != MESSAGE:
         segments = spec.units(notification.rendered_body)
     entry = cost_line_for(
-        channel=notification.channel, provider=attempt.provider, segments=segments, to=notification.to_address, at=now
+        channel=notification.channel,
+        provider=attempt.provider,
+        segments=segments,
+        to=notification.to_address,
+        at=now,
+        organisation_id=notification.organisation_id,
     )
     if entry is not None and result.price is not None:  # the provider's own bill beats our price table
         entry.amount, entry.is_estimate = result.price, False

@@ -206,3 +206,43 @@ def test_templates_table_holds_one_shared_and_one_own_per_slot(beta):
             template_create(notification_type=ntype, channel="sms", locale="en")
     with tenancy.everything():
         assert Template.objects.filter(notification_type=ntype, channel="sms", locale="en").count() == 2
+
+
+def test_an_organisation_prices_its_messages_with_its_own_rates_and_cannot_touch_the_shared_list(beta, client):
+    """Its staff add a rate in the admin (their own, whatever they are); their messages are priced by it, the
+    default organisation's by the shared list, which they read but cannot change."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    from costs.models import PricingRule
+    from orgs.services import membership_set
+
+    shared = PricingRule.objects.get(organisation__isnull=True, channel="sms")
+    staff = get_user_model().objects.create_user("bea", password="x" * 20, is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(content_type__app_label="costs"))
+    membership_set(user=staff, organisation=beta)
+    client.force_login(staff)
+    added = client.post(
+        "/admin/costs/pricingrule/add/",
+        {
+            "channel": "sms",
+            "provider": "",
+            "country_prefix": "",
+            "unit": "segment",
+            "price": "0.0010",
+            "currency": "USD",
+            "is_active": "on",
+        },
+    )
+    assert added.status_code == 302, added.content.decode()[-2000:]
+    own = PricingRule._base_manager.get(organisation=beta)
+    assert client.get(f"/admin/costs/pricingrule/{shared.pk}/change/").status_code == 200  # read
+    refused = client.post(f"/admin/costs/pricingrule/{shared.pk}/change/", {"price": "0"})
+    assert refused.status_code == 403
+    RecipientFactory(external_id="a", phone="+14155550101")
+    with tenancy.within(beta.pk):
+        RecipientFactory(external_id="b", phone="+14155550202")
+        theirs = notification_submit(SubmitRequest(recipient="b", type="payment_reminder", data=_REMINDER))
+    ours = notification_submit(SubmitRequest(recipient="a", type="payment_reminder", data=_REMINDER))
+    assert theirs.cost == own.price * theirs.segments
+    assert ours.cost == shared.price * ours.segments and shared.price != own.price
