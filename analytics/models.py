@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.db import models
 
 from commhub import channels
-from commhub.tenancy import OperatorOnly, OrganisationScoped, ThroughRecipient, organisation_for_new_rows
+from commhub.tenancy import OperatorOnly, OrganisationScoped, ThroughRecipient, organisation_field
 
 
 class DailyRollup(models.Model):
@@ -16,9 +16,7 @@ class DailyRollup(models.Model):
     the notifications submitted that day, and what they cost. Rebuilt from the rows by `rollups_build`, so it
     always reconciles with the ledger (`rollups_reconcile` checks)."""
 
-    organisation = models.ForeignKey(
-        "orgs.Organisation", on_delete=models.CASCADE, related_name="+", default=organisation_for_new_rows
-    )
+    organisation = organisation_field(on_delete=models.CASCADE)
     day = models.DateField()
     notification_type = models.ForeignKey(
         "notifications.NotificationType", on_delete=models.CASCADE, related_name="+", db_index=False

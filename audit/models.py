@@ -10,7 +10,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 from commhub.append_only import AppendOnlyModel, ScopedAppendOnlyManager
-from commhub.tenancy import organisation_for_new_rows
+from commhub.tenancy import organisation_field
 
 APPEND_ONLY = "The audit trail is append-only: entries are never changed or removed."
 
@@ -33,13 +33,7 @@ class Source(models.TextChoices):
 class AuditEntry(AppendOnlyModel):
     append_only_message = APPEND_ONLY
 
-    organisation = models.ForeignKey(
-        "orgs.Organisation",
-        on_delete=models.PROTECT,
-        related_name="+",
-        default=organisation_for_new_rows,
-        help_text="whose object it is (its export is that organisation's)",
-    )
+    organisation = organisation_field(help_text="whose object it is (its export is that organisation's)")
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
     actor = models.CharField(max_length=255, db_index=True, help_text="who: a user name, a client, an end user's id")

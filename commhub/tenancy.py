@@ -123,6 +123,20 @@ def organisation_for_new_rows() -> int:
     return acting_organisation_id()
 
 
+def organisation_field(**options: Any) -> models.ForeignKey:
+    """The `organisation` of a tenant-owned row: the acting organisation's unless set (`options` add to or
+    override PROTECT, no reverse accessor, that default)."""
+    options = {"on_delete": models.PROTECT, "related_name": "+", "default": organisation_for_new_rows, **options}
+    return models.ForeignKey("orgs.Organisation", **options)
+
+
+def shared_or_own_field(help_text: str) -> models.ForeignKey:
+    """The `organisation` of a row that is either shared (none) or an organisation's own override of it."""
+    return models.ForeignKey(
+        "orgs.Organisation", null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text=help_text
+    )
+
+
 def narrow(queryset: models.QuerySet, path: str, *, shared: bool = False) -> models.QuerySet:
     """`queryset` as the scope allows: all of it, none of it, or one organisation's rows (`path` names the
     organisation field, e.g. "recipient__organisation"); `shared` rows (no organisation) are everyone's."""

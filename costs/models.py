@@ -21,7 +21,8 @@ from commhub.tenancy import (
     SharedOrOwn,
     ThroughBudget,
     ThroughNotification,
-    organisation_for_new_rows,
+    organisation_field,
+    shared_or_own_field,
 )
 
 
@@ -41,13 +42,8 @@ class PricingRule(models.Model):
         SEGMENT = SEGMENT, COST_UNITS[SEGMENT]
         MESSAGE = MESSAGE, COST_UNITS[MESSAGE]
 
-    organisation = models.ForeignKey(
-        "orgs.Organisation",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        help_text="Blank: the shared price list every organisation uses where it has no price of its own.",
+    organisation = shared_or_own_field(
+        "Blank: the shared price list every organisation uses where it has no price of its own."
     )
     channel = models.CharField(max_length=16, choices=channels.choices)
     provider = models.CharField(max_length=64, blank=True, help_text="Blank: any provider on this channel.")
@@ -176,9 +172,7 @@ class Budget(models.Model):
         BLOCK = "block", "Refuse sends over the limit"
         ALERT = "alert", "Tell staff when crossed"
 
-    organisation = models.ForeignKey(
-        "orgs.Organisation", on_delete=models.PROTECT, related_name="+", default=organisation_for_new_rows
-    )
+    organisation = organisation_field()
     name = models.CharField(max_length=100)
     scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.GLOBAL)
     notification_type = models.ForeignKey(

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from commhub import channels
 from commhub.queues import Tier, queue_name
-from commhub.tenancy import OrganisationScoped, ThroughNotification, ThroughRecurring, organisation_for_new_rows
+from commhub.tenancy import OrganisationScoped, ThroughNotification, ThroughRecurring, organisation_field
 
 from .constants import CapAction, PreferencePolicy, Purpose, Status, priority_name
 
@@ -145,14 +145,7 @@ class Notification(models.Model):
     # foreign key guarantees it; a check per inserted row taxed the batch ingest) and no index: every status
     # change writes an entry in every index (+10 % worker CPU per message, measured); a list reads created_at's
     # index newest first and skips other organisations' rows
-    organisation = models.ForeignKey(
-        "orgs.Organisation",
-        on_delete=models.PROTECT,
-        related_name="+",
-        default=organisation_for_new_rows,
-        db_index=False,
-        db_constraint=False,
-    )
+    organisation = organisation_field(db_index=False, db_constraint=False)
     # Index economy: every status change rewrites an entry in every index of this table, so foreign keys
     # covered by a composite index (recipient) or only needed for rare deletes (template, submitted_by) get
     # none of their own, and the fallback / provider-id indexes are partial.
@@ -402,9 +395,7 @@ class RecurringSend(models.Model):
         FILTER = "filter", "Recipients whose attributes match"
         LIST = "list", "A list of recipients"
 
-    organisation = models.ForeignKey(
-        "orgs.Organisation", on_delete=models.PROTECT, related_name="+", default=organisation_for_new_rows
-    )
+    organisation = organisation_field()
     name = models.CharField(max_length=100)
     notification_type = models.ForeignKey(NotificationType, on_delete=models.PROTECT, related_name="recurring_sends")
     channel = models.CharField(max_length=16, choices=channels.choices, blank=True, help_text="Blank: the type's.")

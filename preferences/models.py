@@ -14,7 +14,7 @@ from django.db.models import Q
 
 from commhub import channels
 from commhub.append_only import AppendOnlyModel, ConsentLedgerManager
-from commhub.tenancy import OrganisationScoped, ThroughRecipient, organisation_for_new_rows
+from commhub.tenancy import OrganisationScoped, ThroughRecipient, organisation_field
 
 E164 = RegexValidator(r"^\+[1-9]\d{6,14}$", "Enter a phone number in E.164 form, e.g. +14155550123.")
 
@@ -24,9 +24,7 @@ PURPOSE_CHOICES = [("transactional", "Transactional"), ("marketing", "Marketing"
 class Recipient(models.Model):
     """One person in the product, keyed by the product's own user id (`external_id`)."""
 
-    organisation = models.ForeignKey(
-        "orgs.Organisation", on_delete=models.PROTECT, related_name="+", default=organisation_for_new_rows
-    )
+    organisation = organisation_field()
     external_id = models.CharField(max_length=128, help_text="The product's user id (unique in its organisation).")
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=16, blank=True, validators=[E164], help_text="E.164, e.g. +14155550123")
@@ -205,9 +203,7 @@ class Suppression(models.Model):
     Rows are history: lifting stamps who and why, and a later block is a new row.
     """
 
-    organisation = models.ForeignKey(
-        "orgs.Organisation", on_delete=models.PROTECT, related_name="+", default=organisation_for_new_rows
-    )
+    organisation = organisation_field()
     channel = models.CharField(max_length=16, choices=channels.choices)
     address = models.CharField(max_length=254, help_text="Lower-case email or E.164 phone number.")
     reason = models.CharField(max_length=16, choices=SuppressionReason.choices)

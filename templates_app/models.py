@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import Q
 
 from commhub import channels
-from commhub.tenancy import SharedOrOwn, ThroughTemplate
+from commhub.tenancy import SharedOrOwn, ThroughTemplate, shared_or_own_field
 
 from .syntax import TemplateSyntaxProblem, check_syntax
 
@@ -85,14 +85,7 @@ class Template(models.Model):
     without an organisation is the shared default; an organisation's own template for the same slot overrides it
     for that organisation's messages."""
 
-    organisation = models.ForeignKey(
-        "orgs.Organisation",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        help_text="Blank: the shared default every organisation uses unless it has its own.",
-    )
+    organisation = shared_or_own_field("Blank: the shared default every organisation uses unless it has its own.")
     notification_type = models.ForeignKey(
         "notifications.NotificationType", on_delete=models.CASCADE, related_name="templates"
     )
