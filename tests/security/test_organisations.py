@@ -342,6 +342,7 @@ def test_no_admin_page_shows_another_organisation(world, attacker, victim):
     objects, actors = world
     user, _, browser = actors[attacker]["staff"]
     victim_objects = _victim_rows(objects, victim)
+    victim_objects[get_user_model()] = actors[victim]["staff"][0]  # their staff member's user page and password
     markers = objects[victim]["markers"]
     before = _state()
     problems: list[str] = []
@@ -373,9 +374,38 @@ def test_no_admin_page_shows_another_organisation(world, attacker, victim):
             if (a.status_code, a.get("Location")) != (b.status_code, b.get("Location")) or _leaks(a, markers):
                 problems.append(f"{theirs}: {a.status_code} vs {b.status_code} for an id that does not exist")
             browser.get(reverse("admin:index"))  # shows (and so clears) the "doesn't exist" message naming the id
-        # every action of the changelist (retry, cancel, publish, delete...) on the victim's row
+        # every other page of the ModelAdmin that names an object (retry, cancel, publish, test-send, password...)
+        for pattern in model_admin.get_urls():
+            route = str(pattern.pattern)
+            if "<" not in route or route.startswith("<path:object_id>/") or pattern.name is None:
+                continue
+            theirs, nobody = reverse(f"admin:{pattern.name}", args=[row.pk]), None
+            try:
+                nobody = reverse(f"admin:{pattern.name}", args=[_absent_pk(model)])
+            except NoReverseMatch:
+                continue
+            for method in ("get", "post"):
+                # a redirect back to the object's own page names the id asked for: compare without it, and
+                # compare what the next page says (the messages) too
+                browser.get(reverse("admin:index"))  # (shows, and so clears, what earlier requests left)
+                a = getattr(browser, method)(theirs)
+                said = [_said(browser, a, row.pk)]
+                b = getattr(browser, method)(nobody)
+                said.append(_said(browser, b, _absent_pk(model)))
+                if a.status_code != b.status_code or said[0] != said[1] or _leaks(a, markers):
+                    problems.append(
+                        f"{method.upper()} {theirs}: {a.status_code} {said[0]} vs {b.status_code} {said[1]}"
+                    )
+        # autocomplete (a relation field's search box) with the victim's names
         request = RequestFactory().get(changelist)
         request.user = user
+        for field in model_admin.get_autocomplete_fields(request):
+            query = {"app_label": model._meta.app_label, "model_name": model._meta.model_name, "field_name": field}
+            for marker in markers[:2]:
+                found = browser.get(f"/admin/autocomplete/?{urlencode({**query, 'term': marker})}")
+                if found.status_code == 200 and found.json()["results"]:
+                    problems.append(f"autocomplete {field} of {model.__name__} finds {marker}")
+        # every action of the changelist (retry, cancel, publish, delete...) on the victim's row
         for action in model_admin.get_actions(request):
             browser.post(changelist, {"action": action, "_selected_action": [str(row.pk)], "post": "yes"})
             browser.get(reverse("admin:index"))
@@ -384,6 +414,15 @@ def test_no_admin_page_shows_another_organisation(world, attacker, victim):
     assert not problems, "\n".join(problems)
     after = _state()
     assert not [f"{name} {row['pk']}" for name, rows in before.items() for row in rows if row not in after[name]]
+
+
+def _said(browser: Client, response: Any, pk: Any) -> str:
+    """Where a response sends the browser and the messages the next page shows, the id asked for blanked out."""
+    where = response.get("Location", "")
+    following = browser.get(where) if response.status_code == 302 else browser.get(reverse("admin:index"))
+    text = following.content.decode()
+    messages = text[text.find('<ul class="messagelist">') :].split("</ul>")[0] if "messagelist" in text else ""
+    return f"{where} {messages}".replace(str(pk), "ID")
 
 
 def _absent_pk(model) -> Any:
