@@ -50,6 +50,7 @@ from .models import (
     RecurringRun,
     RecurringSend,
     TypeChannel,
+    TypeOverride,
 )
 from .recurring import (
     recurring_audience_size,
@@ -129,6 +130,17 @@ class NotificationTypeAdmin(SharedCatalogueAdmin):
     @admin.display(description="channels (per minute)")
     def channel_list(self, obj: NotificationType) -> str:
         return ", ".join(str(rule) for rule in obj.type_channels.all()) or "-"
+
+
+@admin.register(TypeOverride)
+class TypeOverrideAdmin(OrganisationOwnedAdmin):
+    """An organisation's own settings for a shared type (off for it, another priority, channel, retries or time
+    to live); the type itself is the shared catalogue's."""
+
+    list_display = ["notification_type", "is_active", "priority", "default_channel", "max_retries", "ttl_seconds"]
+    list_select_related = ["notification_type"]
+    fields = ["notification_type", "is_active", "priority", "default_channel", "max_retries", "ttl_seconds"]
+    search_fields = ["notification_type__key"]
 
 
 class DeliveryAttemptInline(admin.TabularInline):

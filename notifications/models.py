@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 
 from django.conf import settings
@@ -135,6 +136,59 @@ class TypeChannel(models.Model):
     def __str__(self) -> str:
         limit = f"{self.rate_limit_per_minute}/min" if self.rate_limit_per_minute else "no limit"
         return f"{self.channel} ({limit})"
+
+
+class TypeOverride(models.Model):
+    """An organisation's own settings for a shared notification type: it switches the type off for itself, or
+    sends it with another priority, default channel, retries or time to live. Blank: as the catalogue. Applied
+    when a message is submitted (the row keeps what was decided)."""
+
+    OVERRIDABLE = ("is_active", "priority", "default_channel", "max_retries", "ttl_seconds")
+
+    organisation = organisation_field()
+    notification_type = models.ForeignKey(NotificationType, on_delete=models.CASCADE, related_name="overrides")
+    is_active = models.BooleanField(null=True, blank=True, help_text="Blank: as the catalogue.")
+    priority = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(9)], help_text="1 is most urgent."
+    )
+    default_channel = models.CharField(max_length=16, choices=channels.choices, blank=True)
+    max_retries = models.PositiveSmallIntegerField(null=True, blank=True)
+    ttl_seconds = models.PositiveIntegerField(null=True, blank=True, help_text="Blank: as the catalogue.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OrganisationScoped()
+
+    class Meta:
+        ordering = ["notification_type__key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "notification_type"],
+                name="type_override_once_per_organisation",
+                violation_error_message="This organisation overrides this type already: change that override.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.notification_type_id and self.notification_type.key} for organisation {self.organisation_id}"
+
+    def clean(self) -> None:
+        if (
+            self.default_channel
+            and self.notification_type_id
+            and not self.notification_type.allows(self.default_channel)
+        ):
+            raise ValidationError(
+                {"default_channel": f"{self.notification_type.key} is not sent by {self.default_channel}."}
+            )
+
+    def applied_to(self, ntype: NotificationType) -> NotificationType:
+        """A copy of the shared type with this organisation's settings (the shared object is never changed)."""
+        effective = copy.copy(ntype)
+        for name in self.OVERRIDABLE:
+            value = getattr(self, name)
+            if value not in (None, ""):
+                setattr(effective, name, value)
+        return effective
 
 
 class Notification(models.Model):

@@ -18,6 +18,7 @@ _VIEW = [
     "notifications.view_notification",
     "notifications.view_notificationtype",
     "notifications.view_typechannel",
+    "notifications.view_typeoverride",
     "notifications.view_recurringsend",
     "notifications.view_capturedmessage",
     "templates_app.view_template",
@@ -53,6 +54,9 @@ _EDIT = [
     "templates_app.change_partial",
     "notifications.change_notificationtype",
     "notifications.change_typechannel",
+    "notifications.add_typeoverride",
+    "notifications.change_typeoverride",
+    "notifications.delete_typeoverride",
 ]
 _AUDIT = [
     "audit.view_auditentry",

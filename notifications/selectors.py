@@ -5,26 +5,40 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
 
 from commhub.snapshot import Snapshot
 
 from .constants import Status
-from .models import Notification, NotificationType
+from .models import Notification, NotificationType, TypeOverride
 
 
-def _load_types() -> dict[str | int, NotificationType]:
+def _load_types() -> dict[Any, NotificationType]:
+    """The shared types by key and by id, and each organisation's overridden ones by (organisation id, key)."""
     types = list(NotificationType.objects.prefetch_related("type_channels"))
-    return {**{t.key: t for t in types}, **{t.pk: t for t in types}}
+    by_id = {t.pk: t for t in types}
+    overridden = {
+        (o.organisation_id, by_id[o.notification_type_id].key): o.applied_to(by_id[o.notification_type_id])
+        for o in TypeOverride.objects.all()
+        if o.notification_type_id in by_id
+    }
+    return {**{t.key: t for t in types}, **by_id, **overridden}
 
 
 notification_types = Snapshot(_load_types)
 
 
-def notification_type_by_key(key: str) -> NotificationType | None:
-    """From the in-process snapshot: submit reads it for every message."""
-    return notification_types.get().get(str(key))
+def notification_type_by_key(key: str, *, organisation_id: int | None = None) -> NotificationType | None:
+    """From the in-process snapshot: submit reads it for every message. With `organisation_id`, as that
+    organisation has it (its TypeOverride applied)."""
+    snapshot = notification_types.get()
+    if organisation_id is not None:
+        found = snapshot.get((organisation_id, str(key)))
+        if found is not None:
+            return found
+    return snapshot.get(str(key))
 
 
 def notification_type_by_id(type_id: int) -> NotificationType | None:

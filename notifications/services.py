@@ -146,9 +146,10 @@ def _resolve_recipient(req: SubmitRequest, known: Mapping[str, Recipient] | None
 
 
 def _active_type(req: SubmitRequest, context: DecisionContext) -> NotificationType:
-    key = ("type", req.type)
+    organisation = acting_organisation_id()  # the recipient's: it is looked up in this organisation
+    key = ("type", organisation, req.type)
     if key not in context.memo:  # one snapshot read per type in a batch
-        context.memo[key] = notification_type_by_key(req.type) if req.type else None
+        context.memo[key] = notification_type_by_key(req.type, organisation_id=organisation) if req.type else None
     ntype = context.memo[key]
     if ntype is None:
         raise InvalidInput({"type": [f"Unknown notification type {req.type!r}."]})

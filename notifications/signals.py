@@ -12,7 +12,7 @@ from commhub.snapshot import invalidate_all
 from costs.models import Budget
 from costs.signals import budget_crossed
 
-from .models import NotificationType, TypeChannel
+from .models import NotificationType, TypeChannel, TypeOverride
 from .roles import roles_install
 from .schedules import periodic_tasks_install
 from .selectors import notification_types
@@ -22,6 +22,7 @@ from .webhooks import anymail_tracking_received
 
 @receiver([post_save, post_delete], sender=NotificationType)
 @receiver([post_save, post_delete], sender=TypeChannel)
+@receiver([post_save, post_delete], sender=TypeOverride)
 def _type_changed(**kwargs) -> None:
     notification_types.invalidate()
 

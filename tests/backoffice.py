@@ -24,7 +24,7 @@ from analytics.rollups import rollups_build
 from audit.models import AuditEntry
 from costs.models import Budget, CostEntry, PricingRule
 from notifications.delivery import queue_drain
-from notifications.models import CapturedMessage, Notification, NotificationType, RecurringSend
+from notifications.models import CapturedMessage, Notification, NotificationType, RecurringSend, TypeOverride
 from notifications.recurring import recurring_save
 from notifications.services import SubmitRequest, notification_submit
 from orgs.models import Organisation
@@ -134,6 +134,7 @@ def populate() -> dict[type[Model], Model]:
         BlacklistedToken: BlacklistedToken.objects.get(token__jti=issued["jti"]),
     }
     objects[Organisation] = organisation_create(slug="marketing", name="Marketing")[0]
+    objects[TypeOverride] = TypeOverride.objects.create(notification_type=ntype, priority=2, max_retries=5)
     missing = [model.__name__ for model, obj in objects.items() if obj is None]
     assert not missing and waiting.status == "scheduled", missing
     return objects

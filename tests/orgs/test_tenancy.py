@@ -16,10 +16,11 @@ from rest_framework.test import APIClient
 from twilio.request_validator import RequestValidator
 
 from commhub import tenancy
+from commhub.errors import InvalidInput
 from costs.models import Budget
 from notifications.constants import Status
 from notifications.delivery import queue_drain
-from notifications.models import Notification, NotificationType, RecurringSend
+from notifications.models import Notification, NotificationType, RecurringSend, TypeOverride
 from notifications.recurring import recurring_run, recurring_save
 from notifications.services import SubmitRequest, notification_submit
 from orgs.services import organisation_create
@@ -246,3 +247,27 @@ def test_an_organisation_prices_its_messages_with_its_own_rates_and_cannot_touch
     ours = notification_submit(SubmitRequest(recipient="a", type="payment_reminder", data=_REMINDER))
     assert theirs.cost == own.price * theirs.segments
     assert ours.cost == shared.price * ours.segments and shared.price != own.price
+
+
+def test_an_organisation_switches_a_shared_type_off_or_sends_it_its_own_way(beta):
+    """Its override applies to its own submits only: the catalogue stays as it is for everyone else."""
+    ntype = NotificationType.objects.get(key="payment_reminder")
+    RecipientFactory(external_id="a", phone="+14155550101")
+    with tenancy.within(beta.pk):
+        RecipientFactory(external_id="b", phone="+14155550202")
+        override = TypeOverride.objects.create(notification_type=ntype, priority=1, max_retries=6)
+        urgent = notification_submit(SubmitRequest(recipient="b", type="payment_reminder", data=_REMINDER))
+    usual = notification_submit(SubmitRequest(recipient="a", type="payment_reminder", data=_REMINDER))
+    assert (urgent.priority, urgent.max_attempts, urgent.queue) == (1, 7, "sms_critical")
+    assert (usual.priority, usual.max_attempts) == (ntype.priority, ntype.max_retries + 1)
+    override.is_active = False
+    override.save()
+    with tenancy.within(beta.pk), pytest.raises(InvalidInput, match="inactive"):
+        notification_submit(SubmitRequest(recipient="b", type="payment_reminder", data=_REMINDER))
+    assert notification_submit(SubmitRequest(recipient="a", type="payment_reminder", data=_REMINDER)).status
+    with pytest.raises(ValidationError, match="not sent by"):
+        TypeOverride(
+            organisation=beta,
+            notification_type=NotificationType.objects.get(key="monthly_report"),
+            default_channel="sms",
+        ).full_clean()

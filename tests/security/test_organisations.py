@@ -33,7 +33,7 @@ from commhub import tenancy
 from commhub.enduser import mint_user_token
 from costs.models import Budget
 from notifications.management.commands.create_api_client import api_client_group
-from notifications.models import Notification, NotificationType, RecurringSend
+from notifications.models import Notification, NotificationType, RecurringSend, TypeOverride
 from notifications.recurring import recurring_save
 from notifications.services import SubmitRequest, notification_submit
 from orgs.services import membership_set, organisation_create
@@ -109,7 +109,17 @@ def _everything(model) -> list[dict]:
 
 def _state() -> dict[str, list[dict]]:
     """Every tenant row, as the database holds it (compared before and after the attacks)."""
-    models = (Recipient, Notification, Preference, ConsentRecord, Suppression, Budget, RecurringSend, Template)
+    models = (
+        Recipient,
+        Notification,
+        Preference,
+        ConsentRecord,
+        Suppression,
+        Budget,
+        RecurringSend,
+        Template,
+        TypeOverride,
+    )
     state = {model.__name__: _everything(model) for model in models}
     state["TemplateVersion"] = _everything(TemplateVersion)
     return state
@@ -174,6 +184,7 @@ def _beta_objects(beta) -> dict[str, Any]:
             ],
         )
         version_publish(version=version)
+        TypeOverride.objects.create(notification_type=ntype, max_retries=7)
     return {
         "recipient": "beta-1",
         "notification": str(sent.pk),
@@ -442,6 +453,7 @@ def _victim_rows(objects: dict, victim: str) -> dict:
             Budget: Budget.objects.first(),
             RecurringSend: RecurringSend.objects.first(),
             AuditEntry: AuditEntry.objects.first(),
+            TypeOverride: TypeOverride.objects.first(),
         }
         own = Template.objects.filter(organisation_id=organisation).first()
         if own is not None:
