@@ -1,5 +1,7 @@
 """Admin building blocks shared by the apps."""
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
@@ -79,34 +81,34 @@ class SafeAutocompleteAdmin(SafeRelationsMixin, admin.ModelAdmin):
     """A ModelAdmin whose relation fields are SafeRelationsMixin's."""
 
 
-def is_operator(request) -> bool:
-    """Whether the request's user may change what every organisation shares (tenancy.acting_as_operator)."""
-    return tenancy.acting_as_operator()
-
-
-class SharedCatalogueAdmin(admin.ModelAdmin):
-    """What every organisation shares: everyone with the view permission reads it; only the operator's staff
-    (is_operator) add, change or delete it, so one organisation cannot change another's messages."""
+class _OperatorWrites:
+    """Adding, changing and deleting only for the operator's staff (tenancy.acting_as_operator), on top of the
+    permissions the admin class already checks (a ModelAdmin's or an inline's: their signatures differ only in
+    the optional `obj`)."""
 
     def has_add_permission(self, request, *args) -> bool:
-        return is_operator(request) and super().has_add_permission(request, *args)
+        return tenancy.acting_as_operator() and super().has_add_permission(request, *args)  # type: ignore[misc]
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return is_operator(request) and super().has_change_permission(request, obj)
+        return tenancy.acting_as_operator() and super().has_change_permission(request, obj)  # type: ignore[misc]
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return is_operator(request) and super().has_delete_permission(request, obj)
+        return tenancy.acting_as_operator() and super().has_delete_permission(request, obj)  # type: ignore[misc]
 
 
-class SharedCatalogueInline(admin.options.InlineModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return is_operator(request) and super().has_add_permission(request, obj)
+class SharedCatalogueAdmin(_OperatorWrites, admin.ModelAdmin):
+    """What every organisation shares: everyone with the view permission reads it; only the operator's staff
+    add, change or delete it, so one organisation cannot change another's messages."""
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return is_operator(request) and super().has_change_permission(request, obj)
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return is_operator(request) and super().has_delete_permission(request, obj)
+class SharedCatalogueInline(_OperatorWrites, admin.options.InlineModelAdmin):
+    """An inline of the shared catalogue (a type's channels): the same rule."""
+
+
+def _with_organisation(related: Any) -> Any:
+    """`list_select_related` plus the organisation (read for the "whose" or "organisation" column): Django joins
+    nothing it is not told to once the list is explicit, and a column would read it row by row."""
+    return [*related, "organisation"] if isinstance(related, list | tuple) else related
 
 
 class SharedOrOwnAdmin(admin.ModelAdmin):
@@ -114,13 +116,15 @@ class SharedOrOwnAdmin(admin.ModelAdmin):
     rows and their own; only the operator's staff change a shared row; a new row is the shared default when the
     operator's staff add it, else the organisation's own (tenancy.owner_of_new_shared_or_own)."""
 
+    list_select_related = ["organisation"]  # the "whose" column (a subclass naming its own list includes it)
+
     def has_change_permission(self, request, obj=None) -> bool:
-        if obj is not None and obj.organisation_id is None and not is_operator(request):
+        if obj is not None and obj.organisation_id is None and not tenancy.acting_as_operator():
             return False  # shared by every organisation: read it, override it with your own
         return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        if obj is not None and obj.organisation_id is None and not is_operator(request):
+        if obj is not None and obj.organisation_id is None and not tenancy.acting_as_operator():
             return False
         return super().has_delete_permission(request, obj)
 
@@ -156,13 +160,17 @@ class OrganisationOwnedAdmin(admin.ModelAdmin):
         filters = list(super().get_list_filter(request))
         return [*filters, "organisation"] if request.user.is_superuser else filters
 
+    def get_list_select_related(self, request):
+        related = super().get_list_select_related(request)
+        return _with_organisation(related) if request.user.is_superuser else related
+
 
 class OperatorOnlyAdmin(admin.ModelAdmin):
     """What every organisation shares and no organisation owns (roles, the shape of schedules): the operator's
-    staff only (is_operator). Another organisation's staff do not see the section."""
+    staff only (tenancy.acting_as_operator). Another organisation's staff do not see the section."""
 
     def allowed(self, request) -> bool:
-        return is_operator(request)
+        return tenancy.acting_as_operator()
 
     def has_module_permission(self, request) -> bool:
         return self.allowed(request) and super().has_module_permission(request)

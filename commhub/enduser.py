@@ -21,9 +21,8 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.exceptions import AuthenticationFailed
 
 from commhub import tenancy
+from commhub.tenancy import DEFAULT_ORGANISATION_SLUG
 from commhub.text import unstorable
-
-DEFAULT_ORGANISATION_SLUG = "default"  # orgs migration 0001's
 
 
 @dataclass(frozen=True)
@@ -62,16 +61,23 @@ class TokenNotConfigured(Exception):
 _jwks_clients: dict[tuple[str, float], jwt.PyJWKClient] = {}
 
 
+def _organisation_key(organisation: str) -> str:
+    """Another organisation's own end-user key (signs and verifies: HS256)."""
+    key = settings.USER_JWT["ORGANISATION_KEYS"].get(organisation)
+    if not key:
+        raise TokenNotConfigured(
+            f"End-user tokens of organisation {organisation!r} are not configured here (USER_JWT_ORGANISATION_KEYS)."
+        )
+    return key
+
+
 def _verifying_key(token: str, organisation: str) -> Any:
     """The key to check `token` with: another organisation's own shared secret (USER_JWT_ORGANISATION_KEYS), or
     for the default organisation the shared secret (HS*), the configured public key, or the key the issuer's
     JWKS names by the token's `kid` (fetched and cached; a rotated key is fetched when a token names it)."""
     conf = settings.USER_JWT
     if organisation:
-        key = conf["ORGANISATION_KEYS"].get(organisation)
-        if not key:
-            raise TokenNotConfigured(f"End-user tokens of organisation {organisation!r} are not configured here.")
-        return key
+        return _organisation_key(organisation)
     if conf["JWKS_URL"] and not conf["ALGORITHM"].startswith("HS"):
         # an unknown `kid` refetches the set at most once per cooldown: a stream of made-up kids is not a
         # stream of requests to the issuer
@@ -90,7 +96,7 @@ def _verifying_key(token: str, organisation: str) -> Any:
 def _signing_key(organisation: str = "") -> str:
     conf = settings.USER_JWT
     if organisation:
-        return conf["ORGANISATION_KEYS"][organisation]
+        return _organisation_key(organisation)
     key = conf["SIGNING_KEY"] if conf["ALGORITHM"].startswith("HS") else conf["PRIVATE_KEY"]
     if not key:
         raise TokenNotConfigured(

@@ -23,6 +23,7 @@ from django.db.models import Q
 
 # the organisation migration orgs/0001 creates; a single-organisation install keeps everything in it
 DEFAULT_ORGANISATION_ID: Final = 1
+DEFAULT_ORGANISATION_SLUG: Final = "default"
 
 
 class _Everything:
@@ -156,11 +157,8 @@ class OperatorOnly(models.Manager):
     organisation's and superusers'."""
 
     def get_queryset(self) -> models.QuerySet:
-        value = current()
         queryset = super().get_queryset()
-        if isinstance(value, _Everything) or value == DEFAULT_ORGANISATION_ID:
-            return queryset
-        return queryset.none()
+        return queryset if acting_as_operator() else queryset.none()
 
 
 class OrganisationScoped(models.Manager):

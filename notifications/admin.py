@@ -698,7 +698,7 @@ class UserAdmin(SafeRelationsMixin, auth_admin.UserAdmin):
             membership_set(user=obj, organisation=Organisation.objects.get(pk=organisation))
 
     def get_queryset(self, request):
-        users = super().get_queryset(request).select_related("membership__organisation")
+        users = super().get_queryset(request)
         org = tenancy.current_organisation_id()
         if org is None:
             return users if tenancy.current() is tenancy.EVERYTHING else users.none()

@@ -86,15 +86,20 @@ class OrganisationScopeMiddleware:
             tenancy.reset(token)
 
 
-def _refuse_inactive(user: Any) -> None:
-    if getattr(user, "pk", None) and scope_of_user(user) is tenancy.NOTHING:
-        raise AuthenticationFailed(INACTIVE, code="organisation_inactive")
+class RefusesDeactivatedOrganisations:
+    """For a DRF authentication class: a user of a deactivated organisation is refused (401), not let in to
+    see nothing."""
+
+    def authenticate(self, request: Any) -> Any:
+        found = super().authenticate(request)  # type: ignore[misc]
+        if found is not None and getattr(found[0], "pk", None) and scope_of_user(found[0]) is tenancy.NOTHING:
+            raise AuthenticationFailed(INACTIVE, code="organisation_inactive")
+        return found
 
 
-class ScopedJWTAuthentication(JWTAuthentication):
-    """simplejwt's, reading the user's organisation in the same statement as the user (a service client's
-    request pays no extra round trip for it), and refusing the token of a user whose organisation is
-    deactivated."""
+class ScopedJWTAuthentication(RefusesDeactivatedOrganisations, JWTAuthentication):
+    """simplejwt's, with the user read by a statement built once (its organisation by another, cached on the
+    user for the request), refusing a deactivated organisation's tokens."""
 
     def get_user(self, validated_token: Any) -> Any:
         """simplejwt's checks, in its order (id claim, user, active, password unchanged), on a user read by a
@@ -114,19 +119,9 @@ class ScopedJWTAuthentication(JWTAuthentication):
             raise AuthenticationFailed("The user's password has been changed.", code="password_changed")
         return user
 
-    def authenticate(self, request: Any) -> Any:
-        found = super().authenticate(request)
-        if found is not None:
-            _refuse_inactive(found[0])
-        return found
 
-
-class ScopedSessionAuthentication(SessionAuthentication):
-    def authenticate(self, request: Any) -> Any:
-        found = super().authenticate(request)
-        if found is not None:
-            _refuse_inactive(found[0])
-        return found
+class ScopedSessionAuthentication(RefusesDeactivatedOrganisations, SessionAuthentication):
+    """DRF's, refusing a deactivated organisation's staff."""
 
 
 class ScopedJWTScheme(SimpleJWTScheme):

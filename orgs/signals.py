@@ -9,7 +9,7 @@ from django.db import connections
 from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 
-from commhub.tenancy import DEFAULT_ORGANISATION_ID
+from commhub.tenancy import DEFAULT_ORGANISATION_ID, DEFAULT_ORGANISATION_SLUG
 
 from .models import Organisation
 
@@ -19,7 +19,7 @@ def default_organisation_ensure(sender: Any, using: str = "default", **kwargs: A
     if getattr(sender, "name", None) != "orgs":
         return
     Organisation.objects.using(using).get_or_create(
-        pk=DEFAULT_ORGANISATION_ID, defaults={"slug": "default", "name": "Default organisation"}
+        pk=DEFAULT_ORGANISATION_ID, defaults={"slug": DEFAULT_ORGANISATION_SLUG, "name": "Default organisation"}
     )
     connection = connections[using]
     if connection.vendor == "postgresql":  # the next organisation created must not be handed id 1 again

@@ -15,16 +15,13 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from commhub.admin import SharedCatalogueAdmin, SharedOrOwnAdmin, is_operator
+from commhub import tenancy
+from commhub.admin import SharedCatalogueAdmin, SharedOrOwnAdmin
 from commhub.errors import DomainError
 
 from . import services
 from .models import Layout, Partial, Template, TemplateVersion
 from .variables import version_problems
-
-
-def _writable(request, template: Template) -> bool:
-    return template.organisation_id is not None or is_operator(request)
 
 
 @admin.register(Layout)
@@ -131,12 +128,12 @@ class TemplateVersionAdmin(admin.ModelAdmin):
         return [*meta, "template"]
 
     def has_change_permission(self, request, obj=None) -> bool:
-        if obj is not None and (obj.is_frozen or not _writable(request, obj.template)):
+        if obj is not None and (obj.is_frozen or not services.template_writable(obj.template)):
             return False  # a published version is frozen: view it, preview it, copy it; never edit it
         return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        if obj is not None and (obj.is_frozen or not _writable(request, obj.template)):
+        if obj is not None and (obj.is_frozen or not services.template_writable(obj.template)):
             return False
         return super().has_delete_permission(request, obj)
 
@@ -146,7 +143,7 @@ class TemplateVersionAdmin(admin.ModelAdmin):
             db_field.name == "template"
             and field is not None
             and field.queryset is not None
-            and not is_operator(request)
+            and not tenancy.acting_as_operator()
         ):
             # a draft goes on the organisation's own templates only (shared ones are read, not written)
             field.queryset = field.queryset.filter(organisation__isnull=False)

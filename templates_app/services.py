@@ -41,9 +41,15 @@ def template_owner_for_new() -> int | None:
     return owner_of_new_shared_or_own()
 
 
+def template_writable(template: Template) -> bool:
+    """Whether the acting organisation may change the template (its versions, what is live): its own, or a shared
+    one for the operator's staff."""
+    return template.organisation_id is not None or acting_as_operator()
+
+
 def template_check_writable(template: Template) -> None:
-    """Refuse changing a shared template (its versions, what is live) from an organisation that only uses it."""
-    if template.organisation_id is None and not acting_as_operator():
+    """Refuse changing a shared template from an organisation that only uses it."""
+    if not template_writable(template):
         raise Forbidden(SHARED, code="shared_template")
 
 

@@ -74,8 +74,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             raise ValidationError({"type": [f"Unknown notification type {d['type']!r}."]})
         owner = services.template_owner_for_new()  # the shared default, or this organisation's own override
         own = Q(organisation_id=owner) if owner is not None else Q(organisation__isnull=True)
-        twins = Template.objects.filter(own, notification_type=ntype, channel=d["channel"])
-        if twins.filter(locale=d["locale"]).exists():
+        if Template.objects.filter(own, notification_type=ntype, channel=d["channel"], locale=d["locale"]).exists():
             raise ValidationError({"locale": [f"{ntype.key} already has a {d['channel']} template in {d['locale']}."]})
         template = services.template_create(notification_type=ntype, channel=d["channel"], locale=d["locale"])
         return Response(TemplateOutput(template).data, status=status.HTTP_201_CREATED)

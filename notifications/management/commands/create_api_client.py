@@ -4,11 +4,11 @@ import secrets
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from orgs.services import membership_set, organisation_by_slug
+from orgs.management.options import add_organisation_option, organisation_named
+from orgs.services import membership_set
 
 API_CLIENT_GROUP = "api clients"
 API_CLIENT_PERMISSIONS = [
@@ -45,18 +45,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("name", help="Account name, e.g. billing-backend")
         parser.add_argument("--rotate-password", action="store_true", help="Set and print a new password.")
-        parser.add_argument(
-            "--organisation", default="default", help="the organisation's slug (create_organisation); default: default"
-        )
+        add_organisation_option(parser)
 
     def handle(self, *args, name: str, rotate_password: bool, organisation: str, **options):
         name = name.strip()
         if not name or len(name) > 150:
             raise CommandError("name must be 1-150 characters")
-        try:
-            org = organisation_by_slug(organisation)
-        except ValidationError as exc:
-            raise CommandError(exc.message_dict["organisation"][0]) from exc
+        org = organisation_named(organisation)
         User = get_user_model()
         user, created = User.objects.get_or_create(username=name, defaults={"is_staff": False})
         password = None

@@ -4,11 +4,11 @@ import secrets
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from notifications.roles import ROLES, roles_install
-from orgs.services import membership_set, organisation_by_slug
+from orgs.management.options import add_organisation_option, organisation_named
+from orgs.services import membership_set
 
 
 class Command(BaseCommand):
@@ -19,9 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--role", required=True, help=f"one of: {', '.join(ROLES)}")
         parser.add_argument("--email", default="")
         parser.add_argument("--rotate-password", action="store_true", help="Set and print a new password.")
-        parser.add_argument(
-            "--organisation", default="default", help="the organisation's slug (create_organisation); default: default"
-        )
+        add_organisation_option(parser)
 
     def handle(self, *args, username: str, role: str, email: str, rotate_password: bool, organisation: str, **options):
         username = username.strip()
@@ -30,10 +28,7 @@ class Command(BaseCommand):
             raise CommandError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
         if not username or len(username) > 150 or "\x00" in username:
             raise CommandError("username must be 1-150 characters")
-        try:
-            org = organisation_by_slug(organisation)
-        except ValidationError as exc:
-            raise CommandError(exc.message_dict["organisation"][0]) from exc
+        org = organisation_named(organisation)
         roles_install()
         user, created = get_user_model().objects.get_or_create(
             username=username, defaults={"is_staff": True, "email": email}

@@ -6,7 +6,6 @@ import sys
 import time
 from datetime import timedelta
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 from django.utils import timezone
@@ -15,7 +14,7 @@ from commhub import channels, tenancy
 from commhub.errors import DomainError
 from notifications.selectors import dead_letters, notification_type_by_key
 from notifications.services import notification_retry
-from orgs.services import organisation_by_slug
+from orgs.management.options import add_organisation_option, organisation_named
 
 _AGE = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -43,15 +42,12 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=0, help="Requeue at most this many (0 = all).")
         parser.add_argument("--dry-run", action="store_true", help="Only count and list what would be requeued.")
         parser.add_argument("--quiet", action="store_true", help="No progress lines.")
-        parser.add_argument("--organisation", default="", help="Only this organisation's (slug; default: every one).")
+        add_organisation_option(parser, default="", help="Only this organisation's (slug; default: every one).")
 
     def handle(self, *args, organisation: str, **options):
         if not organisation:
             return self.requeue(**options)
-        try:
-            org = organisation_by_slug(organisation)
-        except ValidationError as exc:
-            raise CommandError(exc.message_dict["organisation"][0]) from exc
+        org = organisation_named(organisation)
         with tenancy.within(org.pk):
             return self.requeue(**options)
 
