@@ -77,8 +77,8 @@ class EmailProvider(Provider):
 
     def open(self) -> None:
         # anymail keeps its requests session (and the ESP's keep-alive connection) until close()
-        self.connection.open()
-        tune_session(getattr(self.connection, "session", None))
+        if self.connection.open():  # a new session (anymail answers False when it has one already)
+            tune_session(getattr(self.connection, "session", None))
 
     def close(self) -> None:
         self.connection.close()

@@ -48,6 +48,7 @@ CLAIM_FIELDS = [
     "currency",
     "fallback_of",
     "submitted_by",
+    "organisation",
 ]
 
 

@@ -61,3 +61,22 @@ def test_a_batch_answer_stands_for_a_second_then_the_row_is_rechecked(one_by_one
     assert notification_deliver(row, provider=provider_for("email"), token=token, precheck=passed) == outcome
     # an answer older than a second is asked again, and the complaint wins; a fresh one stands
     assert Notification.objects.get(pk=row.pk).status == outcome
+
+
+def _statements_to_drain(rows: int, start: int) -> int:
+    ids = []
+    for i in range(start, start + rows):
+        RecipientFactory(external_id=f"s{i}", email=f"s{i}@example.com")
+        ids.append(submit(recipient=f"s{i}", type="monthly_report", data=MAY).pk)
+    queue = Notification.objects.get(pk=ids[0]).queue
+    with CaptureQueriesContext(connection) as queries:
+        result = queue_drain(queue=queue, threads=1)
+    assert result.sent == rows
+    return len(queries.captured_queries)
+
+
+def test_a_row_of_a_claimed_batch_costs_at_most_its_own_success_statement(one_by_one):
+    """Nothing is read back per row (a field the claim did not load would be fetched row by row): twice the
+    rows cost at most one statement more per row, the one that records its send."""
+    ten, twenty = _statements_to_drain(10, 0), _statements_to_drain(20, 100)
+    assert twenty - ten <= 10
