@@ -23,7 +23,8 @@ class Knobs:
     lease_seconds: int
     drain_batch_size: int
     drain_threads: int
-    group_commit_wait_ms: float
+    record_batch: int
+    record_wait_ms: float
     drain_time_budget_seconds: float
     esp_batch_size: int
     esp_batch_tiers: list[str]

@@ -25,8 +25,10 @@ COMMHUB = {
     "DRAIN_THREADS": env.int(
         "COMMHUB_DRAIN_THREADS", default=1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 8
     ),
-    # How long a group-commit leader waits for the other senders' records before writing (milliseconds).
-    "GROUP_COMMIT_WAIT_MS": env.float("COMMHUB_GROUP_COMMIT_WAIT_MS", default=2.0),
+    # A drain's successes are written this many at a time (one statement), or once the oldest has waited
+    # RECORD_WAIT_MS; also the crash bound: at most 2 x RECORD_BATCH + DRAIN_THREADS sends unrecorded per process.
+    "RECORD_BATCH": env.int("COMMHUB_RECORD_BATCH", default=32),
+    "RECORD_WAIT_MS": env.float("COMMHUB_RECORD_WAIT_MS", default=20.0),
     # A drain task hands its queue back to the broker after this long so higher tiers get a turn.
     "DRAIN_TIME_BUDGET_SECONDS": env.float("COMMHUB_DRAIN_TIME_BUDGET_SECONDS", default=5.0),
     # ESP batch sending: bulk-tier email (these queue tiers) goes to an ESP whose API takes many recipients

@@ -2,14 +2,14 @@
 
     claim.py         take a batch of ready rows (queued -> sending) under a lease; give back what is not sent
     drain.py         drain one queue: claim, feed the sender threads, stop at the time budget, an empty queue,
-                     a rate limit or a more urgent queue
+                     a rate limit or a more urgent queue (result.py: what it did)
     senders.py       the per-process pool of sender threads and their database connections
     batch.py         claimed bulk rows that share a template version: every stage for the group at once, one
                      ESP call per group of addresses (anymail batch sending), one statement recording them
     send.py          one claimed row: re-check the person, render, call the provider within its rate limits
     outbound.py      the message a provider receives: the frozen template version rendered for the recipient
     outcomes.py      what happened, written once: sent, retrying, failed, unknown, suppressed
-    group_commit.py  the success records of concurrent senders in one statement and one commit
+    group_commit.py  many success records in one statement and one commit (a drain's sends write behind)
     fallback.py      a message that failed for good, queued again on the type's fallback channel
     recovery.py      what nobody holds: due rows promoted, expired leases re-queued, poison failed, unknown
                      sends settled
@@ -17,9 +17,11 @@
 The guarantees, and where each is kept:
 
 * Claim before send (claim.py): two workers never hold the same row.
-* Record each send before the next (outcomes.py, group_commit.py): a worker killed mid-batch leaves at most
-  one unrecorded send per sender thread, so a recovered batch re-sends at most that many messages; with ESP
-  batch sending (batch.py), one unrecorded ESP call per sender thread (COMMHUB_ESP_BATCH_SIZE messages).
+* Bounded unrecorded sends (outcomes.py, group_commit.py): a drain writes its successes COMMHUB_RECORD_BATCH
+  at a time and never has more than two batches unwritten, so a worker process killed mid-drain leaves at most
+  2 x COMMHUB_RECORD_BATCH + one send per sender thread unrecorded, and a recovered batch re-sends at most that
+  many messages; with ESP batch sending (batch.py), one unrecorded ESP call per sender thread
+  (COMMHUB_ESP_BATCH_SIZE messages).
 * Give back what you cannot finish (drain.py): a drain stops at its time budget and returns its unsent
   claims, so a long batch never outlives its lease and higher tiers get the worker back quickly.
 * Recover what was abandoned (recovery.py): expired leases are re-queued, lost wake-ups re-sent, poison

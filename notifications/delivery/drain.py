@@ -2,9 +2,10 @@
 queue has ready rows (then stop so the worker serves that queue first).
 
 Sender threads pull from a shared buffer that is topped up by claiming `batch_size` rows whenever it runs low,
-so no sender idles at a batch boundary. Each sender records every message it sends before taking the next:
-at most `threads` sends are ever unrecorded. A drain that stops gives its unsent claims back to the queue, so
-a long batch never outlives its lease.
+so no sender idles at a batch boundary. Successes are written together (group_commit.WriteBehind: at most
+2 x COMMHUB_RECORD_BATCH of them and the sends in flight are ever unrecorded); failures before the sender
+takes another row. A drain that stops writes what waits, then gives its unsent claims back to the queue, so a
+long batch never outlives its lease.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import DatabaseError
@@ -31,7 +31,9 @@ from notifications.ratelimit import Throttled
 
 from .batch import GroupOutcome, batch_key, group_deliver, group_from_buffer
 from .claim import give_back, give_back_all, hold_back, notifications_claim
-from .group_commit import GroupRecorder
+from .group_commit import DatabaseLost, SuccessRecord, WriteBehind
+from .outcomes import lost
+from .result import DrainResult
 from .send import Precheck, notification_deliver
 from .senders import drop_connection, sender_pool, with_fresh_connection
 
@@ -47,57 +49,6 @@ URGENCY_CHECK_SECONDS = 0.25  # how often a draining sender looks for ready rows
 # rendering; more only contend for the interpreter and hold more rows, and a yield to a more urgent queue
 # waits for every group in flight.
 GROUPS_IN_FLIGHT = 2
-
-
-@dataclass
-class DrainResult:
-    queue: str
-    claimed: int = 0
-    sent: int = 0
-    retrying: int = 0
-    failed: int = 0
-    suppressed: int = 0  # refused by the re-check just before sending (e.g. a STOP while it waited)
-    deferred: int = 0  # held until the recipient's send window opens again (it waited past its end)
-    expired: int = 0  # its time to live ran out before it could be sent (nothing sent)
-    released: int = 0
-    lost: int = 0  # rows whose claim another worker took over while we were sending (logged)
-    yielded: bool = False  # stopped early because a more urgent queue had work
-    urgent_queues: list[str] = field(default_factory=list)  # the queues it yielded to
-    queue_empty: bool = False  # a claim found fewer ready rows than it asked for
-    throttled: int = 0  # rows put back because a rate limit had no room (they wait; nothing failed)
-    database_lost: bool = False  # stopped because the database connection broke (a fresh drain reconnects)
-    sender_blocked: bool = False  # stopped because no sender of the channel had room
-    wake_in: float | None = None  # seconds until the earliest limit that held rows back has room again
-
-    @property
-    def more_may_wait(self) -> bool:  # (a drain that lost its database gave rows back: released > 0)
-        """Stopped for a reason other than an empty queue (time budget, limit, yield): wake it again now.
-        (Rows held back by a rate limit are woken after `wake_in` instead.)"""
-        if self.sender_blocked:
-            return False
-        return self.released > 0 or self.yielded or not self.queue_empty
-
-    def throttled_for(self, wait: float) -> None:
-        self.throttled += 1
-        self.wake_in = wait if self.wake_in is None else min(self.wake_in, wait)
-
-    def tally(self, outcome: str) -> None:
-        if outcome == Status.SENT:
-            self.sent += 1
-        elif outcome == Status.PENDING:
-            self.retrying += 1
-        elif outcome == Status.FAILED:
-            self.failed += 1
-        elif outcome == Status.SUPPRESSED:
-            self.suppressed += 1
-        elif outcome == Status.SCHEDULED:
-            self.deferred += 1
-        elif outcome == Status.EXPIRED:
-            self.expired += 1
-        elif outcome == "released":
-            pass  # given back to the queue (counted in `released`)
-        else:
-            self.lost += 1
 
 
 def queue_drain(
@@ -149,7 +100,8 @@ class _Drain:
         self.stopped = False  # no sender takes another row
         self.urgency_checked = time.monotonic()
         self.blocked_types: set[int] = set()  # types whose rate limit had no room: their rows stay queued
-        self.recorder = GroupRecorder(max_wait=knobs().group_commit_wait_ms / 1000)
+        conf = knobs()
+        self.recorder = WriteBehind(batch=conf.record_batch, max_age=conf.record_wait_ms / 1000, written=self.recorded)
         # Claims grow to an ESP batch only once this drain has formed a batch: a queue whose rows go one by one
         # (one address, no batch form) keeps small claims, so a crash holds few rows for a lease.
         self.batching = False
@@ -171,6 +123,7 @@ class _Drain:
                 self.stopped = True
                 leftovers = list(self.buffer)
                 self.buffer.clear()
+            self.write_recorded(self.recorder.flush)
             self.result.released += self._give_back(leftovers)
             if self.result.database_lost:  # every sender has stopped: what the token still holds was never sent
                 self.result.released += self._give_back(None)
@@ -188,8 +141,25 @@ class _Drain:
                     logger.warning("drain %s: claims left to the sweeper (database unreachable)", self.token)
         return 0
 
+    def recorded(self, records: list[SuccessRecord], owned: list[bool]) -> None:
+        """A batch of successes was written: count them (a claim taken over meanwhile is a possible duplicate)."""
+        outcomes = [Status.SENT if ok else lost(record) for record, ok in zip(records, owned, strict=True)]
+        with self.lock:
+            for outcome in outcomes:
+                self.result.tally(outcome)
+
+    def write_recorded(self, write: Any) -> bool:
+        """Run the recorder's `write` (due or flush); False when the database broke (the rows went back)."""
+        try:
+            write()
+        except DatabaseLost as exc:
+            logger.warning("%d sends could not be recorded: the drain stops and gives the rows back", len(exc.records))
+            self.database_lost([r.notification for r in exc.records])
+            return False
+        return True
+
     def send_until_done(self) -> None:
-        while (rows := self.take()) is not None:
+        while self.write_recorded(self.recorder.due) and (rows := self.take()) is not None:
             if len(rows) == 1:
                 self.send_one(rows[0])
                 continue
@@ -224,7 +194,6 @@ class _Drain:
             return GroupOutcome(outcomes=["lost"] * len(rows), one_by_one=[])
 
     def send_one(self, notification: Notification) -> None:
-        self.recorder.started()
         try:
             provider = provider_for(notification.channel)
             provider.open()  # idempotent: keeps the thread's keep-alive session across drains
@@ -236,12 +205,14 @@ class _Drain:
         except Throttled as exc:
             self.throttled(notification, exc)
             return
-        except DatabaseError:
+        except DatabaseError as exc:
             # The connection broke (a restart, a failover, a terminated backend): every row after this one
             # would fail the same way before reaching a provider. Stop the drain, give the claims back on a
-            # new connection and let the next wake-up start afresh, rather than hold them for a lease.
+            # new connection and let the next wake-up start afresh, rather than hold them for a lease (with the
+            # sent rows whose records could not be written: they are sent again, within the crash bound).
             logger.warning("notification %s: database error; the drain stops and gives its rows back", notification.pk)
-            self.database_lost([notification])
+            unrecorded = [r.notification for r in exc.records] if isinstance(exc, DatabaseLost) else []
+            self.database_lost([notification, *(n for n in unrecorded if n.pk != notification.pk)])
             outcome = "released"
         except Exception:
             # A bug or an outage while handling one row must not abandon the rest of the drain. The row
@@ -249,8 +220,6 @@ class _Drain:
             # if it keeps coming back.
             logger.exception("notification %s: unexpected error; left to the sweeper", notification.pk)
             outcome = "lost"
-        finally:
-            self.recorder.finished()
         with self.lock:
             self.result.tally(outcome)
 

@@ -1,31 +1,33 @@
-"""Group commit: the success records of concurrent senders written together (one statement, one commit).
+"""Group commit: the success records of many sends written together (one statement, one commit).
 
 A successful send writes the notification row, its attempt and its cost, atomically.
 
-This runs once per message on the hot path, right after the provider call, and must commit before the
-sender sends again (that is what bounds duplicates after a crash). Two costs dominate on these
-machines: a database round trip (0.2-0.5 ms of mostly CPU) and a commit (~0.4 ms of PostgreSQL CPU).
+Two costs dominate on these machines: a database round trip (0.2-0.5 ms of mostly CPU) and a commit (~0.4 ms
+of PostgreSQL CPU). Paid per message they cost about as much as the provider call itself, so they are paid
+per batch:
 
-* One statement per group on PostgreSQL: a data-modifying CTE over the records (one array per column,
+* One statement per batch on PostgreSQL: a data-modifying CTE over the records (one array per column,
   unnested) that updates each row only if this drain still holds its claim, always inserts the attempt
   (the provider call happened either way) and inserts the cost entry only for an owned row: one round trip,
-  one plan, one commit.
+  one plan, one commit, whatever the number of records (an ESP batch writes hundreds at once).
   Other databases use the ORM in a transaction: same effect, more round trips.
-* Group commit across sender threads (GroupRecorder): a sender hands its record over and waits; the
-  first one becomes the leader, gathers the records of the senders still in flight (for at most 2 ms)
-  and writes them together. Each sender still waits for its own record to commit before sending again,
-  so the duplicate bound (one unrecorded send per sender thread) is unchanged.
+* Write-behind for the per-message path (WriteBehind): a drain's senders hand their records over and go on
+  sending; they are written COMMHUB_RECORD_BATCH at a time, or after COMMHUB_RECORD_WAIT_MS, and at the
+  drain's end. The crash bound follows: a process killed mid-drain leaves at most 2 x COMMHUB_RECORD_BATCH
+  records plus one send per sender thread unrecorded (sent again once the sweeper re-queues them).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 
 from commhub.sql import column
 from costs.models import CostEntry
@@ -102,80 +104,80 @@ def _success_records(records: list[SuccessRecord]) -> list[bool]:
         return [_success_record_orm(r) for r in records]
 
 
-@dataclass
-class _Waiting:
-    record: SuccessRecord
-    done: threading.Event = field(default_factory=threading.Event)
-    owned: bool = False
-    error: BaseException | None = None
+class WriteBehind:
+    """A drain's per-message successes, written `batch` at a time (one statement for many messages).
 
-
-class GroupRecorder:
-    """Commits the records of concurrent senders together (leader/follower group commit).
-
-    Senders call `started()` when they take a message and `record()` after the provider answered. The
-    first sender to record becomes the leader: it waits (at most `max_wait` seconds, sleeping, so the other
-    threads get the interpreter) until every sender still in flight has handed over its record, then writes
-    them all in one statement. Everyone returns only once their own record is committed.
+    A sender hands over its record and sends its next message at once; the sender whose record fills the
+    batch writes it. A batch also goes when its oldest record is `max_age` seconds old (`due()`, asked before
+    each take) and when the drain ends (`flush()`). While a batch is written the next one fills, and a sender
+    whose record would overfill it waits: at most two batches of records are ever unwritten, so a process
+    killed mid-drain leaves at most 2 x `batch` + one per sender thread (the sends in flight) unrecorded.
+    `written(records, owned)` is told, per batch, which claims were still held; a batch that could not be
+    written raises from the call that wrote it, with the records in `DatabaseLost.records`.
     """
 
-    def __init__(self, *, max_wait: float = 0.002) -> None:
+    def __init__(self, *, batch: int, max_age: float, written: Callable[[list[SuccessRecord], list[bool]], None]):
         self._cond = threading.Condition()
-        self._waiting: list[_Waiting] = []
+        self._pending: list[SuccessRecord] = []
+        self._oldest = 0.0
         self._writing = False
-        self._in_flight = 0  # senders between started() and handing over a record (or finished())
-        self._max_wait = max_wait
-        self._local = threading.local()
+        self._batch, self._max_age, self._written = max(1, batch), max_age, written
 
-    def started(self) -> None:
-        """This thread took a message: a leader may wait for its record."""
-        self._local.handed_over = False
+    def add(self, r: SuccessRecord) -> None:
         with self._cond:
-            self._in_flight += 1
+            self._cond.wait_for(lambda: len(self._pending) < self._batch or not self._writing)
+            if len(self._pending) >= self._batch:  # a full batch waited for the writer: it goes, this one waits
+                records = self._take()
+                self._pending.append(r)
+                self._oldest = time.monotonic()
+            else:
+                if not self._pending:
+                    self._oldest = time.monotonic()
+                self._pending.append(r)
+                if len(self._pending) < self._batch or self._writing:
+                    return
+                records = self._take()
+        self._write(records)
 
-    def finished(self) -> None:
-        """This thread is done with its message; if it handed over no record (a failure), stop waiting for it."""
-        if not getattr(self._local, "handed_over", True):
-            self._local.handed_over = True
+    def due(self) -> None:
+        """Write the waiting records if the oldest has waited `max_age` (and nobody is writing)."""
+        with self._cond:
+            if not self._pending or self._writing or time.monotonic() - self._oldest < self._max_age:
+                return
+            records = self._take()
+        self._write(records)
+
+    def flush(self) -> None:
+        """Write everything still waiting (the drain's end)."""
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writing)
+            if not self._pending:
+                return
+            records = self._take()
+        self._write(records)
+
+    def _take(self) -> list[SuccessRecord]:  # with the lock held
+        records, self._pending, self._writing = self._pending, [], True
+        return records
+
+    def _write(self, records: list[SuccessRecord]) -> None:
+        try:
+            owned = success_records(records)
+        except DatabaseError as exc:
+            raise DatabaseLost(records) from exc
+        finally:
             with self._cond:
-                self._in_flight -= 1
+                self._writing = False
                 self._cond.notify_all()
+        self._written(records, owned)
 
-    def record(self, r: SuccessRecord) -> bool:
-        mine = _Waiting(r)
-        with self._cond:
-            self._waiting.append(mine)
-            if not getattr(self._local, "handed_over", True):
-                self._local.handed_over = True
-                self._in_flight -= 1
-            self._cond.notify_all()
-            lead = not self._writing
-            if lead:
-                self._writing = True
-                # gather: the others in flight are about to hand over their records
-                self._cond.wait_for(lambda: self._in_flight <= 0, timeout=self._max_wait)
-        if not lead:
-            mine.done.wait()
-            if mine.error is not None:
-                raise mine.error
-            return mine.owned
-        while True:
-            with self._cond:
-                group, self._waiting = self._waiting, []
-                if not group:
-                    self._writing = False
-                    break
-            try:
-                for waiting, owned in zip(group, success_records([w.record for w in group]), strict=True):
-                    waiting.owned = owned
-            except BaseException as exc:  # every sender in the group learns its record did not commit
-                for waiting in group:
-                    waiting.error = exc
-            for waiting in group:
-                waiting.done.set()
-        if mine.error is not None:
-            raise mine.error
-        return mine.owned
+
+class DatabaseLost(DatabaseError):
+    """Sent messages whose records could not be written (the connection broke twice)."""
+
+    def __init__(self, records: list[SuccessRecord]) -> None:
+        super().__init__(f"{len(records)} sent messages could not be recorded")
+        self.records = records
 
 
 def _success_record_orm(r: SuccessRecord) -> bool:

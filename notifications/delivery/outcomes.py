@@ -1,13 +1,14 @@
-"""Outcomes: what happened to a send, written once, before the sender takes another row.
+"""Outcomes: what happened to a send, written once.
 
-* sent: the row, its attempt and its cost entry, through the group recorder (group_commit.py);
+* sent: the row, its attempt and its cost entry; in a drain, written with other successes (group_commit.py);
 * failed for now (pending, with a backoff), or for good (failed, then the fallback channel);
 * unknown: the request went out and no answer came back; the row waits for the provider's callback;
 * suppressed: the last re-check refused it; nothing was sent.
 
 Every write is guarded by the drain's claim token: a row whose lease expired and that another worker took over
-is not overwritten (the outcome is "lost", logged). That bounds duplicates after a crash: at most the sends in
-flight, one per sender thread, are unrecorded.
+is not overwritten (the outcome is "lost", logged). Failures are written before the sender takes another row;
+successes wait for their batch: after a crash at most 2 x COMMHUB_RECORD_BATCH successes and the sends in
+flight (one per sender thread) are unrecorded.
 """
 
 from __future__ import annotations
@@ -39,11 +40,12 @@ from preferences.services import sms_opt_out
 
 from .claim import claimed
 from .fallback import fallback_create
-from .group_commit import GroupRecorder, SuccessRecord, success_record
+from .group_commit import SuccessRecord, WriteBehind, success_record
 
 logger = logging.getLogger(__name__)
 
 LOST = "lost"  # the claim was taken over while this drain was sending: the outcome is not ours to write
+RECORDING = "recording"  # sent; its record waits to be written with others (the drain counts it then)
 TWILIO_OPTED_OUT = "twilio_21610"  # "Attempt to send to unsubscribed recipient"
 
 
@@ -119,18 +121,22 @@ def record_success(
     result: SendResult,
     token: uuid.UUID,
     attempt: Attempt,
-    recorder: GroupRecorder | None,
+    recorder: WriteBehind | None,
 ) -> str:
-    record = recorder.record if recorder is not None else success_record
-    owned = record(success_record_for(notification, result=result, token=token, attempt=attempt, now=timezone.now()))
-    if not owned:
-        logger.warning(
-            "notification %s was sent (provider id %s) after its claim was taken over: possible duplicate",
-            notification.pk,
-            result.provider_message_id,
-        )
-        return LOST
-    return Status.SENT
+    record = success_record_for(notification, result=result, token=token, attempt=attempt, now=timezone.now())
+    if recorder is not None:
+        recorder.add(record)
+        return RECORDING
+    return Status.SENT if success_record(record) else lost(record)
+
+
+def lost(record: SuccessRecord) -> str:
+    logger.warning(
+        "notification %s was sent (provider id %s) after its claim was taken over: possible duplicate",
+        record.notification.pk,
+        record.provider_message_id,
+    )
+    return LOST
 
 
 def record_suppressed(notification: Notification, *, refusal: Verdict, token: uuid.UUID) -> str:

@@ -5,8 +5,8 @@ re-checked (a STOP that arrived while the row waited wins; the drain re-checks a
 that answer stands for a second), and the send window (a row
 that waited past the recipient's 21:00 is held until their 08:00), then the message is rendered
 and handed to the channel's provider chain within its rate limits: a short wait is slept here, a longer one
-gives the row back to the queue (Throttled). Whatever happens is written by outcomes.py before the sender
-takes another row.
+gives the row back to the queue (Throttled). Whatever happens is written by outcomes.py: a failure before the
+sender takes another row, a success with others (group_commit.WriteBehind) when a drain passes its recorder.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from notifications.ratelimit import Throttled
 from preferences.policy import Verdict
 
 from .claim import hold_back
-from .group_commit import GroupRecorder
+from .group_commit import WriteBehind
 from .outbound import outbound_message
 from .outcomes import Attempt, record_deferred, record_expired, record_failure, record_success, record_suppressed
 
@@ -48,7 +48,7 @@ def notification_deliver(
     *,
     provider: Provider,
     token: uuid.UUID,
-    recorder: GroupRecorder | None = None,
+    recorder: WriteBehind | None = None,
     precheck: Precheck | None = None,
 ) -> str:
     """Send one claimed notification and record the outcome. Returns the status it ended in ("lost" when its
@@ -63,7 +63,7 @@ def _deliver(
     *,
     provider: Provider,
     token: uuid.UUID,
-    recorder: GroupRecorder | None,
+    recorder: WriteBehind | None,
     precheck: Precheck | None,
 ) -> str:
     started = timezone.now()

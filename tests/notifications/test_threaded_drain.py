@@ -1,6 +1,7 @@
-"""Sender threads and group commit, against committed data (each thread has its own connection)."""
+"""Sender threads and write-behind success records, against committed data (each thread has its own connection)."""
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -9,7 +10,7 @@ from django.utils import timezone
 from costs.models import CostEntry
 from notifications.constants import Status
 from notifications.delivery import notifications_claim, queue_drain
-from notifications.delivery.group_commit import GroupRecorder, SuccessRecord
+from notifications.delivery.group_commit import SuccessRecord, WriteBehind
 from notifications.models import DeliveryAttempt, Notification
 from notifications.services import SubmitRequest, notifications_submit_batch
 from tests.fakes.providers import MAILGUN
@@ -40,41 +41,51 @@ def test_four_sender_threads_send_and_record_every_message_once(catalogue, via_f
     assert len(via_fakes.sent(MAILGUN)) == 60 and len(sent_ids) == 60  # no duplicate provider call
 
 
-def test_group_recorder_commits_concurrent_records_and_reports_a_lost_claim(catalogue, recipient):
+def _alerts(n: int) -> tuple[uuid.UUID, list]:
     from notifications.services import notification_submit
 
-    rows = [
+    for _ in range(n):
         notification_submit(
             SubmitRequest(recipient="123", type="financial_alert", data={"amount": "$1", "account": "checking"})
         )
-        for _ in range(8)
-    ]
     token = uuid.uuid4()
-    claimed = notifications_claim(queue="sms_critical", limit=8, token=token, now=timezone.now())
-    Notification.objects.filter(pk=rows[0].pk).update(claim_token=uuid.uuid4())  # taken over by the sweeper
-    recorder = GroupRecorder()
-    outcomes: dict = {}
+    return token, notifications_claim(queue="sms_critical", limit=n, token=token, now=timezone.now())
+
+
+def _success(n, token) -> SuccessRecord:
+    now = timezone.now()
+    return SuccessRecord(
+        notification=n,
+        token=token,
+        provider="capture",
+        provider_message_id=f"id-{n.pk}",
+        attempt_number=1,
+        segments=1,
+        cost=None,
+        started_at=now,
+        duration_ms=1,
+        now=now,
+    )
+
+
+def test_write_behind_writes_concurrent_records_in_batches_and_reports_a_lost_claim(catalogue, recipient):
+    token, claimed = _alerts(8)
+    Notification.objects.filter(pk=claimed[0].pk).update(claim_token=uuid.uuid4())  # taken over by the sweeper
+    batches: list[int] = []
+    owned: dict = {}
+
+    def written(records, answers):
+        batches.append(len(records))
+        owned.update({r.notification.pk: ok for r, ok in zip(records, answers, strict=True)})
+
+    recorder = WriteBehind(batch=3, max_age=60, written=written)
     barrier = threading.Barrier(8)
 
     def send(n):
         from django.db import connection
 
         barrier.wait()
-        now = timezone.now()
-        outcomes[n.pk] = recorder.record(
-            SuccessRecord(
-                notification=n,
-                token=token,
-                provider="capture",
-                provider_message_id=f"id-{n.pk}",
-                attempt_number=1,
-                segments=1,
-                cost=None,
-                started_at=now,
-                duration_ms=1,
-                now=now,
-            )
-        )
+        recorder.add(_success(n, token))
         connection.close()
 
     threads = [threading.Thread(target=send, args=(n,)) for n in claimed]
@@ -82,9 +93,50 @@ def test_group_recorder_commits_concurrent_records_and_reports_a_lost_claim(cata
         t.start()
     for t in threads:
         t.join()
-    assert outcomes[rows[0].pk] is False and sum(outcomes.values()) == 7
+    assert batches == [3, 3]  # full batches only; two records wait
+    recorder.flush()  # the drain's end
+    assert batches == [3, 3, 2]
+    assert owned[claimed[0].pk] is False and sum(owned.values()) == 7
     assert Notification.objects.filter(status=Status.SENT).count() == 7
     assert DeliveryAttempt.objects.count() == 8  # the lost one's provider call is on record too
+
+
+def test_write_behind_holds_at_most_two_batches_unwritten(catalogue, recipient):
+    """While a batch is being written the next fills; a sender whose record would overfill it waits."""
+    import psycopg
+    from django.conf import settings as django_settings
+    from django.db import connection
+
+    token, claimed = _alerts(5)
+    recorder = WriteBehind(batch=2, max_age=60, written=lambda records, owned: None)
+    db = django_settings.DATABASES["default"]
+    locker = psycopg.connect(
+        host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=connection.settings_dict["NAME"], autocommit=False
+    )
+    locker.execute(f'SELECT 1 FROM "{Notification._meta.db_table}" WHERE id = %s FOR UPDATE', [claimed[0].pk])  # noqa: S608 (model metadata)
+
+    def add_all(rows):
+        from django.db import connection
+
+        for n in rows:
+            recorder.add(_success(n, token))
+        connection.close()
+
+    first = threading.Thread(target=add_all, args=(claimed[:2],))  # fills a batch, writes it: blocked by the lock
+    first.start()
+    time.sleep(0.3)
+    second = threading.Thread(target=add_all, args=(claimed[2:],))  # fills the next batch, then must wait
+    second.start()
+    second.join(timeout=1.0)
+    assert first.is_alive() and second.is_alive()  # 2 being written, 2 waiting, the fifth sender held back
+    assert Notification.objects.filter(status=Status.SENT).count() == 0
+    locker.rollback()
+    locker.close()
+    first.join(timeout=10)
+    second.join(timeout=10)
+    recorder.flush()
+    assert not first.is_alive() and not second.is_alive()
+    assert Notification.objects.filter(status=Status.SENT).count() == 5
 
 
 def test_concurrent_claims_are_disjoint_and_respect_their_limit(catalogue, recipient):
