@@ -61,9 +61,9 @@ _MEMBER_SQL = (
 def _member(user: Any) -> Member | None:
     """Read once per request (cached on the user object), by a fixed statement: every API request asks, and
     compiling an ORM query for it cost more than the database spends answering."""
-    cached = getattr(user, "_commhub_member", False)
+    cached: Member | bool | None = getattr(user, "_commhub_member", False)
     if cached is not False:
-        return cached
+        return cached if isinstance(cached, Member) else None
     with connections[router.db_for_read(Membership)].cursor() as cursor:
         cursor.execute(_MEMBER_SQL, [user.pk])
         row = cursor.fetchone()
@@ -127,8 +127,8 @@ class ScopedSessionAuthentication(RefusesDeactivatedOrganisations, SessionAuthen
 class ScopedJWTScheme(SimpleJWTScheme):
     """The OpenAPI security scheme: simplejwt's, for the subclass above."""
 
-    target_class = ScopedJWTAuthentication
+    target_class = ScopedJWTAuthentication  # type: ignore[assignment]  # drf-spectacular takes a class or its path
 
 
 class ScopedSessionScheme(SessionScheme):
-    target_class = ScopedSessionAuthentication
+    target_class = ScopedSessionAuthentication  # type: ignore[assignment]  # (as above)
