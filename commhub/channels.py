@@ -6,7 +6,7 @@ channel itself:
 
 * preferences: where a recipient's address for the channel is, how an address is normalised and how the
   suppression list spells it; which words name it in a decision trace;
-* templates: which parts (subject, text, html, title, action_url) a version for the channel has;
+* templates: which parts (subject, text, html, title, action_url, action_label) a version for the channel has;
 * costs: what a price counts (a message, or an SMS segment) and whether it depends on the destination;
 * the decision engine: whether quiet hours apply to it by default;
 * the send path: the providers that carry it, channel-specific additions to a message (e.g. one-click
@@ -29,7 +29,7 @@ from django.conf import settings
 MESSAGE = "message"  # a price counts messages
 SEGMENT = "segment"  # a price counts SMS segments
 COST_UNITS = {MESSAGE: "Message", SEGMENT: "SMS segment"}
-TEMPLATE_PARTS = ("subject", "text", "html", "title", "action_url")
+TEMPLATE_PARTS = ("subject", "text", "html", "title", "action_url", "action_label")
 
 
 class Sender(Protocol):

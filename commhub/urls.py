@@ -13,6 +13,7 @@ from audit.api.views import AuditEntryViewSet
 from commhub.health import health_view
 from commhub.metrics import metrics_view
 from commhub.throttling import lockout_response
+from inbox.api.views import MeInboxViewSet
 from notifications.api.me import MeEffectivePreferencesView, MeNotificationViewSet
 from notifications.api.urls import contract_urlpatterns
 from notifications.api.views import NotificationTypeViewSet, NotificationViewSet
@@ -72,6 +73,7 @@ me_router.include_root_view = False
 me_router.register("preferences", me.MePreferenceViewSet, basename="me-preference")
 me_router.register("consents", me.MeConsentViewSet, basename="me-consent")
 me_router.register("notifications", MeNotificationViewSet, basename="me-notification")
+me_router.register("inbox", MeInboxViewSet, basename="me-inbox")
 me_urlpatterns = [
     path("", me.MeView.as_view(), name="me"),
     path("preferences/effective/", MeEffectivePreferencesView.as_view(), name="me-preferences-effective"),

@@ -14,6 +14,7 @@ DEFAULT_PRICES = [
     # channel, unit, price (USD) -- the catalogue's defaults, editable in the admin afterwards.
     ("sms", PricingRule.Unit.SEGMENT, Decimal("0.0075")),
     ("email", PricingRule.Unit.MESSAGE, Decimal("0.0001")),
+    ("in_app", PricingRule.Unit.MESSAGE, Decimal("0")),  # commhub carries it: a price of zero, still counted
 ]
 
 

@@ -41,7 +41,7 @@ TYPES: list[dict] = [
         "tier": Tier.DAILY,
         "purpose": Purpose.TRANSACTIONAL,
         # channels it may use -> rate limit per minute across all workers
-        "channels": {"sms": 20, "email": 10},
+        "channels": {"sms": 20, "email": 10, "in_app": 60},
         "max_retries": 2,
         "retry_base_delay": 5 * MINUTE,
         "category": "reminders",
@@ -78,7 +78,7 @@ TYPES: list[dict] = [
         "tier": Tier.DAILY,
         "purpose": Purpose.MARKETING,
         # channels it may use -> rate limit per minute across all workers
-        "channels": {"sms": 30, "email": 15},
+        "channels": {"sms": 30, "email": 15, "in_app": 60},
         "max_retries": 1,
         "retry_base_delay": 15 * MINUTE,
         "category": "engagement",
@@ -221,6 +221,16 @@ TEMPLATES: dict[tuple[str, str], dict] = {
         "{{ message | default('Keep going.') }}",
         "<p>{{ message | default('Keep going.') }}</p>",
     ),
+    ("payment_reminder", "in_app"): {
+        "title": "{{ bill_name }} is due {{ due_date }}",
+        "body": "{{ bill_name }} of {{ amount }} is due {{ due_date }}.",
+        "action_url": "{{ pay_url | default('/billing') }}",
+        "action_label": "Pay now",
+    },
+    ("milestone_reminder", "in_app"): {
+        "title": "🎉 {{ milestone_name }} achieved!",
+        "body": "{{ message | default('Keep going.') }}",
+    },
     ("monthly_report", "email"): _email(
         "Your monthly report for {{ month }}",
         "Your report for {{ month }} is ready.{% if summary is defined %}\n\n{{ summary }}{% endif %}",

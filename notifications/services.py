@@ -84,6 +84,11 @@ def catalogue_install() -> tuple[int, int]:
                 "subject": template_source.get("subject", ""),
                 "text": template_source.get("body", ""),
                 "html": template_source.get("html", ""),
+                **{
+                    part: template_source[part]
+                    for part in ("title", "action_url", "action_label")
+                    if part in template_source
+                },
             }
             version = version_create(
                 template=template,

@@ -145,6 +145,7 @@ class TemplateVersion(models.Model):
     html = models.TextField(blank=True, help_text="Email HTML part; autoescaped.")
     title = models.CharField(max_length=255, blank=True, help_text="Push / in-app title.")
     action_url = models.CharField(max_length=1000, blank=True, help_text="In-app action link.")
+    action_label = models.CharField(max_length=64, blank=True, help_text="In-app: the action link's words.")
     variables = models.JSONField(
         default=list,
         blank=True,

@@ -72,6 +72,9 @@ class RenderedMessage:
     subject: str
     body: str
     html: str
+    title: str = ""  # push and in-app: the headline
+    action_url: str = ""  # in-app: where the item leads
+    action_label: str = ""  # in-app: the link's words
 
 
 @lru_cache(maxsize=2048)
@@ -174,7 +177,14 @@ def render_version(version, *, context: Mapping[str, Any], layout=None) -> Rende
                 html = _render_part(layout.html, {**context, "content": content, "subject": subject}, html=True)
             if layout.text and text:
                 text = _render_part(layout.text, {**context, "content": text, "subject": subject}, html=False)
-        return RenderedMessage(subject=subject, body=text, html=html)
+        title = " ".join(_render_part(version.title, context, html=False).split()) if version.title else ""
+        action_url = _render_part(version.action_url, context, html=False).strip() if version.action_url else ""
+        label = (
+            " ".join(_render_part(version.action_label, context, html=False).split()) if version.action_label else ""
+        )
+        return RenderedMessage(
+            subject=subject, body=text, html=html, title=title, action_url=action_url, action_label=label
+        )
 
 
 # --- HTML to text -------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from analytics.models import DailyRollup, QueueDepthSample
 from analytics.rollups import rollups_build
 from audit.models import AuditEntry
 from costs.models import Budget, CostEntry, PricingRule
+from inbox.models import InboxItem
 from notifications.delivery import queue_drain
 from notifications.models import CapturedMessage, Notification, NotificationType, RecurringSend, TypeOverride
 from notifications.recurring import recurring_save
@@ -90,6 +91,15 @@ def populate() -> dict[type[Model], Model]:
             timezone="America/New_York",
         )
     )
+    in_app = notification_submit(
+        SubmitRequest(
+            recipient="123",
+            type="payment_reminder",
+            channel="in_app",
+            data={"bill_name": "Rent", "amount": "$1", "due_date": "today"},
+        )
+    )
+    queue_drain(queue=in_app.queue, threads=1)
     rollups_build()
     queue_depths_sample(now=timezone.now())
     SolarSchedule.objects.get_or_create(event="sunrise", latitude=Decimal("48.85"), longitude=Decimal("2.35"))
@@ -134,6 +144,7 @@ def populate() -> dict[type[Model], Model]:
         BlacklistedToken: BlacklistedToken.objects.get(token__jti=issued["jti"]),
     }
     objects[Organisation] = organisation_create(slug="marketing", name="Marketing")[0]
+    objects[InboxItem] = InboxItem.objects.filter(notification_id=in_app.pk).first()
     objects[TypeOverride] = TypeOverride.objects.create(notification_type=ntype, priority=2, max_retries=5)
     missing = [model.__name__ for model, obj in objects.items() if obj is None]
     assert not missing and waiting.status == "scheduled", missing

@@ -7,6 +7,7 @@
     costs            prices, the ledger, budgets
     templates_app    templates and rendering
     notifications    types, notifications, the send path
+    inbox            the in-app channel and its inbox
     analytics        rollups, dashboard, gauges
     commhub (top)    urls, health, metrics, throttling, the embedded launcher: may import anything
 
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-APPS = ("commhub", "audit", "orgs", "preferences", "costs", "templates_app", "notifications", "analytics")
+APPS = ("commhub", "audit", "orgs", "preferences", "costs", "templates_app", "notifications", "inbox", "analytics")
 COMMHUB_TOP = {
     "commhub.urls",
     "commhub.health",
@@ -40,7 +41,8 @@ MAY_IMPORT = {
     "costs": {"commhub", "orgs", "audit"},
     "templates_app": {"commhub", "orgs", "audit", "preferences", "costs"},
     "notifications": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app"},
-    "analytics": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app", "notifications"},
+    "inbox": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app", "notifications"},
+    "analytics": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app", "notifications", "inbox"},
     "commhub-top": set(APPS),
 }
 

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "costs",
     "templates_app",
     "notifications",
+    "inbox",
     "analytics",
 ]
 

@@ -13,7 +13,9 @@ from .database import DATABASES
 
 # The channels: dotted paths of the modules that declare them (see commhub.channels). Their order is the order
 # a worker serves a tier's queues in (SMS before email). Adding a channel is adding its module here.
-COMMHUB_CHANNELS = env.list("COMMHUB_CHANNELS", default=["notifications.channels.sms", "notifications.channels.email"])
+COMMHUB_CHANNELS = env.list(
+    "COMMHUB_CHANNELS", default=["notifications.channels.sms", "notifications.channels.email", "inbox.in_app"]
+)
 
 COMMHUB = {
     # How long a worker owns a claimed row; the sweeper re-queues rows whose lease ran out.

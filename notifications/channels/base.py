@@ -23,6 +23,9 @@ class OutboundMessage:
     body: str
     subject: str = ""
     html: str = ""
+    title: str = ""  # push and in-app
+    action_url: str = ""  # in-app
+    action_label: str = ""  # in-app
     headers: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
     limits: tuple = ()  # rate limits (ratelimit.Rate) that must all allow this message, whatever the sender

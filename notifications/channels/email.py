@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import requests
@@ -262,7 +263,7 @@ def with_unsubscribe_footer(
             f'{html}\n<p style="font-size:12px;color:#666">You receive these {escape(category)} emails because '
             f'you agreed to. <a href="{escape(link)}">Unsubscribe</a></p>'
         )
-    return RenderedMessage(subject=rendered.subject, body=body, html=html)
+    return replace(rendered, body=body, html=html)
 
 
 EMAIL = register(EmailChannel())

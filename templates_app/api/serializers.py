@@ -50,6 +50,7 @@ class VersionInput(StrictInput):
     html = serializers.CharField(required=False, allow_blank=True, max_length=500_000)
     title = serializers.CharField(required=False, allow_blank=True, max_length=255)
     action_url = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+    action_label = serializers.CharField(required=False, allow_blank=True, max_length=64)
     variables = serializers.ListField(
         child=serializers.DictField(),
         required=False,
@@ -80,6 +81,7 @@ class VersionOutput(serializers.ModelSerializer):
             "html",
             "title",
             "action_url",
+            "action_label",
             "variables",
             "use_layout",
             "layout",

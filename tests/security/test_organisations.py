@@ -32,6 +32,7 @@ from audit.models import AuditEntry
 from commhub import tenancy
 from commhub.enduser import mint_user_token
 from costs.models import Budget
+from inbox.models import InboxItem
 from notifications.management.commands.create_api_client import api_client_group
 from notifications.models import Notification, NotificationType, RecurringSend, TypeOverride
 from notifications.recurring import recurring_save
@@ -62,6 +63,7 @@ PARAMETERS = {
     "/api/v1/me/preferences/{id}/": "preference",
     "/api/v1/me/consents/{id}/": "consent",
     "/api/v1/me/notifications/{id}/": "notification",
+    "/api/v1/me/inbox/{id}/": "inbox",
     "/api/communication/status/{task_id}": "notification",
     "/api/communication/cancel/{task_id}": "notification",
     "/api/v1/types/{key}/": "shared",  # the catalogue every organisation reads
@@ -119,6 +121,7 @@ def _state() -> dict[str, list[dict]]:
         RecurringSend,
         Template,
         TypeOverride,
+        InboxItem,
     )
     state = {model.__name__: _everything(model) for model in models}
     state["TemplateVersion"] = _everything(TemplateVersion)
@@ -185,6 +188,7 @@ def _beta_objects(beta) -> dict[str, Any]:
         )
         version_publish(version=version)
         TypeOverride.objects.create(notification_type=ntype, max_retries=7)
+        item = InboxItem.objects.create(recipient=bea, notification_id=sent.pk, title="Beta inbox item")
     return {
         "recipient": "beta-1",
         "notification": str(sent.pk),
@@ -194,11 +198,14 @@ def _beta_objects(beta) -> dict[str, Any]:
         "template": template.pk,
         "version": version.pk,
         "audit": AuditEntry._base_manager.filter(organisation=beta).first().pk,
+        "inbox": item.pk,
+        "organisation": beta.pk,
         "budget": budget,
         "recurring": recurring,
         "markers": [
             "bea@beta.example",
             "+14155559999",
+            "Beta inbox item",
             str(sent.pk),
             "Beta budget",
             "Beta weekly",
@@ -222,6 +229,8 @@ def _default_objects(objects: dict) -> dict[str, Any]:
         "template": None,  # shared: read by every organisation, changed by none but the default one
         "version": None,
         "audit": objects[AuditEntry].pk,
+        "inbox": objects[InboxItem].pk,
+        "organisation": 1,
         "markers": [
             "dana@example.com",
             "+14155550123",
@@ -335,7 +344,14 @@ def test_no_operation_lets_one_organisation_see_or_touch_another(world, attacker
                 problems.append(f"{role} {method.upper()} {path}: shows {seen}")
             checked += 1
     after = _state()
-    changed = [f"{name} {row['pk']}" for name, rows in before.items() for row in rows if row not in after[name]]
+    # the attacker's calls may change what is theirs (a /me/ read-all reads the attacker's own inbox); nothing else
+    own = objects[attacker]["organisation"]
+    changed = [
+        f"{name} {row['pk']}"
+        for name, rows in before.items()
+        for row in rows
+        if row not in after[name] and row.get("organisation") != own
+    ]
     assert not problems, "\n".join(problems)
     assert not changed, f"the victim's rows changed: {changed}"
     assert checked > 60, checked

@@ -22,7 +22,7 @@ LAYOUT = SimpleNamespace(pk=1, html=EMAIL_LAYOUT["html"], text=EMAIL_LAYOUT["tex
 
 
 def _version(pk: int, subject: str, text: str, html: str) -> SimpleNamespace:
-    return SimpleNamespace(pk=pk, subject=subject, text=text, html=html)
+    return SimpleNamespace(pk=pk, subject=subject, text=text, html=html, title="", action_url="", action_label="")
 
 
 CATALOGUE_EMAIL = [
