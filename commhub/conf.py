@@ -24,6 +24,8 @@ class Knobs:
     drain_batch_size: int
     drain_threads: int
     record_batch: int
+    realtime_redis_url: str
+    stream_max_seconds: float
     record_wait_ms: float
     drain_time_budget_seconds: float
     esp_batch_size: int

@@ -10,13 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.db import transaction
+
 from commhub.channels import MESSAGE, ChannelSpec, register
 from notifications.channels.base import OutboundMessage, Provider, SendResult
 from notifications.channels.failover import FailoverProvider
 from notifications.models import Notification
 from notifications.selectors import notification_type_by_id
 
-from .models import InboxItem
+from .events import events_record
+from .models import InboxEvent, InboxItem
 
 
 class InboxProvider(Provider):
@@ -30,18 +33,21 @@ class InboxProvider(Provider):
         row = Notification.objects.values("recipient_id", "organisation_id", "notification_type_id").get(
             pk=payload.notification_id
         )
-        item, _ = InboxItem.objects.get_or_create(
-            notification_id=payload.notification_id,
-            defaults={
-                "organisation_id": row["organisation_id"],
-                "recipient_id": row["recipient_id"],
-                "title": payload.title[:255],
-                "body": payload.body,
-                "action_url": payload.action_url[:1000],
-                "action_label": payload.action_label[:64],
-                "category": getattr(notification_type_by_id(row["notification_type_id"]), "category", "")[:64],
-            },
-        )
+        with transaction.atomic():  # the item and its "new" event, or neither
+            item, created = InboxItem.objects.get_or_create(
+                notification_id=payload.notification_id,
+                defaults={
+                    "organisation_id": row["organisation_id"],
+                    "recipient_id": row["recipient_id"],
+                    "title": payload.title[:255],
+                    "body": payload.body,
+                    "action_url": payload.action_url[:1000],
+                    "action_label": payload.action_label[:64],
+                    "category": getattr(notification_type_by_id(row["notification_type_id"]), "category", "")[:64],
+                },
+            )
+            if created:
+                events_record([item], InboxEvent.Kind.NEW)
         return item
 
     def parse_result(self, response: InboxItem, payload: Any, message: OutboundMessage) -> SendResult:

@@ -41,3 +41,30 @@ class InboxItem(models.Model):
 
     def __str__(self) -> str:
         return self.title or self.body[:60]
+
+
+class InboxEvent(models.Model):
+    """What happened to a person's inbox, in order: the stream's log. A client that reconnects with the id of the
+    last event it saw (Last-Event-ID) is sent every later one, so it misses nothing."""
+
+    class Kind(models.TextChoices):
+        NEW = "new"
+        SEEN = "seen"
+        READ = "read"
+        UNREAD = "unread"
+        ARCHIVED = "archived"
+        UNARCHIVED = "unarchived"
+
+    organisation = organisation_field()
+    recipient = models.ForeignKey("preferences.Recipient", on_delete=models.CASCADE, related_name="+")
+    item = models.ForeignKey(InboxItem, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrganisationScoped()
+
+    class Meta:
+        indexes = [models.Index(fields=["recipient", "id"], name="inbox_event_after")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.item_id}"

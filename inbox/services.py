@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from notifications.feedback import FeedbackEvent, provider_event_apply
 
-from .models import InboxItem
+from .events import events_record
+from .models import InboxEvent, InboxItem
 
 PROVIDER = "inbox"
 
@@ -38,6 +39,7 @@ def items_seen(items: QuerySet[InboxItem]) -> int:
     with transaction.atomic():
         fresh = list(items.filter(seen_at__isnull=True).select_for_update())
         InboxItem.objects.filter(pk__in=[i.pk for i in fresh]).update(seen_at=timezone.now())
+        events_record(fresh, InboxEvent.Kind.SEEN)
         _report(fresh, "delivered")
     return len(fresh)
 
@@ -50,17 +52,26 @@ def items_read(items: QuerySet[InboxItem]) -> int:
         ids = [i.pk for i in unread]
         InboxItem.objects.filter(pk__in=ids, seen_at__isnull=True).update(seen_at=now)
         InboxItem.objects.filter(pk__in=ids).update(read_at=now)
+        events_record(unread, InboxEvent.Kind.READ)
         _report(unread, "delivered")  # a read item was seen (already reported ones are duplicates: ignored)
         _report(unread, "opened")
     return len(unread)
 
 
+def _flip(items: QuerySet[InboxItem], field: str, value: object, kind: str) -> int:
+    with transaction.atomic():
+        changed = list(items.select_for_update())
+        InboxItem.objects.filter(pk__in=[i.pk for i in changed]).update(**{field: value})
+        events_record(changed, kind)
+    return len(changed)
+
+
 def items_unread(items: QuerySet[InboxItem]) -> int:
     """Mark these items unread again (the read already reported stays: it happened)."""
-    return items.exclude(read_at__isnull=True).update(read_at=None)
+    return _flip(items.exclude(read_at__isnull=True), "read_at", None, InboxEvent.Kind.UNREAD)
 
 
 def items_archive(items: QuerySet[InboxItem], *, archived: bool) -> int:
     if archived:
-        return items.filter(archived_at__isnull=True).update(archived_at=timezone.now())
-    return items.exclude(archived_at__isnull=True).update(archived_at=None)
+        return _flip(items.filter(archived_at__isnull=True), "archived_at", timezone.now(), InboxEvent.Kind.ARCHIVED)
+    return _flip(items.exclude(archived_at__isnull=True), "archived_at", None, InboxEvent.Kind.UNARCHIVED)

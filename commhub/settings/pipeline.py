@@ -89,6 +89,14 @@ COMMHUB = {
         "COMMHUB_RATE_LIMIT_REDIS_URL",
         default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
     ),
+    # In-app inbox streams: the Redis whose pub/sub wakes a person's open streams on every web node (blank: the
+    # streams look for new events in the database twice a second, as in the embedded mode).
+    "REALTIME_REDIS_URL": env.str(
+        "COMMHUB_REALTIME_REDIS_URL",
+        default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+    ),
+    # An inbox stream ends after this long; its client reconnects with its last event id and misses nothing.
+    "STREAM_MAX_SECONDS": env.float("COMMHUB_STREAM_MAX_SECONDS", default=1800.0),
     "TYPE_RATE_LIMITS": env.bool("COMMHUB_TYPE_RATE_LIMITS", default=True),
     "SENDER_RATES": env.dict("COMMHUB_SENDER_RATES", cast={"value": float}, default={}),
     "RATE_CRITICAL_HEADROOM": env.int("COMMHUB_RATE_CRITICAL_HEADROOM", default=5),

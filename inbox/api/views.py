@@ -38,7 +38,9 @@ class InboxItemOutput(serializers.ModelSerializer):
 class InboxFilter(serializers.Serializer):  # beside `cursor` and `page_size`
     unread = serializers.BooleanField(required=False, help_text="Only unread items (true) or only read ones (false).")
     archived = serializers.BooleanField(default=False, help_text="Archived items instead of the inbox (default false).")
-    category = serializers.CharField(required=False, max_length=64)
+    category = serializers.CharField(required=False, allow_blank=True, max_length=64, help_text="Blank: every one.")
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=100)
+    cursor = serializers.CharField(required=False, allow_blank=True)
 
 
 class ItemsInput(StrictInput):
@@ -70,6 +72,7 @@ class MeInboxViewSet(EndUserView, mixins.ListModelMixin, mixins.RetrieveModelMix
     serializer_class = InboxItemOutput
     pagination_class = NewestFirst
     queryset = InboxItem.objects.none()  # the model, for the API schema; get_queryset scopes it to you
+    lookup_value_regex = "[0-9]+"
 
     def mine(self):
         if getattr(self, "swagger_fake_view", False):  # the API schema is being generated: nobody is calling
@@ -95,8 +98,10 @@ class MeInboxViewSet(EndUserView, mixins.ListModelMixin, mixins.RetrieveModelMix
             OpenApiParameter("unread", bool),
             OpenApiParameter("archived", bool),
             OpenApiParameter("category", str),
-            OpenApiParameter("cursor", str),
-            OpenApiParameter("page_size", int),
+            OpenApiParameter("cursor", str, description="From the previous page's `next` or `previous`."),
+            OpenApiParameter(
+                "page_size", {"type": "integer", "minimum": 1, "maximum": 100}, description="20 by default."
+            ),
         ]
     )
     def list(self, request, *args, **kwargs):

@@ -150,3 +150,21 @@ def test_a_person_who_turned_in_app_off_gets_no_item(dana):
     n = submit(recipient="dana", type="payment_reminder", channel="in_app", data=BILL)
     assert n.status == Status.SUPPRESSED and n.decision_trace[-1]["check"] == "preference"
     assert not InboxItem.objects.filter(recipient=dana).exists()
+
+
+def test_the_stream_under_a_wsgi_server_polls_the_database_and_resumes_from_an_event_id(dana, settings):
+    """The embedded mode (runserver, no Redis): the same URL streams from a thread, looking twice a second."""
+    settings.COMMHUB = {**settings.COMMHUB, "REALTIME_REDIS_URL": ""}
+    me = client_for("dana")
+    frames = iter(me.get("/api/v1/me/inbox/stream/").streaming_content)
+    assert next(frames) == b"retry: 2000\n\n"
+    assert next(frames) == b'event: unread\ndata: {"unread": 0}\n\n'
+    n = deliver()
+    new = next(frames).decode()
+    item = InboxItem.objects.get(notification=n)
+    assert new.startswith("id: ") and "event: new\n" in new and f'"id": {item.pk}' in new
+    last = int(new[4 : new.index("\n")])
+    me.post(f"/api/v1/me/inbox/{item.pk}/read/")
+    resumed = iter(me.get("/api/v1/me/inbox/stream/", HTTP_LAST_EVENT_ID=str(last)).streaming_content)
+    assert next(resumed) == b"retry: 2000\n\n"
+    assert "event: read\n" in next(resumed).decode()  # no fresh start: straight to what it missed
