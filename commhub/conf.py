@@ -26,6 +26,7 @@ class Knobs:
     record_batch: int
     realtime_redis_url: str
     stream_max_seconds: float
+    inbox_demo: bool
     record_wait_ms: float
     drain_time_budget_seconds: float
     esp_batch_size: int

@@ -14,6 +14,7 @@ from commhub.health import health_view
 from commhub.metrics import metrics_view
 from commhub.throttling import lockout_response
 from inbox.api.views import MeInboxViewSet
+from inbox.demo import inbox_demo
 from inbox.stream import inbox_stream
 from notifications.api.me import MeEffectivePreferencesView, MeNotificationViewSet
 from notifications.api.urls import contract_urlpatterns
@@ -96,6 +97,7 @@ urlpatterns = [
     path("api/token/", TokenView.as_view(), name="token_obtain_pair"),
     path("api/token/refresh/", TokenRefresh.as_view(), name="token_refresh"),
     path("api/v1/me/inbox/stream/", inbox_stream, name="me-inbox-stream"),
+    path("inbox/demo/", inbox_demo, name="inbox-demo"),
     path("api/v1/me/", include(me_urlpatterns)),
     # the documented form, without the trailing slash (the router serves .../preview/ too)
     path("api/v1/templates/<int:pk>/preview", TemplateViewSet.as_view({"post": "preview"})),

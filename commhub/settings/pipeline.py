@@ -7,7 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from commhub.conf import parse_rate
 
-from .base import env
+from .base import DEBUG, env
 from .broker import CELERY_BROKER_URL
 from .database import DATABASES
 
@@ -97,6 +97,8 @@ COMMHUB = {
     ),
     # An inbox stream ends after this long; its client reconnects with its last event id and misses nothing.
     "STREAM_MAX_SECONDS": env.float("COMMHUB_STREAM_MAX_SECONDS", default=1800.0),
+    # /inbox/demo/: a page with the inbox widget for a demo user (it mints end-user tokens: development only).
+    "INBOX_DEMO": env.bool("COMMHUB_INBOX_DEMO", default=DEBUG),
     "TYPE_RATE_LIMITS": env.bool("COMMHUB_TYPE_RATE_LIMITS", default=True),
     "SENDER_RATES": env.dict("COMMHUB_SENDER_RATES", cast={"value": float}, default={}),
     "RATE_CRITICAL_HEADROOM": env.int("COMMHUB_RATE_CRITICAL_HEADROOM", default=5),
