@@ -132,3 +132,12 @@ AXES_LOCKOUT_CALLABLE = "commhub.throttling.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "commhub.net.client_address"
 AXES_VERBOSE = False
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+
+# The inbox widget runs on the product's own pages (another origin) and calls the end-user API with the person's
+# token: those origins, and only the /api/v1/me/ routes, get CORS answers. No cookies (a bearer token).
+CORS_ALLOWED_ORIGINS = env.list("COMMHUB_WIDGET_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/v1/me/.*$"
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_HEADERS = ("authorization", "content-type", "last-event-id")
+CORS_ALLOW_METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS")
+CORS_PREFLIGHT_MAX_AGE = 3600

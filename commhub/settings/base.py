@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "anymail",
     "axes",
+    "corsheaders",
     # commhub's apps, lowest layer first: each imports only the ones above it in this list (tests/test_layers.py)
     "audit",
     "orgs",
@@ -65,6 +66,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "commhub.counters.RequestMetricsMiddleware",
+    "corsheaders.middleware.CorsMiddleware",  # before anything that answers: a refusal must be readable too
     "commhub.middleware.RefuseOversizedBodies",
     "commhub.middleware.RefuseUnstorableText",
     "audit.context.AuditContextMiddleware",

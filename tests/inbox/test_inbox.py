@@ -168,3 +168,20 @@ def test_the_stream_under_a_wsgi_server_polls_the_database_and_resumes_from_an_e
     resumed = iter(me.get("/api/v1/me/inbox/stream/", HTTP_LAST_EVENT_ID=str(last)).streaming_content)
     assert next(resumed) == b"retry: 2000\n\n"
     assert "event: read\n" in next(resumed).decode()  # no fresh start: straight to what it missed
+
+
+def test_the_widget_origins_get_cors_answers_on_the_end_user_api_only(dana, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["https://app.example.com"]
+    preflight = {"HTTP_ACCESS_CONTROL_REQUEST_METHOD": "GET", "HTTP_ACCESS_CONTROL_REQUEST_HEADERS": "authorization"}
+    client = APIClient()
+    allowed = client.options("/api/v1/me/inbox/unread-count/", HTTP_ORIGIN="https://app.example.com", **preflight)
+    assert allowed.status_code == 200
+    assert allowed["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "authorization" in allowed["Access-Control-Allow-Headers"]
+    assert "Access-Control-Allow-Credentials" not in allowed  # a bearer token, never cookies
+    other = client.options("/api/v1/me/inbox/unread-count/", HTTP_ORIGIN="https://evil.example", **preflight)
+    assert "Access-Control-Allow-Origin" not in other
+    staff_api = client.options("/api/v1/notifications/", HTTP_ORIGIN="https://app.example.com", **preflight)
+    assert "Access-Control-Allow-Origin" not in staff_api  # the service API is for backends, not browsers
+    answer = client_for("dana").get("/api/v1/me/inbox/unread-count/", HTTP_ORIGIN="https://app.example.com")
+    assert answer.json() == {"unread": 0} and answer["Access-Control-Allow-Origin"] == "https://app.example.com"
