@@ -23,6 +23,8 @@ echo "### single-send API"
 $PY bench/api_single.py | tee bench/results/api_single.txt
 echo "### batch ingest"
 $PY bench/batch_ingest.py | tee bench/results/batch_ingest.txt
+echo "### in-app inbox: badge and first page among a million rows, delivery through a worker"
+$PY bench/inbox.py | tee bench/results/inbox.txt
 echo "### rate-limit decision (Redis and database stores)"
 $PY bench/ratelimit.py | tee bench/results/ratelimit.txt
 
