@@ -185,3 +185,31 @@ def test_the_widget_origins_get_cors_answers_on_the_end_user_api_only(dana, sett
     assert "Access-Control-Allow-Origin" not in staff_api  # the service API is for backends, not browsers
     answer = client_for("dana").get("/api/v1/me/inbox/unread-count/", HTTP_ORIGIN="https://app.example.com")
     assert answer.json() == {"unread": 0} and answer["Access-Control-Allow-Origin"] == "https://app.example.com"
+
+
+def test_a_person_of_another_organisation_with_the_same_id_sees_only_their_own_inbox(dana, settings):
+    """Two organisations each have a "dana": each one's token, list and stream reach their own items only."""
+    from commhub import tenancy
+    from orgs.services import organisation_create
+
+    settings.COMMHUB = {**settings.COMMHUB, "REALTIME_REDIS_URL": ""}
+    settings.USER_JWT = {
+        **settings.USER_JWT,
+        "ORGANISATION_KEYS": {"beta": "beta-organisation-end-user-key-" + "b" * 40},
+    }
+    beta, _ = organisation_create(slug="beta", name="Beta")
+    with tenancy.within(beta.pk):
+        RecipientFactory(external_id="dana", email="", phone="")
+    beta_dana = APIClient()
+    beta_dana.credentials(HTTP_AUTHORIZATION=f"Bearer {mint_user_token('dana', organisation='beta')}")
+    frames = iter(beta_dana.get("/api/v1/me/inbox/stream/").streaming_content)
+    next(frames), next(frames)  # retry, unread
+    ours = InboxItem.objects.get(notification=deliver(data={**BILL, "bill_name": "Default rent"}))
+    with tenancy.within(beta.pk):
+        theirs = InboxItem.objects.get(notification=deliver(data={**BILL, "bill_name": "Beta rent"}))
+    first = next(frames).decode()
+    assert f'"id": {theirs.pk}' in first and "Default rent" not in first  # the default dana's item never came
+    listed = [i["id"] for i in beta_dana.get("/api/v1/me/inbox/").json()["results"]]
+    assert listed == [theirs.pk]
+    assert beta_dana.post(f"/api/v1/me/inbox/{ours.pk}/read/").status_code == 404
+    assert [i["id"] for i in client_for("dana").get("/api/v1/me/inbox/").json()["results"]] == [ours.pk]
