@@ -132,8 +132,11 @@ async def _async_events(person: _Person, last_id: int | None) -> AsyncIterator[s
     try:
         while time.monotonic() < ends:
             if pubsub is not None and subscribed_to is None and person.recipient_id is not None:
-                subscribed_to = person.recipient_id
-                await pubsub.subscribe(channel_of(subscribed_to))
+                try:
+                    await pubsub.subscribe(channel_of(person.recipient_id))
+                    subscribed_to = person.recipient_id
+                except redis.RedisError:  # Redis is away: this stream looks in the database instead
+                    pubsub = None
             frames = await sync_to_async(person.after)(last_id)
             for frame in frames:
                 yield frame

@@ -38,11 +38,12 @@ BILL = {"bill_name": "Rent", "amount": "$900", "due_date": "1 May"}
 
 
 @pytest.fixture
-def asgi_server(tmp_path, settings) -> Iterator[str]:
-    """commhub under uvicorn (ASGI), against the test database and Redis."""
+def asgi_server(tmp_path, settings, request) -> Iterator[str]:
+    """commhub under uvicorn (ASGI), against the test database and Redis (parametrize it with more env)."""
     settings.USER_JWT = {**settings.USER_JWT, "SIGNING_KEY": USER_KEY}
     port = _free_port()
-    env = worker_env(DEBUG="false", USER_JWT_SIGNING_KEY=USER_KEY, ALLOWED_HOSTS="127.0.0.1,localhost")
+    extra = getattr(request, "param", {})
+    env = worker_env(DEBUG="false", USER_JWT_SIGNING_KEY=USER_KEY, ALLOWED_HOSTS="127.0.0.1,localhost", **extra)
     env.setdefault("SECRET_KEY", "inbox-stream-test-" + "s" * 50)
     log = (tmp_path / "uvicorn.log").open("w")
     server = subprocess.Popen(
@@ -182,3 +183,17 @@ def test_the_stream_takes_only_an_end_user_token(asgi_server, db):
         timeout=5,
     )
     assert bad.status_code == 400 and "last_event_id" in bad.json()
+
+
+@pytest.mark.parametrize("asgi_server", [{"COMMHUB_REALTIME_REDIS_URL": "redis://127.0.0.1:1/0"}], indirect=True)
+def test_without_its_redis_the_server_streams_from_the_database(catalogue, asgi_server, start_worker):
+    """The server cannot reach its pub/sub Redis: its streams look in the database twice a second instead."""
+    RecipientFactory(external_id="dana")
+    start_worker(queues="maintenance,in_app_daily")
+    stream = Stream(asgi_server, mint_user_token("dana"))
+    stream.next("unread")
+    item = _bill(1)
+    event = stream.next("new", timeout=5)
+    assert event["data"]["item"]["id"] == item.pk
+    assert event["at"] - datetime.fromisoformat(event["data"]["item"]["created_at"]).timestamp() < 1.5
+    stream.close()
