@@ -213,3 +213,23 @@ def test_a_person_of_another_organisation_with_the_same_id_sees_only_their_own_i
     assert listed == [theirs.pk]
     assert beta_dana.post(f"/api/v1/me/inbox/{ours.pk}/read/").status_code == 404
     assert [i["id"] for i in client_for("dana").get("/api/v1/me/inbox/").json()["results"]] == [ours.pk]
+
+
+def test_a_privacy_export_holds_the_inbox_and_an_erasure_deletes_it(dana, api):
+    from django.contrib.auth.models import Permission
+
+    from commhub.permissions import clear_permission_cache
+    from inbox.models import InboxEvent
+
+    item = InboxItem.objects.get(notification=deliver())
+    client_for("dana").post(f"/api/v1/me/inbox/{item.pk}/read/")
+    exported = api.get("/api/v1/recipients/dana/export/").json()
+    assert [(i["id"], i["title"], i["read_at"] is not None) for i in exported["inbox"]] == [
+        (item.pk, "Rent is due 1 May", True)
+    ]
+    api.user.user_permissions.add(Permission.objects.get(codename="erase_recipient"))
+    clear_permission_cache()
+    erased = api.post("/api/v1/recipients/dana/erase/")
+    assert erased.status_code == 200 and erased.json()["inbox_items_deleted"] == 1
+    assert not InboxItem.objects.filter(pk=item.pk).exists() and not InboxEvent.objects.filter(item_id=item.pk).exists()
+    assert Notification.objects.filter(pk=item.notification_id).exists()  # the skeleton stays, for the counts
