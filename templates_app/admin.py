@@ -153,17 +153,7 @@ class TemplateVersionAdmin(admin.ModelAdmin):
         initial = super().get_changeform_initial_data(request)
         source = request.GET.get("copy")
         if source and (original := TemplateVersion.objects.filter(pk=source).first()) is not None:
-            for field in (
-                "subject",
-                "text",
-                "html",
-                "title",
-                "action_url",
-                "action_label",
-                "variables",
-                "use_layout",
-                "layout",
-            ):
+            for field in (f for f in services.EDITABLE_FIELDS if f != "note"):
                 initial[field] = getattr(original, field if field != "layout" else "layout_id")
             initial["template"] = str(original.template_id)
             initial["note"] = f"copy of v{original.number}"

@@ -26,18 +26,7 @@ from .variables import sample_recipient, version_problems
 
 logger = logging.getLogger(__name__)
 
-EDITABLE_FIELDS = (
-    "subject",
-    "text",
-    "html",
-    "title",
-    "action_url",
-    "action_label",
-    "variables",
-    "use_layout",
-    "layout",
-    "note",
-)
+EDITABLE_FIELDS = (*channels.TEMPLATE_PARTS, "variables", "use_layout", "layout", "note")
 
 
 SHARED = (

@@ -32,14 +32,6 @@ from .selectors import partial_sources
 from .syntax import TemplateSyntaxProblem, check_syntax, parsed
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_PART_LABELS = {
-    "subject": "subject",
-    "text": "text",
-    "html": "html",
-    "title": "title",
-    "action_url": "action_url",
-    "action_label": "action_label",
-}
 
 
 def _partials_used(sources: Iterable[str], seen: set[str] | None = None) -> dict[str, str]:

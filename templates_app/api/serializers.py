@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from commhub.api import ChannelField, LocaleField, StrictInput
 from templates_app.models import Template, TemplateVersion
+from templates_app.services import EDITABLE_FIELDS
 
 
 class TemplateInput(StrictInput):
@@ -76,16 +77,7 @@ class VersionOutput(serializers.ModelSerializer):
             "template",
             "number",
             "status",
-            "subject",
-            "text",
-            "html",
-            "title",
-            "action_url",
-            "action_label",
-            "variables",
-            "use_layout",
-            "layout",
-            "note",
+            *EDITABLE_FIELDS,
             "created_by",
             "created_at",
             "published_by",
