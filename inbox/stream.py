@@ -41,12 +41,16 @@ WAKE_WAIT_SECONDS = 5.0  # with Redis: the longest a stream waits for a wake-up 
 KEEP_ALIVE_SECONDS = 15.0
 
 
-class _Person:
-    """Who a stream serves; their recipient may not exist yet when they connect (it appears at their first send)."""
+class _Stream:
+    """One connection's place in a person's inbox: who (their recipient may not exist yet when they connect: it
+    appears at their first send), the last event sent, and when it ends. Both servers' loops drive it."""
 
-    def __init__(self, external_id: str, organisation_id: int) -> None:
+    def __init__(self, external_id: str, organisation_id: int, last_id: int | None) -> None:
         self.external_id, self.organisation_id = external_id, organisation_id
         self.recipient_id: int | None = None
+        self.last_id = last_id
+        self.ends = time.monotonic() + knobs().stream_max_seconds
+        self.quiet_since = time.monotonic()
 
     def resolve(self) -> int | None:
         if self.recipient_id is None:
@@ -55,30 +59,50 @@ class _Person:
             self.recipient_id = found.pk if found is not None else None
         return self.recipient_id
 
-    def start(self) -> tuple[int, int]:
-        """(the last event's id now, the unread count): where a fresh connection starts."""
-        recipient_id = self.resolve()
-        if recipient_id is None:
-            return 0, 0
-        with tenancy.within(self.organisation_id):
-            last = InboxEvent.objects.filter(recipient_id=recipient_id).order_by("-id").values_list("id", flat=True)
-            return (last.first() or 0, unread_count(recipient_id))
+    def is_open(self) -> bool:
+        return time.monotonic() < self.ends
 
-    def after(self, last_id: int) -> list[str]:
-        """The frames of the events after `last_id` (at most 100 at a time)."""
+    def opening(self) -> list[str]:
+        """The first frames: the retry delay, and for a fresh connection (no last id) the badge as it is now."""
+        if self.last_id is not None:
+            return ["retry: 2000\n\n"]
+        recipient_id, unread = self.resolve(), 0
+        self.last_id = 0
+        if recipient_id is not None:
+            with tenancy.within(self.organisation_id):
+                latest = (
+                    InboxEvent.objects.filter(recipient_id=recipient_id).order_by("-id").values_list("id", flat=True)
+                )
+                self.last_id, unread = latest.first() or 0, unread_count(recipient_id)
+        return ["retry: 2000\n\n", _frame(None, "unread", {"unread": unread})]
+
+    def next_frames(self) -> list[str]:
+        """The events after the last one sent (at most 100 at a time), or a keep-alive comment after a quiet spell."""
+        events = self._events()
+        now = time.monotonic()
+        if events:
+            self.quiet_since = now
+            self.last_id = events[-1][0]
+            return [_frame(*event) for event in events]
+        if now - self.quiet_since > KEEP_ALIVE_SECONDS:
+            self.quiet_since = now
+            return [": keep-alive\n\n"]
+        return []
+
+    def _events(self) -> list[tuple[int, str, dict[str, Any]]]:
         recipient_id = self.resolve()
         if recipient_id is None:
             return []
         with tenancy.within(self.organisation_id):
             events = list(
-                InboxEvent.objects.filter(recipient_id=recipient_id, id__gt=last_id)
+                InboxEvent.objects.filter(recipient_id=recipient_id, id__gt=self.last_id or 0)
                 .select_related("item")
                 .order_by("id")[:100]
             )
             if not events:
                 return []
             unread = unread_count(recipient_id)
-        return [_frame(e.pk, e.kind, {"item": InboxItemOutput(e.item).data, "unread": unread}) for e in events]
+        return [(e.pk, e.kind, {"item": InboxItemOutput(e.item).data, "unread": unread}) for e in events]
 
 
 def _frame(event_id: int | None, kind: str, data: dict[str, Any]) -> str:
@@ -86,67 +110,48 @@ def _frame(event_id: int | None, kind: str, data: dict[str, Any]) -> str:
     return f"{head}event: {kind}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
-def _last_id(frames: list[str], last_id: int) -> int:
-    for frame in reversed(frames):
-        if frame.startswith("id: "):
-            return int(frame[4 : frame.index("\n")])
-    return last_id
-
-
-def _authenticate(request: HttpRequest) -> _Person:
+def _authenticate(request: HttpRequest) -> Any:
     found = EndUserAuthentication().authenticate(Request(request))
     if found is None:
         raise AuthenticationFailed("An end-user token is required: Authorization: Bearer <token>.")
-    user = found[0]
-    return _Person(user.external_id, user.organisation_id)
+    return found[0]
 
 
 async def inbox_stream(request: HttpRequest) -> HttpResponseBase:
     """Your inbox, live: Server-Sent Events (see the module docstring)."""
     try:
-        person = await sync_to_async(_authenticate)(request)
+        user = await sync_to_async(_authenticate)(request)
     except AuthenticationFailed as exc:
         return JsonResponse({"detail": str(exc.detail)}, status=401, headers={"WWW-Authenticate": "Bearer"})
     given = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
     if given is not None and not (given.isascii() and given.isdigit() and len(given) < 19):
         return JsonResponse({"last_event_id": ["A whole number: the id of the last event you received."]}, status=400)
-    last_id = int(given) if given is not None else None
-    stream = _async_events(person, last_id) if isinstance(request, ASGIRequest) else _sync_events(person, last_id)
-    response = StreamingHttpResponse(stream, content_type="text/event-stream")
+    stream = _Stream(user.external_id, user.organisation_id, int(given) if given is not None else None)
+    events = _async_events(stream) if isinstance(request, ASGIRequest) else _sync_events(stream)
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response
 
 
-async def _async_events(person: _Person, last_id: int | None) -> AsyncIterator[str]:
-    yield "retry: 2000\n\n"
-    if last_id is None:
-        last_id, unread = await sync_to_async(person.start)()
-        yield _frame(None, "unread", {"unread": unread})
+async def _async_events(stream: _Stream) -> AsyncIterator[str]:
+    for frame in await sync_to_async(stream.opening)():
+        yield frame
     url = knobs().realtime_redis_url
     client = redis.asyncio.Redis.from_url(url) if url else None
     pubsub = client.pubsub() if client is not None else None
-    subscribed_to: int | None = None
-    ends = time.monotonic() + knobs().stream_max_seconds
-    quiet_since = time.monotonic()
+    subscribed = False
     try:
-        while time.monotonic() < ends:
-            if pubsub is not None and subscribed_to is None and person.recipient_id is not None:
+        while stream.is_open():
+            if pubsub is not None and not subscribed and stream.recipient_id is not None:
                 try:
-                    await pubsub.subscribe(channel_of(person.recipient_id))
-                    subscribed_to = person.recipient_id
+                    await pubsub.subscribe(channel_of(stream.recipient_id))
+                    subscribed = True
                 except redis.RedisError:  # Redis is away: this stream looks in the database instead
                     pubsub = None
-            frames = await sync_to_async(person.after)(last_id)
-            for frame in frames:
+            for frame in await sync_to_async(stream.next_frames)():
                 yield frame
-            last_id = _last_id(frames, last_id)
-            if frames:
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since > KEEP_ALIVE_SECONDS:
-                quiet_since = time.monotonic()
-                yield ": keep-alive\n\n"
-            if pubsub is not None and subscribed_to is not None:
+            if pubsub is not None and subscribed:
                 try:
                     await pubsub.get_message(ignore_subscribe_messages=True, timeout=WAKE_WAIT_SECONDS)
                 except redis.RedisError:
@@ -158,20 +163,8 @@ async def _async_events(person: _Person, last_id: int | None) -> AsyncIterator[s
             await client.aclose()
 
 
-def _sync_events(person: _Person, last_id: int | None) -> Iterator[str]:
-    yield "retry: 2000\n\n"
-    if last_id is None:
-        last_id, unread = person.start()
-        yield _frame(None, "unread", {"unread": unread})
-    ends = time.monotonic() + knobs().stream_max_seconds
-    quiet_since = time.monotonic()
-    while time.monotonic() < ends:
-        frames = person.after(last_id)
-        yield from frames
-        last_id = _last_id(frames, last_id)
-        if frames:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since > KEEP_ALIVE_SECONDS:
-            quiet_since = time.monotonic()
-            yield ": keep-alive\n\n"
+def _sync_events(stream: _Stream) -> Iterator[str]:
+    yield from stream.opening()
+    while stream.is_open():
+        yield from stream.next_frames()
         time.sleep(CHECK_SECONDS)
