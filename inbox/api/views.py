@@ -3,6 +3,7 @@ person's item is a 404, never a 403 (the id tells nothing)."""
 
 from __future__ import annotations
 
+from django.utils.functional import cached_property
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -74,10 +75,15 @@ class MeInboxViewSet(EndUserView, mixins.ListModelMixin, mixins.RetrieveModelMix
     queryset = InboxItem.objects.none()  # the model, for the API schema; get_queryset scopes it to you
     lookup_value_regex = "[0-9]+"
 
+    @cached_property
+    def recipient_id(self) -> int | None:
+        """The caller's recipient, looked up once per request (None for someone commhub never sent to)."""
+        return self.me().pk
+
     def mine(self):
         if getattr(self, "swagger_fake_view", False):  # the API schema is being generated: nobody is calling
             return InboxItem.objects.none()
-        return selectors.inbox_of(self.me().pk)
+        return selectors.inbox_of(self.recipient_id)
 
     def get_queryset(self):
         items = self.mine()
@@ -109,13 +115,13 @@ class MeInboxViewSet(EndUserView, mixins.ListModelMixin, mixins.RetrieveModelMix
         return super().list(request, *args, **kwargs)
 
     def _changed(self, count: int) -> Response:
-        return Response({"changed": count, "unread": selectors.unread_count(self.me().pk)})
+        return Response({"changed": count, "unread": selectors.unread_count(self.recipient_id)})
 
     @extend_schema(request=None, responses={200: COUNT})
     @action(detail=False, methods=["get"], url_path="unread-count")
     def unread_count(self, request):
         """The badge: how many items are unread (archived ones do not count)."""
-        return Response({"unread": selectors.unread_count(self.me().pk)})
+        return Response({"unread": selectors.unread_count(self.recipient_id)})
 
     @extend_schema(request=None, responses={200: CHANGED})
     @action(detail=True, methods=["post"])
