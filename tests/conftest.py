@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from django.conf import settings as django_settings
 from django.db import connection
 
@@ -330,3 +334,37 @@ def broker_down():
     point_publisher_at("redis://127.0.0.1:1/0")
     yield
     point_publisher_at(original)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def web_server(argv: list[str], *, port: int, env: dict[str, str], log: Path) -> Iterator[str]:
+    """`python -m <argv>` serving commhub on `port` (gunicorn, uvicorn) as its own process group, once it answers
+    /health; its output in `log`. Yields its base URL; stopped with SIGTERM afterwards."""
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", *argv],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{url}/health", timeout=1)
+            break
+        except requests.RequestException:
+            time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)

@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import queue
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,9 +19,8 @@ from django.conf import settings
 from commhub.enduser import mint_user_token
 from inbox.models import InboxItem
 from notifications.services import SubmitRequest, notification_submit
-from tests.conftest import ROOT, worker_env
+from tests.conftest import free_port, web_server, worker_env
 from tests.factories import RecipientFactory
-from tests.security.test_throttles import _free_port
 
 pytestmark = [
     pytest.mark.e2e,
@@ -41,30 +36,13 @@ BILL = {"bill_name": "Rent", "amount": "$900", "due_date": "1 May"}
 def asgi_server(tmp_path, settings, request) -> Iterator[str]:
     """commhub under uvicorn (ASGI), against the test database and Redis (parametrize it with more env)."""
     settings.USER_JWT = {**settings.USER_JWT, "SIGNING_KEY": USER_KEY}
-    port = _free_port()
+    port = free_port()
     extra = getattr(request, "param", {})
     env = worker_env(DEBUG="false", USER_JWT_SIGNING_KEY=USER_KEY, ALLOWED_HOSTS="127.0.0.1,localhost", **extra)
     env.setdefault("SECRET_KEY", "inbox-stream-test-" + "s" * 50)
-    log = (tmp_path / "uvicorn.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "commhub.asgi:application", "--port", str(port), "--no-access-log"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{url}/health", timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    yield url
-    os.killpg(server.pid, signal.SIGTERM)
-    server.wait(timeout=20)
+    argv = ["uvicorn", "commhub.asgi:application", "--port", str(port), "--no-access-log"]
+    with web_server(argv, port=port, env=env, log=tmp_path / "uvicorn.log") as url:
+        yield url
 
 
 class Stream:

@@ -7,14 +7,13 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -27,16 +26,10 @@ def tour_commands() -> str:
     return "\n".join(blocks)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def embedded(tmp_path):
     """`make run`'s server, with a clean environment (not the test suite's database, broker or keys)."""
-    port = _free_port()
+    port = free_port()
     env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
     env.update(PORT=str(port), COMMHUB_DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(ROOT))
     log = (tmp_path / "embedded.log").open("w")

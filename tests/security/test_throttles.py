@@ -4,12 +4,6 @@ end user over theirs too; and every throttle holds across two gunicorn workers (
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-
 import pytest
 import requests
 from axes.models import AccessAttempt
@@ -18,7 +12,7 @@ from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from commhub.enduser import mint_user_token
-from tests.conftest import ROOT, _client_for, worker_env
+from tests.conftest import _client_for, free_port, web_server, worker_env
 
 PASSWORD = "correct horse battery staple"
 
@@ -91,44 +85,18 @@ def test_an_end_user_over_their_rate_gets_429(catalogue, recipient, settings):
     assert other.get("/api/v1/me/").status_code in (200, 404)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def two_workers(transactional_db, tmp_path):
     """commhub under gunicorn with two worker processes, sharing nothing but the database and Redis."""
-    port = _free_port()
+    port = free_port()
     env = worker_env(COMMHUB_THROTTLE_SENDS="10/min", COMMHUB_THROTTLE_LOGIN="1000/min", DEBUG="false")
     env.setdefault("SECRET_KEY", "throttle-test-" + "s" * 50)
     env.setdefault("USER_JWT_SIGNING_KEY", "throttle-test-user-" + "u" * 40)
     env["ALLOWED_HOSTS"] = "127.0.0.1,localhost"
-    log = (tmp_path / "gunicorn.log").open("w")
-    server = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "gunicorn", "commhub.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}"),
-            *("--access-logfile", "-", "--access-logformat", "served-by %(p)s %(s)s"),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/health", timeout=1).status_code < 600:
-                break
-        except requests.RequestException:
-            time.sleep(0.2)
-    yield url, tmp_path / "gunicorn.log"
-    os.killpg(server.pid, 15)
-    server.wait(timeout=20)
-    log.close()
+    argv = ["gunicorn", "commhub.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}", "--access-logfile", "-"]
+    argv += ["--access-logformat", "served-by %(p)s %(s)s"]
+    with web_server(argv, port=port, env=env, log=tmp_path / "gunicorn.log") as url:
+        yield url, tmp_path / "gunicorn.log"
 
 
 def test_throttles_hold_across_two_gunicorn_workers(catalogue, recipient, two_workers, settings):
