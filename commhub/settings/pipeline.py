@@ -17,6 +17,9 @@ COMMHUB_CHANNELS = env.list(
     "COMMHUB_CHANNELS", default=["notifications.channels.sms", "notifications.channels.email", "inbox.in_app"]
 )
 
+# The broker's Redis, when the broker is Redis: the default for what else wants one (rate limits, inbox streams).
+_BROKER_REDIS = CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
+
 COMMHUB = {
     # How long a worker owns a claimed row; the sweeper re-queues rows whose lease ran out.
     "LEASE_SECONDS": env.int("COMMHUB_LEASE_SECONDS", default=120),
@@ -87,13 +90,13 @@ COMMHUB = {
     # sender thread, a longer one puts the row back in its queue until the limit has room.
     "RATE_LIMIT_REDIS_URL": env.str(
         "COMMHUB_RATE_LIMIT_REDIS_URL",
-        default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+        default=_BROKER_REDIS,
     ),
     # In-app inbox streams: the Redis whose pub/sub wakes a person's open streams on every web node (blank: the
     # streams look for new events in the database twice a second, as in the embedded mode).
     "REALTIME_REDIS_URL": env.str(
         "COMMHUB_REALTIME_REDIS_URL",
-        default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+        default=_BROKER_REDIS,
     ),
     # An inbox stream ends after this long; its client reconnects with its last event id and misses nothing.
     "STREAM_MAX_SECONDS": env.float("COMMHUB_STREAM_MAX_SECONDS", default=1800.0),

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.db import DatabaseError
@@ -148,7 +149,7 @@ class _Drain:
             for outcome in outcomes:
                 self.result.tally(outcome)
 
-    def write_recorded(self, write: Any) -> bool:
+    def write_recorded(self, write: Callable[[], None]) -> bool:
         """Run the recorder's `write` (due or flush); False when the database broke (the rows went back)."""
         try:
             write()
