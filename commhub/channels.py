@@ -7,7 +7,8 @@ channel itself:
 * preferences: where a recipient's address for the channel is, how an address is normalised and how the
   suppression list spells it; which words name it in a decision trace;
 * templates: which parts (subject, text, html, title, action_url, action_label) a version for the channel has;
-* costs: what a price counts (a message, or an SMS segment) and whether it depends on the destination;
+* costs: what a price counts (a message, or an SMS segment), its default price and whether it depends on the
+  destination;
 * the decision engine: whether quiet hours apply to it by default;
 * the send path: the providers that carry it, channel-specific additions to a message (e.g. one-click
   unsubscribe headers), and how provider-reported statuses map to commhub's events.
@@ -21,7 +22,8 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
 from django.conf import settings
@@ -58,6 +60,7 @@ class ChannelSpec:
     address_word: ClassVar[str] = "address"  # "{address_word} d…@example.com is not suppressed"
     parts: ClassVar[tuple[str, ...]] = ("text",)  # the template parts a version for this channel has
     cost_unit: ClassVar[str] = MESSAGE
+    default_price: ClassVar[Decimal | None] = None  # USD per cost unit, installed when the channel has no price
     destination_prices: ClassVar[bool] = False  # prices may depend on the destination's country prefix
     quiet_hours: ClassVar[bool] = False  # whether quiet hours apply (COMMHUB_QUIET_HOURS_CHANNELS overrides)
     feedback: ClassVar[Mapping[str, str]] = {}  # a provider's status word -> commhub's event (delivered, ...)
@@ -65,6 +68,9 @@ class ChannelSpec:
     def address_for(self, recipient: Any) -> str:
         """The recipient's address on this channel, or "" when it has none."""
         raise NotImplementedError
+
+    def preload(self, recipients: Sequence[Any]) -> None:
+        """Read at once what `address_for` needs for many recipients (a batch), when it is not on the recipient."""
 
     def normalize_address(self, address: str) -> str:
         """The canonical form of an address given by a person or a provider; raises django's ValidationError
@@ -184,6 +190,13 @@ def get(name: str) -> ChannelSpec:
 def exists(name: str) -> bool:
     _load()
     return name in _registered
+
+
+def preload(recipients: Sequence[Any]) -> None:
+    """Let every channel read what it needs to address these recipients, in a few queries for all of them."""
+    if recipients:
+        for spec in all_channels():
+            spec.preload(recipients)
 
 
 def choices() -> list[tuple[str, str]]:

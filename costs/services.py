@@ -7,23 +7,23 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from commhub import channels
+
 from .models import CostEntry, PricingRule
 from .selectors import price_for
 
-DEFAULT_PRICES = [
-    # channel, unit, price (USD) -- the catalogue's defaults, editable in the admin afterwards.
-    ("sms", PricingRule.Unit.SEGMENT, Decimal("0.0075")),
-    ("email", PricingRule.Unit.MESSAGE, Decimal("0.0001")),
-    ("in_app", PricingRule.Unit.MESSAGE, Decimal("0")),  # commhub carries it: a price of zero, still counted
-]
-
 
 def pricing_install_defaults() -> int:
-    """Create the default channel-wide prices when the channel has no rule at all; never touch edited ones."""
+    """Create each channel's default price (its spec's `default_price`, USD per unit) when the channel has no rule
+    at all; never touch edited ones."""
     created = 0
-    for channel, unit, price in DEFAULT_PRICES:
-        if not PricingRule._base_manager.filter(organisation__isnull=True, channel=channel).exists():
-            PricingRule.objects.create(channel=channel, provider="", unit=unit, price=price, currency="USD")
+    for spec in channels.all_channels():
+        if spec.default_price is None:
+            continue
+        if not PricingRule._base_manager.filter(organisation__isnull=True, channel=spec.name).exists():
+            PricingRule.objects.create(
+                channel=spec.name, provider="", unit=spec.cost_unit, price=spec.default_price, currency="USD"
+            )
             created += 1
     return created
 

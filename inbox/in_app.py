@@ -8,6 +8,7 @@ In-app messages are silent, so quiet hours do not apply unless COMMHUB_QUIET_HOU
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -61,6 +62,7 @@ class InAppChannel(ChannelSpec):
     address_word = "inbox"
     parts = ("title", "text", "action_url", "action_label")
     cost_unit = MESSAGE
+    default_price = Decimal("0")  # commhub carries it: a price of zero, still counted
     quiet_hours = False
 
     def address_for(self, recipient: Any) -> str:

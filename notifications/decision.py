@@ -66,6 +66,7 @@ class DecisionContext:
         todo = [r for r in recipients if r.pk not in self.loaded]
         if not todo:
             return
+        channels.preload(todo)
         more = policy_facts(recipient_ids=[r.pk for r in todo], addresses=_addresses(todo))
         self.facts.suppressions.update(more.suppressions)
         self.facts.consents.update(more.consents)
@@ -291,6 +292,9 @@ def recheck_many_before_send(notifications: list[Notification]) -> list[policy.V
     single row costs one lean statement when it passes. A row without an address is not refused here: the
     outbound message reports the missing address as a permanent failure."""
     refusals: list[policy.Verdict | None] = [None] * len(notifications)
+    for channel in {n.channel for n in notifications}:  # only the channels these rows go on: an email drain reads none
+        if channels.exists(channel):
+            channels.get(channel).preload([n.recipient for n in notifications if n.channel == channel])
     asked = [i for i, n in enumerate(notifications) if n.recipient.address_for(n.channel)]
     questions = [
         policy.PersonCheck.of(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import smtplib
 from collections.abc import Mapping
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -198,6 +199,7 @@ class EmailChannel(ChannelSpec):
     address_word = "email"
     parts = ("subject", "text", "html")
     cost_unit = MESSAGE
+    default_price = Decimal("0.0001")
     quiet_hours = False
 
     def address_for(self, recipient: Any) -> str:

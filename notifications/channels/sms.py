@@ -148,6 +148,7 @@ class SmsChannel(ChannelSpec):
     address_word = "phone"
     parts = ("text",)
     cost_unit = SEGMENT
+    default_price = Decimal("0.0075")
     destination_prices = True
     quiet_hours = True  # TCPA: no marketing texts before 08:00 or after 21:00 local
     # Twilio's MessageStatus -> commhub's events ("queued", "sent" and the like are progress)
