@@ -10,6 +10,7 @@ If any process dies, the others are stopped too and the exit status says so.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import signal
@@ -19,6 +20,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from commhub.processes import celery_beat_argv, celery_worker_argv
 
@@ -53,7 +56,16 @@ def write_embedded_env(data: Path) -> Path:
             f"USER_JWT_SIGNING_KEY={secrets.token_urlsafe(48)}\n"
         )
         path.chmod(0o600)
+    if "VAPID_PRIVATE_KEY=" not in path.read_text():  # a data directory from before push
+        with path.open("a") as out:
+            out.write(f"VAPID_PRIVATE_KEY={_vapid_private_key()}\n")
     return path
+
+
+def _vapid_private_key() -> str:
+    """A new Web Push (VAPID) private key, raw and base64url: what push.vapid reads (made here without Django)."""
+    value = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value.to_bytes(32, "big")
+    return base64.urlsafe_b64encode(value).rstrip(b"=").decode()
 
 
 def _wait_until_answering(base: str, procs: dict[str, subprocess.Popen], timeout: float = 90.0) -> str:

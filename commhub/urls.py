@@ -23,6 +23,7 @@ from notifications.webhooks import esp_webhook_urlpatterns, twilio_inbound_sms, 
 from preferences.api import me
 from preferences.api.views import ConsentRecordViewSet, PreferenceViewSet, RecipientViewSet, SuppressionViewSet
 from preferences.views import unsubscribe_view
+from push.api.views import MeDeviceViewSet, MePushConfigView, MePushSubscriptionViewSet
 from templates_app.api.views import TemplateViewSet, VersionViewSet
 
 _BAD_CREDENTIALS = OpenApiResponse(description="Wrong username or password, or an invalid or expired token.")
@@ -76,11 +77,14 @@ me_router.register("preferences", me.MePreferenceViewSet, basename="me-preferenc
 me_router.register("consents", me.MeConsentViewSet, basename="me-consent")
 me_router.register("notifications", MeNotificationViewSet, basename="me-notification")
 me_router.register("inbox", MeInboxViewSet, basename="me-inbox")
+me_router.register("push/subscriptions", MePushSubscriptionViewSet, basename="me-push-subscription")
+me_router.register("push/devices", MeDeviceViewSet, basename="me-push-device")
 me_urlpatterns = [
     path("", me.MeView.as_view(), name="me"),
     path("preferences/effective/", MeEffectivePreferencesView.as_view(), name="me-preferences-effective"),
     path("consents/current/", me.MeConsentCurrentView.as_view(), name="me-consent-current"),
     path("export/", me.MeExportView.as_view(), name="me-export"),
+    path("push/config/", MePushConfigView.as_view(), name="me-push-config"),
     *me_router.urls,
 ]
 

@@ -32,6 +32,24 @@ TYPES: list[dict] = [
         "respects_quiet_hours": False,
     },
     {
+        "key": "security_alert",
+        "ttl_seconds": 30 * MINUTE,
+        "name": "Security Alert",
+        "description": "A new sign-in, a changed password: pushed to the person's devices, by SMS when they have none.",
+        "priority": 1,
+        "default_channel": "push",
+        "fallback_channel": "sms",
+        "tier": Tier.CRITICAL,
+        "purpose": Purpose.TRANSACTIONAL,
+        # channels it may use -> rate limit per minute across all workers
+        "channels": {"push": 30, "sms": 10, "email": 5},
+        "max_retries": 3,
+        "retry_base_delay": 60,
+        "category": "alerts",
+        "preference_policy": PreferencePolicy.REQUIRED,
+        "respects_quiet_hours": False,
+    },
+    {
         "key": "payment_reminder",
         "ttl_seconds": DAY,
         "name": "Payment Reminder",
@@ -78,7 +96,7 @@ TYPES: list[dict] = [
         "tier": Tier.DAILY,
         "purpose": Purpose.MARKETING,
         # channels it may use -> rate limit per minute across all workers
-        "channels": {"sms": 30, "email": 15, "in_app": 60},
+        "channels": {"sms": 30, "email": 15, "in_app": 60, "push": 30},
         "max_retries": 1,
         "retry_base_delay": 15 * MINUTE,
         "category": "engagement",
@@ -197,6 +215,20 @@ TEMPLATES: dict[tuple[str, str], dict] = {
         "<p>We noticed <strong>{{ amount }}</strong> on your {{ account }} account."
         "{% if threshold is defined %} Your alert threshold is {{ threshold }}.{% endif %}</p>",
     ),
+    ("security_alert", "push"): {
+        "title": "{{ event | default('New sign-in') }}",
+        "body": "{{ detail | default('Was this you? If not, secure your account now.') }}",
+        "action_url": "{{ review_url | default('/security') }}",
+    },
+    ("security_alert", "sms"): {
+        "body": "Security alert: {{ event | default('new sign-in') }}. "
+        "{{ detail | default('Was this you? If not, secure your account now.') }}",
+    },
+    ("security_alert", "email"): _email(
+        "Security alert: {{ event | default('new sign-in') }}",
+        "{{ detail | default('Was this you? If not, secure your account now.') }}",
+        "<p>{{ detail | default('Was this you? If not, secure your account now.') }}</p>",
+    ),
     ("payment_reminder", "sms"): {
         "body": "Reminder: {{ bill_name }} of {{ amount }} is due {{ due_date }}.",
     },
@@ -230,6 +262,11 @@ TEMPLATES: dict[tuple[str, str], dict] = {
     ("milestone_reminder", "in_app"): {
         "title": "🎉 {{ milestone_name }} achieved!",
         "body": "{{ message | default('Keep going.') }}",
+    },
+    ("milestone_reminder", "push"): {
+        "title": "🎉 {{ milestone_name }} achieved!",
+        "body": "{{ message | default('Keep going.') }}",
+        "action_url": "/goals",
     },
     ("monthly_report", "email"): _email(
         "Your monthly report for {{ month }}",

@@ -32,6 +32,8 @@ from orgs.models import Organisation
 from orgs.services import organisation_create
 from preferences.models import ConsentRecord, Preference, Recipient, Suppression
 from preferences.services import preference_set, suppression_add
+from push.models import DeviceToken, PushSubscription
+from push.services import device_register
 from templates_app.models import Layout, Partial, Template, TemplateVersion
 from templates_app.services import version_create
 from tests.factories import RecipientFactory, grant_marketing
@@ -145,6 +147,15 @@ def populate() -> dict[type[Model], Model]:
     }
     objects[Organisation] = organisation_create(slug="marketing", name="Marketing")[0]
     objects[InboxItem] = InboxItem.objects.filter(notification_id=in_app.pk).first()
+    objects[PushSubscription] = PushSubscription.objects.create(
+        organisation_id=dana.organisation_id,
+        recipient=dana,
+        endpoint="https://fcm.googleapis.com/fcm/send/dana-laptop",
+        p256dh="B" + "A" * 86,
+        auth="A" * 22,
+        user_agent="Firefox/140",
+    )
+    objects[DeviceToken] = device_register(recipient=dana, token="dana-phone-fcm-token", platform="android")[0]
     objects[TypeOverride] = TypeOverride.objects.create(notification_type=ntype, priority=2, max_retries=5)
     missing = [model.__name__ for model, obj in objects.items() if obj is None]
     assert not missing and waiting.status == "scheduled", missing

@@ -10,6 +10,7 @@ every one of them is listed in the README's configuration table.
     broker.py         Celery (the broker carries wake-ups only; the database row is the queue of record)
     email.py          django-anymail: the ESP, its webhooks, failover ESPs
     sms.py            Twilio: credentials, senders, callbacks
+    push.py           Web Push (VAPID) and FCM
     pipeline.py       commhub's own knobs (COMMHUB; read them typed through commhub.conf.knobs())
     observability.py  Prometheus and logging
 
@@ -23,4 +24,5 @@ from .database import *  # noqa: F403
 from .email import *  # noqa: F403
 from .observability import *  # noqa: F403
 from .pipeline import *  # noqa: F403
+from .push import *  # noqa: F403
 from .sms import *  # noqa: F403

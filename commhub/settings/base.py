@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "templates_app",
     "notifications",
     "inbox",
+    "push",
     "analytics",
 ]
 

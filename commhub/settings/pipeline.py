@@ -14,7 +14,8 @@ from .database import DATABASES
 # The channels: dotted paths of the modules that declare them (see commhub.channels). Their order is the order
 # a worker serves a tier's queues in (SMS before email). Adding a channel is adding its module here.
 COMMHUB_CHANNELS = env.list(
-    "COMMHUB_CHANNELS", default=["notifications.channels.sms", "notifications.channels.email", "inbox.in_app"]
+    "COMMHUB_CHANNELS",
+    default=["notifications.channels.sms", "notifications.channels.email", "inbox.in_app", "push.push"],
 )
 
 # The broker's Redis, when the broker is Redis: the default for what else wants one (rate limits, inbox streams).

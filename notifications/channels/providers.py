@@ -48,6 +48,6 @@ def reset_providers() -> None:
 @receiver(setting_changed)
 def _settings_changed(*, setting: str, **kwargs) -> None:
     if setting in {"EMAIL_BACKEND", "EMAIL_FALLBACK_BACKENDS", "ANYMAIL", "SMS_PROVIDER", "DEFAULT_FROM_EMAIL"} or (
-        setting.startswith("TWILIO_")
+        setting.startswith(("TWILIO_", "PUSH_", "VAPID_", "FCM_"))
     ):
         reset_providers()

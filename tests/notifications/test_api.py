@@ -130,7 +130,7 @@ def test_cancel_and_retry_through_the_api(api, catalogue, recipient):
 
 def test_types_lists_the_catalogue(api, catalogue):
     types = api.get("/api/v1/types/").json()
-    assert len(types) == 9
+    assert len(types) == 10
     alert = api.get("/api/v1/types/financial_alert/").json()
     assert alert["allowed_channels"] == ["email", "sms"] and alert["fallback_channel"] == "email"
     assert alert["rate_limits"] == {"email": 5, "sms": 10}

@@ -40,6 +40,7 @@ from notifications.services import SubmitRequest, notification_submit
 from orgs.services import membership_set, organisation_create
 from preferences.models import ConsentRecord, Preference, Recipient, Suppression
 from preferences.services import preference_set, suppression_add
+from push.models import DeviceToken, PushSubscription
 from templates_app.models import Template, TemplateVersion
 from templates_app.services import template_create, version_create, version_publish
 from tests.backoffice import populate
@@ -64,6 +65,8 @@ PARAMETERS = {
     "/api/v1/me/consents/{id}/": "consent",
     "/api/v1/me/notifications/{id}/": "notification",
     "/api/v1/me/inbox/{id}/": "inbox",
+    "/api/v1/me/push/subscriptions/{id}/": "push_subscription",
+    "/api/v1/me/push/devices/{id}/": "push_device",
     "/api/communication/status/{task_id}": "notification",
     "/api/communication/cancel/{task_id}": "notification",
     "/api/v1/types/{key}/": "shared",  # the catalogue every organisation reads
@@ -122,6 +125,8 @@ def _state() -> dict[str, list[dict]]:
         Template,
         TypeOverride,
         InboxItem,
+        PushSubscription,
+        DeviceToken,
     )
     state = {model.__name__: _everything(model) for model in models}
     state["TemplateVersion"] = _everything(TemplateVersion)
@@ -189,6 +194,13 @@ def _beta_objects(beta) -> dict[str, Any]:
         version_publish(version=version)
         TypeOverride.objects.create(notification_type=ntype, max_retries=7)
         item = InboxItem.objects.create(recipient=bea, notification_id=sent.pk, title="Beta inbox item")
+        browser = PushSubscription.objects.create(
+            recipient=bea,
+            endpoint="https://fcm.googleapis.com/fcm/send/beta-browser",
+            p256dh="B" + "A" * 86,
+            auth="A" * 22,
+        )
+        device = DeviceToken.objects.create(recipient=bea, token="beta-device-token", platform="ios")
     return {
         "recipient": "beta-1",
         "notification": str(sent.pk),
@@ -199,6 +211,8 @@ def _beta_objects(beta) -> dict[str, Any]:
         "version": version.pk,
         "audit": AuditEntry._base_manager.filter(organisation=beta).first().pk,
         "inbox": item.pk,
+        "push_subscription": browser.pk,
+        "push_device": device.pk,
         "organisation": beta.pk,
         "budget": budget,
         "recurring": recurring,
@@ -206,6 +220,8 @@ def _beta_objects(beta) -> dict[str, Any]:
             "bea@beta.example",
             "+14155559999",
             "Beta inbox item",
+            "beta-browser",
+            "beta-device-token",
             str(sent.pk),
             "Beta budget",
             "Beta weekly",
@@ -230,11 +246,15 @@ def _default_objects(objects: dict) -> dict[str, Any]:
         "version": None,
         "audit": objects[AuditEntry].pk,
         "inbox": objects[InboxItem].pk,
+        "push_subscription": objects[PushSubscription].pk,
+        "push_device": objects[DeviceToken].pk,
         "organisation": 1,
         "markers": [
             "dana@example.com",
             "+14155550123",
             "gone@example.com",
+            "dana-laptop",
+            "dana-phone-fcm-token",
             "Texts per day",
             "Monday check-in",
             *others,
