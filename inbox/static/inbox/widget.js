@@ -10,6 +10,14 @@
  *
  *   CommhubInbox.mount(element, {hub: "https://hub.example.com", token: () => fetch("/my/token").then(r => r.text())})
  *
+ * Push to the browser: give the path of your copy of commhub's service worker (/static/push/sw.js, served from
+ * your own origin) and the list shows a "Turn on notifications" button that asks the person, subscribes the
+ * browser and registers it with commhub:
+ *
+ *   <script src="..." data-hub="..." data-token="..." data-service-worker="/commhub-sw.js" defer></script>
+ *
+ * or call it yourself: CommhubInbox.enablePush({hub: ..., token: ..., serviceWorker: "/commhub-sw.js"}).
+ *
  * Text is always set as text (never as HTML); an action link is followed only when it is http(s) or relative.
  */
 (function () {
@@ -30,7 +38,9 @@
     ".chi-body{color:#444;margin-top:2px}",
     ".chi-meta{color:#888;font-size:12px;margin-top:4px}",
     ".chi-action{display:inline-block;margin-top:4px;color:#1a73e8}",
-    ".chi-empty{padding:16px;color:#888;text-align:center}"
+    ".chi-empty{padding:16px;color:#888;text-align:center}",
+    ".chi-push{padding:8px 12px;border-bottom:1px solid #eee;color:#555;font-size:13px}",
+    ".chi-push button{border:1px solid #1a73e8;background:#fff;color:#1a73e8;border-radius:4px;padding:4px 8px;cursor:pointer}"
   ].join("");
 
   function el(tag, cls, text) {
@@ -60,7 +70,55 @@
     return "";
   }
 
+  function meCall(hub, tokenSource, method, path, body) {
+    return Promise.resolve(typeof tokenSource === "function" ? tokenSource() : tokenSource).then(function (token) {
+      return fetch(hub + "/api/v1/me/" + path, {
+        method: method,
+        headers: {"Authorization": "Bearer " + token, "Content-Type": "application/json"},
+        body: body === undefined ? undefined : JSON.stringify(body)
+      });
+    }).then(function (response) {
+      if (!response.ok) throw new Error("commhub: " + path + " answered " + response.status);
+      return response.status === 204 ? null : response.json();
+    });
+  }
+
+  function keyBytes(base64url) {  /* the VAPID public key as pushManager.subscribe() takes it */
+    var text = atob((base64url + "===".slice((base64url.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/"));
+    var bytes = new Uint8Array(text.length);
+    for (var i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    return bytes;
+  }
+
+  function pushSupported() {
+    return "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
+  }
+
+  /* Ask the person, subscribe this browser with commhub's key and register it: resolves to commhub's record. */
+  function enablePush(options) {
+    var hub = (options.hub || "").replace(/\/$/, "");
+    if (!pushSupported()) return Promise.reject(new Error("commhub: this browser cannot receive push"));
+    return Notification.requestPermission().then(function (permission) {
+      if (permission !== "granted") throw new Error("commhub: notifications were not allowed (" + permission + ")");
+      return Promise.all([
+        navigator.serviceWorker.register(options.serviceWorker || "/commhub-sw.js"),
+        meCall(hub, options.token, "GET", "push/config/")
+      ]);
+    }).then(function (both) {
+      var registration = both[0], config = both[1];
+      if (!config.web_push) throw new Error("commhub: this server does not send browser push");
+      return registration.pushManager.getSubscription().then(function (existing) {
+        return existing || registration.pushManager.subscribe({
+          userVisibleOnly: true, applicationServerKey: keyBytes(config.vapid_public_key)
+        });
+      });
+    }).then(function (subscription) {
+      return meCall(hub, options.token, "POST", "push/subscriptions/", subscription.toJSON());
+    });
+  }
+
   function Inbox(root, options) {
+    this.serviceWorker = options.serviceWorker || "";
     this.root = root;
     this.hub = (options.hub || "").replace(/\/$/, "");
     this.tokenSource = options.token;
@@ -121,6 +179,22 @@
     head.appendChild(all);
     this.list = el("div", "chi-list");
     this.panel.appendChild(head);
+    if (this.serviceWorker && pushSupported() && Notification.permission !== "denied") {
+      this.pushBar = el("div", "chi-push");
+      var turnOn = el("button", "chi-push-on", "Turn on notifications");
+      turnOn.type = "button";
+      turnOn.addEventListener("click", function (event) {
+        event.stopPropagation();
+        turnOn.disabled = true;
+        enablePush({hub: self.hub, token: self.tokenSource, serviceWorker: self.serviceWorker}).then(function () {
+          self.pushBar.textContent = "Notifications are on for this browser.";
+        }).catch(function (error) {
+          self.pushBar.textContent = error.message;
+        });
+      });
+      this.pushBar.appendChild(turnOn);
+      this.panel.appendChild(this.pushBar);
+    }
     this.panel.appendChild(this.list);
     this.wrap.appendChild(this.bell);
     this.wrap.appendChild(this.panel);
@@ -252,6 +326,7 @@
   };
 
   var api = {
+    enablePush: enablePush,
     mount: function (target, options) {
       var root = typeof target === "string" ? document.querySelector(target) : target;
       if (!root) throw new Error("commhub inbox: no element " + target);
@@ -265,7 +340,8 @@
     var start = function () {
       api.mount(script.getAttribute("data-target") || "#commhub-inbox", {
         hub: script.getAttribute("data-hub") || "",
-        token: script.getAttribute("data-token")
+        token: script.getAttribute("data-token"),
+        serviceWorker: script.getAttribute("data-service-worker") || ""
       });
     };
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
