@@ -25,7 +25,9 @@ from .outcome import GONE, PERMANENT, SENT, TRANSIENT, Outcome
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 # FCM's error codes (google.firebase.fcm.v1.FcmError) and Google API statuses, by what they mean for the token.
 # https://firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode
-TOKEN_GONE = frozenset({"UNREGISTERED", "INVALID_ARGUMENT", "SENDER_ID_MISMATCH", "NOT_FOUND"})
+TOKEN_GONE = frozenset({"UNREGISTERED", "SENDER_ID_MISMATCH", "NOT_FOUND"})
+# INVALID_ARGUMENT also answers a malformed message: the token is forgotten only when FCM's message names it, so
+# a payload bug cannot wipe every device of every person.
 TRANSIENT_CODES = frozenset({"UNAVAILABLE", "INTERNAL", "QUOTA_EXCEEDED", "RESOURCE_EXHAUSTED", "UNSPECIFIED_ERROR"})
 
 _credentials: dict[tuple[str, str], tuple[service_account.Credentials, str]] = {}
@@ -107,7 +109,7 @@ def _outcome(response: requests.Response) -> Outcome:
             return Outcome(SENT)
     code, message = _error_code(response)
     said = f"FCM {response.status_code} {code}: {message}".strip()
-    if code in TOKEN_GONE:
+    if code in TOKEN_GONE or (code == "INVALID_ARGUMENT" and "token" in message.lower()):
         return Outcome(GONE, said, code=code)
     if code in TRANSIENT_CODES or response.status_code == 429 or response.status_code >= 500:
         return Outcome(TRANSIENT, said, code=code or str(response.status_code))

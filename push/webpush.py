@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
-from pywebpush import WebPusher, WebPushException
 
 from notifications.channels.http import tune_session
 
@@ -24,6 +23,11 @@ def _origin(endpoint: str) -> str:
 
 class WebPushSender:
     def __init__(self) -> None:
+        # pywebpush imports aiohttp (13 MB more per process): loaded by a process's first browser push, not by
+        # every web and worker process that registers the push channel
+        import pywebpush
+
+        self.pusher, self.refused = pywebpush.WebPusher, pywebpush.WebPushException
         self.session = requests.Session()
         tune_session(self.session)
 
@@ -34,14 +38,14 @@ class WebPushSender:
         info = {"endpoint": subscription.endpoint, "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth}}
         headers = {**vapid.authorization(_origin(subscription.endpoint)), "Urgency": "high" if urgent else "normal"}
         try:
-            response = WebPusher(info, requests_session=self.session).send(
+            response = self.pusher(info, requests_session=self.session).send(
                 data,
                 headers,
                 ttl=settings.PUSH_TTL_SECONDS,
                 content_encoding="aes128gcm",
                 timeout=settings.PUSH_TIMEOUT_SECONDS,
             )
-        except WebPushException as exc:  # the subscription's keys cannot be used
+        except self.refused as exc:  # the subscription's keys cannot be used
             return Outcome(GONE, f"unusable subscription keys: {exc.message}", code="bad_keys")
         except requests.exceptions.ReadTimeout as exc:
             return Outcome(TRANSIENT, f"push service did not answer: {exc}", code="ReadTimeout", ambiguous=True)

@@ -30,6 +30,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 _SEND = re.compile(r"^/v1/projects/(?P<project>[^/]+)/messages:send$")
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 PROJECT = "commhub-fake"
+# what FCM says when the token itself is the problem
+FCM_MESSAGES = {
+    "UNREGISTERED": "Requested entity was not found.",
+    "INVALID_ARGUMENT": "The registration token is not a valid FCM registration token",
+}
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"  # what Google's token endpoint requires, wherever it is
 
 
@@ -227,7 +232,8 @@ class FakePushService:
             self.fcm_sends.append(FcmSend(token, status, message, access))
         if status != 200:
             grpc = {404: "NOT_FOUND", 400: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED"}.get(status, code)
-            return status, _google_error(status, grpc, f"fake: {code}", fcm_code=code)
+            said = FCM_MESSAGES.get(code, f"fake: {code}") if token in self.fcm_errors else f"fake: {code}"
+            return status, _google_error(status, grpc, said, fcm_code=code)
         return 200, {"name": f"projects/{project}/messages/{uuid.uuid4().hex}"}
 
 

@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import json
 import time
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from costs.models import CostEntry
 from notifications.constants import Status
 from notifications.delivery import queue_drain
 from notifications.models import Notification
+from push.fcm import _outcome
 from push.models import DeviceToken, PushSubscription
 from tests.factories import RecipientFactory, submit
 
@@ -142,10 +145,32 @@ def test_fcm_reuses_its_access_token_until_it_expires_and_forgets_an_unregistere
     assert Notification.objects.get(fallback_of=gone).channel == "sms"
 
 
-def test_fcm_unavailable_is_retried_and_the_token_kept(catalogue, push_service):
+def test_fcm_unavailable_is_retried_and_the_token_kept_and_an_invalid_token_is_forgotten(catalogue, push_service):
     RecipientFactory(external_id="hana", phone="")
     client_for("hana").post("/api/v1/me/push/devices/", {"token": "fcm-token-B"})
     push_service.answer("fcm-token-B", 503)
     n = drain(submit(recipient="hana", type="security_alert", data=SIGN_IN))
     assert n.status == Status.PENDING and n.attempts == 1 and "UNAVAILABLE" in n.last_error
     assert DeviceToken.objects.count() == 1
+
+    push_service.fcm_errors["fcm-token-B"] = "INVALID_ARGUMENT"  # FCM: not a valid registration token
+    assert drain(submit(recipient="hana", type="security_alert", data=SIGN_IN)).status == Status.FAILED
+    assert not DeviceToken.objects.exists()
+
+
+def test_an_invalid_argument_about_the_message_keeps_the_token():
+    answer = requests.Response()
+    answer.status_code, answer._content = (
+        400,
+        json.dumps(
+            {
+                "error": {
+                    "code": 400,
+                    "status": "INVALID_ARGUMENT",
+                    "message": "Invalid value at 'message.data[0].value'",
+                }
+            }
+        ).encode(),
+    )
+    outcome = _outcome(answer)
+    assert (outcome.kind, outcome.code) == ("permanent", "INVALID_ARGUMENT")
