@@ -87,6 +87,11 @@ class ChannelSpec:
             return {"text": [f"A {self.name} message needs its text."]}
         return {}
 
+    def rendered_problems(self, rendered: Any) -> dict[str, list[str]]:
+        """What is wrong with a version's parts as rendered with its sample data (the webhook channel: a text that
+        is not a JSON object), by part; {} when nothing. Checked when a version is saved."""
+        return {}
+
     def text_report(self, text: str) -> tuple[dict[str, Any] | None, list[str]]:
         """What a preview shows about rendered text beyond the text itself (SMS: encoding and segments), and
         warnings for the author."""

@@ -13,6 +13,7 @@ from audit.api.views import AuditEntryViewSet
 from commhub.health import health_view
 from commhub.metrics import metrics_view
 from commhub.throttling import lockout_response
+from hooks.api.views import WebhookEndpointViewSet
 from inbox.api.views import MeInboxViewSet
 from inbox.demo import inbox_demo
 from inbox.stream import inbox_stream
@@ -69,6 +70,7 @@ router.register("suppressions", SuppressionViewSet, basename="suppression")
 router.register("templates", TemplateViewSet, basename="template")
 router.register("template-versions", VersionViewSet, basename="templateversion")
 router.register("audit", AuditEntryViewSet, basename="auditentry")
+router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhookendpoint")
 
 # /api/v1/me/...: end users with their own token (see commhub.enduser)
 me_router = DefaultRouter()

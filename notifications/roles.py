@@ -1,7 +1,9 @@
 """Staff roles: Django groups with explicit permissions, installed after every migrate.
 
-    Viewer    reads notifications, types, templates, recipients and their consent, suppressions, costs
-    Operator  a viewer who retries and cancels notifications, blocks and unblocks addresses, runs schedules
+    Viewer    reads notifications, types, templates, recipients and their consent, suppressions, costs, people's
+              push devices and webhook endpoints
+    Operator  a viewer who retries and cancels notifications, blocks and unblocks addresses, runs schedules,
+              removes a lost device and disables or enables a webhook endpoint
     Editor    a viewer who writes and publishes templates, layouts and partials and tunes notification types
     Auditor   reads the consent ledger, the audit trail and the cost ledger, and exports a person's data
     Admin     all of the above, and erases a person's data and manages budgets and prices
@@ -34,6 +36,9 @@ _VIEW = [
     "costs.view_pricingrule",
     "analytics.view_dailyrollup",
     "analytics.view_queuedepthsample",
+    "push.view_pushsubscription",
+    "push.view_devicetoken",
+    "hooks.view_webhookendpoint",
 ]
 _OPERATE = [
     "notifications.retry_notification",
@@ -41,6 +46,9 @@ _OPERATE = [
     "notifications.change_recurringsend",
     "preferences.add_suppression",
     "preferences.change_suppression",
+    "push.delete_pushsubscription",  # a lost phone or laptop
+    "push.delete_devicetoken",
+    "hooks.change_webhookendpoint",  # disable and enable an endpoint
 ]
 _EDIT = [
     "templates_app.add_template",

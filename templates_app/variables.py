@@ -21,6 +21,7 @@ from commhub.channels import TEMPLATE_PARTS
 from .models import VARIABLE_TYPES
 from .rendering import (
     RESERVED_NAMES,
+    RenderedMessage,
     RenderError,
     build_context,
     missing_variables,
@@ -146,10 +147,11 @@ def version_problems(version, *, channel: str) -> dict[str, list[str]]:
     if problems:
         return problems
     try:
-        _render_with_samples(version)
+        rendered = _render_with_samples(version)
     except RenderError as exc:
         problems["variables"] = [f"Does not render with its sample data: {exc}"]
-    return problems
+        return problems
+    return spec.rendered_problems(rendered)
 
 
 def sample_recipient() -> SimpleNamespace:
@@ -165,9 +167,9 @@ def sample_recipient() -> SimpleNamespace:
     )
 
 
-def _render_with_samples(version) -> None:
+def _render_with_samples(version) -> RenderedMessage:
     context = build_context(data=version.sample_data(), recipient=sample_recipient())
-    render_version(version, context={**context, "unsubscribe_url": "https://example.com/unsubscribe/sample/"})
+    return render_version(version, context={**context, "unsubscribe_url": "https://example.com/unsubscribe/sample/"})
 
 
 def _type_ok(kind: str, value: Any) -> bool:

@@ -23,6 +23,8 @@ from analytics.models import DailyRollup, QueueDepthSample
 from analytics.rollups import rollups_build
 from audit.models import AuditEntry
 from costs.models import Budget, CostEntry, PricingRule
+from hooks.models import WebhookEndpoint
+from hooks.signing import new_secret
 from inbox.models import InboxItem
 from notifications.delivery import queue_drain
 from notifications.models import CapturedMessage, Notification, NotificationType, RecurringSend, TypeOverride
@@ -156,6 +158,14 @@ def populate() -> dict[type[Model], Model]:
         user_agent="Firefox/140",
     )
     objects[DeviceToken] = device_register(recipient=dana, token="dana-phone-fcm-token", platform="android")[0]
+    objects[WebhookEndpoint] = WebhookEndpoint.objects.create(
+        organisation_id=dana.organisation_id,
+        recipient=dana,
+        url="https://hooks.dana-systems.example/commhub",
+        description="Dana's CRM",
+        secret=new_secret(),
+        last_answer="answered 503",
+    )
     objects[TypeOverride] = TypeOverride.objects.create(notification_type=ntype, priority=2, max_retries=5)
     missing = [model.__name__ for model, obj in objects.items() if obj is None]
     assert not missing and waiting.status == "scheduled", missing

@@ -7,7 +7,8 @@
     costs            prices, the ledger, budgets
     templates_app    templates and rendering
     notifications    types, notifications, the send path
-    inbox, push      the in-app channel and its inbox; the push channel (neither imports the other)
+    inbox, push,     the in-app channel and its inbox; the push channel; outbound webhooks and the webhook
+    hooks            channel (none imports another)
     analytics        rollups, dashboard, gauges
     commhub (top)    urls, health, metrics, throttling, the embedded launcher: may import anything
 

@@ -11,6 +11,7 @@ every one of them is listed in the README's configuration table.
     email.py          django-anymail: the ESP, its webhooks, failover ESPs
     sms.py            Twilio: credentials, senders, callbacks
     push.py           Web Push (VAPID) and FCM
+    hooks.py          outbound webhooks: allowed hosts, timeouts, secret rotation
     pipeline.py       commhub's own knobs (COMMHUB; read them typed through commhub.conf.knobs())
     observability.py  Prometheus and logging
 
@@ -22,6 +23,7 @@ from .base import *  # noqa: F403
 from .broker import *  # noqa: F403
 from .database import *  # noqa: F403
 from .email import *  # noqa: F403
+from .hooks import *  # noqa: F403
 from .observability import *  # noqa: F403
 from .pipeline import *  # noqa: F403
 from .push import *  # noqa: F403

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "notifications",
     "inbox",
     "push",
+    "hooks",
     "analytics",
 ]
 

@@ -15,7 +15,13 @@ from .database import DATABASES
 # a worker serves a tier's queues in (SMS before email). Adding a channel is adding its module here.
 COMMHUB_CHANNELS = env.list(
     "COMMHUB_CHANNELS",
-    default=["notifications.channels.sms", "notifications.channels.email", "inbox.in_app", "push.push"],
+    default=[
+        "notifications.channels.sms",
+        "notifications.channels.email",
+        "inbox.in_app",
+        "push.push",
+        "hooks.webhook",
+    ],
 )
 
 # The broker's Redis, when the broker is Redis: the default for what else wants one (rate limits, inbox streams).

@@ -32,6 +32,8 @@ from audit.models import AuditEntry
 from commhub import tenancy
 from commhub.enduser import mint_user_token
 from costs.models import Budget
+from hooks.models import WebhookEndpoint
+from hooks.signing import new_secret
 from inbox.models import InboxItem
 from notifications.management.commands.create_api_client import api_client_group
 from notifications.models import Notification, NotificationType, RecurringSend, TypeOverride
@@ -69,6 +71,7 @@ PARAMETERS = {
     "/api/v1/me/push/devices/{id}/": "push_device",
     "/api/communication/status/{task_id}": "notification",
     "/api/communication/cancel/{task_id}": "notification",
+    "/api/v1/webhook-endpoints/{id}/": "webhook_endpoint",
     "/api/v1/types/{key}/": "shared",  # the catalogue every organisation reads
 }
 MISSING = {"notification": str(uuid.UUID(int=7)), "recipient": "nobody-by-this-id"}
@@ -127,6 +130,7 @@ def _state() -> dict[str, list[dict]]:
         InboxItem,
         PushSubscription,
         DeviceToken,
+        WebhookEndpoint,
     )
     state = {model.__name__: _everything(model) for model in models}
     state["TemplateVersion"] = _everything(TemplateVersion)
@@ -201,6 +205,9 @@ def _beta_objects(beta) -> dict[str, Any]:
             auth="A" * 22,
         )
         device = DeviceToken.objects.create(recipient=bea, token="beta-device-token", platform="ios")
+        endpoint = WebhookEndpoint.objects.create(
+            recipient=bea, url="https://hooks.beta-systems.example/in", secret=new_secret()
+        )
     return {
         "recipient": "beta-1",
         "notification": str(sent.pk),
@@ -213,6 +220,7 @@ def _beta_objects(beta) -> dict[str, Any]:
         "inbox": item.pk,
         "push_subscription": browser.pk,
         "push_device": device.pk,
+        "webhook_endpoint": endpoint.pk,
         "organisation": beta.pk,
         "budget": budget,
         "recurring": recurring,
@@ -222,6 +230,7 @@ def _beta_objects(beta) -> dict[str, Any]:
             "Beta inbox item",
             "beta-browser",
             "beta-device-token",
+            "beta-systems",
             str(sent.pk),
             "Beta budget",
             "Beta weekly",
@@ -248,6 +257,7 @@ def _default_objects(objects: dict) -> dict[str, Any]:
         "inbox": objects[InboxItem].pk,
         "push_subscription": objects[PushSubscription].pk,
         "push_device": objects[DeviceToken].pk,
+        "webhook_endpoint": objects[WebhookEndpoint].pk,
         "organisation": 1,
         "markers": [
             "dana@example.com",
@@ -255,6 +265,7 @@ def _default_objects(objects: dict) -> dict[str, Any]:
             "gone@example.com",
             "dana-laptop",
             "dana-phone-fcm-token",
+            "dana-systems",
             "Texts per day",
             "Monday check-in",
             *others,

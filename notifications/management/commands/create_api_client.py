@@ -29,6 +29,10 @@ API_CLIENT_PERMISSIONS = [
     ("preferences", "add_consentrecord"),
     ("preferences", "view_suppression"),
     ("preferences", "add_suppression"),
+    ("hooks", "view_webhookendpoint"),
+    ("hooks", "add_webhookendpoint"),
+    ("hooks", "change_webhookendpoint"),
+    ("hooks", "delete_webhookendpoint"),
 ]
 
 

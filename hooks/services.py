@@ -1,0 +1,75 @@
+"""Registering a person's webhook endpoints and rotating their secrets."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from commhub.errors import InvalidInput
+from preferences.models import Recipient
+
+from .models import WebhookEndpoint
+from .outbound import UnsafeUrl, check_url
+from .signing import new_secret
+
+
+def _checked(url: str) -> str:
+    try:
+        check_url(url)
+    except UnsafeUrl as exc:
+        raise InvalidInput({"url": [str(exc)]}) from None
+    return url
+
+
+def endpoint_create(*, recipient: Recipient, url: str, description: str = "") -> WebhookEndpoint:
+    """A new endpoint for `recipient` with a new secret (returned once, to the caller that registers it)."""
+    return WebhookEndpoint.objects.create(
+        organisation_id=recipient.organisation_id,
+        recipient=recipient,
+        url=_checked(url),
+        description=description,
+        secret=new_secret(),
+    )
+
+
+def endpoint_update(*, endpoint: WebhookEndpoint, **fields) -> WebhookEndpoint:
+    """Change the URL, description or whether it is enabled (enabling again clears why it was disabled)."""
+    if "url" in fields:
+        fields["url"] = _checked(fields["url"])
+    if fields.get("enabled"):
+        fields["disabled_reason"] = ""
+    for name, value in fields.items():
+        setattr(endpoint, name, value)
+    endpoint.save(update_fields=sorted({*fields, *(["disabled_reason"] if "enabled" in fields else [])}))
+    return endpoint
+
+
+def endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """A new secret; the old one keeps signing too for WEBHOOK_SECRET_OVERLAP_HOURS, so the receiver can switch."""
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        endpoint.previous_secret = endpoint.secret
+        endpoint.previous_secret_until = timezone.now() + timedelta(hours=settings.WEBHOOK_SECRET_OVERLAP_HOURS)
+        endpoint.secret = new_secret()
+        endpoint.save(update_fields=["previous_secret", "previous_secret_until", "secret"])
+    return endpoint
+
+
+def signing_keys(endpoint: WebhookEndpoint) -> list[str]:
+    """The secrets that sign a request now: the current one, and the previous one while the overlap lasts."""
+    keys = [endpoint.secret]
+    if endpoint.previous_secret and endpoint.previous_secret_until and endpoint.previous_secret_until > timezone.now():
+        keys.append(endpoint.previous_secret)
+    return keys
+
+
+def endpoint_answered(*, endpoint_id: int, ok: bool, said: str, gone: bool = False) -> None:
+    """Record an endpoint's answer; a 410 (the receiver says it is gone for good) disables it."""
+    now = timezone.now()
+    fields: dict = {"last_answer": said[:300], ("last_success_at" if ok else "last_failure_at"): now}
+    if gone:
+        fields |= {"enabled": False, "disabled_reason": f"{said[:250]} ({now:%Y-%m-%d %H:%M} UTC)"}
+    WebhookEndpoint.objects.filter(pk=endpoint_id).update(**fields)
