@@ -1,4 +1,11 @@
-"""Health checks for load balancers and operators: the database, the broker and the workers' heartbeats."""
+"""Health checks, one per question an operator's tooling asks:
+
+/health/live   the process answers (a liveness probe: restart it when this fails)
+/health/ready  it can serve: the database and the broker answer (a load balancer's and Kubernetes' readiness
+               probe: no worker is needed to accept and store a notification, so a worker restart does not take
+               the web nodes out of rotation)
+/health        everything, workers' heartbeats included (monitoring and alerting)
+"""
 
 from __future__ import annotations
 
@@ -66,14 +73,30 @@ def _workers() -> str:
     return f"{len(alive)} alive: {', '.join(alive[:5])}"
 
 
-def health_report() -> HealthReport:
-    return HealthReport(checks={"database": _timed(_database), "broker": _timed(_broker), "workers": _timed(_workers)})
+def health_report(*, workers: bool = True) -> HealthReport:
+    checks = {"database": _timed(_database), "broker": _timed(_broker)}
+    if workers:
+        checks["workers"] = _timed(_workers)
+    return HealthReport(checks=checks)
+
+
+def live_view(request) -> JsonResponse:
+    """GET /health/live: the process answers; nothing else is asked."""
+    return JsonResponse({"status": "ok", "timestamp": timezone.now().isoformat()})
+
+
+def ready_view(request) -> JsonResponse:
+    """GET /health/ready: 200 when the database and the broker answer, 503 naming the one that does not."""
+    return _answer(request, health_report(workers=False))
 
 
 def health_view(request) -> JsonResponse:
-    """GET /health: 200 when every dependency answers, 503 naming the one that does not. What each check saw
-    (the broker's address, worker host names, timings) only with the metrics token (commhub.metrics)."""
-    report = health_report()
+    """GET /health: 200 when every dependency answers, workers included, 503 naming the one that does not. What
+    each check saw (the broker's address, worker host names, timings) only with the metrics token."""
+    return _answer(request, health_report())
+
+
+def _answer(request, report: HealthReport) -> JsonResponse:
     detailed = operator_allowed(request)
     checks = {
         name: {"ok": c.ok, "detail": c.detail, "ms": c.ms} if detailed else {"ok": c.ok}

@@ -10,7 +10,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from analytics.api import views as analytics_views
 from analytics.views import dashboard_view
 from audit.api.views import AuditEntryViewSet
-from commhub.health import health_view
+from commhub.health import health_view, live_view, ready_view
 from commhub.metrics import metrics_view
 from commhub.throttling import lockout_response
 from hooks.api.views import WebhookEndpointViewSet
@@ -97,6 +97,8 @@ admin.site.site_url = None  # commhub has no public site: no "View site" link to
 
 urlpatterns = [
     path("health", health_view, name="health"),
+    path("health/live", live_view, name="health-live"),
+    path("health/ready", ready_view, name="health-ready"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/analytics/dashboard/", dashboard_view, name="analytics-dashboard"),
     path("admin/", admin.site.urls),
