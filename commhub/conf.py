@@ -73,6 +73,7 @@ class Knobs:
     heartbeat_stale_seconds: float
     malloc_trim_seconds: float
     idempotency_ttl_hours: int
+    recurring_grace_hours: float
     # templates
     template_render_seconds: float
     template_max_output_chars: int

@@ -430,7 +430,7 @@ class RecurringRunInline(admin.TabularInline):
     extra = 0
     max_num = 0
     can_delete = False
-    fields = ["slot", "started_at", "finished_at", "created", "refused", "errors", "detail"]
+    fields = ["slot", "started_at", "finished_at", "created", "refused", "errors", "late", "missed", "detail"]
     readonly_fields = fields
     ordering = ["-slot"]
 

@@ -510,6 +510,10 @@ class RecurringRun(models.Model):
     refused = models.PositiveIntegerField(default=0, help_text="Refused by the decision engine (consent, caps...).")
     errors = models.PositiveIntegerField(default=0, help_text="Rejected as invalid (e.g. missing template data).")
     detail = models.TextField(blank=True)
+    late = models.BooleanField(
+        default=False, help_text="Started well after its slot (e.g. made up after beat was down)."
+    )
+    missed = models.BooleanField(default=False, help_text="Never sent: beat was down past the catch-up grace.")
 
     objects = ThroughRecurring()
 

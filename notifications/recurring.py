@@ -19,6 +19,7 @@ import logging
 import re
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from celery.schedules import ParseException, crontab
@@ -30,6 +31,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 
 from audit.services import audit_record
 from commhub import tenancy
+from commhub.conf import knobs
 from commhub.errors import InvalidInput
 from commhub.queues import MAINTENANCE_QUEUE
 from preferences.models import Recipient
@@ -45,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 RUN_TASK = "notifications.run_recurring"
 CHUNK = 500
+LATE_AFTER = timedelta(minutes=15)  # a run that starts this long after its slot is flagged late
+MAX_CATCH_UP_HOURS = 48  # how far back missed hourly slots are looked for (made up, or recorded as missed)
 
 
 def _ids(text: str) -> list[str]:
@@ -335,14 +339,52 @@ def recurring_run(recurring_id: int, *, now: datetime | None = None) -> Recurrin
         return _run(recurring, now)
 
 
-def _run(recurring: RecurringSend, now: datetime) -> RecurringRun | None:
-    recurring_id = recurring.pk
+def _claim(recurring: RecurringSend, slot: datetime, now: datetime, **fields: Any) -> RecurringRun | None:
+    """The run of `slot`, or None when another beat (or an earlier call) already has it."""
     try:
         with transaction.atomic():
-            run = RecurringRun.objects.create(recurring=recurring, slot=_slot(recurring, now), started_at=now)
+            return RecurringRun.objects.create(recurring=recurring, slot=slot, started_at=now, **fields)
     except IntegrityError:
-        logger.info("recurring send %s: slot already ran (a second beat?)", recurring_id)
+        logger.info("recurring send %s: slot %s already ran (a second beat?)", recurring.pk, slot)
         return None
+
+
+def _missed_slots(recurring: RecurringSend, slot: datetime) -> list[datetime]:
+    """The hourly slots of a local-time send before `slot` that never ran: after its last run and after it was last
+    saved (a paused or edited send does not make up the hours it was paused), within two days."""
+    if not recurring.local_time:
+        return []
+    last = (
+        RecurringRun.objects.filter(recurring=recurring, slot__lt=slot)
+        .order_by("-slot")
+        .values_list("slot", flat=True)
+        .first()
+    )
+    if last is None:
+        return []
+    start = max(last + timedelta(hours=1), slot - timedelta(hours=MAX_CATCH_UP_HOURS))
+    saved = recurring.updated_at.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    start = max(start, saved)
+    return [start + timedelta(hours=h) for h in range(int((slot - start) / timedelta(hours=1)))]
+
+
+def _run(recurring: RecurringSend, now: datetime) -> RecurringRun | None:
+    slot = _slot(recurring, now)
+    run = _claim(recurring, slot, now, late=now - slot > LATE_AFTER)
+    if run is None:
+        return None  # another beat has this slot, and the catch-up that goes with it
+    grace = timedelta(hours=knobs().recurring_grace_hours)
+    for missed in _missed_slots(recurring, slot):
+        if now - missed <= grace:
+            if (made_up := _claim(recurring, missed, now, late=True)) is not None:
+                _send(recurring, made_up)
+        else:
+            detail = f"Missed: nothing ran for this hour (beat down?) and it is older than the {grace} catch-up grace."
+            _claim(recurring, missed, now, missed=True, finished_at=now, detail=detail)
+    return _send(recurring, run)
+
+
+def _send(recurring: RecurringSend, run: RecurringRun) -> RecurringRun:
     problems: list[str] = []
     groups, zones_summary = _targets(recurring, run.slot)
     for ids, send_at in groups:
@@ -376,9 +418,11 @@ def _run(recurring: RecurringSend, now: datetime) -> RecurringRun | None:
     run.detail = "\n".join([*([zones_summary] if zones_summary else []), *problems])[:5000]
     run.save(update_fields=["created", "refused", "errors", "finished_at", "detail"])
     logger.info(
-        "recurring send %s (%s): %d created, %d refused, %d invalid",
+        "recurring send %s (%s) slot %s%s: %d created, %d refused, %d invalid",
         recurring.pk,
         recurring.name,
+        run.slot,
+        " (late)" if run.late else "",
         run.created,
         run.refused,
         run.errors,

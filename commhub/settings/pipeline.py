@@ -135,6 +135,9 @@ COMMHUB = {
     # How long an `unknown` send (timed out after the request went out) waits for the provider's callback
     # before the sweeper sends it once more.
     "UNKNOWN_SETTLE_SECONDS": env.int("COMMHUB_UNKNOWN_SETTLE_SECONDS", default=3600),
+    # A local-time recurring send's hourly runs missed while beat was down are made up (flagged late) when they
+    # are at most this old; older ones are recorded as missed.
+    "RECURRING_GRACE_HOURS": env.float("COMMHUB_RECURRING_GRACE_HOURS", default=2.0),
     # How long an Idempotency-Key (and the response it replays) is kept.
     "IDEMPOTENCY_TTL_HOURS": env.int("COMMHUB_IDEMPOTENCY_TTL_HOURS", default=24),
     # Every template render stops past this many seconds or this many characters of output (a staff-written

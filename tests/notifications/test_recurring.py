@@ -178,3 +178,59 @@ def test_run_now_on_a_local_time_send_says_which_zones_are_due_and_when_the_othe
         "Due in the hour from 2027-03-29 08:00 UTC: Europe/London (1) at 08:00 UTC. "
         "The others run at 9:00 their time: America/New_York (1) 2027-03-29 13:00 UTC."
     )
+
+
+def _hourly(recurring, *hours: int, minute: int = 0, day=(2027, 1, 4)) -> list:
+    return [recurring_run(recurring.pk, now=datetime(*day, h, minute, 5, tzinfo=UTC)) for h in hours]
+
+
+def _zones_nine_local(catalogue) -> RecurringSend:
+    for name, zone in {"paris": "Europe/Paris", "london": "Europe/London", "new-york": "America/New_York"}.items():
+        grant_marketing(RecipientFactory(external_id=name, timezone=zone), "sms", category="engagement")
+    return monday_nine_local(catalogue, timezone="UTC")
+
+
+@pytest.mark.parametrize("beat_back_at", ["09:45", "10:00"])
+def test_an_hour_missed_while_beat_was_down_is_made_up_once_flagged_late(catalogue, beat_back_at):
+    """Monday 4 January 2027: 09:00 is 08:00 UTC in Paris, 09:00 UTC in London, 14:00 UTC in New York. Beat is down
+    from 08:30 to 09:45: beat fires the overdue run when it comes back (09:45), or only the 10:00 one runs."""
+    recurring = _zones_nine_local(catalogue)
+    _hourly(recurring, 7, 8)
+    assert list(Notification.objects.values_list("recipient__external_id", flat=True)) == ["paris"]
+    if beat_back_at == "09:45":
+        (back,) = _hourly(recurring, 9, minute=45)
+        assert (back.slot.hour, back.late, back.created) == (9, True, 1)
+    again = [recurring_run(recurring.pk, now=datetime(2027, 1, 4, 10, 0, 5, tzinfo=UTC)) for _ in range(2)]
+    assert again[1] is None  # a second beat firing the same hour: nothing more
+    runs = {r.slot.hour: r for r in RecurringRun.objects.filter(recurring=recurring)}
+    assert sorted(runs) == [7, 8, 9, 10] and runs[9].late and not runs[10].late and not runs[8].late
+    assert runs[9].created == 1 and "Europe/London (1)" in runs[9].detail
+    london = Notification.objects.filter(recipient__external_id="london")
+    assert london.count() == 1 and london.get().send_at == datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
+    assert not Notification.objects.filter(recipient__external_id="new-york").exists()  # its 09:00 is still to come
+
+
+def test_hours_missed_beyond_the_grace_are_recorded_as_missed_not_sent(catalogue, settings):
+    recurring = _zones_nine_local(catalogue)
+    _hourly(recurring, 7, 8)
+    (noon,) = _hourly(recurring, 12, minute=10)  # beat down from 08:30 to 12:10; the grace is 2 hours
+    runs = {r.slot.hour: r for r in RecurringRun.objects.filter(recurring=recurring)}
+    assert sorted(runs) == [7, 8, 9, 10, 11, 12]
+    assert runs[9].missed and runs[9].created == 0 and "older than the 2:00:00 catch-up grace" in runs[9].detail
+    assert runs[10].missed  # 2 h 10 min old at 12:10
+    assert runs[11].late and not runs[11].missed and noon.slot.hour == 12 and not noon.late
+    assert not Notification.objects.filter(recipient__external_id="london").exists()  # 09:00 was missed for good
+
+
+def test_a_paused_send_does_not_make_up_the_hours_it_was_paused(catalogue):
+    recurring = _zones_nine_local(catalogue)
+    _hourly(recurring, 7, 8)
+    recurring.enabled = False
+    recurring_save(recurring)
+    assert recurring_run(recurring.pk, now=datetime(2027, 1, 4, 9, 0, 5, tzinfo=UTC)) is None  # paused: no run
+    RecurringSend.objects.filter(pk=recurring.pk).update(
+        enabled=True, updated_at=datetime(2027, 1, 4, 9, 50, tzinfo=UTC)
+    )
+    _hourly(recurring, 10)
+    assert sorted(r.slot.hour for r in RecurringRun.objects.filter(recurring=recurring)) == [7, 8, 10]
+    assert not Notification.objects.filter(recipient__external_id="london").exists()
