@@ -13,6 +13,7 @@ from commhub.conf import knobs
 from commhub.queues import delivery_queues
 from notifications.constants import Status
 from notifications.models import CapturedMessage, Notification, RateLimitState
+from notifications.retention import notifications_purge
 
 from .models import QueueDepthSample
 
@@ -52,13 +53,15 @@ class PurgeResult:
     rate_buckets: int = 0
     expired_tokens: int = 0
     login_records: int = 0
+    notifications_purged: int = 0
 
 
 def retention_purge(*, now: datetime) -> PurgeResult:
     """Drop what is only worth keeping for a while: queue samples, captured (embedded-mode) messages, idle
     rate-limit buckets (API throttles' included), refresh tokens past their expiry (outstanding and
     blacklisted: an expired token is refused anyway) and login records older than LOGIN_RECORD_DAYS.
-    Notifications, the ledger, the consent ledger and the audit trail are never purged here."""
+    And the words and personal data of finished notifications past their type's retention (notifications.
+    retention: the rows stay). The ledgers, the consent ledger and the audit trail are never purged."""
     keep = knobs()
     result = PurgeResult()
     result.samples, _ = QueueDepthSample.objects.filter(
@@ -74,4 +77,5 @@ def retention_purge(*, now: datetime) -> PurgeResult:
         AccessLog.objects.filter(attempt_time__lt=logins_before).delete()[0]
         + AccessFailureLog.objects.filter(attempt_time__lt=logins_before).delete()[0]
     )
+    result.notifications_purged = notifications_purge(now=now).notifications
     return result

@@ -25,4 +25,9 @@ def sample_queues() -> int:
 @shared_task(name="analytics.retention_purge", ignore_result=True)
 def retention_purge() -> dict:
     result = purge(now=timezone.now())
-    return {"samples": result.samples, "captured": result.captured, "rate_buckets": result.rate_buckets}
+    return {
+        "samples": result.samples,
+        "captured": result.captured,
+        "rate_buckets": result.rate_buckets,
+        "notifications_purged": result.notifications_purged,
+    }

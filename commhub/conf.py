@@ -74,6 +74,7 @@ class Knobs:
     malloc_trim_seconds: float
     idempotency_ttl_hours: int
     recurring_grace_hours: float
+    retention_days: int
     # templates
     template_render_seconds: float
     template_max_output_chars: int

@@ -1,12 +1,14 @@
 """What the inbox adds to a privacy request (preferences.privacy runs them): the person's items in the export;
 on erasure, the items (their rendered words are personal data) and their event log deleted. The notifications
-they came from keep their skeleton (notifications.privacy), so counts and costs still add up."""
+they came from keep their skeleton (notifications.privacy), so counts and costs still add up. Retention's purge
+(notifications.retention) deletes the items of the notifications it purges the same way."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from notifications.retention import purge_step
 from preferences.models import Recipient
 from preferences.privacy import erasure_step, export_section, iso
 
@@ -38,3 +40,12 @@ def inbox_erase(recipient: Recipient, now: datetime) -> dict[str, int]:
     InboxEvent.objects.filter(recipient=recipient).delete()
     deleted, _ = InboxItem.objects.filter(recipient=recipient).delete()
     return {"inbox_items_deleted": deleted}
+
+
+@purge_step
+def inbox_purge(notification_ids: list) -> dict[str, int]:
+    """Retention purged these notifications' words: their in-app items (and the items' events) go too."""
+    items = InboxItem.objects.filter(notification_id__in=notification_ids)
+    InboxEvent.objects.filter(item__in=items).delete()
+    deleted, _ = items.delete()
+    return {"inbox_items": deleted}

@@ -109,7 +109,10 @@ class NotificationTypeAdmin(SharedCatalogueAdmin):
     fieldsets = [
         (None, {"fields": ["key", "name", "description", "is_active"]}),
         ("Routing", {"fields": ["priority", "tier", "default_channel", "fallback_channel", "purpose"]}),
-        ("Retries and expiry", {"fields": ["max_retries", "retry_base_delay", "ttl_seconds"]}),
+        (
+            "Retries, expiry and retention",
+            {"fields": ["max_retries", "retry_base_delay", "ttl_seconds", "retention_days"]},
+        ),
         (
             "Preferences and compliance",
             {

@@ -63,6 +63,12 @@ class NotificationType(models.Model):
         default=300, help_text="Seconds before the first retry; doubles on each further retry."
     )
     is_active = models.BooleanField(default=True)
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Days after which a finished notification's words and personal data are purged (the row, its "
+        "status, counts and costs stay). Blank: COMMHUB_RETENTION_DAYS (0 there: kept).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -269,6 +275,9 @@ class Notification(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(
+        null=True, blank=True, help_text="Its words and personal data were purged by the type's retention."
+    )
 
     objects = OrganisationScoped()
 

@@ -41,6 +41,7 @@ def notifications_export(recipient: Recipient) -> list[dict[str, Any]]:
             "send_at": iso(n.send_at),
             "sent_at": iso(n.sent_at),
             "delivered_at": iso(n.delivered_at),
+            "purged_at": iso(n.purged_at),  # its words and data were purged by retention: blank above
             "cost": None if n.cost is None else str(n.cost),
             "currency": n.currency,
             "attempts": [

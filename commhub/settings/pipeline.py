@@ -135,6 +135,9 @@ COMMHUB = {
     # How long an `unknown` send (timed out after the request went out) waits for the provider's callback
     # before the sweeper sends it once more.
     "UNKNOWN_SETTLE_SECONDS": env.int("COMMHUB_UNKNOWN_SETTLE_SECONDS", default=3600),
+    # A finished notification's words and personal data are purged after this many days (a type's own
+    # retention_days wins); 0: kept. Statuses, counts, rollups and the ledgers always stay.
+    "RETENTION_DAYS": env.int("COMMHUB_RETENTION_DAYS", default=0),
     # A local-time recurring send's hourly runs missed while beat was down are made up (flagged late) when they
     # are at most this old; older ones are recorded as missed.
     "RECURRING_GRACE_HOURS": env.float("COMMHUB_RECURRING_GRACE_HOURS", default=2.0),
