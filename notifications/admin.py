@@ -84,7 +84,7 @@ class TypeChannelInline(SharedCatalogueInline, admin.TabularInline):
     model = TypeChannel
     formset = TypeChannelFormSet
     extra = 0
-    fields = ["channel", "rate_limit_per_minute"]
+    fields = ["channel", "rate_limit_per_minute", "global_rate_limit_per_minute"]
 
 
 @admin.register(NotificationType)

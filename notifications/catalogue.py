@@ -23,7 +23,7 @@ TYPES: list[dict] = [
         "fallback_channel": "email",
         "tier": Tier.CRITICAL,
         "purpose": Purpose.TRANSACTIONAL,
-        # channels it may use -> rate limit per minute across all workers
+        # channels it may use -> at most this many a minute to one recipient
         "channels": {"sms": 10, "email": 5},
         "max_retries": 3,
         "retry_base_delay": 60,
@@ -41,7 +41,7 @@ TYPES: list[dict] = [
         "fallback_channel": "sms",
         "tier": Tier.CRITICAL,
         "purpose": Purpose.TRANSACTIONAL,
-        # channels it may use -> rate limit per minute across all workers
+        # channels it may use -> at most this many a minute to one recipient
         "channels": {"push": 30, "sms": 10, "email": 5},
         "max_retries": 3,
         "retry_base_delay": 60,
@@ -58,7 +58,7 @@ TYPES: list[dict] = [
         "default_channel": "sms",
         "tier": Tier.DAILY,
         "purpose": Purpose.TRANSACTIONAL,
-        # channels it may use -> rate limit per minute across all workers
+        # channels it may use -> at most this many a minute to one recipient
         "channels": {"sms": 20, "email": 10, "in_app": 60},
         "max_retries": 2,
         "retry_base_delay": 5 * MINUTE,
@@ -75,7 +75,7 @@ TYPES: list[dict] = [
         "default_channel": "sms",
         "tier": Tier.DAILY,
         "purpose": Purpose.MARKETING,
-        # channels it may use -> rate limit per minute across all workers
+        # channels it may use -> at most this many a minute to one recipient
         "channels": {"sms": 50, "email": 25},
         "max_retries": 2,
         "retry_base_delay": 10 * MINUTE,
@@ -95,7 +95,7 @@ TYPES: list[dict] = [
         "default_channel": "sms",
         "tier": Tier.DAILY,
         "purpose": Purpose.MARKETING,
-        # channels it may use -> rate limit per minute across all workers
+        # channels it may use -> at most this many a minute to one recipient
         "channels": {"sms": 30, "email": 15, "in_app": 60, "push": 30},
         "max_retries": 1,
         "retry_base_delay": 15 * MINUTE,
@@ -112,7 +112,7 @@ TYPES: list[dict] = [
         "default_channel": "email",
         "tier": Tier.REPORTS,
         "purpose": Purpose.TRANSACTIONAL,
-        # channels it may use -> rate limit per minute across all workers
+        # channels it may use -> at most this many a minute to one recipient
         "channels": {"email": 10},
         "max_retries": 2,
         "retry_base_delay": 30 * MINUTE,
@@ -129,7 +129,7 @@ TYPES: list[dict] = [
         "default_channel": "email",
         "tier": Tier.EDUCATION,
         "purpose": Purpose.MARKETING,
-        # channels it may use -> rate limit per minute across all workers
+        # channels it may use -> at most this many a minute to one recipient
         "channels": {"email": 20},
         "max_retries": 2,
         "retry_base_delay": 30 * MINUTE,
@@ -146,7 +146,7 @@ TYPES: list[dict] = [
         "default_channel": "email",
         "tier": Tier.EDUCATION,
         "purpose": Purpose.MARKETING,
-        # channels it may use -> rate limit per minute across all workers
+        # channels it may use -> at most this many a minute to one recipient
         "channels": {"email": 30},
         "max_retries": 2,
         "retry_base_delay": 30 * MINUTE,
@@ -163,7 +163,7 @@ TYPES: list[dict] = [
         "default_channel": "email",
         "tier": Tier.EDUCATION,
         "purpose": Purpose.TRANSACTIONAL,
-        # channels it may use -> rate limit per minute across all workers
+        # channels it may use -> at most this many a minute to one recipient
         "channels": {"sms": 100, "email": 50},
         "max_retries": 3,
         "retry_base_delay": 15 * MINUTE,
@@ -181,7 +181,7 @@ TYPES: list[dict] = [
         "default_channel": "email",
         "tier": Tier.CRITICAL,
         "purpose": Purpose.TRANSACTIONAL,
-        # channels it may use -> rate limit per minute across all workers
+        # channels it may use -> at most this many a minute to one recipient
         "channels": {"email": 60},
         "max_retries": 3,
         "retry_base_delay": MINUTE,

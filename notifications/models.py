@@ -89,9 +89,14 @@ class NotificationType(models.Model):
         return built[1]
 
     def rate_limit_for(self, channel: str) -> int | None:
-        """Messages per minute on `channel` across all workers; None: no limit (or the channel is not allowed)."""
+        """Messages per minute on `channel` to one recipient; None: no limit (or the channel is not allowed)."""
         rule = self._channel_rules().get(channel)
         return rule.rate_limit_per_minute if rule is not None else None
+
+    def global_rate_limit_for(self, channel: str) -> int | None:
+        """Messages per minute on `channel` to everyone together; None: no cap."""
+        rule = self._channel_rules().get(channel)
+        return rule.global_rate_limit_per_minute if rule is not None else None
 
     def allows(self, channel: str) -> bool:
         return channel in self._channel_rules()
@@ -126,12 +131,20 @@ class NotificationType(models.Model):
 
 
 class TypeChannel(models.Model):
-    """A channel a notification type may use, and how fast across all workers (the catalogue's per-type limit)."""
+    """A channel a notification type may use, how many a minute one person may get (the catalogue's limit), and an
+    optional cap for everyone together."""
 
     notification_type = models.ForeignKey(NotificationType, on_delete=models.CASCADE, related_name="type_channels")
     channel = models.CharField(max_length=16, choices=channels.choices)
     rate_limit_per_minute = models.PositiveIntegerField(
-        null=True, blank=True, help_text="At most this many per minute across all workers; blank: no limit."
+        null=True,
+        blank=True,
+        help_text="At most this many per minute to one recipient (the excess waits); blank: no limit.",
+    )
+    global_rate_limit_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Optional: at most this many per minute to everyone together, across all workers; blank: no cap.",
     )
 
     class Meta:
@@ -140,8 +153,9 @@ class TypeChannel(models.Model):
         constraints = [models.UniqueConstraint(fields=["notification_type", "channel"], name="type_channel_once")]
 
     def __str__(self) -> str:
-        limit = f"{self.rate_limit_per_minute}/min" if self.rate_limit_per_minute else "no limit"
-        return f"{self.channel} ({limit})"
+        limit = f"{self.rate_limit_per_minute}/min per recipient" if self.rate_limit_per_minute else "no limit"
+        cap = f", {self.global_rate_limit_per_minute}/min in all" if self.global_rate_limit_per_minute else ""
+        return f"{self.channel} ({limit}{cap})"
 
 
 class TypeOverride(models.Model):

@@ -1,5 +1,6 @@
-"""Rate limits shared by every worker on every host: the catalogue's per type x channel limits and each
-sender's pace.
+"""Rate limits shared by every worker on every host: the catalogue's per type x channel limits, which protect a
+person (at most N of a type a minute to one recipient), an optional cap per type x channel across everyone, and
+each sender's pace (what protects a provider and governs throughput).
 
 Each limit is a GCRA bucket (the "virtual scheduling" form of a token bucket): one stored number per key,
 the theoretical arrival time (TAT) of the next unit. A request for `units` at time `now` is allowed when
@@ -10,7 +11,7 @@ and then moves TAT forward by `units * interval`. `headroom` lets critical work 
 shares a sender: bulk fills the bucket only up to its burst, critical may borrow a few more units, so a
 backlog of newsletters never makes a fraud alert wait for the newsletters' turn.
 
-One request may name several limits that must all allow it (`common`: the type's limit) and a list of
+One request may name several limits that must all allow it (`common`: the type's limits) and a list of
 senders of which the first with room is taken (`choices`: a failover chain's senders). It is decided
 atomically: in one Lua script on Redis, or in one transaction on the database (the embedded mode, and any
 deployment without Redis). Nothing is consumed when the answer is no.
@@ -28,6 +29,8 @@ from commhub.conf import knobs
 
 from .models import RateLimitState
 
+PERSON_PREFIX = "person:"
+
 
 @dataclass(frozen=True)
 class Rate:
@@ -38,13 +41,18 @@ class Rate:
     label: str
     burst: int = 1
     headroom: int = 0  # extra units a critical message may borrow ahead of bulk work
+    units: int | None = None  # what this limit counts for any request (a person's limit: 1 message), else its units
 
     @property
     def interval(self) -> float:
         return 1.0 / self.per_second
 
     def with_headroom(self, units: int) -> Rate:
-        return Rate(self.key, self.per_second, self.label, self.burst, units)
+        return Rate(self.key, self.per_second, self.label, self.burst, units, self.units)
+
+    @property
+    def per_person(self) -> bool:
+        return self.key.startswith(PERSON_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,9 @@ class Throttled(Exception):
 def _decide(tats: list[float], rates: list[Rate], units: int, now: float) -> tuple[float, list[float]]:
     """(seconds to wait, 0 if allowed; the new TATs) for one all-or-nothing request on `rates`."""
     wait, new = 0.0, []
+    asked = units
     for tat, rate in zip(tats, rates, strict=True):
+        units = rate.units or asked
         start = max(tat, now)
         new_tat = start + units * rate.interval
         allow_at = new_tat - (max(rate.burst, units) + rate.headroom) * rate.interval
@@ -118,7 +128,8 @@ def _blocking(rates: list[Rate], tats: list[float], units: int, now: float) -> R
     return rates[waits.index(max(waits))]
 
 
-# KEYS: the common keys, then the choice keys. ARGV: ncommon, units, then per key interval, burst, headroom.
+# KEYS: the common keys, then the choice keys. ARGV: ncommon, units, then per key interval, burst, headroom and
+# its own units (0: the request's).
 # Time comes from the Redis server, so hosts with drifting clocks still share one schedule.
 _LUA = """
 local t = redis.call('TIME')
@@ -126,13 +137,16 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local ncommon = tonumber(ARGV[1])
 local units = tonumber(ARGV[2])
 local function decide(i)
-  local interval = tonumber(ARGV[3 + (i - 1) * 3])
-  local burst = tonumber(ARGV[4 + (i - 1) * 3])
-  local headroom = tonumber(ARGV[5 + (i - 1) * 3])
+  local interval = tonumber(ARGV[3 + (i - 1) * 4])
+  local burst = tonumber(ARGV[4 + (i - 1) * 4])
+  local headroom = tonumber(ARGV[5 + (i - 1) * 4])
+  local own = tonumber(ARGV[6 + (i - 1) * 4])
+  local n = units
+  if own > 0 then n = own end
   local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
   if tat < now then tat = now end
-  local new_tat = tat + units * interval
-  local allow_at = new_tat - (math.max(burst, units) + headroom) * interval
+  local new_tat = tat + n * interval
+  local allow_at = new_tat - (math.max(burst, n) + headroom) * interval
   return allow_at - now, new_tat
 end
 local function store(i, new_tat)
@@ -170,7 +184,7 @@ class RedisLimiter:
         rates = [*common, *choices]
         args: list = [len(common), units]
         for rate in rates:
-            args += [repr(rate.interval), rate.burst, rate.headroom]
+            args += [repr(rate.interval), rate.burst, rate.headroom, rate.units or 0]
         allowed, choice, wait, blocked = self.script(keys=[f"commhub:rate:{r.key}" for r in rates], args=args)
         if allowed:
             return Grant(True, choice=choice if choices else None)
@@ -191,20 +205,41 @@ def limiter() -> DatabaseLimiter | RedisLimiter:
         return _limiter[1]
 
 
-def type_rate(ntype, channel: str) -> Rate | None:
-    """The catalogue's per-minute limit for `ntype` on `channel`, across all workers (None when switched off)."""
+def person_rate(ntype, channel: str, recipient_id: int) -> Rate | None:
+    """The catalogue's per-minute limit for `ntype` on `channel` to one recipient (None when there is none)."""
     if not knobs().type_rate_limits:
         return None
     per_minute = ntype.rate_limit_for(channel)
-    if per_minute <= 0:
-        return None  # 0 means the channel is not allowed at all; the decision engine refuses it at submit
-    # a token bucket of one minute's worth: up to `per_minute` at once, refilled at `per_minute` a minute
+    if not per_minute or per_minute <= 0:
+        return None
+    # a bucket of one minute's worth per person: up to `per_minute` at once, refilled at `per_minute` a minute
+    return Rate(
+        key=f"{PERSON_PREFIX}{recipient_id}:{ntype.pk}:{channel}",
+        per_second=per_minute / 60,
+        label=f"{ntype.key} {channel} {per_minute}/min per recipient",
+        burst=per_minute,
+        units=1,
+    )
+
+
+def type_cap(ntype, channel: str) -> Rate | None:
+    """The optional cap on `ntype` x `channel` across every recipient and worker (None: blank, the default)."""
+    if not knobs().type_rate_limits:
+        return None
+    per_minute = ntype.global_rate_limit_for(channel)
+    if not per_minute or per_minute <= 0:
+        return None
     return Rate(
         key=f"type:{ntype.pk}:{channel}",
         per_second=per_minute / 60,
-        label=f"{ntype.key} {channel} {per_minute}/min",
+        label=f"{ntype.key} {channel} {per_minute}/min in all",
         burst=per_minute,
     )
+
+
+def type_limits(ntype, channel: str, recipient_id: int) -> list[Rate]:
+    """The limits a message of `ntype` on `channel` to this recipient must fit in (its person's, the type's cap)."""
+    return [r for r in (person_rate(ntype, channel, recipient_id), type_cap(ntype, channel)) if r is not None]
 
 
 def sender_rate(sender: str, *, critical: bool) -> Rate | None:

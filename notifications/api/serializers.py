@@ -286,6 +286,7 @@ class NotificationTypeOutput(serializers.ModelSerializer):
     allowed_channels = serializers.ListField(child=serializers.CharField(), read_only=True)
     priority_name = serializers.CharField(read_only=True)
     rate_limits = serializers.SerializerMethodField()
+    rate_caps = serializers.SerializerMethodField()
 
     class Meta:
         model = NotificationType
@@ -301,6 +302,7 @@ class NotificationTypeOutput(serializers.ModelSerializer):
             "purpose",
             "allowed_channels",
             "rate_limits",
+            "rate_caps",
             "max_retries",
             "retry_base_delay",
             "is_active",
@@ -308,5 +310,10 @@ class NotificationTypeOutput(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_rate_limits(self, obj) -> dict[str, int | None]:
-        """Per allowed channel: messages per minute across all workers (null: no limit)."""
+        """Per allowed channel: messages per minute to one recipient (null: no limit)."""
         return {channel: obj.rate_limit_for(channel) for channel in obj.allowed_channels}
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_rate_caps(self, obj) -> dict[str, int | None]:
+        """Per allowed channel: messages per minute to everyone together (null: no cap)."""
+        return {channel: obj.global_rate_limit_for(channel) for channel in obj.allowed_channels}

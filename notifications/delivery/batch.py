@@ -35,7 +35,7 @@ from notifications.channels.providers import provider_for
 from notifications.constants import PRIORITY_BY_NAME, Status
 from notifications.decision import recheck_many_before_send, send_window_at_send
 from notifications.models import Notification
-from notifications.ratelimit import limiter, sender_rate, type_rate
+from notifications.ratelimit import limiter, person_rate, sender_rate, type_cap
 from templates_app.merge import (
     MergedRecipient,
     MergePlan,
@@ -247,17 +247,20 @@ def _unique_address_chunks(items: list[_Item], limit: int) -> list[list[_Item]]:
 
 
 def _limits_allow(chunk: list[_Item], chain: FailoverProvider) -> bool:
-    """The type's limit and the sender's pace must have room for the whole group now (nothing is consumed
-    otherwise); a group that does not fit is sent one by one, each waiting its turn. A group larger than the
-    type limit's burst never fits (the limiter stretches a burst to one request's units, which keeps a pace's
-    average but would let a "3 a minute" type send 6 at once)."""
+    """Each recipient's limit (one message each), the type's cap and the sender's pace must have room for the
+    whole group now (nothing is consumed otherwise); a group that does not fit is sent one by one, each waiting
+    its turn. A group larger than the cap's burst never fits (the limiter stretches a burst to one request's
+    units, which keeps a pace's average but would let a "3 a minute" cap send 6 at once)."""
     first = chunk[0].notification
-    common = [rate] if (rate := type_rate(first.notification_type, first.channel)) else []
+    ntype, channel = first.notification_type, first.channel
+    people = [r for item in chunk if (r := person_rate(ntype, channel, item.notification.recipient_id))]
+    cap = type_cap(ntype, channel)
     pace = sender_rate(chain.providers[0].sender, critical=False)
-    if not common and pace is None:
+    if not people and cap is None and pace is None:
         return True
-    if any(len(chunk) > r.burst + r.headroom for r in common):
+    if cap is not None and len(chunk) > cap.burst + cap.headroom:
         return False
+    common = [*people, *([cap] if cap else [])]
     return limiter().acquire(common=common, choices=[pace] if pace else [], units=len(chunk)).allowed
 
 

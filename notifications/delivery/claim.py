@@ -172,8 +172,12 @@ def give_back_all(token: uuid.UUID) -> int:
     )
 
 
-def hold_back(rows: list[Notification], token: uuid.UUID, exc: Throttled) -> int:
-    """Give claims back because a rate limit has no room; each row's trace says so (once per wait)."""
+def hold_back(rows: list[Notification], token: uuid.UUID, exc: Throttled, *, until_room: bool = False) -> int:
+    """Give claims back because a rate limit has no room; each row's trace says so (once per wait). `until_room`
+    (a person's limit): the rows are not claimable again until the limit has room, so a drain does not keep
+    claiming them while it sends everyone else's."""
+    now = timezone.now()
+    later = {"send_at": now + timedelta(seconds=exc.wait)} if until_room else {}
     step = trace_step("rate limit", "wait", f"{exc.rate.label} reached: waiting for room, not failing")
     fresh = [n for n in rows if not n.decision_trace or n.decision_trace[-1].get("check") != "rate limit"]
     held = 0
@@ -182,12 +186,16 @@ def hold_back(rows: list[Notification], token: uuid.UUID, exc: Throttled) -> int
             claimed([n], token),
             to=Status.QUEUED,
             sources=[Status.SENDING],
-            now=timezone.now(),
+            now=now,
             step=step,
             trace=n.decision_trace,
             claim_token=None,
             lease_expires_at=None,
             claims=F("claims") - 1,
+            **later,
         )
     fresh_ids = {n.pk for n in fresh}
-    return held + give_back([n for n in rows if n.pk not in fresh_ids], token)
+    again = [n for n in rows if n.pk not in fresh_ids]
+    if until_room and again:
+        claimed(again, token).update(send_at=later["send_at"])  # before the claim goes: still this drain's rows
+    return held + give_back(again, token)

@@ -306,6 +306,13 @@ class _Drain:
         """A rate limit had no room (the row is already back in the queue): hold back what it applies to."""
         with self.lock:
             self.result.throttled_for(exc.wait)
+            if exc.rate.per_person:  # this person's rows of this type wait for their room (others go on)
+                same = (notification.recipient_id, notification.notification_type_id)
+                held = [n for n in self.buffer if (n.recipient_id, n.notification_type_id) == same]
+                for n in held:
+                    self.buffer.remove(n)
+                self.result.throttled += hold_back(held, self.token, exc, until_room=True)
+                return
             if exc.rate.key.startswith("type:"):
                 self.blocked_types.add(notification.notification_type_id)
                 held = [n for n in self.buffer if n.notification_type_id == notification.notification_type_id]

@@ -11,7 +11,7 @@ from commhub import channels
 from notifications.channels.base import OutboundMessage, PermanentError
 from notifications.constants import PRIORITY_BY_NAME
 from notifications.models import Notification
-from notifications.ratelimit import type_rate
+from notifications.ratelimit import type_limits
 from templates_app.models import TemplateVersion
 from templates_app.rendering import RenderError, build_context, render_version
 from templates_app.selectors import layout_for, template_for
@@ -60,7 +60,7 @@ def outbound_message(notification: Notification) -> OutboundMessage:
     notification.rendered_subject = rendered.subject[:998]
     notification.rendered_body = rendered.body
     notification.rendered_html = rendered.html
-    limit = type_rate(ntype, notification.channel)
+    limits = type_limits(ntype, notification.channel, notification.recipient_id)
     return OutboundMessage(
         notification_id=str(notification.pk),
         channel=notification.channel,
@@ -72,6 +72,6 @@ def outbound_message(notification: Notification) -> OutboundMessage:
         action_url=rendered.action_url,
         action_label=rendered.action_label,
         headers=headers,
-        limits=(limit,) if limit else (),
+        limits=tuple(limits),
         critical=notification.priority <= PRIORITY_BY_NAME["critical"],
     )

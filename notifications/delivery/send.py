@@ -88,7 +88,7 @@ def _deliver(
     try:
         result = send_within_limits(provider, message)
     except Throttled as exc:
-        hold_back([notification], token, exc)
+        hold_back([notification], token, exc, until_room=exc.rate.per_person)
         raise
     except DeliveryError as exc:
         attempt = Attempt(provider=provider.name, started=started, duration_ms=_ms_since(t0), called_provider=True)

@@ -1,6 +1,6 @@
 """End to end: one sender's pace holds across two real worker processes (eight sender threads in all) that
 share its bucket in Redis, and a critical alert submitted behind a bulk backlog on that sender is not
-starved by it."""
+starved by it; a type's optional cap for everyone together holds across them the same way."""
 
 import time
 
@@ -8,8 +8,9 @@ import pytest
 from django.conf import settings
 
 from notifications.constants import Status
-from notifications.models import Notification
+from notifications.models import Notification, TypeChannel
 from notifications.ratelimit import reset_rate_limits
+from notifications.selectors import notification_types
 from notifications.services import SubmitRequest, notification_submit, notifications_submit_batch
 from tests.conftest import wait_until
 from tests.factories import RecipientFactory
@@ -64,3 +65,31 @@ def test_a_sender_pace_holds_across_two_worker_processes_and_critical_is_not_sta
     assert busiest <= PACE + 1  # evenly spaced: at most one extra at the edges of a window
     assert span >= (31 - 1 - 5) / PACE  # the critical alert may borrow up to the headroom ahead of the pace
     assert waited < 2.5 and bulk_after_alert > 0  # it went ahead of the bulk backlog
+
+
+CAP = 4  # financial alerts by SMS a minute, everyone together
+
+
+def test_the_optional_type_cap_holds_across_two_worker_processes(catalogue, fake, start_worker):
+    """Two workers share the cap's bucket in Redis: of 12 alerts to 12 people, a burst of CAP goes out, the rest
+    wait for room (one every 60/CAP s), whichever worker claims them."""
+    reset_rate_limits()
+    TypeChannel.objects.filter(notification_type__key="financial_alert", channel="sms").update(
+        global_rate_limit_per_minute=CAP
+    )
+    notification_types.invalidate()
+    for i in range(12):
+        RecipientFactory(external_id=f"cap-{i}", phone=f"+1415777{i:04d}")
+    env = {"COMMHUB_TYPE_RATE_LIMITS": "true", "COMMHUB_DRAIN_THREADS": "4"}
+    start_worker(fake, concurrency=2, **env)
+    start_worker(fake, concurrency=2, **env)
+    results = notifications_submit_batch(
+        [SubmitRequest(recipient=f"cap-{i}", type="financial_alert", data=ALERT) for i in range(12)]
+    )
+    ids = [r.notification.pk for r in results]
+    assert wait_until(lambda: len(fake.sent(TWILIO)) >= CAP, timeout=20)
+    time.sleep(5)  # long enough for any second worker to overshoot, short of the next unit (15 s)
+    assert len(fake.sent(TWILIO)) == CAP
+    waiting = Notification.objects.filter(pk__in=ids, status=Status.QUEUED)
+    assert waiting.count() == 12 - CAP
+    assert all("financial_alert sms 4/min in all reached" in n.decision_trace[-1]["reason"] for n in waiting)

@@ -1,4 +1,5 @@
-"""Rate limits: the catalogue's per type x channel limits and each sender's pace, shared by every worker.
+"""Rate limits: the catalogue's per type x channel limits (per recipient), the optional cap for everyone together
+and each sender's pace, shared by every worker.
 
 The limiter is exercised on both stores it has (Redis with its Lua script; the database in one transaction),
 then through the drain with the real Twilio client against the fake: rows over a limit wait in the queue
@@ -13,13 +14,15 @@ import time
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from notifications.channels.failover import breaker_states
 from notifications.constants import Status
 from notifications.delivery import queue_drain
 from notifications.models import Notification, TypeChannel
 from notifications.ratelimit import Rate, limiter, reset_rate_limits
-from tests.factories import grant_marketing, submit
+from notifications.selectors import notification_types
+from tests.factories import RecipientFactory, grant_marketing, submit
 from tests.fakes.providers import TWILIO
 
 REMINDER = {"bill_name": "Rent", "amount": "$900", "due_date": "Friday"}
@@ -134,8 +137,6 @@ def limits_on(settings, via_fakes, db):
 
 
 def _set_sms_limit(key: str, per_minute: int) -> None:
-    from notifications.selectors import notification_types
-
     TypeChannel.objects.filter(notification_type__key=key, channel="sms").update(rate_limit_per_minute=per_minute)
     notification_types.invalidate()
 
@@ -156,7 +157,10 @@ def test_rows_over_the_type_limit_wait_and_other_types_keep_going(catalogue, rec
     assert len(sent) == 3 and len(waiting) == 2  # a burst of the per-minute count, then it waits
     assert all(n.attempts == 0 and n.claims == 0 and not n.last_error for n in waiting)  # not failed, not poison
     last_steps = [n.decision_trace[-1] for n in waiting]
-    assert all(s["check"] == "rate limit" and "payment_reminder sms 3/min reached" in s["reason"] for s in last_steps)
+    assert all(
+        s["check"] == "rate limit" and "payment_reminder sms 3/min per recipient reached" in s["reason"]
+        for s in last_steps
+    )
     checkin.refresh_from_db()
     assert checkin.status == Status.SENT, checkin.decision_trace  # another type in the same queue was not held up
     assert len(limits_on.sent(TWILIO)) == 4
@@ -252,3 +256,49 @@ def test_a_failing_sender_number_fails_over_to_the_next_and_comes_back(catalogue
     queue_drain(queue="sms_daily")
     assert limits_on.sent(TWILIO)[-1].fields["From"] == FIRST
     assert breaker_states()[f"twilio:{FIRST}"] == "closed"
+
+
+# --- a type's limit protects a person; the optional cap covers everyone -------------------------------------
+
+
+def _alerts(n: int, *, to: str | None = None) -> list[Notification]:
+    people = [RecipientFactory(external_id=f"p{i}", phone=f"+1415666{i:04d}") for i in range(n)] if to is None else []
+    who = [p.external_id for p in people] if to is None else [to] * n
+    return [submit(recipient=r, type="financial_alert", data={"amount": "$1", "account": "checking"}) for r in who]
+
+
+def test_fifty_alerts_to_fifty_people_all_go_at_once(catalogue, limits_on):
+    assert TypeChannel.objects.get(notification_type__key="financial_alert", channel="sms").rate_limit_per_minute == 10
+    alerts = _alerts(50)
+    result = queue_drain(queue=alerts[0].queue)
+    assert result.sent == 50 and result.throttled == 0
+    assert len(limits_on.sent(TWILIO)) == 50
+
+
+def test_fifteen_alerts_to_one_person_ten_go_five_wait_for_their_room(catalogue, recipient, limits_on):
+    alerts = _alerts(15, to="123")
+    first = queue_drain(queue=alerts[0].queue)
+    assert first.sent == 10 and first.throttled == 5
+    waiting = Notification.objects.filter(pk__in=[n.pk for n in alerts], status=Status.QUEUED)
+    assert waiting.count() == 5 and all(n.attempts == 0 for n in waiting)
+    steps = {n.decision_trace[-1]["reason"] for n in waiting}
+    assert steps == {"financial_alert sms 10/min per recipient reached: waiting for room, not failing"}
+    due = min(n.send_at for n in waiting)  # held until their person's limit has room: not claimed again before
+    assert queue_drain(queue=alerts[0].queue).sent == 0
+    time.sleep(max(0.0, (due - timezone.now()).total_seconds()) + 0.2)
+    assert queue_drain(queue=alerts[0].queue).sent == 1  # one more a minute / 10: one every 6 s
+    assert len(limits_on.sent(TWILIO)) == 11
+
+
+def test_the_optional_cap_holds_for_everyone_together(catalogue, limits_on):
+    TypeChannel.objects.filter(notification_type__key="financial_alert", channel="sms").update(
+        global_rate_limit_per_minute=5
+    )
+    notification_types.invalidate()
+    alerts = _alerts(8)
+    result = queue_drain(queue=alerts[0].queue)
+    assert result.sent == 5 and result.throttled == 3
+    waiting = Notification.objects.filter(pk__in=[n.pk for n in alerts], status=Status.QUEUED)
+    assert {n.decision_trace[-1]["reason"] for n in waiting} == {
+        "financial_alert sms 5/min in all reached: waiting for room, not failing"
+    }
