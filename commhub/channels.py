@@ -125,6 +125,31 @@ class ChannelSpec:
         return f"<channel {self.name}>"
 
 
+class RegisteredTargets(ChannelSpec):
+    """A channel a person is reachable on once they registered something for it (browsers and devices for push,
+    endpoints for webhooks): the address is their own id while they have one. Whether they do is read for a
+    whole batch at once (`reachable`, a query or two) and kept on the recipient instance for the batch."""
+
+    def reachable(self, recipient_ids: list[int]) -> set[int]:
+        """Which of these recipients have at least one live registration."""
+        raise NotImplementedError
+
+    def preload(self, recipients: Sequence[Any]) -> None:
+        mark = f"_{self.name}_reachable"
+        todo = [r for r in recipients if mark not in r.__dict__]
+        found = self.reachable([r.pk for r in todo if r.pk is not None])
+        for r in todo:
+            r.__dict__[mark] = r.pk in found
+
+    def address_for(self, recipient: Any) -> str:
+        if recipient.pk is None or not recipient.external_id:
+            return ""
+        mark = f"_{self.name}_reachable"
+        if mark not in recipient.__dict__:
+            self.preload([recipient])
+        return recipient.external_id if recipient.__dict__[mark] else ""
+
+
 _registered: dict[str, ChannelSpec] = {}
 _loaded = False
 _lock = threading.RLock()

@@ -9,7 +9,7 @@ with no endpoint left the type's fallback channel carries it. Quiet hours never 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 from django.utils import timezone
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
-from commhub.channels import MESSAGE, ChannelSpec, register
+from commhub.channels import MESSAGE, RegisteredTargets, register
 from notifications.channels.base import OutboundMessage, PermanentError, Provider, SendResult, TransientError
 from notifications.channels.failover import FailoverProvider
 from notifications.models import Notification
@@ -29,7 +29,6 @@ from .selectors import recipients_with_endpoints
 from .signing import signed_headers
 
 TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
-_REACHABLE = "_webhook_reachable"
 
 
 @dataclass(frozen=True)
@@ -124,7 +123,7 @@ class WebhookProvider(Provider):
         raise PermanentError(f"{first.endpoint.url} {first.said}", code="gone" if first.gone else "refused")
 
 
-class WebhookChannel(ChannelSpec):
+class WebhookChannel(RegisteredTargets):
     name = "webhook"
     label = "Webhook"
     address_label = "webhook endpoint"
@@ -134,18 +133,8 @@ class WebhookChannel(ChannelSpec):
     default_price = Decimal("0")
     quiet_hours = False
 
-    def preload(self, recipients: Sequence[Any]) -> None:
-        todo = [r for r in recipients if _REACHABLE not in r.__dict__]
-        reachable = recipients_with_endpoints(r.pk for r in todo)
-        for r in todo:
-            r.__dict__[_REACHABLE] = r.pk in reachable
-
-    def address_for(self, recipient: Any) -> str:
-        if recipient.pk is None or not recipient.external_id:
-            return ""
-        if _REACHABLE not in recipient.__dict__:
-            self.preload([recipient])
-        return recipient.external_id if recipient.__dict__[_REACHABLE] else ""
+    def reachable(self, recipient_ids: list[int]) -> set[int]:
+        return recipients_with_endpoints(recipient_ids)
 
     def content_problems(self, parts: Mapping[str, str]) -> dict[str, list[str]]:
         return {}  # no text: the notification's envelope is sent

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 
-from commhub.channels import MESSAGE, ChannelSpec, register
+from commhub.channels import MESSAGE, RegisteredTargets, register
 from notifications.channels.base import OutboundMessage, PermanentError, Provider, SendResult, TransientError
 from notifications.channels.failover import FailoverProvider
 from notifications.models import CapturedMessage, Notification
@@ -31,7 +31,6 @@ from .webpush import WebPushSender
 
 # Web Push carries at most 4096 bytes encrypted (RFC 8291: 3993 of payload); FCM 4000 bytes of notification.
 MAX_PAYLOAD_BYTES = 3800
-_REACHABLE = "_push_reachable"  # cached on a recipient instance by PushChannel.preload / address_for
 
 
 @dataclass(frozen=True)
@@ -150,7 +149,7 @@ def _forget_and_stamp(results: Sequence[tuple[PushSubscription | DeviceToken, Ou
     services.targets_sent(subscription_ids=ids(PushSubscription, SENT), device_ids=ids(DeviceToken, SENT))
 
 
-class PushChannel(ChannelSpec):
+class PushChannel(RegisteredTargets):
     name = "push"
     label = "Push"
     address_label = "push subscription"
@@ -160,18 +159,8 @@ class PushChannel(ChannelSpec):
     default_price = Decimal("0")  # Web Push and FCM charge nothing; counted all the same
     quiet_hours = True
 
-    def preload(self, recipients: Sequence[Any]) -> None:
-        todo = [r for r in recipients if _REACHABLE not in r.__dict__]
-        reachable = push_reachable(r.pk for r in todo)
-        for r in todo:
-            r.__dict__[_REACHABLE] = r.pk in reachable
-
-    def address_for(self, recipient: Any) -> str:
-        if recipient.pk is None or not recipient.external_id:
-            return ""
-        if _REACHABLE not in recipient.__dict__:
-            self.preload([recipient])
-        return recipient.external_id if recipient.__dict__[_REACHABLE] else ""
+    def reachable(self, recipient_ids: list[int]) -> set[int]:
+        return push_reachable(recipient_ids)
 
     def content_problems(self, parts: Mapping[str, str]) -> dict[str, list[str]]:
         if not parts.get("title"):
