@@ -16,7 +16,9 @@ import pytest
 import requests
 from django.conf import settings as django_settings
 from django.db import connection
+from rest_framework.test import APIClient
 
+from commhub.enduser import mint_user_token
 from commhub.processes import celery_worker_argv
 from tests.fakes.providers import FakeProviders
 
@@ -121,6 +123,25 @@ def api_without_perms(db):
     from django.contrib.auth import get_user_model
 
     return _client_for(get_user_model().objects.create_user(username="no-perms", password="x" * 20))
+
+
+# --- end users (the /me/ API) --------------------------------------------------------------------------------
+
+USER_KEY = "end-user-key-shared-with-the-product-backend-0123456789-abcdefghijklmnop"
+
+
+@pytest.fixture
+def user_jwt(settings):
+    """End-user tokens signed with USER_KEY (HS256), as a product backend sharing that key would mint them."""
+    settings.USER_JWT = {**settings.USER_JWT, "ALGORITHM": "HS256", "SIGNING_KEY": USER_KEY}
+    return settings.USER_JWT
+
+
+def client_for(external_id: str):
+    """An API client holding an end-user token for `external_id` (use with the user_jwt fixture)."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {mint_user_token(external_id)}")
+    return client
 
 
 @pytest.fixture(scope="session")

@@ -15,23 +15,12 @@ from notifications.channels.base import OutboundMessage
 from notifications.constants import Status
 from notifications.delivery import queue_drain
 from notifications.models import Notification, ProviderEvent
+from tests.conftest import client_for
 from tests.factories import RecipientFactory, submit
 
 pytestmark = pytest.mark.django_db
 
-USER_KEY = "end-user-key-shared-with-the-product-backend-0123456789-abcdefghijklmnop"
 BILL = {"bill_name": "Rent", "amount": "$900", "due_date": "1 May", "pay_url": "https://app.example.com/pay/7"}
-
-
-@pytest.fixture
-def user_jwt(settings):
-    settings.USER_JWT = {**settings.USER_JWT, "ALGORITHM": "HS256", "SIGNING_KEY": USER_KEY}
-
-
-def client_for(external_id: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {mint_user_token(external_id)}")
-    return client
 
 
 def deliver(recipient: str = "dana", **kwargs) -> Notification:

@@ -12,26 +12,12 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from commhub.enduser import mint_user_token
 from notifications.constants import Status
 from preferences.models import ConsentRecord, Preference
+from tests.conftest import USER_KEY, client_for
 from tests.factories import RecipientFactory, submit
 
 pytestmark = pytest.mark.django_db
-
-USER_KEY = "end-user-key-shared-with-the-product-backend-0123456789-abcdefghijklmnop"
-
-
-@pytest.fixture
-def user_jwt(settings):
-    settings.USER_JWT = {**settings.USER_JWT, "ALGORITHM": "HS256", "SIGNING_KEY": USER_KEY}
-    return settings.USER_JWT
-
-
-def client_for(external_id: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {mint_user_token(external_id)}")
-    return client
 
 
 @pytest.fixture

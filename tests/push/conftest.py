@@ -3,24 +3,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from rest_framework.test import APIClient
 
-from commhub.enduser import mint_user_token
 from push.vapid import generate_pair
 from tests.fakes.push import FakePushService
-
-USER_KEY = "end-user-key-shared-with-the-product-backend-0123456789-abcdefghijklmnop"
-
-
-@pytest.fixture
-def user_jwt(settings):
-    settings.USER_JWT = {**settings.USER_JWT, "ALGORITHM": "HS256", "SIGNING_KEY": USER_KEY}
-
-
-def client_for(external_id: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {mint_user_token(external_id)}")
-    return client
 
 
 @pytest.fixture

@@ -16,9 +16,8 @@ from notifications.delivery import queue_drain
 from notifications.models import Notification
 from push.fcm import _outcome
 from push.models import DeviceToken, PushSubscription
+from tests.conftest import client_for
 from tests.factories import RecipientFactory, submit
-
-from .conftest import client_for
 
 pytestmark = pytest.mark.django_db
 SIGN_IN = {"event": "New sign-in from Firefox on Linux", "review_url": "https://app.example.com/security/42"}

@@ -14,9 +14,8 @@ from commhub.embedded import write_embedded_env
 from preferences.privacy import recipient_erase, recipient_export_data
 from push.models import DeviceToken, PushSubscription
 from push.services import MAX_PER_PERSON
+from tests.conftest import client_for
 from tests.factories import RecipientFactory
-
-from .conftest import client_for
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/me/push/subscriptions/"

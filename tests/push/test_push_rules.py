@@ -13,9 +13,8 @@ from notifications.decision import DecisionContext
 from notifications.delivery import queue_drain
 from notifications.models import CapturedMessage
 from notifications.services import SubmitRequest, notification_prepare
+from tests.conftest import client_for
 from tests.factories import RecipientFactory, grant_marketing, submit
-
-from .conftest import client_for
 
 pytestmark = pytest.mark.django_db
 NIGHT = datetime(2026, 6, 2, 6, 0, tzinfo=UTC)  # 02:00 in New York
