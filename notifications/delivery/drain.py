@@ -232,22 +232,22 @@ class _Drain:
             if self.stopped or now > self.deadline:
                 self.stopped = True
                 return None
-            # a paced drain empties its buffer slowly, and an ESP batch holds a sender for a while: look for more
-            # urgent work often (one indexed query), so a critical alert waits for at most one group
-            if now - self.urgency_checked > URGENCY_CHECK_SECONDS and self.result.claimed:
-                self.urgency_checked = now
-                self.result.urgent_queues = more_urgent_queues_waiting(self.queue)
-                if self.result.urgent_queues:
-                    self.stopped = self.result.yielded = True
-                    return None
-            if len(self.buffer) <= self.threads and not self.exhausted:
-                try:
+            try:
+                # a paced drain empties its buffer slowly, and an ESP batch holds a sender for a while: look for
+                # more urgent work often (one indexed query), so a critical alert waits for at most one group
+                if now - self.urgency_checked > URGENCY_CHECK_SECONDS and self.result.claimed:
+                    self.urgency_checked = now
+                    self.result.urgent_queues = more_urgent_queues_waiting(self.queue)
+                    if self.result.urgent_queues:
+                        self.stopped = self.result.yielded = True
+                        return None
+                if len(self.buffer) <= self.threads and not self.exhausted:
                     self.claim_more()
-                except DatabaseError:
-                    logger.warning("drain of %s: database error while claiming; stopping", self.queue)
-                    drop_connection()
-                    self.stopped = self.exhausted = self.result.database_lost = True
-                    return None
+            except DatabaseError:  # a failover, a terminated backend: stop; run() gives back what this drain holds
+                logger.warning("drain of %s: database error while claiming; stopping", self.queue)
+                drop_connection()
+                self.stopped = self.exhausted = self.result.database_lost = True
+                return None
             if not self.buffer:
                 return None
             first = self.buffer[0]

@@ -5,6 +5,7 @@ import time
 import uuid
 
 import pytest
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from costs.models import CostEntry
@@ -13,6 +14,7 @@ from notifications.delivery import notifications_claim, queue_drain
 from notifications.delivery.group_commit import SuccessRecord, WriteBehind
 from notifications.models import DeliveryAttempt, Notification
 from notifications.services import SubmitRequest, notifications_submit_batch
+from tests.factories import RecipientFactory, grant_marketing
 from tests.fakes.providers import MAILGUN
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -166,3 +168,35 @@ def test_concurrent_claims_are_disjoint_and_respect_their_limit(catalogue, recip
     every = [pk for ids in claimed for pk in ids]
     assert len(every) == len(set(every)) == 28  # disjoint, and SKIP LOCKED let every claimer get its share
     assert Notification.objects.filter(status=Status.SENDING).count() == 28
+
+
+def test_a_connection_lost_while_looking_for_urgent_work_stops_the_drain_and_gives_every_claim_back(
+    catalogue, via_fakes
+):
+    """A draining sender looks for more urgent work every URGENCY_CHECK_SECONDS; the database answers that query
+    with a broken connection (as when every backend is terminated): the drain stops and gives back what it holds
+    on a new connection, instead of the sender thread dying with its rows claimed until their lease runs out."""
+    grant_marketing(RecipientFactory(external_id="reader"), "email")
+    notifications_submit_batch(
+        [
+            SubmitRequest(recipient="reader", type="educational_content", data={"title": f"T{i}", "summary": "S"})
+            for i in range(12)
+        ]
+    )
+    broken = []
+
+    def break_the_urgency_check(execute, sql, params, many, context):
+        if sql.startswith("SELECT DISTINCT") and '"queue" IN' in sql and not broken:
+            broken.append(sql)
+            raise OperationalError("terminating connection due to administrator command")
+        return execute(sql, params, many, context)
+
+    via_fakes.latency = 0.05  # slow enough that the check comes round while the claimed rows are being sent
+    try:
+        with connection.execute_wrapper(break_the_urgency_check):
+            result = queue_drain(queue="email_education", threads=1, batch_size=12)
+    finally:
+        via_fakes.latency = 0.0
+    assert broken and result.database_lost and result.claimed == 12
+    assert result.sent + Notification.objects.filter(status=Status.QUEUED, claim_token__isnull=True).count() == 12
+    assert not Notification.objects.filter(status=Status.SENDING).exists()  # nothing left claimed for a lease
