@@ -19,8 +19,8 @@ from notifications.delivery import queue_drain
 from notifications.models import Notification
 from preferences.models import Preference
 from preferences.services import suppression_add
+from tests.conftest import client_for
 from tests.factories import RecipientFactory, submit
-from tests.preferences.test_end_user_api import client_for, user_jwt  # noqa: F401  (user_jwt is a fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,7 @@ REMINDER = {"bill_name": "Rent", "amount": "$900", "due_date": "Friday"}
 
 
 @pytest.fixture
-def history(catalogue, user_jwt, via_fakes):  # noqa: F811
+def history(catalogue, user_jwt, via_fakes):
     """Dana's notifications: one sent, one refused by a blocking budget, one by a staff suppression with a note,
     one by her own preference; plus an alert budget that let one through."""
     staff = get_user_model().objects.create_user("ops-maria", password="x" * 20, is_staff=True)
