@@ -11,6 +11,7 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from commhub.conf import knobs
 from commhub.queues import delivery_queues
+from inbox.events import events_purge
 from notifications.constants import Status
 from notifications.models import CapturedMessage, Notification, RateLimitState
 from notifications.retention import notifications_purge
@@ -54,6 +55,7 @@ class PurgeResult:
     expired_tokens: int = 0
     login_records: int = 0
     notifications_purged: int = 0
+    inbox_events: int = 0
 
 
 def retention_purge(*, now: datetime) -> PurgeResult:
@@ -61,7 +63,8 @@ def retention_purge(*, now: datetime) -> PurgeResult:
     rate-limit buckets (API throttles' included), refresh tokens past their expiry (outstanding and
     blacklisted: an expired token is refused anyway) and login records older than LOGIN_RECORD_DAYS.
     And the words and personal data of finished notifications past their type's retention (notifications.
-    retention: the rows stay). The ledgers, the consent ledger and the audit trail are never purged."""
+    retention: the rows stay), and the inbox streams' event log after COMMHUB_INBOX_EVENT_RETENTION_DAYS.
+    The ledgers, the consent ledger and the audit trail are never purged."""
     keep = knobs()
     result = PurgeResult()
     result.samples, _ = QueueDepthSample.objects.filter(
@@ -78,4 +81,5 @@ def retention_purge(*, now: datetime) -> PurgeResult:
         + AccessFailureLog.objects.filter(attempt_time__lt=logins_before).delete()[0]
     )
     result.notifications_purged = notifications_purge(now=now).notifications
+    result.inbox_events = events_purge(before=now - timedelta(days=keep.inbox_event_retention_days))
     return result

@@ -30,4 +30,5 @@ def retention_purge() -> dict:
         "captured": result.captured,
         "rate_buckets": result.rate_buckets,
         "notifications_purged": result.notifications_purged,
+        "inbox_events": result.inbox_events,
     }

@@ -27,6 +27,7 @@ class Knobs:
     realtime_redis_url: str
     stream_max_seconds: float
     inbox_demo: bool
+    inbox_event_retention_days: int
     record_wait_ms: float
     drain_time_budget_seconds: float
     esp_batch_size: int

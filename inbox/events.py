@@ -64,3 +64,22 @@ def wake(recipient_ids: list[int]) -> None:
             pipe.execute()
     except redis.RedisError as exc:
         logger.warning("inbox wake-up not published (%s): streams pick the events up at their next check", exc)
+
+
+PURGE_CHUNK = 10_000
+
+
+def events_purge(*, before) -> int:
+    """Delete the event log older than `before` (the items stay): a client resuming from an event that old gets the
+    later ones only, and a fresh connection starts from the unread count anyway. Oldest first by id, a chunk per
+    statement, stopping at the first event that is recent enough (ids grow with time: no index on the time)."""
+    deleted = 0
+    while True:
+        oldest = list(InboxEvent.objects.order_by("id").values_list("id", "created_at")[:PURGE_CHUNK])
+        expired = [pk for pk, at in oldest if at < before]
+        if not expired:
+            return deleted
+        count, _ = InboxEvent.objects.filter(id__lte=expired[-1], created_at__lt=before).delete()
+        deleted += count
+        if len(expired) < len(oldest):  # reached the events recent enough to keep
+            return deleted

@@ -109,6 +109,8 @@ COMMHUB = {
     "STREAM_MAX_SECONDS": env.float("COMMHUB_STREAM_MAX_SECONDS", default=1800.0),
     # /inbox/demo/: a page with the inbox widget for a demo user (it mints end-user tokens: development only).
     "INBOX_DEMO": env.bool("COMMHUB_INBOX_DEMO", default=DEBUG),
+    # The inbox streams' event log (what a reconnecting client catches up from) is kept this many days.
+    "INBOX_EVENT_RETENTION_DAYS": env.int("COMMHUB_INBOX_EVENT_RETENTION_DAYS", default=7),
     "TYPE_RATE_LIMITS": env.bool("COMMHUB_TYPE_RATE_LIMITS", default=True),
     "SENDER_RATES": env.dict("COMMHUB_SENDER_RATES", cast={"value": float}, default={}),
     "RATE_CRITICAL_HEADROOM": env.int("COMMHUB_RATE_CRITICAL_HEADROOM", default=5),

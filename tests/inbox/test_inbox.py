@@ -4,13 +4,17 @@ items with their end-user token, and reads are provider feedback (the notificati
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from analytics.maintenance import retention_purge
 from commhub.enduser import mint_user_token
 from costs.models import CostEntry
 from inbox.in_app import InboxProvider
-from inbox.models import InboxItem
+from inbox.models import InboxEvent, InboxItem
 from notifications.channels.base import OutboundMessage
 from notifications.constants import Status
 from notifications.delivery import queue_drain
@@ -222,3 +226,17 @@ def test_a_privacy_export_holds_the_inbox_and_an_erasure_deletes_it(dana, api):
     assert erased.status_code == 200 and erased.json()["inbox_items_deleted"] == 1
     assert not InboxItem.objects.filter(pk=item.pk).exists() and not InboxEvent.objects.filter(item_id=item.pk).exists()
     assert Notification.objects.filter(pk=item.notification_id).exists()  # the skeleton stays, for the counts
+
+
+def test_the_retention_job_drops_the_stream_log_past_its_days_and_keeps_the_items(dana, settings):
+    items = [InboxItem.objects.get(notification=deliver()) for _ in range(3)]
+    client_for("dana").post(f"/api/v1/me/inbox/{items[0].pk}/read/")
+    events = list(InboxEvent.objects.order_by("id"))
+    assert [e.kind for e in events] == ["new", "new", "new", "read"]
+    old = timezone.now() - timedelta(days=8)
+    InboxEvent.objects.filter(pk__in=[e.pk for e in events[:2]]).update(created_at=old)
+    settings.COMMHUB = {**settings.COMMHUB, "INBOX_EVENT_RETENTION_DAYS": 7}
+    assert retention_purge(now=timezone.now()).inbox_events == 2
+    assert list(InboxEvent.objects.order_by("id").values_list("pk", flat=True)) == [e.pk for e in events[2:]]
+    assert InboxItem.objects.filter(recipient=dana).count() == 3  # the inbox itself is untouched
+    assert retention_purge(now=timezone.now()).inbox_events == 0
