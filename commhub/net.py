@@ -1,4 +1,4 @@
-"""The caller's address, for throttles, lockouts and the audit trail.
+"""The caller's address, for throttles, lockouts and the audit trail; what a server's Retry-After asks.
 
 Behind TRUSTED_PROXY_COUNT proxies (a load balancer, nginx), REMOTE_ADDR is the nearest proxy's: the caller is
 the address that many hops from the right of X-Forwarded-For, the part no caller can forge (anything further
@@ -25,3 +25,11 @@ def client_address(request: Any) -> str:
             except ValueError:
                 return remote
     return remote
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header in seconds; None when absent or an HTTP date (the caller's own backoff applies)."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None

@@ -20,6 +20,8 @@ import certifi
 import urllib3
 from django.conf import settings
 
+from commhub.net import retry_after_seconds
+
 MAX_ANSWER_BYTES = 4096  # what is kept of an answer (the admin shows it): a receiver cannot fill our memory
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -134,13 +136,6 @@ def _pool(target: Target) -> urllib3.HTTPConnectionPool:
     return pools[key]
 
 
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None  # an HTTP date: the caller's own backoff applies
-
-
 def post(url: str, *, body: bytes, headers: dict[str, str]) -> Answer:
     """POST `body` to `url` (checked first, and every redirect hop it may follow). Raises UnsafeUrl, or
     urllib3's errors for the network (the caller decides what is worth a retry)."""
@@ -169,7 +164,7 @@ def post(url: str, *, body: bytes, headers: dict[str, str]) -> Answer:
             else:  # a long or unbounded answer is not read to its end: drop the connection instead
                 response.close()
         location = response.headers.get("Location", "")
-        answer = Answer(response.status, text, _retry_after(response.headers.get("Retry-After")), location)
+        answer = Answer(response.status, text, retry_after_seconds(response.headers.get("Retry-After")), location)
         if not (300 <= response.status < 400 and location and hops > 0):
             return answer
         hops -= 1

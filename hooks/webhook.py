@@ -39,6 +39,7 @@ class Delivery:
     said: str
     gone: bool = False
     ambiguous: bool = False
+    retry_after: float | None = None
 
 
 def envelope(notification: Mapping[str, Any]) -> dict[str, Any]:
@@ -75,7 +76,9 @@ def deliver(endpoint: WebhookEndpoint, *, message_id: str, body: bytes) -> Deliv
     if 300 <= answer.status < 400:
         said += f" (a redirect to {answer.location or '?'}: not followed)"
     transient = answer.status in TRANSIENT_STATUSES or answer.status >= 500
-    return Delivery(endpoint, ok=False, transient=transient, said=said, gone=answer.status == 410)
+    return Delivery(
+        endpoint, ok=False, transient=transient, said=said, gone=answer.status == 410, retry_after=answer.retry_after
+    )
 
 
 class WebhookProvider(Provider):
@@ -119,7 +122,12 @@ class WebhookProvider(Provider):
             )
         first = response[0]
         if transient := next((d for d in response if d.transient), None):
-            raise TransientError(f"{transient.endpoint.url} {transient.said}", ambiguous=transient.ambiguous)
+            waits = [d.retry_after for d in response if d.transient and d.retry_after]
+            raise TransientError(
+                f"{transient.endpoint.url} {transient.said}",
+                ambiguous=transient.ambiguous,
+                retry_after=max(waits) if waits else None,  # the endpoint's Retry-After
+            )
         raise PermanentError(f"{first.endpoint.url} {first.said}", code="gone" if first.gone else "refused")
 
 

@@ -17,6 +17,7 @@ from google.auth.exceptions import GoogleAuthError
 from google.auth.transport.requests import AuthorizedSession
 from google.oauth2 import service_account
 
+from commhub.net import retry_after_seconds
 from notifications.channels.http import tune_session
 
 from .models import DeviceToken
@@ -112,5 +113,6 @@ def _outcome(response: requests.Response) -> Outcome:
     if code in TOKEN_GONE or (code == "INVALID_ARGUMENT" and "token" in message.lower()):
         return Outcome(GONE, said, code=code)
     if code in TRANSIENT_CODES or response.status_code == 429 or response.status_code >= 500:
-        return Outcome(TRANSIENT, said, code=code or str(response.status_code))
+        wait = retry_after_seconds(response.headers.get("Retry-After"))
+        return Outcome(TRANSIENT, said, code=code or str(response.status_code), retry_after=wait)
     return Outcome(PERMANENT, said, code=code or str(response.status_code))

@@ -17,3 +17,4 @@ class Outcome:
     code: str = ""
     message_id: str = ""
     ambiguous: bool = False  # the request may have been taken (a timeout after sending)
+    retry_after: float | None = None  # seconds the push service asked us to wait (Retry-After)

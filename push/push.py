@@ -134,7 +134,13 @@ class PushProvider(Provider):
             )
         transient = [o for o in outcomes if o.kind == TRANSIENT]
         if transient:  # nobody has it yet; a retry sends to those that refused for now
-            raise TransientError(transient[0].detail, code=transient[0].code, ambiguous=transient[0].ambiguous)
+            waits = [o.retry_after for o in transient if o.retry_after]
+            raise TransientError(
+                transient[0].detail,
+                code=transient[0].code,
+                ambiguous=transient[0].ambiguous,
+                retry_after=max(waits) if waits else None,
+            )
         if all(o.kind == GONE for o in outcomes):
             raise PermanentError("every push subscription and device is gone", code="unreachable")
         first = next(o for o in outcomes if o.kind != GONE)

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 
+from commhub.net import retry_after_seconds
 from notifications.channels.http import tune_session
 
 from . import vapid
@@ -63,5 +64,7 @@ def _outcome(response: requests.Response) -> Outcome:
     if status in (404, 410):  # RFC 8030 §7.3: the subscription expired or was removed
         return Outcome(GONE, said, code=str(status))
     if status == 429 or status >= 500:
-        return Outcome(TRANSIENT, said, code=str(status))
+        return Outcome(
+            TRANSIENT, said, code=str(status), retry_after=retry_after_seconds(response.headers.get("Retry-After"))
+        )
     return Outcome(PERMANENT, said, code=str(status))  # 400, 401/403 (our VAPID key), 413 (too large)

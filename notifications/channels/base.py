@@ -72,12 +72,15 @@ class SendResult:
 class DeliveryError(Exception):
     transient = False
 
-    def __init__(self, message: str, *, code: str = "", ambiguous: bool = False) -> None:
+    def __init__(
+        self, message: str, *, code: str = "", ambiguous: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         # the request may have reached the provider (a timeout after sending): another provider could duplicate it
         self.ambiguous = ambiguous
+        self.retry_after = retry_after  # seconds the provider asked us to wait (Retry-After): the retry waits as long
 
 
 class TransientError(DeliveryError):

@@ -229,6 +229,7 @@ def record_failure(notification: Notification, *, error: DeliveryError, token: u
     retry = error.transient and number < notification.max_attempts
     if retry:
         delay = backoff_seconds(base=notification.notification_type.retry_base_delay, attempt=number)
+        delay = max(delay, error.retry_after or 0.0)  # the provider's Retry-After, when it asked for longer
         to, extra = Status.PENDING, {"send_at": now + timedelta(seconds=delay)}
         reason = f"attempt {number} of {notification.max_attempts} failed ({error.message}); retry in {delay:.0f}s"
     else:

@@ -96,6 +96,7 @@ class FakePushService:
         self.token_requests: list[dict[str, Any]] = []
         self.answers: dict[str, list[int]] = {}  # endpoint path or FCM token -> statuses to answer, in turn
         self.fcm_errors: dict[str, str] = {}  # FCM token -> error code it always gets (UNREGISTERED, ...)
+        self.headers_for: dict[str, dict[str, str]] = {}  # endpoint path -> extra headers on its error answers
         self.vapid_public_key = ""  # the key subscriptions were made with: a push signed with another is refused
         self.token_lifetime = 3600
         self._tokens: dict[str, float] = {}  # access token -> expiry
@@ -269,8 +270,11 @@ class _Handler(BaseHTTPRequestHandler):
             push = self.fake.receive_push(path, {k.lower(): v for k, v in self.headers.items()}, raw)
             with self.fake._lock:
                 self.fake.pushes.append(push)
-            location = {"Location": f"{self.fake.base_url}/m/{uuid.uuid4().hex}"} if push.status == 201 else {}
-            self._reply(push.status, {"error": push.problem} if push.problem else None, location)
+            if push.status == 201:
+                extra = {"Location": f"{self.fake.base_url}/m/{uuid.uuid4().hex}"}
+            else:
+                extra = self.fake.headers_for.get(path, {})
+            self._reply(push.status, {"error": push.problem} if push.problem else None, extra)
         elif path == "/token":
             form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
             self._reply(*self.fake.issue_token(form))

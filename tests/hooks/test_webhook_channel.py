@@ -8,6 +8,7 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from standardwebhooks import Webhook
 
 from costs.models import CostEntry
@@ -113,3 +114,14 @@ def test_the_endpoint_api_shows_the_secret_once_rotates_it_and_scopes_by_person(
     bad = api.patch(f"/api/v1/webhook-endpoints/{first['id']}/", {"url": "https://127.0.0.2/x"}, format="json")
     assert bad.status_code == 400 and "loopback" in json.dumps(bad.json())
     assert api.delete(f"/api/v1/webhook-endpoints/{first['id']}/").status_code == 204
+
+
+def test_a_429_with_retry_after_waits_as_long_as_the_endpoint_asked(partner_update, receiver, api):
+    RecipientFactory(external_id="acme", email="")
+    register(api, receiver)
+    receiver.answer("/in", 429, {"Retry-After": "900"})
+    n = drain(submit(recipient="acme", type="partner_update", data={"event": "slow down"}))
+    assert n.status == Status.PENDING and "answered 429" in n.last_error
+    waits = (n.send_at - timezone.now()).total_seconds()
+    assert 880 < waits <= 900  # its own backoff (about a minute) would have been shorter
+    assert "retry in 900s" in n.decision_trace[-1]["reason"]

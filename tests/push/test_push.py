@@ -173,3 +173,14 @@ def test_an_invalid_argument_about_the_message_keeps_the_token():
     )
     outcome = _outcome(answer)
     assert (outcome.kind, outcome.code) == ("permanent", "INVALID_ARGUMENT")
+
+
+def test_a_push_service_asking_to_wait_is_retried_no_sooner(catalogue, push_service):
+    RecipientFactory(external_id="ike", phone="")
+    browser = push_service.browser()
+    subscribe("ike", browser)
+    push_service.answer(urlsplit(browser.endpoint).path, 429)
+    push_service.headers_for[urlsplit(browser.endpoint).path] = {"Retry-After": "1200"}
+    n = drain(submit(recipient="ike", type="security_alert", data=SIGN_IN))
+    assert n.status == Status.PENDING and "429" in n.last_error
+    assert 1180 < (n.send_at - n.updated_at).total_seconds() <= 1200
