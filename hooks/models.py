@@ -30,6 +30,11 @@ class WebhookEndpoint(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_failure_at = models.DateTimeField(null=True, blank=True)
     last_answer = models.CharField(max_length=300, blank=True, help_text="The endpoint's last answer, or why none.")
+    failing_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="First failure since its last success (disabled after WEBHOOK_DISABLE_AFTER_HOURS).",
+    )
 
     objects = OrganisationScoped()
 

@@ -6,9 +6,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import DateTimeField, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from commhub.errors import InvalidInput
+from notifications.staff_alerts import staff_alert_send
 from preferences.models import Recipient
 
 from .models import WebhookEndpoint
@@ -67,9 +70,37 @@ def signing_keys(endpoint: WebhookEndpoint) -> list[str]:
 
 
 def endpoint_answered(*, endpoint_id: int, ok: bool, said: str, gone: bool = False) -> None:
-    """Record an endpoint's answer; a 410 (the receiver says it is gone for good) disables it."""
+    """Record an endpoint's answer. A 410 (the receiver says it is gone for good) disables it; so does failing
+    without a success for WEBHOOK_DISABLE_AFTER_HOURS, and then staff are told."""
     now = timezone.now()
-    fields: dict = {"last_answer": said[:300], ("last_success_at" if ok else "last_failure_at"): now}
+    endpoints = WebhookEndpoint.objects.filter(pk=endpoint_id)
+    if ok:
+        endpoints.update(last_answer=said[:300], last_success_at=now, failing_since=None)
+        return
+    fields: dict = {
+        "last_answer": said[:300],
+        "last_failure_at": now,
+        "failing_since": Coalesce("failing_since", Value(now, output_field=DateTimeField())),
+    }
     if gone:
         fields |= {"enabled": False, "disabled_reason": f"{said[:250]} ({now:%Y-%m-%d %H:%M} UTC)"}
-    WebhookEndpoint.objects.filter(pk=endpoint_id).update(**fields)
+    endpoints.update(**fields)
+    hours = settings.WEBHOOK_DISABLE_AFTER_HOURS
+    if gone or not hours:
+        return
+    reason = f"failing for over {hours:g} h, last: {said[:200]}"
+    if endpoints.filter(enabled=True, failing_since__lt=now - timedelta(hours=hours)).update(
+        enabled=False, disabled_reason=reason
+    ):
+        endpoint = endpoints.select_related("recipient").get()
+        transaction.on_commit(lambda: _tell_staff(endpoint, reason))
+
+
+def _tell_staff(endpoint: WebhookEndpoint, reason: str) -> None:
+    staff_alert_send(
+        organisation_id=endpoint.organisation_id,
+        subject=f"Webhook endpoint disabled: {endpoint.url[:120]}",
+        message=f"The webhook endpoint {endpoint.url} of {endpoint.recipient.external_id} was disabled: {reason}. "
+        "Enable it again in the admin (Webhook endpoints) or through the API once it answers.",
+        about=f"webhook endpoint {endpoint.pk}",
+    )

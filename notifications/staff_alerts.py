@@ -1,4 +1,5 @@
-"""Alerts to staff, sent through commhub itself (the `staff_alert` type): a crossed alert budget."""
+"""Alerts to staff, sent through commhub itself (the `staff_alert` type): a crossed alert budget, a webhook endpoint
+disabled after failing for days."""
 
 from __future__ import annotations
 
@@ -25,14 +26,23 @@ def staff_alert_budget_crossed(*, budget: Budget, spent: Decimal) -> None:
 
 def _alert(budget: Budget, spent: Decimal) -> None:
     names = [n.strip() for n in (budget.notify or "").split(",") if n.strip()]
-    names = names or knobs().budget_alert_recipients
-    if names == ["staff"]:  # the built-in staff mailbox: make sure it exists
-        Recipient.objects.get_or_create(external_id="staff", defaults={"email": knobs().staff_email})
-    subject = f"Budget crossed: {budget.name}"
     message = (
         f"The {budget.label} has committed {spent.normalize():f} {budget.currency} this period. "
         f"{'Sends over the limit are refused.' if budget.action == Budget.Action.BLOCK else 'Sends continue.'}"
     )
+    _send(names, subject=f"Budget crossed: {budget.name}", message=message, about=f"budget {budget.pk}")
+
+
+def staff_alert_send(*, organisation_id: int | None, subject: str, message: str, about: str) -> None:
+    """Tell an organisation's staff something (COMMHUB_BUDGET_ALERT_RECIPIENTS, the staff mailbox by default)."""
+    with tenancy.within(organisation_id or tenancy.DEFAULT_ORGANISATION_ID):
+        _send([], subject=subject, message=message, about=about)
+
+
+def _send(names: list[str], *, subject: str, message: str, about: str) -> None:
+    names = names or knobs().budget_alert_recipients
+    if names == ["staff"]:  # the built-in staff mailbox: make sure it exists
+        Recipient.objects.get_or_create(external_id="staff", defaults={"email": knobs().staff_email})
     results = notifications_submit_batch(
         [
             SubmitRequest(recipient=name, type=STAFF_ALERT_TYPE, data={"subject": subject, "message": message})
@@ -41,6 +51,4 @@ def _alert(budget: Budget, spent: Decimal) -> None:
     )
     for r in results:
         if not r.ok:
-            logger.error(
-                "budget %s: the staff alert to %s was not accepted: %s", budget.pk, r.request.recipient, r.errors
-            )
+            logger.error("%s: the staff alert to %s was not accepted: %s", about, r.request.recipient, r.errors)

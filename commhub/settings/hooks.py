@@ -13,3 +13,6 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10)
 WEBHOOK_FOLLOW_REDIRECTS = env.int("WEBHOOK_FOLLOW_REDIRECTS", default=0)
 # After a secret rotation, requests carry signatures by both the new and the old secret for this long.
 WEBHOOK_SECRET_OVERLAP_HOURS = env.float("WEBHOOK_SECRET_OVERLAP_HOURS", default=24)
+# An endpoint that has answered nothing but failures for this long is disabled and staff are told (through
+# commhub's own staff_alert); 0: never.
+WEBHOOK_DISABLE_AFTER_HOURS = env.float("WEBHOOK_DISABLE_AFTER_HOURS", default=72)

@@ -5,6 +5,7 @@ the message falls back per its type; the endpoint API hands the secret out once 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -125,3 +126,29 @@ def test_a_429_with_retry_after_waits_as_long_as_the_endpoint_asked(partner_upda
     waits = (n.send_at - timezone.now()).total_seconds()
     assert 880 < waits <= 900  # its own backoff (about a minute) would have been shorter
     assert "retry in 900s" in n.decision_trace[-1]["reason"]
+
+
+def test_an_endpoint_failing_for_days_is_disabled_and_staff_are_told_once(
+    partner_update, receiver, api, django_capture_on_commit_callbacks
+):
+    RecipientFactory(external_id="acme", email="ops@acme.example")
+    made = register(api, receiver)
+    receiver.answer("/in", 503, times=2)
+    first = drain(submit(recipient="acme", type="partner_update", data={"event": "e1"}))
+    endpoint = WebhookEndpoint.objects.get()
+    assert first.status == Status.PENDING and endpoint.enabled and endpoint.failing_since is not None
+    # it has answered nothing but failures since four days ago
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=timezone.now() - timedelta(days=4))
+    with django_capture_on_commit_callbacks(execute=True):  # the alert goes after the failure is committed
+        drain(submit(recipient="acme", type="partner_update", data={"event": "e2"}))
+    endpoint.refresh_from_db()
+    assert not endpoint.enabled and endpoint.disabled_reason.startswith("failing for over 72 h")
+    (alert,) = Notification.objects.filter(notification_type__key="staff_alert")
+    assert alert.recipient.external_id == "staff" and made["url"] in alert.data["message"]
+    assert alert.data["subject"] == f"Webhook endpoint disabled: {made['url']}"
+    # enabled again, a success clears the failing streak
+    api.patch(f"/api/v1/webhook-endpoints/{endpoint.pk}/", {"enabled": True}, format="json")
+    assert drain(submit(recipient="acme", type="partner_update", data={"event": "e3"})).status == Status.SENT
+    endpoint.refresh_from_db()
+    assert endpoint.enabled and endpoint.failing_since is None
+    assert Notification.objects.filter(notification_type__key="staff_alert").count() == 1
