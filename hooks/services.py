@@ -39,14 +39,15 @@ def endpoint_create(*, recipient: Recipient, url: str, description: str = "") ->
 
 
 def endpoint_update(*, endpoint: WebhookEndpoint, **fields) -> WebhookEndpoint:
-    """Change the URL, description or whether it is enabled (enabling again clears why it was disabled)."""
+    """Change the URL, description or whether it is enabled (enabling again clears why it was disabled and starts
+    its failing streak afresh: one more failure must not disable it again at once)."""
     if "url" in fields:
         fields["url"] = _checked(fields["url"])
     if fields.get("enabled"):
-        fields["disabled_reason"] = ""
+        fields |= {"disabled_reason": "", "failing_since": None}
     for name, value in fields.items():
         setattr(endpoint, name, value)
-    endpoint.save(update_fields=sorted({*fields, *(["disabled_reason"] if "enabled" in fields else [])}))
+    endpoint.save(update_fields=sorted(fields))
     return endpoint
 
 

@@ -146,8 +146,10 @@ def test_an_endpoint_failing_for_days_is_disabled_and_staff_are_told_once(
     (alert,) = Notification.objects.filter(notification_type__key="staff_alert")
     assert alert.recipient.external_id == "staff" and made["url"] in alert.data["message"]
     assert alert.data["subject"] == f"Webhook endpoint disabled: {made['url']}"
-    # enabled again, a success clears the failing streak
+    # enabled again: the streak starts afresh (a failure does not disable it at once), a success clears it
     api.patch(f"/api/v1/webhook-endpoints/{endpoint.pk}/", {"enabled": True}, format="json")
+    endpoint.refresh_from_db()
+    assert endpoint.enabled and endpoint.failing_since is None and endpoint.disabled_reason == ""
     assert drain(submit(recipient="acme", type="partner_update", data={"event": "e3"})).status == Status.SENT
     endpoint.refresh_from_db()
     assert endpoint.enabled and endpoint.failing_since is None
