@@ -205,36 +205,27 @@ def limiter() -> DatabaseLimiter | RedisLimiter:
         return _limiter[1]
 
 
+def _per_minute(
+    ntype, channel: str, per_minute: int | None, *, key: str, scope: str, units: int | None = None
+) -> Rate | None:
+    """A bucket of one minute's worth: up to `per_minute` at once, refilled at `per_minute` a minute (None when the
+    catalogue's limits are off or there is no limit)."""
+    if not knobs().type_rate_limits or not per_minute or per_minute <= 0:
+        return None
+    label = f"{ntype.key} {channel} {per_minute}/min {scope}"
+    return Rate(key=key, per_second=per_minute / 60, label=label, burst=per_minute, units=units)
+
+
 def person_rate(ntype, channel: str, recipient_id: int) -> Rate | None:
-    """The catalogue's per-minute limit for `ntype` on `channel` to one recipient (None when there is none)."""
-    if not knobs().type_rate_limits:
-        return None
-    per_minute = ntype.rate_limit_for(channel)
-    if not per_minute or per_minute <= 0:
-        return None
-    # a bucket of one minute's worth per person: up to `per_minute` at once, refilled at `per_minute` a minute
-    return Rate(
-        key=f"{PERSON_PREFIX}{recipient_id}:{ntype.pk}:{channel}",
-        per_second=per_minute / 60,
-        label=f"{ntype.key} {channel} {per_minute}/min per recipient",
-        burst=per_minute,
-        units=1,
-    )
+    """The catalogue's per-minute limit for `ntype` on `channel` to one recipient (one message each)."""
+    key = f"{PERSON_PREFIX}{recipient_id}:{ntype.pk}:{channel}"
+    return _per_minute(ntype, channel, ntype.rate_limit_for(channel), key=key, scope="per recipient", units=1)
 
 
 def type_cap(ntype, channel: str) -> Rate | None:
     """The optional cap on `ntype` x `channel` across every recipient and worker (None: blank, the default)."""
-    if not knobs().type_rate_limits:
-        return None
-    per_minute = ntype.global_rate_limit_for(channel)
-    if not per_minute or per_minute <= 0:
-        return None
-    return Rate(
-        key=f"type:{ntype.pk}:{channel}",
-        per_second=per_minute / 60,
-        label=f"{ntype.key} {channel} {per_minute}/min in all",
-        burst=per_minute,
-    )
+    key = f"type:{ntype.pk}:{channel}"
+    return _per_minute(ntype, channel, ntype.global_rate_limit_for(channel), key=key, scope="in all")
 
 
 def type_limits(ntype, channel: str, recipient_id: int) -> list[Rate]:
