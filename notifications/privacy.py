@@ -13,9 +13,18 @@ from preferences.privacy import erasure_step, export_section, iso
 from .constants import Status
 from .models import CapturedMessage, DeliveryAttempt, Notification
 from .status import status_move
-from .trace import trace_step
+from .trace import trace_blanked, trace_step
 
 _WAITING = [Status.SCHEDULED, Status.PENDING, Status.QUEUED]
+# what identifies the person or says what was sent, blanked on erasure and by retention (notifications.retention)
+PERSONAL_BLANKED = {
+    "to_address": "",
+    "data": {},
+    "rendered_subject": "",
+    "rendered_body": "",
+    "rendered_html": "",
+    "last_error": "",
+}
 
 
 @export_section("notifications")
@@ -56,11 +65,10 @@ def notifications_export(recipient: Recipient) -> list[dict[str, Any]]:
 @erasure_step
 def notifications_erase(recipient: Recipient, now: datetime) -> dict[str, int]:
     cancelled, ids = 0, []
-    blank = {"to_address": "", "data": {}, "rendered_subject": "", "rendered_body": "", "rendered_html": ""}
     for n in Notification.objects.filter(recipient=recipient).only("pk", "status", "decision_trace"):
         ids.append(n.pk)
-        trace = [trace_step(s.get("check", ""), s.get("outcome", ""), "(erased)") for s in n.decision_trace]
-        common = {**blank, "last_error": "", "updated_at": now}
+        trace = trace_blanked(n.decision_trace, "(erased)")
+        common = {**PERSONAL_BLANKED, "updated_at": now}
         # one update per row: a waiting one is cancelled too (unless a worker claimed it meanwhile)
         if n.status in _WAITING and status_move(
             Notification.objects.filter(pk=n.pk),

@@ -22,7 +22,8 @@ from commhub.conf import knobs
 
 from .constants import Status
 from .models import CapturedMessage, DeliveryAttempt, Notification, NotificationType, ProviderEvent
-from .trace import trace_step
+from .privacy import PERSONAL_BLANKED
+from .trace import trace_blanked
 
 FINISHED = [
     Status.SENT,
@@ -82,19 +83,11 @@ def _chunks(rows: QuerySet) -> Iterator[list]:
 
 def _purge_chunk(ids: list, now: datetime, result: PurgeResult) -> None:
     with transaction.atomic():
-        for n in Notification.objects.filter(pk__in=ids).only("pk", "decision_trace").select_for_update():
-            trace = [trace_step(s.get("check", ""), s.get("outcome", ""), "(purged)") for s in n.decision_trace]
-            Notification.objects.filter(pk=n.pk).update(decision_trace=trace)
-        Notification.objects.filter(pk__in=ids).update(
-            to_address="",
-            data={},
-            rendered_subject="",
-            rendered_body="",
-            rendered_html="",
-            last_error="",
-            purged_at=now,
-            updated_at=now,
-        )
+        rows = list(Notification.objects.filter(pk__in=ids).only("pk", "decision_trace").select_for_update())
+        for n in rows:
+            n.decision_trace = trace_blanked(n.decision_trace, "(purged)")
+        Notification.objects.bulk_update(rows, ["decision_trace"])  # one statement for the chunk
+        Notification.objects.filter(pk__in=ids).update(**PERSONAL_BLANKED, purged_at=now, updated_at=now)
         DeliveryAttempt.objects.filter(notification_id__in=ids).update(error_message="")
         ProviderEvent.objects.filter(notification_id__in=ids).update(payload={}, address="", description="")
         captured, _ = CapturedMessage.objects.filter(notification_id__in=ids).delete()
