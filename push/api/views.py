@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils.functional import cached_property
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
@@ -71,28 +73,32 @@ class DeviceOutput(serializers.ModelSerializer):
         fields = ["id", "platform", "token", "created_at", "last_sent_at"]
 
 
-class _Mine(EndUserView):
+class _Mine(
+    EndUserView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    # A person's own registrations: list, one, forget one (another person's is a 404). Subclasses name the
+    # selector of a person's rows (`mine`) and the model (`queryset`, for the API schema).
     pagination_class: type | None = None  # a person has at most MAX_PER_PERSON of each
     lookup_value_regex = "[0-9]+"
     http_method_names = ["get", "post", "delete", "head", "options"]
+    mine: Callable[[int | None], QuerySet]
 
     @cached_property
     def recipient_id(self) -> int | None:
         return self.me().pk
 
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the API schema is being generated: nobody is calling
+            return self.queryset
+        return type(self).mine(self.recipient_id).order_by("-created_at", "-id")
 
-class MePushSubscriptionViewSet(
-    _Mine, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
-):
+
+class MePushSubscriptionViewSet(_Mine):
     """Your browsers that receive push notifications."""
 
     serializer_class = SubscriptionOutput
     queryset = PushSubscription.objects.none()  # the model, for the API schema; get_queryset scopes it to you
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return PushSubscription.objects.none()
-        return selectors.subscriptions_of(self.recipient_id).order_by("-created_at", "-id")
+    mine = staticmethod(selectors.subscriptions_of)
 
     @extend_schema(request=SubscriptionInput, responses={201: SubscriptionOutput, 200: SubscriptionOutput})
     def create(self, request):
@@ -120,18 +126,12 @@ class MePushSubscriptionViewSet(
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class MeDeviceViewSet(
-    _Mine, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
-):
+class MeDeviceViewSet(_Mine):
     """Your app installs that receive push notifications (Firebase Cloud Messaging)."""
 
     serializer_class = DeviceOutput
     queryset = DeviceToken.objects.none()  # the model, for the API schema; get_queryset scopes it to you
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return DeviceToken.objects.none()
-        return selectors.devices_of(self.recipient_id).order_by("-created_at", "-id")
+    mine = staticmethod(selectors.devices_of)
 
     @extend_schema(request=DeviceInput, responses={201: DeviceOutput, 200: DeviceOutput})
     def create(self, request):
