@@ -70,8 +70,12 @@
     return "";
   }
 
+  function tokenOf(source) {  /* the token as given, or what a function returns (a fresh one when it expired) */
+    return Promise.resolve(typeof source === "function" ? source() : source);
+  }
+
   function meCall(hub, tokenSource, method, path, body) {
-    return Promise.resolve(typeof tokenSource === "function" ? tokenSource() : tokenSource).then(function (token) {
+    return tokenOf(tokenSource).then(function (token) {
       return fetch(hub + "/api/v1/me/" + path, {
         method: method,
         headers: {"Authorization": "Bearer " + token, "Content-Type": "application/json"},
@@ -133,22 +137,11 @@
   }
 
   Inbox.prototype.token = function () {
-    var source = this.tokenSource;
-    return Promise.resolve(typeof source === "function" ? source() : source);
+    return tokenOf(this.tokenSource);
   };
 
   Inbox.prototype.call = function (method, path, body) {
-    var self = this;
-    return this.token().then(function (token) {
-      return fetch(self.hub + "/api/v1/me/inbox/" + path, {
-        method: method,
-        headers: {"Authorization": "Bearer " + token, "Content-Type": "application/json"},
-        body: body === undefined ? undefined : JSON.stringify(body)
-      });
-    }).then(function (response) {
-      if (!response.ok) throw new Error("commhub inbox: " + response.status);
-      return response.json();
-    });
+    return meCall(this.hub, this.tokenSource, method, "inbox/" + path, body);
   };
 
   Inbox.prototype.build = function () {
