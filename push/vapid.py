@@ -17,7 +17,7 @@ from py_vapid.utils import b64urlencode
 JWT_LIFETIME = 12 * 3600  # RFC 8292 allows 24 h; push services reject a token whose expiry is further out
 JWT_RENEW_BEFORE = 3600  # a cached token is replaced an hour before it expires
 
-_headers: dict[str, tuple[float, dict[str, str]]] = {}
+_headers: dict[tuple[str, str, str], tuple[float, dict[str, str]]] = {}
 _lock = threading.Lock()
 
 
@@ -57,12 +57,12 @@ def authorization(endpoint_origin: str) -> dict[str, str]:
     now = time.time()
     key = (settings.VAPID_PRIVATE_KEY, settings.VAPID_SUBJECT, endpoint_origin)
     with _lock:
-        cached = _headers.get(repr(key))
+        cached = _headers.get(key)
         if cached and cached[0] - JWT_RENEW_BEFORE > now:
             return cached[1]
     expires = int(now) + JWT_LIFETIME
     claims = {"aud": endpoint_origin, "exp": expires, "sub": settings.VAPID_SUBJECT}
     headers = _vapid(settings.VAPID_PRIVATE_KEY).sign(claims)
     with _lock:
-        _headers[repr(key)] = (expires, headers)
+        _headers[key] = (expires, headers)
     return headers
