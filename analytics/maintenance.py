@@ -11,6 +11,7 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from commhub.conf import knobs
 from commhub.queues import delivery_queues
+from hooks.privacy import events_expire
 from inbox.events import events_purge
 from notifications.constants import Status
 from notifications.models import CapturedMessage, Notification, RateLimitState
@@ -56,6 +57,7 @@ class PurgeResult:
     login_records: int = 0
     notifications_purged: int = 0
     inbox_events: int = 0
+    lifecycle_events: int = 0
 
 
 def retention_purge(*, now: datetime) -> PurgeResult:
@@ -63,7 +65,8 @@ def retention_purge(*, now: datetime) -> PurgeResult:
     rate-limit buckets (API throttles' included), refresh tokens past their expiry (outstanding and
     blacklisted: an expired token is refused anyway) and login records older than LOGIN_RECORD_DAYS.
     And the words and personal data of finished notifications past their type's retention (notifications.
-    retention: the rows stay), and the inbox streams' event log after COMMHUB_INBOX_EVENT_RETENTION_DAYS.
+    retention: the rows stay), the inbox streams' event log after COMMHUB_INBOX_EVENT_RETENTION_DAYS, and
+    delivered lifecycle events after WEBHOOK_EVENT_RETENTION_DAYS.
     The ledgers, the consent ledger and the audit trail are never purged."""
     keep = knobs()
     result = PurgeResult()
@@ -82,4 +85,5 @@ def retention_purge(*, now: datetime) -> PurgeResult:
     )
     result.notifications_purged = notifications_purge(now=now).notifications
     result.inbox_events = events_purge(before=now - timedelta(days=keep.inbox_event_retention_days))
+    result.lifecycle_events = events_expire(now=now)
     return result

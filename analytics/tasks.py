@@ -31,4 +31,5 @@ def retention_purge() -> dict:
         "rate_buckets": result.rate_buckets,
         "notifications_purged": result.notifications_purged,
         "inbox_events": result.inbox_events,
+        "lifecycle_events": result.lifecycle_events,
     }

@@ -13,7 +13,7 @@ from audit.api.views import AuditEntryViewSet
 from commhub.health import health_view, live_view, ready_view
 from commhub.metrics import metrics_view
 from commhub.throttling import lockout_response
-from hooks.api.views import WebhookEndpointViewSet
+from hooks.api.views import EventSubscriptionViewSet, WebhookEndpointViewSet
 from inbox.api.views import MeInboxViewSet
 from inbox.demo import inbox_demo
 from inbox.stream import inbox_stream
@@ -71,6 +71,7 @@ router.register("templates", TemplateViewSet, basename="template")
 router.register("template-versions", VersionViewSet, basename="templateversion")
 router.register("audit", AuditEntryViewSet, basename="auditentry")
 router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhookendpoint")
+router.register("event-subscriptions", EventSubscriptionViewSet, basename="eventsubscription")
 
 # /api/v1/me/...: end users with their own token (see commhub.enduser)
 me_router = DefaultRouter()

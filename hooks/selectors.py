@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 
 from django.db.models import QuerySet
 
-from .models import WebhookEndpoint
+from .models import EventDelivery, EventSubscription, WebhookEndpoint
 
 
 def endpoints_all() -> QuerySet[WebhookEndpoint]:
@@ -21,3 +22,36 @@ def recipients_with_endpoints(recipient_ids: Iterable[int]) -> set[int]:
     return set(
         WebhookEndpoint.objects.filter(recipient_id__in=ids, enabled=True).values_list("recipient_id", flat=True)
     )
+
+
+def subscriptions_all() -> QuerySet[EventSubscription]:
+    return EventSubscription.objects.all()
+
+
+def deliveries_of(subscription: EventSubscription, *, state: str | None = None) -> QuerySet[EventDelivery]:
+    deliveries = EventDelivery.objects.filter(subscription=subscription).select_related("event").order_by("-id")
+    return deliveries.filter(state=state) if state in EventDelivery.State.values else deliveries
+
+
+def deliveries_to_replay(
+    subscription: EventSubscription, *, states, events=None, since=None, until=None
+) -> QuerySet[EventDelivery]:
+    """The subscription's deliveries in `states` of the named events (evt_<hex>; others match nothing), or of those
+    that happened in [since, until)."""
+    deliveries = EventDelivery.objects.filter(subscription=subscription, state__in=states)
+    if events:
+        uids = [e.removeprefix("evt_") for e in events]
+        deliveries = deliveries.filter(event__uid__in=[u for u in uids if _is_hex_uuid(u)])
+    if since:
+        deliveries = deliveries.filter(event__occurred_at__gte=since)
+    if until:
+        deliveries = deliveries.filter(event__occurred_at__lt=until)
+    return deliveries
+
+
+def _is_hex_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(hex=text)
+    except ValueError:
+        return False
+    return True

@@ -23,7 +23,7 @@ from notifications.channels.failover import FailoverProvider
 from notifications.models import Notification
 
 from . import services
-from .models import WebhookEndpoint
+from .models import SignedEndpoint, WebhookEndpoint
 from .outbound import Answer, UnsafeUrl, post
 from .selectors import recipients_with_endpoints
 from .signing import signed_headers
@@ -33,7 +33,7 @@ TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
 
 @dataclass(frozen=True)
 class Delivery:
-    endpoint: WebhookEndpoint
+    endpoint: SignedEndpoint
     ok: bool
     transient: bool
     said: str
@@ -59,7 +59,7 @@ def _said(answer: Answer) -> str:
     return f"answered {answer.status}" + (f": {text}" if text else "")
 
 
-def deliver(endpoint: WebhookEndpoint, *, message_id: str, body: bytes) -> Delivery:
+def deliver(endpoint: SignedEndpoint, *, message_id: str, body: bytes) -> Delivery:
     """One signed POST to one endpoint, and what its answer means."""
     headers = signed_headers(message_id=message_id, body=body, keys=services.signing_keys(endpoint), at=timezone.now())
     try:

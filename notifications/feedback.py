@@ -25,8 +25,9 @@ from preferences.models import ConsentAction, ConsentSource, SuppressionReason
 from preferences.services import Evidence, consent_record, sms_opt_out, suppression_add
 
 from .constants import Status
+from .lifecycle import happened_to
 from .models import Notification, ProviderEvent
-from .status import status_move
+from .status import status_announce, status_move
 from .trace import trace_step
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class FeedbackEvent:
     price: Decimal | None = None
     price_currency: str = ""
     payload: dict | None = None
+    url: str = ""  # a click's link
 
 
 def _find(event: FeedbackEvent) -> Notification | None:
@@ -134,10 +136,13 @@ def _move(notification: Notification, event: FeedbackEvent) -> None:
         now=now,
         step=trace_step("provider", event.event_type, reason),
         trace=notification.decision_trace,
+        event="bounced" if event.event_type == "bounced" else None,
         **fields,
     )
     if moved:
         logger.info("notification %s: %s (%s)", notification.pk, target, event.provider)
+    if event.event_type in ("opened", "clicked"):  # not a move (after the first): an event all the same
+        status_announce([happened_to(notification, event.event_type, at=event.occurred_at or now, url=event.url)])
 
 
 def _final_price(notification: Notification, *, price: Decimal, currency: str) -> None:

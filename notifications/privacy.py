@@ -68,7 +68,7 @@ def notifications_erase(recipient: Recipient, now: datetime) -> dict[str, int]:
     for n in Notification.objects.filter(recipient=recipient).only("pk", "status", "decision_trace"):
         ids.append(n.pk)
         trace = trace_blanked(n.decision_trace, "(erased)")
-        common = {**PERSONAL_BLANKED, "updated_at": now}
+        common: dict[str, Any] = {**PERSONAL_BLANKED, "updated_at": now}
         # one update per row: a waiting one is cancelled too (unless a worker claimed it meanwhile)
         if n.status in _WAITING and status_move(
             Notification.objects.filter(pk=n.pk),

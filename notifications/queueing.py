@@ -31,10 +31,14 @@ logger = logging.getLogger(__name__)
 
 def kick(queue: str, *, countdown: float | None = None) -> bool:
     """Publish a drain wake-up for `queue` now. Returns False (and logs) when the broker refused it."""
-    try:
-        app.send_task(DRAIN_QUEUE_TASK, args=[queue], queue=queue, countdown=countdown)
-    except Exception:  # the broker is down or misconfigured: the sweeper will re-kick
-        logger.warning("could not publish a wake-up for queue %s; the sweeper will retry", queue, exc_info=True)
+    return _publish(DRAIN_QUEUE_TASK, queue, countdown=countdown)
+
+
+def _publish(task: str, queue: str, *, countdown: float | None = None) -> bool:
+    try:  # a drain is told which queue to drain; other wake-ups take no argument
+        app.send_task(task, args=[queue] if task == DRAIN_QUEUE_TASK else [], queue=queue, countdown=countdown)
+    except Exception:  # the broker is down or misconfigured: the sweeper (or the task's beat schedule) will
+        logger.warning("could not publish %s on queue %s; a periodic pass will do it", task, queue, exc_info=True)
         return False
     return True
 
@@ -45,6 +49,17 @@ def kick_on_commit(queues: Iterable[str]) -> None:
     distinct = set(queues)
     if distinct:
         transaction.on_commit(partial(waker.wake, distinct))
+
+
+def task_later(task: str, queue: str, *, countdown: float) -> bool:
+    """Run `task` (no arguments) on `queue` in `countdown` seconds (best effort, like every wake-up)."""
+    return _publish(task, queue, countdown=countdown)
+
+
+def task_on_commit(task: str, queue: str) -> None:
+    """Run `task` (no arguments) on `queue` once the current transaction has committed, coalesced like the
+    drain's wake-ups (many commits in a window share one run)."""
+    transaction.on_commit(partial(waker.wake_task, task, queue))
 
 
 class Waker:
@@ -64,23 +79,29 @@ class Waker:
         """A forked child starts with no thread, no pending wake-ups (they are its parent's) and a fresh lock
         (the parent's may have been held by another thread at the fork)."""
         self._cond = threading.Condition()
-        self._pending: set[str] = set()
+        self._pending: set[tuple[str, str]] = set()  # (task, queue)
         self._pid: int | None = None
 
     def wake(self, queues: Iterable[str]) -> None:
+        self._add((DRAIN_QUEUE_TASK, queue) for queue in queues)
+
+    def wake_task(self, task: str, queue: str) -> None:
+        self._add([(task, queue)])
+
+    def _add(self, wakeups: Iterable[tuple[str, str]]) -> None:
         with self._cond:
             if self._pid != os.getpid():  # first use in this process (or a fork): its own thread
                 self._pid = os.getpid()
                 threading.Thread(target=self._run, name="commhub-waker", daemon=True).start()
-            self._pending.update(queues)
+            self._pending.update(wakeups)
             self._cond.notify()
 
     def flush(self) -> None:
         """Publish whatever is pending now, in the calling thread."""
         with self._cond:
-            queues, self._pending = self._pending, set()
-        for queue in sorted(queues):
-            kick(queue)
+            wakeups, self._pending = self._pending, set()
+        for task, queue in sorted(wakeups):
+            _publish(task, queue)
 
     def _run(self) -> None:
         while True:

@@ -39,6 +39,8 @@ _VIEW = [
     "push.view_pushsubscription",
     "push.view_devicetoken",
     "hooks.view_webhookendpoint",
+    "hooks.view_eventsubscription",
+    "hooks.view_eventdelivery",
 ]
 _OPERATE = [
     "notifications.retry_notification",
@@ -49,6 +51,8 @@ _OPERATE = [
     "push.delete_pushsubscription",  # a lost phone or laptop
     "push.delete_devicetoken",
     "hooks.change_webhookendpoint",  # disable and enable an endpoint
+    "hooks.change_eventsubscription",
+    "hooks.change_eventdelivery",  # replay events
 ]
 _EDIT = [
     "templates_app.add_template",

@@ -15,6 +15,7 @@ PERIODIC_TASKS = {
     "commhub: rebuild recent rollups": ("analytics.rollups", "rollup_interval_seconds"),
     "commhub: sample queue depth": ("analytics.sample_queues", "queue_sample_interval_seconds"),
     "commhub: purge old samples and captures": ("analytics.retention_purge", "retention_purge_interval_seconds"),
+    "commhub: deliver lifecycle events": ("hooks.events_deliver", "events_deliver_interval_seconds"),
 }
 
 

@@ -39,13 +39,13 @@ from templates_app.services import version_create, version_publish
 from templates_app.syntax import TemplateSyntaxProblem
 from templates_app.variables import data_problems, infer_declarations, reads_recipient
 
-from . import catalogue
+from . import catalogue, lifecycle
 from .constants import CANCELLABLE_STATUSES, Status
 from .decision import DecisionContext, decide
 from .models import Notification, NotificationType, TypeChannel
 from .queueing import kick_on_commit
 from .selectors import notification_type_by_key, notification_types_capped
-from .status import status_initial, status_move
+from .status import status_initial, status_inserted, status_move
 from .trace import trace_step
 
 logger = logging.getLogger(__name__)
@@ -318,13 +318,19 @@ def notification_submit(req: SubmitRequest, *, submitted_by=None) -> Notificatio
     COMMIT would cost two more round trips."""
     now = timezone.now()
     budgets = active_budgets.get()
-    alone = not budgets and not isinstance(req.recipient, Mapping) and req.type not in _capped_keys()
+    alone = (
+        not budgets
+        and not isinstance(req.recipient, Mapping)
+        and req.type not in _capped_keys()
+        and not lifecycle.listening()  # its events are written with it
+    )
     with transaction.atomic() if not alone else contextlib.nullcontext():
         if not alone:
             _lock_for_frequency_cap([req])
         context = DecisionContext(budgets=budgets)
         notification = notification_prepare(req, now=now, context=context, submitted_by=submitted_by)
         row_insert(notification)
+        status_inserted([notification])
         if notification.status == Status.QUEUED:
             kick_on_commit([notification.queue])  # outside a transaction, at once: the INSERT has committed
     return notification
@@ -375,6 +381,7 @@ def notifications_submit_batch(items: Sequence[SubmitRequest], *, submitted_by=N
             results.append(result)
         accepted = [r.notification for r in results if r.notification is not None]
         rows_insert(Notification, accepted)
+        status_inserted(accepted)
         kick_on_commit(n.queue for n in accepted if n.status == Status.QUEUED)
     return results
 

@@ -6,6 +6,10 @@ a row about to be inserted. Each checks the transition against the state machine
 stamps the moment the new status names (sent_at, delivered_at, failed_at, cancelled_at) unless the caller
 gives it (a provider's own time), and appends the decision-trace step that explains the move.
 
+Moves into a status a product backend hears about (sent, delivered, failed, ...) and new rows are announced to
+the lifecycle listeners (lifecycle.py) in the same transaction; a `status_sql` caller announces its moves with
+`status_announce`.
+
 An illegal transition (e.g. delivered -> queued) raises IllegalTransition when COMMHUB_STATUS_STRICT is on
 (tests, development) and is refused with an error in the log otherwise: one bad write must not stop a drain.
 """
@@ -18,11 +22,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
 from django.db.models import QuerySet
 
 from commhub.conf import knobs
 
+from . import lifecycle
 from .constants import INITIAL_STATUSES, TRANSITIONS, Status
+from .lifecycle import Happened, happened_to
 from .models import Notification
 
 logger = logging.getLogger(__name__)
@@ -60,12 +67,14 @@ def status_move(
     now: datetime,
     step: dict[str, str] | None = None,
     trace: list[dict[str, str]] | None = None,
+    event: str | None = None,
     **fields: Any,
 ) -> int:
     """Move those of `rows` whose status is one of `sources` to `to`, with `fields`; returns how many moved.
 
     `step` is appended to `trace` (the row's decision trace as read: a move with a step is a one-row move
-    guarded by the caller's filter, e.g. the drain's claim token).
+    guarded by the caller's filter, e.g. the drain's claim token). `event` names the lifecycle event when it is
+    not the status's own (a failure that is a bounce).
     """
     legal = _legal_sources(sources, to)
     if not legal:
@@ -75,7 +84,47 @@ def status_move(
         values.setdefault(STAMPS[to], now)
     if step is not None:
         values["decision_trace"] = [*(trace or []), step]
-    return rows.filter(status__in=legal).update(**values)
+    moving = rows.filter(status__in=legal)
+    event = event or lifecycle.EVENT_OF_STATUS.get(Status(to))
+    if event is None or not lifecycle.listening():
+        return moving.update(**values)
+    detail = {
+        "reason": (step or {}).get("reason") or fields.get("last_error"),
+        "error_code": fields.get("error_code"),
+        "provider_message_id": fields.get("provider_message_id"),
+    }
+    with transaction.atomic():  # the rows that move, locked, so that exactly they are announced
+        found = list(moving.select_for_update(of=("self",)).only(*_FACTS))
+        moved = 0
+        for start in range(0, len(found), 2000):
+            chunk = [row.pk for row in found[start : start + 2000]]
+            moved += Notification.objects.filter(pk__in=chunk, status__in=legal).update(**values)
+        lifecycle.announce(happened_to(row, event, at=values.get(STAMPS.get(to, ""), now), **detail) for row in found)
+    return moved
+
+
+_FACTS = ("id", "organisation_id", "notification_type_id", "channel", "recipient_id")
+
+
+def status_announce(happened: list[Happened]) -> None:
+    """Announce moves a `status_sql` statement made (the caller's transaction must hold the statement too)."""
+    if happened and lifecycle.listening():
+        lifecycle.announce(happened)
+
+
+def status_inserted(rows: list[Notification]) -> None:
+    """Announce rows just inserted (in the inserting transaction): each was accepted; one refused at once was
+    also suppressed, for the reason it carries."""
+    if not rows or not lifecycle.listening():
+        return
+    told = []
+    for row in rows:
+        told.append(happened_to(row, "accepted", at=row.created_at, status=row.status))
+        if row.status == Status.SUPPRESSED:
+            told.append(
+                happened_to(row, "suppressed", at=row.created_at, reason=row.last_error, error_code=row.error_code)
+            )
+    lifecycle.announce(told)
 
 
 @dataclass(frozen=True)

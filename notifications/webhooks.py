@@ -122,6 +122,7 @@ def anymail_tracking_received(sender, event, esp_name: str, **kwargs) -> None:
             address=(event.recipient or "").lower(),
             description=event.description or event.mta_response or "",
             occurred_at=event.timestamp,
+            url=event.click_url or "",
             payload={"event_type": str(event.event_type), "reject_reason": str(event.reject_reason or "")},
         )
     )

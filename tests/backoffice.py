@@ -23,7 +23,7 @@ from analytics.models import DailyRollup, QueueDepthSample
 from analytics.rollups import rollups_build
 from audit.models import AuditEntry
 from costs.models import Budget, CostEntry, PricingRule
-from hooks.models import WebhookEndpoint
+from hooks.models import EventDelivery, EventSubscription, WebhookEndpoint
 from hooks.signing import new_secret
 from inbox.models import InboxItem
 from notifications.delivery import queue_drain
@@ -49,6 +49,13 @@ def populate() -> dict[type[Model], Model]:
     grant_marketing(dana, "email")
     preference_set(recipient=dana, enabled=False, channel="sms", category="education")
     suppression, _ = suppression_add(channel="email", address="gone@example.com", reason="bounce", detail="550 5.1.1")
+    # the product backend hears what happens to its notifications (the events wait: nobody delivers them here)
+    events = EventSubscription.objects.create(
+        organisation_id=dana.organisation_id,
+        url="https://events.default-backend.example/commhub",
+        events=["sent"],
+        secret=new_secret(),
+    )
 
     sent = notification_submit(SubmitRequest(recipient="123", type="financial_alert", data=ALERT))
     report = notification_submit(
@@ -166,6 +173,8 @@ def populate() -> dict[type[Model], Model]:
         secret=new_secret(),
         last_answer="answered 503",
     )
+    objects[EventSubscription] = events
+    objects[EventDelivery] = EventDelivery.objects.filter(subscription=events).first()
     objects[TypeOverride] = TypeOverride.objects.create(notification_type=ntype, priority=2, max_retries=5)
     missing = [model.__name__ for model, obj in objects.items() if obj is None]
     assert not missing and waiting.status == "scheduled", missing

@@ -16,3 +16,12 @@ WEBHOOK_SECRET_OVERLAP_HOURS = env.float("WEBHOOK_SECRET_OVERLAP_HOURS", default
 # An endpoint that has answered nothing but failures for this long is disabled and staff are told (through
 # commhub's own staff_alert); 0: never.
 WEBHOOK_DISABLE_AFTER_HOURS = env.float("WEBHOOK_DISABLE_AFTER_HOURS", default=72)
+# Lifecycle events (event subscriptions): a failed delivery is retried after BASE x 2^n seconds (jittered),
+# at most MAX apart, until the endpoint answers or is disabled; one pass claims BATCH deliveries and sends
+# CONCURRENCY at a time.
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=5)
+WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=3600)
+WEBHOOK_EVENT_BATCH = env.int("WEBHOOK_EVENT_BATCH", default=200)
+WEBHOOK_EVENT_CONCURRENCY = env.int("WEBHOOK_EVENT_CONCURRENCY", default=8)
+# Delivered and failed lifecycle events are deleted after this many days (replays reach that far back).
+WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)

@@ -121,6 +121,9 @@ COMMHUB = {
     "ROLLUP_INTERVAL_SECONDS": env.int("COMMHUB_ROLLUP_INTERVAL", default=300),
     "QUEUE_SAMPLE_INTERVAL_SECONDS": env.int("COMMHUB_QUEUE_SAMPLE_INTERVAL", default=60),
     "RETENTION_PURGE_INTERVAL_SECONDS": env.int("COMMHUB_RETENTION_PURGE_INTERVAL", default=3600),
+    # beat's pass over the lifecycle-event outbox (new events are sent at once after their commit; this pass
+    # catches retries and any wake-up the broker lost)
+    "EVENTS_DELIVER_INTERVAL_SECONDS": env.int("COMMHUB_EVENTS_DELIVER_INTERVAL", default=10),
     # Retention of queue-depth samples and of captured (embedded-mode) messages.
     "SAMPLE_RETENTION_DAYS": env.int("COMMHUB_SAMPLE_RETENTION_DAYS", default=14),
     "CAPTURE_RETENTION_DAYS": env.int("COMMHUB_CAPTURE_RETENTION_DAYS", default=30),

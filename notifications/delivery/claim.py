@@ -177,7 +177,7 @@ def hold_back(rows: list[Notification], token: uuid.UUID, exc: Throttled, *, unt
     (a person's limit): the rows are not claimable again until the limit has room, so a drain does not keep
     claiming them while it sends everyone else's."""
     now = timezone.now()
-    later = {"send_at": now + timedelta(seconds=exc.wait)} if until_room else {}
+    later: dict[str, Any] = {"send_at": now + timedelta(seconds=exc.wait)} if until_room else {}
     step = trace_step("rate limit", "wait", f"{exc.rate.label} reached: waiting for room, not failing")
     fresh = [n for n in rows if not n.decision_trace or n.decision_trace[-1].get("check") != "rate limit"]
     held = 0

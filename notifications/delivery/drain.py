@@ -2,7 +2,7 @@
 queue has ready rows (then stop so the worker serves that queue first).
 
 Sender threads pull from a shared buffer that is topped up by claiming `batch_size` rows whenever it runs low,
-so no sender idles at a batch boundary. Successes are written together (group_commit.WriteBehind: at most
+so no sender idles at a batch boundary. Successes are written together (write_behind.WriteBehind: at most
 2 x COMMHUB_RECORD_BATCH of them and the sends in flight are ever unrecorded); failures before the sender
 takes another row. A drain that stops writes what waits, then gives its unsent claims back to the queue, so a
 long batch never outlives its lease.
@@ -32,11 +32,12 @@ from notifications.ratelimit import Throttled
 
 from .batch import GroupOutcome, batch_key, group_deliver, group_from_buffer
 from .claim import give_back, give_back_all, hold_back, notifications_claim
-from .group_commit import DatabaseLost, SuccessRecord, WriteBehind
+from .group_commit import SuccessRecord
 from .outcomes import lost
 from .result import DrainResult
 from .send import Precheck, notification_deliver
 from .senders import drop_connection, sender_pool, with_fresh_connection
+from .write_behind import DatabaseLost, WriteBehind
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from notifications.constants import Status
 from notifications.models import Notification
 from notifications.queueing import kick_on_commit
-from notifications.status import status_initial
+from notifications.status import status_initial, status_inserted
 from notifications.trace import trace_step
 from templates_app.selectors import template_for
 
@@ -61,5 +61,6 @@ def fallback_create(*, notification: Notification, reason: str) -> Notification 
     step = trace_step("fallback", "pass", f"{notification.channel} failed ({reason}); trying {channel}")
     status_initial(fallback, to=Status.QUEUED, step=step)
     fallback.save(force_insert=True)
+    status_inserted([fallback])
     kick_on_commit([fallback.queue])
     return fallback

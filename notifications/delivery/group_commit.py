@@ -1,7 +1,6 @@
 """Group commit: the success records of many sends written together (one statement, one commit).
 
 A successful send writes the notification row, its attempt and its cost, atomically.
-
 Two costs dominate on these machines: a database round trip (0.2-0.5 ms of mostly CPU) and a commit (~0.4 ms
 of PostgreSQL CPU). Paid per message they cost about as much as the provider call itself, so they are paid
 per batch:
@@ -11,30 +10,27 @@ per batch:
   (the provider call happened either way) and inserts the cost entry only for an owned row: one round trip,
   one plan, one commit, whatever the number of records (an ESP batch writes hundreds at once).
   Other databases use the ORM in a transaction: same effect, more round trips.
-* Write-behind for the per-message path (WriteBehind): a drain's senders hand their records over and go on
-  sending; they are written COMMHUB_RECORD_BATCH at a time, or after COMMHUB_RECORD_WAIT_MS, and at the
-  drain's end. The crash bound follows: a process killed mid-drain leaves at most 2 x COMMHUB_RECORD_BATCH
-  records plus one send per sender thread unrecorded (sent again once the sweeper re-queues them).
+* Write-behind for the per-message path (write_behind.py): a drain's senders hand their records over and go on
+  sending; the records are written here, many at a time.
 """
 
 from __future__ import annotations
 
-import threading
-import time
+import contextlib
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 from commhub.sql import column
 from costs.models import CostEntry
 from costs.services import CostLine
 from notifications.constants import Status
+from notifications.lifecycle import Happened, happened_to, listening
 from notifications.models import DeliveryAttempt, Notification
-from notifications.status import status_move, status_sql
+from notifications.status import status_announce, status_move, status_sql
 
 from .senders import drop_connection
 
@@ -51,6 +47,9 @@ class SuccessRecord:
     started_at: datetime
     duration_ms: int
     now: datetime
+
+    def happened(self) -> Happened:
+        return happened_to(self.notification, "sent", at=self.now, provider_message_id=self.provider_message_id)
 
 
 def _row_values(r: SuccessRecord) -> dict:
@@ -96,88 +95,15 @@ def success_records(records: list[SuccessRecord]) -> list[bool]:
 
 
 def _success_records(records: list[SuccessRecord]) -> list[bool]:
-    if connection.vendor == "postgresql":
-        return _success_records_postgresql(records)  # one statement, one round trip, one commit
+    if connection.vendor == "postgresql":  # one statement, one round trip, one commit (and the events it announces)
+        with transaction.atomic() if listening() else contextlib.nullcontext():
+            owned = _success_records_postgresql(records)
+            status_announce([r.happened() for r, held in zip(records, owned, strict=True) if held])
+        return owned
     if len(records) == 1:
         return [_success_record_orm(records[0])]
     with transaction.atomic():
         return [_success_record_orm(r) for r in records]
-
-
-class WriteBehind:
-    """A drain's per-message successes, written `batch` at a time (one statement for many messages).
-
-    A sender hands over its record and sends its next message at once; the sender whose record fills the
-    batch writes it. A batch also goes when its oldest record is `max_age` seconds old (`due()`, asked before
-    each take) and when the drain ends (`flush()`). While a batch is written the next one fills, and a sender
-    whose record would overfill it waits: at most two batches of records are ever unwritten, so a process
-    killed mid-drain leaves at most 2 x `batch` + one per sender thread (the sends in flight) unrecorded.
-    `written(records, owned)` is told, per batch, which claims were still held; a batch that could not be
-    written raises from the call that wrote it, with the records in `DatabaseLost.records`.
-    """
-
-    def __init__(self, *, batch: int, max_age: float, written: Callable[[list[SuccessRecord], list[bool]], None]):
-        self._cond = threading.Condition()
-        self._pending: list[SuccessRecord] = []
-        self._oldest = 0.0
-        self._writing = False
-        self._batch, self._max_age, self._written = max(1, batch), max_age, written
-
-    def add(self, r: SuccessRecord) -> None:
-        with self._cond:
-            self._cond.wait_for(lambda: len(self._pending) < self._batch or not self._writing)
-            if len(self._pending) >= self._batch:  # a full batch waited for the writer: it goes, this one waits
-                records = self._take()
-                self._pending.append(r)
-                self._oldest = time.monotonic()
-            else:
-                if not self._pending:
-                    self._oldest = time.monotonic()
-                self._pending.append(r)
-                if len(self._pending) < self._batch or self._writing:
-                    return
-                records = self._take()
-        self._write(records)
-
-    def due(self) -> None:
-        """Write the waiting records if the oldest has waited `max_age` (and nobody is writing)."""
-        with self._cond:
-            if not self._pending or self._writing or time.monotonic() - self._oldest < self._max_age:
-                return
-            records = self._take()
-        self._write(records)
-
-    def flush(self) -> None:
-        """Write everything still waiting (the drain's end)."""
-        with self._cond:
-            self._cond.wait_for(lambda: not self._writing)
-            if not self._pending:
-                return
-            records = self._take()
-        self._write(records)
-
-    def _take(self) -> list[SuccessRecord]:  # with the lock held
-        records, self._pending, self._writing = self._pending, [], True
-        return records
-
-    def _write(self, records: list[SuccessRecord]) -> None:
-        try:
-            owned = success_records(records)
-        except DatabaseError as exc:
-            raise DatabaseLost(records) from exc
-        finally:
-            with self._cond:
-                self._writing = False
-                self._cond.notify_all()
-        self._written(records, owned)
-
-
-class DatabaseLost(DatabaseError):
-    """Sent messages whose records could not be written (the connection broke twice)."""
-
-    def __init__(self, records: list[SuccessRecord]) -> None:
-        super().__init__(f"{len(records)} sent messages could not be recorded")
-        self.records = records
 
 
 def _success_record_orm(r: SuccessRecord) -> bool:

@@ -40,7 +40,8 @@ from preferences.services import sms_opt_out
 
 from .claim import claimed
 from .fallback import fallback_create
-from .group_commit import SuccessRecord, WriteBehind, success_record
+from .group_commit import SuccessRecord, success_record
+from .write_behind import WriteBehind
 
 logger = logging.getLogger(__name__)
 

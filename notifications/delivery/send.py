@@ -6,7 +6,7 @@ that answer stands for a second), and the send window (a row
 that waited past the recipient's 21:00 is held until their 08:00), then the message is rendered
 and handed to the channel's provider chain within its rate limits: a short wait is slept here, a longer one
 gives the row back to the queue (Throttled). Whatever happens is written by outcomes.py: a failure before the
-sender takes another row, a success with others (group_commit.WriteBehind) when a drain passes its recorder.
+sender takes another row, a success with others (write_behind.WriteBehind) when a drain passes its recorder.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from notifications.ratelimit import Throttled
 from preferences.policy import Verdict
 
 from .claim import hold_back
-from .group_commit import WriteBehind
 from .outbound import outbound_message
 from .outcomes import Attempt, record_deferred, record_expired, record_failure, record_success, record_suppressed
+from .write_behind import WriteBehind
 
 # A re-check made for the whole claimed batch stands in for the row's own for this long; a row that waited
 # longer in the drain's buffer (a paced sender) is re-checked on its own.

@@ -2,12 +2,6 @@
 Twilio status callbacks (X-Twilio-Signature). Forged or missing credentials change nothing; duplicates and
 out-of-order events end in the right state with the cost counted once; a bounce suppresses the next send."""
 
-import base64
-import hashlib
-import hmac
-import json
-import time
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -19,24 +13,15 @@ from notifications.delivery import queue_drain
 from notifications.models import Notification, ProviderEvent
 from preferences.models import ConsentRecord, Suppression
 from tests.factories import submit
+from tests.fakes.mailgun_webhooks import SECRET, SIGNING_KEY, mailgun_event, post_tracking, tracking_webhooks_on
 from tests.fakes.providers import TWILIO
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls_with_anymail")]
 
-SIGNING_KEY = "mailgun-webhook-signing-key"
-SECRET = ("anymail-user", "anymail-pass")
-TRACKING = "/webhooks/anymail/mailgun/tracking/"
-
 
 @pytest.fixture
 def webhooks(settings, via_fakes):
-    settings.ANYMAIL = {
-        **settings.ANYMAIL,
-        "WEBHOOK_SECRET": f"{SECRET[0]}:{SECRET[1]}",
-        "MAILGUN_WEBHOOK_SIGNING_KEY": SIGNING_KEY,
-    }
-    settings.TWILIO_AUTH_TOKEN = via_fakes.twilio_token
-    return via_fakes
+    return tracking_webhooks_on(settings, via_fakes)
 
 
 def sent_email(fake) -> Notification:
@@ -45,29 +30,6 @@ def sent_email(fake) -> Notification:
     n.refresh_from_db()
     assert n.status == Status.SENT and n.provider_message_id
     return n
-
-
-def mailgun_event(n: Notification, event: str, *, token: str | None = None, key: str = SIGNING_KEY, **extra) -> dict:
-    timestamp, token = str(int(time.time())), token or uuid.uuid4().hex
-    signature = hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
-    return {
-        "signature": {"timestamp": timestamp, "token": token, "signature": signature},
-        "event-data": {
-            "event": event,
-            "timestamp": time.time(),
-            "recipient": n.to_address,
-            "message": {"headers": {"message-id": n.provider_message_id.strip("<>")}},
-            "user-variables": {"notification_id": str(n.pk)},
-            **extra,
-        },
-    }
-
-
-def post_tracking(client, payload, auth=SECRET):
-    headers = {}
-    if auth:
-        headers["HTTP_AUTHORIZATION"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-    return client.post(TRACKING, json.dumps(payload), content_type="application/json", **headers)
 
 
 def test_delivered_moves_the_notification_and_a_duplicate_changes_nothing(client, catalogue, recipient, webhooks):

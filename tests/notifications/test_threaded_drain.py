@@ -11,7 +11,8 @@ from django.utils import timezone
 from costs.models import CostEntry
 from notifications.constants import Status
 from notifications.delivery import notifications_claim, queue_drain
-from notifications.delivery.group_commit import SuccessRecord, WriteBehind
+from notifications.delivery.group_commit import SuccessRecord
+from notifications.delivery.write_behind import WriteBehind
 from notifications.models import DeliveryAttempt, Notification
 from notifications.services import SubmitRequest, notifications_submit_batch
 from tests.factories import RecipientFactory, grant_marketing

@@ -88,7 +88,7 @@ def test_a_forked_child_starts_without_its_parents_pending_wakeups(queue):
 
     name, published = queue
     with waker._cond:  # the fork happens while the parent holds a pending wake-up and the lock
-        waker._pending.add(name)
+        waker._pending.add(("notifications.drain_queue", name))
         pid = os.fork()
         if pid == 0:  # the child: checks its own waker, then leaves without running any exit hook
             clean = not waker._pending and waker._pid is None and waker._cond.acquire(timeout=1)

@@ -32,7 +32,7 @@ from audit.models import AuditEntry
 from commhub import tenancy
 from commhub.enduser import mint_user_token
 from costs.models import Budget
-from hooks.models import WebhookEndpoint
+from hooks.models import EventDelivery, EventSubscription, WebhookEndpoint
 from hooks.signing import new_secret
 from inbox.models import InboxItem
 from notifications.management.commands.create_api_client import api_client_group
@@ -72,6 +72,7 @@ PARAMETERS = {
     "/api/communication/status/{task_id}": "notification",
     "/api/communication/cancel/{task_id}": "notification",
     "/api/v1/webhook-endpoints/{id}/": "webhook_endpoint",
+    "/api/v1/event-subscriptions/{id}/": "event_subscription",
     "/api/v1/types/{key}/": "shared",  # the catalogue every organisation reads
 }
 MISSING = {"notification": str(uuid.UUID(int=7)), "recipient": "nobody-by-this-id"}
@@ -131,6 +132,8 @@ def _state() -> dict[str, list[dict]]:
         PushSubscription,
         DeviceToken,
         WebhookEndpoint,
+        EventSubscription,
+        EventDelivery,
     )
     state = {model.__name__: _everything(model) for model in models}
     state["TemplateVersion"] = _everything(TemplateVersion)
@@ -169,6 +172,9 @@ def _beta_objects(beta) -> dict[str, Any]:
     """Organisation beta's own: a recipient with a preference, consent and a sent notification, a suppression, a
     budget, a recurring send, its own template overriding the shared one, and the audit entries they made."""
     with tenancy.within(beta.pk):
+        subscription = EventSubscription.objects.create(
+            organisation_id=beta.pk, url="https://events.beta-backend.example/in", secret=new_secret()
+        )
         bea = RecipientFactory(external_id="beta-1", email="bea@beta.example", phone="+14155559999")
         grant_marketing(bea, "email")
         preference, _ = preference_set(recipient=bea, enabled=False, channel="sms", category="education")
@@ -221,6 +227,7 @@ def _beta_objects(beta) -> dict[str, Any]:
         "push_subscription": browser.pk,
         "push_device": device.pk,
         "webhook_endpoint": endpoint.pk,
+        "event_subscription": subscription.pk,
         "organisation": beta.pk,
         "budget": budget,
         "recurring": recurring,
@@ -231,6 +238,7 @@ def _beta_objects(beta) -> dict[str, Any]:
             "beta-browser",
             "beta-device-token",
             "beta-systems",
+            "beta-backend.example",
             str(sent.pk),
             "Beta budget",
             "Beta weekly",
@@ -258,6 +266,7 @@ def _default_objects(objects: dict) -> dict[str, Any]:
         "push_subscription": objects[PushSubscription].pk,
         "push_device": objects[DeviceToken].pk,
         "webhook_endpoint": objects[WebhookEndpoint].pk,
+        "event_subscription": objects[EventSubscription].pk,
         "organisation": 1,
         "markers": [
             "dana@example.com",
@@ -266,6 +275,7 @@ def _default_objects(objects: dict) -> dict[str, Any]:
             "dana-laptop",
             "dana-phone-fcm-token",
             "dana-systems",
+            "default-backend.example",
             "Texts per day",
             "Monday check-in",
             *others,
@@ -501,6 +511,8 @@ def _victim_rows(objects: dict, victim: str) -> dict:
             RecurringSend: RecurringSend.objects.first(),
             AuditEntry: AuditEntry.objects.first(),
             TypeOverride: TypeOverride.objects.first(),
+            EventSubscription: EventSubscription.objects.first(),
+            EventDelivery: EventDelivery.objects.first(),
         }
         own = Template.objects.filter(organisation_id=organisation).first()
         if own is not None:

@@ -33,6 +33,10 @@ API_CLIENT_PERMISSIONS = [
     ("hooks", "add_webhookendpoint"),
     ("hooks", "change_webhookendpoint"),
     ("hooks", "delete_webhookendpoint"),
+    ("hooks", "view_eventsubscription"),
+    ("hooks", "add_eventsubscription"),
+    ("hooks", "change_eventsubscription"),
+    ("hooks", "delete_eventsubscription"),
 ]
 
 
