@@ -10,7 +10,7 @@
   the endpoint answers or is disabled (WEBHOOK_DISABLE_AFTER_HOURS of failures, or a 410). Any other answer
   fails the delivery for good; staff can replay it.
 * One pass claims WEBHOOK_EVENT_BATCH deliveries (each of a different notification or subscription) and sends
-  them WEBHOOK_EVENT_CONCURRENCY at a time; outcomes are written in one statement per pass.
+  them WEBHOOK_EVENT_CONCURRENCY at a time; outcomes are written with one statement per kind of answer.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, Min, OuterRef, Q
+from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
 from commhub.queues import MAINTENANCE_QUEUE
@@ -98,18 +98,25 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> float:
 
 
 def _record(claimed: list[EventDelivery], answers: list[Delivery]) -> int:
+    """Write the answers: one UPDATE per kind of outcome and answer (a pass's answers are mostly alike), then each
+    subscription's health once."""
     now = timezone.now()
+    groups: dict[tuple, list[int]] = {}
     for d, answer in zip(claimed, answers, strict=True):
-        d.attempts += 1
-        d.last_attempt_at, d.last_answer, d.leased_until = now, answer.said[:300], None
         if answer.ok:
-            d.state, d.delivered_at = DELIVERED, now
-        elif answer.transient:
-            d.next_attempt_at = now + timedelta(seconds=retry_delay(d.attempts, answer.retry_after))
-        elif not answer.gone:  # a 410 disables the subscription: its events wait for it to be enabled again
-            d.state = FAILED
-    fields = ["attempts", "last_attempt_at", "last_answer", "leased_until", "state", "delivered_at", "next_attempt_at"]
-    EventDelivery.objects.bulk_update(claimed, fields)
+            key: tuple = (DELIVERED, answer.said, None)
+        elif answer.transient:  # retried: the delay (jittered per group) from this delivery's count of failures
+            key = (PENDING, answer.said, retry_delay(d.attempts + 1, answer.retry_after))
+        else:  # a 410 disables the subscription: its events wait for it to be enabled again; others fail
+            key = (PENDING if answer.gone else FAILED, answer.said, None)
+        groups.setdefault(key, []).append(d.pk)
+    for (state, said, delay), ids in groups.items():
+        fields: dict = {"state": state, "last_answer": said[:300], "last_attempt_at": now, "leased_until": None}
+        if state == DELIVERED:
+            fields["delivered_at"] = now
+        if delay is not None:
+            fields["next_attempt_at"] = now + timedelta(seconds=delay)
+        EventDelivery.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1, **fields)
     by_subscription: dict[int, list[Delivery]] = {}
     for d, answer in zip(claimed, answers, strict=True):
         by_subscription.setdefault(d.subscription_id, []).append(answer)
