@@ -16,29 +16,31 @@ from hooks import selectors, services
 from hooks.models import EventDelivery, EventSubscription, WebhookEndpoint
 from preferences.services import recipient_upsert
 
+# what every signed endpoint shows (never its secret, but at create and rotate)
+_SIGNED = [
+    "url",
+    "description",
+    "enabled",
+    "disabled_reason",
+    "created_at",
+    "last_success_at",
+    "last_failure_at",
+    "last_answer",
+    "previous_secret_until",
+]
+_SECRET = serializers.CharField(read_only=True, help_text="whsec_...: verify our signatures with it. Shown once.")
+
 
 class EndpointOutput(serializers.ModelSerializer):
     recipient = serializers.CharField(source="recipient.external_id", read_only=True)
 
     class Meta:
         model = WebhookEndpoint
-        fields = [
-            "id",
-            "recipient",
-            "url",
-            "description",
-            "enabled",
-            "disabled_reason",
-            "created_at",
-            "last_success_at",
-            "last_failure_at",
-            "last_answer",
-            "previous_secret_until",
-        ]
+        fields = ["id", "recipient", *_SIGNED]
 
 
 class EndpointWithSecret(EndpointOutput):
-    secret = serializers.CharField(read_only=True, help_text="whsec_...: verify our signatures with it. Shown once.")
+    secret = _SECRET
 
     class Meta(EndpointOutput.Meta):
         fields = [*EndpointOutput.Meta.fields, "secret"]
@@ -110,23 +112,15 @@ class SubscriptionOutput(serializers.ModelSerializer):
         model = EventSubscription
         fields = [
             "id",
-            "url",
-            "description",
             "events",
             "notification_types",
             "channels",
-            "enabled",
-            "disabled_reason",
-            "created_at",
-            "last_success_at",
-            "last_failure_at",
-            "last_answer",
-            "previous_secret_until",
+            *_SIGNED,
         ]
 
 
 class SubscriptionWithSecret(SubscriptionOutput):
-    secret = serializers.CharField(read_only=True, help_text="whsec_...: verify our signatures with it. Shown once.")
+    secret = _SECRET
 
     class Meta(SubscriptionOutput.Meta):
         fields = [*SubscriptionOutput.Meta.fields, "secret"]
