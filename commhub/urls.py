@@ -10,6 +10,8 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from analytics.api import views as analytics_views
 from analytics.views import dashboard_view
 from audit.api.views import AuditEntryViewSet
+from calls.api.views import CallViewSet
+from calls.views import twilio_call_status
 from commhub.health import health_view, live_view, ready_view
 from commhub.metrics import metrics_view
 from commhub.throttling import lockout_response
@@ -72,6 +74,7 @@ router.register("template-versions", VersionViewSet, basename="templateversion")
 router.register("audit", AuditEntryViewSet, basename="auditentry")
 router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhookendpoint")
 router.register("event-subscriptions", EventSubscriptionViewSet, basename="eventsubscription")
+router.register("calls", CallViewSet, basename="call")
 
 # /api/v1/me/...: end users with their own token (see commhub.enduser)
 me_router = DefaultRouter()
@@ -117,6 +120,7 @@ urlpatterns = [
     path("unsubscribe/<str:token>/", unsubscribe_view, name="unsubscribe"),
     path("webhooks/twilio/inbound", twilio_inbound_sms, name="twilio-inbound-sms"),
     path("webhooks/twilio/status", twilio_status_callback, name="twilio-status-callback"),
+    path("webhooks/twilio/call-status", twilio_call_status, name="twilio-call-status"),
     path("api/communication/", include(contract_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -10,6 +10,7 @@ from commhub.queues import Tier
 from .constants import CapAction, PreferencePolicy, Purpose
 
 MINUTE = 60
+HOUR = 60 * MINUTE
 DAY = 24 * 60 * MINUTE
 
 TYPES: list[dict] = [
@@ -172,6 +173,44 @@ TYPES: list[dict] = [
         "respects_quiet_hours": False,
     },
     {
+        # a staff member's reminder of a call they are to make (calls app): at work, so never quiet
+        "key": "call_reminder",
+        "ttl_seconds": HOUR,
+        "name": "Call Reminder",
+        "description": "Reminds a staff member of a call they scheduled, shortly before it.",
+        "priority": 2,
+        "default_channel": "email",
+        "fallback_channel": "sms",
+        "tier": Tier.CRITICAL,
+        "purpose": Purpose.TRANSACTIONAL,
+        # channels it may use -> at most this many a minute to one recipient
+        "channels": {"email": 30, "sms": 30},
+        "max_retries": 2,
+        "retry_base_delay": MINUTE,
+        "category": "operations",
+        "preference_policy": PreferencePolicy.REQUIRED,
+        "respects_quiet_hours": False,
+    },
+    {
+        # the person to be called: their consent, preferences and quiet hours apply
+        "key": "call_reminder_callee",
+        "ttl_seconds": HOUR,
+        "name": "Upcoming Call",
+        "description": "Tells a person that we will call them, and when.",
+        "priority": 3,
+        "default_channel": "sms",
+        "fallback_channel": "email",
+        "tier": Tier.DAILY,
+        "purpose": Purpose.TRANSACTIONAL,
+        # channels it may use -> at most this many a minute to one recipient
+        "channels": {"sms": 5, "email": 5},
+        "max_retries": 2,
+        "retry_base_delay": MINUTE,
+        "category": "account",
+        "preference_policy": PreferencePolicy.OPT_OUT,
+        "respects_quiet_hours": True,
+    },
+    {
         # commhub's own messages to staff (a crossed budget): never refused by a budget, never quiet
         "key": "staff_alert",
         "ttl_seconds": DAY,
@@ -294,6 +333,24 @@ TEMPLATES: dict[tuple[str, str], dict] = {
         "body": "{{ message }}\n\n-- commhub",
         "html": "<p>{{ message }}</p>\n<p>-- commhub</p>",
     },
+    ("call_reminder", "email"): {
+        "subject": "Call {{ callee }} at {{ starts_at }}",
+        "body": "In {{ minutes }} minutes: call {{ callee }}{% if phone %} on {{ phone }}{% endif %} about "
+        "{{ reason }}.\n{% if notes %}\nNotes: {{ notes }}\n{% endif %}\n-- commhub",
+        "html": "<p>In {{ minutes }} minutes: call <strong>{{ callee }}</strong>{% if phone %} on {{ phone }}"
+        "{% endif %} about {{ reason }}.</p>{% if notes %}<p>Notes: {{ notes }}</p>{% endif %}<p>-- commhub</p>",
+    },
+    ("call_reminder", "sms"): {
+        "body": "In {{ minutes }} min: call {{ callee }}{% if phone %} ({{ phone }}){% endif %} about {{ reason }}.",
+    },
+    ("call_reminder_callee", "sms"): {
+        "body": "Reminder: we will call you at {{ starts_at }} about {{ reason }}.",
+    },
+    ("call_reminder_callee", "email"): _email(
+        "We will call you at {{ starts_at }}",
+        "A reminder: we will call you at {{ starts_at }} about {{ reason }}.",
+        "<p>A reminder: we will call you at <strong>{{ starts_at }}</strong> about {{ reason }}.</p>",
+    ),
     ("onboarding_sequence", "sms"): {
         "body": "Welcome! Step {{ step | default(1) }}: {{ tip | default('set up your profile to get started.') }}",
     },
@@ -317,6 +374,12 @@ SAMPLES: dict[str, object] = {
     "step": 2,
     "tip": "Turn on alerts for large purchases.",
     "subject": "Budget crossed: SMS daily",
+    "callee": "Dana Smith",
+    "phone": "+14155550199",
+    "reason": "Review of the monthly budget",
+    "starts_at": "10:00 (Europe/Paris) on Mon 7 Dec",
+    "minutes": 15,
+    "notes": "",
 }
 
 # The email frame every catalogue email is rendered in: header, the message, a footer partial and, for

@@ -41,6 +41,8 @@ _VIEW = [
     "hooks.view_webhookendpoint",
     "hooks.view_eventsubscription",
     "hooks.view_eventdelivery",
+    "calls.view_call",
+    "calls.view_callreminder",
 ]
 _OPERATE = [
     "notifications.retry_notification",
@@ -53,6 +55,8 @@ _OPERATE = [
     "hooks.change_webhookendpoint",  # disable and enable an endpoint
     "hooks.change_eventsubscription",
     "hooks.change_eventdelivery",  # replay events
+    "calls.add_call",  # schedule, record outcomes, dial
+    "calls.change_call",
 ]
 _EDIT = [
     "templates_app.add_template",

@@ -16,6 +16,8 @@ PERIODIC_TASKS = {
     "commhub: sample queue depth": ("analytics.sample_queues", "queue_sample_interval_seconds"),
     "commhub: purge old samples and captures": ("analytics.retention_purge", "retention_purge_interval_seconds"),
     "commhub: deliver lifecycle events": ("hooks.events_deliver", "events_deliver_interval_seconds"),
+    "commhub: remind callers and callees": ("calls.remind", "calls_interval_seconds"),
+    "commhub: notice missed calls": ("calls.mark_missed", "calls_interval_seconds"),
 }
 
 

@@ -22,6 +22,8 @@ from analytics.maintenance import queue_depths_sample
 from analytics.models import DailyRollup, QueueDepthSample
 from analytics.rollups import rollups_build
 from audit.models import AuditEntry
+from calls.models import Call
+from calls.services import call_schedule
 from costs.models import Budget, CostEntry, PricingRule
 from hooks.models import EventDelivery, EventSubscription, WebhookEndpoint
 from hooks.signing import new_secret
@@ -172,6 +174,13 @@ def populate() -> dict[type[Model], Model]:
         description="Dana's CRM",
         secret=new_secret(),
         last_answer="answered 503",
+    )
+    objects[Call] = call_schedule(
+        caller=user,
+        callee=dana,
+        reason="Dana asked about her budget",
+        scheduled_at=timezone.now() + timedelta(hours=2),
+        remind_callee=True,
     )
     objects[EventSubscription] = events
     objects[EventDelivery] = EventDelivery.objects.filter(subscription=events).first()

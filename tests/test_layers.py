@@ -7,8 +7,8 @@
     costs            prices, the ledger, budgets
     templates_app    templates and rendering
     notifications    types, notifications, the send path
-    inbox, push,     the in-app channel and its inbox; the push channel; outbound webhooks and the webhook
-    hooks            channel (none imports another)
+    inbox, push,     the in-app channel and its inbox; the push channel; outbound webhooks, the webhook
+    hooks, calls     channel and lifecycle events; staff call tasks (none imports another)
     analytics        rollups, dashboard, gauges
     commhub (top)    urls, health, metrics, throttling, the embedded launcher: may import anything
 
@@ -35,6 +35,8 @@ APPS = (
     "notifications",
     "inbox",
     "push",
+    "hooks",
+    "calls",
     "analytics",
 )
 COMMHUB_TOP = {
@@ -55,6 +57,8 @@ MAY_IMPORT = {
     "notifications": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app"},
     "inbox": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app", "notifications"},
     "push": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app", "notifications"},
+    "hooks": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app", "notifications"},
+    "calls": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app", "notifications"},
     "analytics": {
         "commhub",
         "orgs",
@@ -65,6 +69,8 @@ MAY_IMPORT = {
         "notifications",
         "inbox",
         "push",
+        "hooks",
+        "calls",
     },
     "commhub-top": set(APPS),
 }

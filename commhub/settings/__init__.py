@@ -21,6 +21,7 @@ A module imports what it needs from the others (e.g. the pipeline's rate-limit s
 from .api import *  # noqa: F403
 from .base import *  # noqa: F403
 from .broker import *  # noqa: F403
+from .calls import *  # noqa: F403
 from .database import *  # noqa: F403
 from .email import *  # noqa: F403
 from .hooks import *  # noqa: F403

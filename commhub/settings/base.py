@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "inbox",
     "push",
     "hooks",
+    "calls",
     "analytics",
 ]
 

@@ -124,6 +124,8 @@ COMMHUB = {
     # beat's pass over the lifecycle-event outbox (new events are sent at once after their commit; this pass
     # catches retries and any wake-up the broker lost)
     "EVENTS_DELIVER_INTERVAL_SECONDS": env.int("COMMHUB_EVENTS_DELIVER_INTERVAL", default=10),
+    # beat's passes over the calls: reminders due, calls missed
+    "CALLS_INTERVAL_SECONDS": env.int("COMMHUB_CALLS_INTERVAL", default=60),
     # Retention of queue-depth samples and of captured (embedded-mode) messages.
     "SAMPLE_RETENTION_DAYS": env.int("COMMHUB_SAMPLE_RETENTION_DAYS", default=14),
     "CAPTURE_RETENTION_DAYS": env.int("COMMHUB_CAPTURE_RETENTION_DAYS", default=30),

@@ -25,9 +25,11 @@ from urllib.parse import parse_qs
 MAILGUN = "mailgun"
 POSTMARK = "postmark"
 TWILIO = "twilio"
+TWILIO_VOICE = "twilio_voice"  # the Calls API
 
 _MAILGUN_PATH = re.compile(r"^/v3/(?P<domain>[^/]+)/messages$")
 _TWILIO_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC[0-9a-zA-Z]+)/Messages\.json$")
+_TWILIO_CALLS_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC[0-9a-zA-Z]+)/Calls\.json$")
 
 
 @dataclass
@@ -63,8 +65,8 @@ class FakeProviders:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.requests: list[Recorded] = []
-        self._failures: dict[str, list[Failure]] = {MAILGUN: [], POSTMARK: [], TWILIO: []}
-        self._always: dict[str, list[Failure]] = {MAILGUN: [], POSTMARK: [], TWILIO: []}
+        self._failures: dict[str, list[Failure]] = {MAILGUN: [], POSTMARK: [], TWILIO: [], TWILIO_VOICE: []}
+        self._always: dict[str, list[Failure]] = {MAILGUN: [], POSTMARK: [], TWILIO: [], TWILIO_VOICE: []}
         self._lock = threading.Lock()
         self.latency = 0.0
         handler = type("Handler", (_Handler,), {"fake": self})
@@ -312,6 +314,14 @@ class _Handler(BaseHTTPRequestHandler):
                 ok=lambda f: self._twilio_ok(m["sid"], f),
                 authorised=self._basic_auth() == (self.fake.twilio_sid, self.fake.twilio_token),
             )
+        elif (m := _TWILIO_CALLS_PATH.match(path)) is not None:
+            self._serve(
+                TWILIO_VOICE,
+                path,
+                raw,
+                ok=lambda f: self._twilio_call_ok(m["sid"], f),
+                authorised=self._basic_auth() == (self.fake.twilio_sid, self.fake.twilio_token),
+            )
         else:
             self._reply(404, {"message": f"no such endpoint {path}"})
 
@@ -377,6 +387,23 @@ class _Handler(BaseHTTPRequestHandler):
             "api_version": "2010-04-01",
             "date_created": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
             "uri": f"/2010-04-01/Accounts/{sid}/Messages/{message_sid}.json",
+        }
+
+    def _twilio_call_ok(self, sid: str, fields: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Twilio's Calls resource for a new outbound call (it needs To, From and Url or Twiml)."""
+        if not fields.get("To") or not fields.get("From") or not (fields.get("Url") or fields.get("Twiml")):
+            return 400, _error_body(TWILIO, 400, 21205, "Url, Twiml or ApplicationSid is required.")
+        call_sid = "CA" + uuid.uuid4().hex
+        return 201, {
+            "sid": call_sid,
+            "account_sid": sid,
+            "to": fields["To"],
+            "from": fields["From"],
+            "status": "queued",
+            "direction": "outbound-api",
+            "api_version": "2010-04-01",
+            "date_created": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
+            "uri": f"/2010-04-01/Accounts/{sid}/Calls/{call_sid}.json",
         }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -24,11 +25,14 @@ from django.contrib.auth.models import Permission
 from django.forms.models import model_to_dict
 from django.test import Client, RequestFactory
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from audit.models import AuditEntry
+from calls.models import Call
+from calls.services import call_schedule
 from commhub import tenancy
 from commhub.enduser import mint_user_token
 from costs.models import Budget
@@ -73,6 +77,7 @@ PARAMETERS = {
     "/api/communication/cancel/{task_id}": "notification",
     "/api/v1/webhook-endpoints/{id}/": "webhook_endpoint",
     "/api/v1/event-subscriptions/{id}/": "event_subscription",
+    "/api/v1/calls/{id}/": "call",
     "/api/v1/types/{key}/": "shared",  # the catalogue every organisation reads
 }
 MISSING = {"notification": str(uuid.UUID(int=7)), "recipient": "nobody-by-this-id"}
@@ -134,6 +139,7 @@ def _state() -> dict[str, list[dict]]:
         WebhookEndpoint,
         EventSubscription,
         EventDelivery,
+        Call,
     )
     state = {model.__name__: _everything(model) for model in models}
     state["TemplateVersion"] = _everything(TemplateVersion)
@@ -214,6 +220,11 @@ def _beta_objects(beta) -> dict[str, Any]:
         endpoint = WebhookEndpoint.objects.create(
             recipient=bea, url="https://hooks.beta-systems.example/in", secret=new_secret()
         )
+        beta_caller = get_user_model().objects.create_user("beta-caller", password="x" * 20, is_staff=True)
+        membership_set(user=beta_caller, organisation=beta)
+        call = call_schedule(
+            caller=beta_caller, callee=bea, reason="Beta callback", scheduled_at=timezone.now() + timedelta(hours=3)
+        )
     return {
         "recipient": "beta-1",
         "notification": str(sent.pk),
@@ -228,6 +239,7 @@ def _beta_objects(beta) -> dict[str, Any]:
         "push_device": device.pk,
         "webhook_endpoint": endpoint.pk,
         "event_subscription": subscription.pk,
+        "call": call.pk,
         "organisation": beta.pk,
         "budget": budget,
         "recurring": recurring,
@@ -239,6 +251,7 @@ def _beta_objects(beta) -> dict[str, Any]:
             "beta-device-token",
             "beta-systems",
             "beta-backend.example",
+            "Beta callback",
             str(sent.pk),
             "Beta budget",
             "Beta weekly",
@@ -267,6 +280,7 @@ def _default_objects(objects: dict) -> dict[str, Any]:
         "push_device": objects[DeviceToken].pk,
         "webhook_endpoint": objects[WebhookEndpoint].pk,
         "event_subscription": objects[EventSubscription].pk,
+        "call": objects[Call].pk,
         "organisation": 1,
         "markers": [
             "dana@example.com",
@@ -276,6 +290,7 @@ def _default_objects(objects: dict) -> dict[str, Any]:
             "dana-phone-fcm-token",
             "dana-systems",
             "default-backend.example",
+            "Dana asked about her budget",
             "Texts per day",
             "Monday check-in",
             *others,
@@ -513,6 +528,7 @@ def _victim_rows(objects: dict, victim: str) -> dict:
             TypeOverride: TypeOverride.objects.first(),
             EventSubscription: EventSubscription.objects.first(),
             EventDelivery: EventDelivery.objects.first(),
+            Call: Call.objects.first(),
         }
         own = Template.objects.filter(organisation_id=organisation).first()
         if own is not None:

@@ -37,6 +37,9 @@ API_CLIENT_PERMISSIONS = [
     ("hooks", "add_eventsubscription"),
     ("hooks", "change_eventsubscription"),
     ("hooks", "delete_eventsubscription"),
+    ("calls", "view_call"),
+    ("calls", "add_call"),
+    ("calls", "change_call"),
 ]
 
 
