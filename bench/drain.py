@@ -153,8 +153,10 @@ def run_drain_queue(env: dict, n: int) -> dict:
     return {"rate": int(match.group(1)) / seconds, "seconds": seconds}
 
 
-def run_worker(env: dict, n: int, concurrency: int) -> dict:
-    worker = start_worker(env, queues=["maintenance", "email_education"], name="bench@%h", concurrency=concurrency)
+def run_worker(
+    env: dict, n: int, concurrency: int, queues: tuple[str, ...] = ("maintenance", "email_education")
+) -> dict:
+    worker = start_worker(env, queues=list(queues), name="bench@%h", concurrency=concurrency)
     try:
         t0 = time.perf_counter()
         with (

@@ -114,7 +114,7 @@ def round_of(side: str, args, env: dict, esp: FakeEsp, receiver: Receiver) -> di
     subscription(receiver.url if side == "subscribed" else None)
     ingest(args.n)
     t0 = time.perf_counter()
-    figure = run_worker(env, args.n, args.concurrency)
+    figure = run_worker(env, args.n, args.concurrency, queues=("maintenance", "email_education", "events"))
     ok, detail = verify(args.n, esp)
     if side == "subscribed":
         from hooks.event_delivery import events_deliver

@@ -23,6 +23,9 @@ class Tier(models.TextChoices):
 
 
 MAINTENANCE_QUEUE = "maintenance"
+# lifecycle-event delivery: HTTP to product backends, passes of up to a minute; kept apart from the tiny
+# maintenance jobs and after every delivery queue, so a slow receiver never holds back a send
+EVENTS_QUEUE = "events"
 
 
 def queue_name(channel: str, tier: str) -> str:
@@ -39,5 +42,5 @@ def delivery_queues(channel_names: Iterable[str] | None = None) -> list[str]:
 
 def configured_queues() -> list[str]:
     """The queues a worker consumes: maintenance first (tiny periodic jobs that must not starve behind a
-    backlog), then the configured channels' delivery queues."""
-    return [MAINTENANCE_QUEUE, *delivery_queues(channels.configured_names())]
+    backlog), then the configured channels' delivery queues, then lifecycle-event delivery."""
+    return [MAINTENANCE_QUEUE, *delivery_queues(channels.configured_names()), EVENTS_QUEUE]

@@ -27,7 +27,7 @@ from django.db import transaction
 from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
-from commhub.queues import MAINTENANCE_QUEUE
+from commhub.queues import EVENTS_QUEUE
 from notifications.queueing import task_later
 
 from . import services
@@ -138,4 +138,4 @@ def _follow_up() -> None:
         .aggregate(at=Min("next_attempt_at"))["at"]
     )
     if soonest is not None:
-        task_later(DELIVER_EVENTS_TASK, MAINTENANCE_QUEUE, countdown=(soonest - now).total_seconds() + 0.05)
+        task_later(DELIVER_EVENTS_TASK, EVENTS_QUEUE, countdown=(soonest - now).total_seconds() + 0.05)

@@ -16,7 +16,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from commhub import tenancy
-from commhub.queues import MAINTENANCE_QUEUE
+from commhub.queues import EVENTS_QUEUE
 from commhub.snapshot import Snapshot
 from notifications.lifecycle import Happened, listener_add
 from notifications.queueing import task_on_commit
@@ -111,7 +111,7 @@ def _write(wanted: list[tuple[Happened, str, list[EventSubscription]]]) -> None:
     for delivery in deliveries:
         delivery.event_id = delivery.event.pk  # set by the insert
     EventDelivery.objects.bulk_create(deliveries)
-    task_on_commit(DELIVER_EVENTS_TASK, MAINTENANCE_QUEUE)
+    task_on_commit(DELIVER_EVENTS_TASK, EVENTS_QUEUE)
 
 
 listener_add(Outbox())

@@ -6,9 +6,9 @@ from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
 
 from commhub.conf import knobs
-from commhub.queues import MAINTENANCE_QUEUE
+from commhub.queues import EVENTS_QUEUE, MAINTENANCE_QUEUE
 
-# name -> (task, the knob that sets its interval)
+# name -> (task, the knob that sets its interval); each runs on the maintenance queue, but those listed in QUEUE_OF
 PERIODIC_TASKS = {
     "commhub: dispatch due notifications": ("notifications.dispatch_due", "dispatch_due_interval_seconds"),
     "commhub: sweep abandoned notifications": ("notifications.sweep", "sweep_interval_seconds"),
@@ -19,6 +19,9 @@ PERIODIC_TASKS = {
     "commhub: remind callers and callees": ("calls.remind", "calls_interval_seconds"),
     "commhub: notice missed calls": ("calls.mark_missed", "calls_interval_seconds"),
 }
+
+
+QUEUE_OF = {"hooks.events_deliver": EVENTS_QUEUE}
 
 
 def periodic_tasks_install() -> int:
@@ -34,7 +37,7 @@ def periodic_tasks_install() -> int:
                 name=name,
                 task=task,
                 interval=interval,
-                queue=MAINTENANCE_QUEUE,
+                queue=QUEUE_OF.get(task, MAINTENANCE_QUEUE),
                 description="Created by commhub; edit the interval or disable it here, it will not be overwritten.",
             )
             created += 1

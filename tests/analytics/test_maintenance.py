@@ -25,7 +25,13 @@ def test_the_maintenance_jobs_are_beat_rows_and_staff_edits_stay():
         "analytics.rollups",
         "analytics.sample_queues",
         "analytics.retention_purge",
+        "hooks.events_deliver",
+        "calls.remind",
+        "calls.mark_missed",
     }
+    # lifecycle events go out on their own queue (HTTP to product backends); the rest are tiny
+    assert {t.task: t.queue for t in tasks.values()}["hooks.events_deliver"] == "events"
+    assert {t.queue for t in tasks.values() if t.task != "hooks.events_deliver"} == {"maintenance"}
     rollups = tasks["commhub: rebuild recent rollups"]
     rollups.enabled = False
     rollups.save()
@@ -33,7 +39,7 @@ def test_the_maintenance_jobs_are_beat_rows_and_staff_edits_stay():
     assert periodic_tasks_install() == 0
     assert PeriodicTask.objects.get(name="commhub: rebuild recent rollups").enabled is False
     assert PeriodicTask.objects.filter(name="staff's own job").exists()
-    assert len(PERIODIC_TASKS) == 5
+    assert len(PERIODIC_TASKS) == 8
 
 
 def test_queue_depth_samples_count_ready_waiting_and_sending(catalogue, recipient):
