@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from notifications import catalogue as catalogue_types
 from notifications.constants import Status
 from notifications.models import Notification
 from tests.factories import RecipientFactory
@@ -130,7 +131,8 @@ def test_cancel_and_retry_through_the_api(api, catalogue, recipient):
 
 def test_types_lists_the_catalogue(api, catalogue):
     types = api.get("/api/v1/types/").json()
-    assert len(types) == 10
+    assert len(types) == len(catalogue_types.TYPES) == 12
+    assert {"call_reminder", "call_reminder_callee", "security_alert"} <= {t["key"] for t in types}
     alert = api.get("/api/v1/types/financial_alert/").json()
     assert alert["allowed_channels"] == ["email", "sms"] and alert["fallback_channel"] == "email"
     assert alert["rate_limits"] == {"email": 5, "sms": 10}
