@@ -1,8 +1,8 @@
 """The Celery app: queues, ordering and the worker settings the delivery guarantees depend on.
 
 Queues are one per channel x tier (`sms_critical`, `email_education`, ...) plus `maintenance` for the
-beat-driven dispatcher and sweeper. Every task names its queue when it is sent; there is no catch-all
-routing table to drift out of date.
+beat-driven dispatcher and sweeper, and `events` for lifecycle-event delivery. Every task names its queue when
+it is sent; there is no catch-all routing table to drift out of date.
 """
 
 from __future__ import annotations
