@@ -12,7 +12,7 @@ from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 
-from commhub.admin import OrganisationOwnedAdmin
+from commhub.admin import OrganisationOwnedAdmin, SafeAutocompleteAdmin
 from commhub.errors import DomainError, InvalidInput
 
 from . import services
@@ -91,7 +91,7 @@ class CallForm(forms.ModelForm):
 
 
 @admin.register(Call)
-class CallAdmin(OrganisationOwnedAdmin):
+class CallAdmin(OrganisationOwnedAdmin, SafeAutocompleteAdmin):
     form = CallForm
     change_form_template = "admin/calls/call/change_form.html"
     list_display = ["scheduled_at", "caller", "callee_label", "reason", "state", "outcome", "dial_status"]
