@@ -38,7 +38,12 @@ def _publish(task: str, queue: str, *, countdown: float | None = None) -> bool:
     try:  # a drain is told which queue to drain; other wake-ups take no argument
         app.send_task(task, args=[queue] if task == DRAIN_QUEUE_TASK else [], queue=queue, countdown=countdown)
     except Exception:  # the broker is down or misconfigured: the sweeper (or the task's beat schedule) will
-        logger.warning("could not publish %s on queue %s; a periodic pass will do it", task, queue, exc_info=True)
+        logger.warning(
+            "could not publish a wake-up for queue %s (%s); the sweeper or its beat schedule will retry",
+            queue,
+            task,
+            exc_info=True,
+        )
         return False
     return True
 
