@@ -61,17 +61,7 @@ class ReminderInline(admin.TabularInline):
 class CallForm(forms.ModelForm):
     class Meta:
         model = Call
-        fields = [
-            "caller",
-            "callee",
-            "callee_name",
-            "callee_phone",
-            "reason",
-            "scheduled_at",
-            "duration_minutes",
-            "notes",
-            "remind_callee",
-        ]
+        fields = list(Call.SCHEDULING)
 
     def clean(self):
         data = super().clean()

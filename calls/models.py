@@ -28,6 +28,19 @@ class Outcome(models.TextChoices):
 
 
 class Call(models.Model):
+    # what whoever schedules a call gives (the admin's form; a rescheduled call copies them)
+    SCHEDULING = (
+        "caller",
+        "callee",
+        "callee_name",
+        "callee_phone",
+        "reason",
+        "scheduled_at",
+        "duration_minutes",
+        "notes",
+        "remind_callee",
+    )
+
     class State(models.TextChoices):
         SCHEDULED = "scheduled", "Scheduled"
         DONE = "done", "Outcome recorded"

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -28,6 +27,7 @@ from notifications.services import SubmitRequest, notification_cancel, notificat
 from notifications.staff_alerts import staff_alert_send
 from notifications.test_sends import staff_test_recipient
 from preferences.models import Recipient
+from preferences.quiet_hours import zone
 from preferences.services import phone_normalize
 
 from .models import Call, CallReminder, Outcome
@@ -112,18 +112,9 @@ def call_outcome_record(
             raise Conflict(f"This call's outcome is already recorded ({call.get_outcome_display()}).")
         if outcome == Outcome.RESCHEDULED:
             assert new_time is not None
+            copied = {name: getattr(call, name) for name in Call.SCHEDULING if name != "scheduled_at"}
             call.rescheduled_to = Call.objects.create(
-                organisation_id=call.organisation_id,
-                caller_id=call.caller_id,
-                callee_id=call.callee_id,
-                callee_name=call.callee_name,
-                callee_phone=call.callee_phone,
-                reason=call.reason,
-                scheduled_at=new_time,
-                duration_minutes=call.duration_minutes,
-                notes=call.notes,
-                remind_callee=call.remind_callee,
-                created_by=by,
+                organisation_id=call.organisation_id, scheduled_at=new_time, created_by=by, **copied
             )
         call.state, call.outcome, call.outcome_notes = Call.State.DONE, outcome, notes
         call.outcome_at, call.outcome_by = now, by
@@ -140,12 +131,9 @@ def _offsets(whom: str) -> list[int]:
 
 
 def _local(at: datetime, tz_name: str) -> str:
-    try:
-        zone = ZoneInfo(tz_name) if tz_name else timezone.get_default_timezone()
-    except (KeyError, ValueError):
-        zone = timezone.get_default_timezone()
-    local = at.astimezone(zone)
-    return f"{local:%H:%M} ({zone.key}) on {local:%a} {local.day} {local:%b}"
+    where = zone(tz_name) or timezone.get_default_timezone()  # an unknown zone: the server's
+    local = at.astimezone(where)
+    return f"{local:%H:%M} ({where.key}) on {local:%a} {local.day} {local:%b}"
 
 
 def calls_remind(*, now: datetime | None = None) -> int:
