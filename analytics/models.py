@@ -13,8 +13,9 @@ from commhub.tenancy import OperatorOnly, OrganisationScoped, ThroughRecipient, 
 
 class DailyRollup(models.Model):
     """Per day (UTC, the notification's submit day) x type x channel x provider x currency: what happened to
-    the notifications submitted that day, and what they cost. Rebuilt from the rows by `rollups_build`, so it
-    always reconciles with the ledger (`rollups_reconcile` checks)."""
+    the notifications submitted that day, and what they cost. Kept current by the incremental pass
+    (`rollups_fold`) and rebuilt from the rows by `rollups_build`; both reconcile with the ledger
+    (`rollups_reconcile` checks)."""
 
     organisation = organisation_field(on_delete=models.CASCADE)
     day = models.DateField()
@@ -29,6 +30,11 @@ class DailyRollup(models.Model):
     delivered = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     suppressed = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    expired = models.PositiveIntegerField(default=0)
+    still_sent = models.PositiveIntegerField(
+        default=0, help_text="Now `sent`: handed to a provider, no delivery or failure reported (yet)."
+    )
     bounced = models.PositiveIntegerField(default=0)
     complained = models.PositiveIntegerField(default=0)
     opened = models.PositiveIntegerField(default=0)
@@ -38,6 +44,9 @@ class DailyRollup(models.Model):
     cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
     ttd_p50_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Time to deliver, median.")
     ttd_p95_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Time to deliver, 95th percentile.")
+    ttd_histogram = models.JSONField(
+        default=dict, blank=True, help_text="Deliveries per time-to-deliver bucket (rollups/contributions.py)."
+    )
     built_at = models.DateTimeField(auto_now=True)
 
     objects = OrganisationScoped()
@@ -57,6 +66,49 @@ class DailyRollup(models.Model):
     @property
     def delivery_rate(self) -> float | None:
         return self.delivered / self.sent if self.sent else None
+
+
+class RollupMark(models.Model):
+    """What one notification of an open day is counted as in the rollups. The incremental pass subtracts it and
+    adds what the notification counts as now, so a notification folded twice is counted once. A closed day's
+    marks are dropped (its rollups change only by a rebuild)."""
+
+    notification = models.OneToOneField(
+        "notifications.Notification", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    day = models.DateField()
+    organisation_id = models.IntegerField(null=True)
+    notification_type_id = models.IntegerField()
+    channel = models.CharField(max_length=16)
+    provider = models.CharField(max_length=64, blank=True)
+    currency = models.CharField(max_length=3)
+    recipient_id = models.IntegerField()
+    flags = models.PositiveIntegerField(help_text="Which counts it adds one to (rollups/contributions.py).")
+    units = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    ttd_bucket = models.SmallIntegerField(null=True)
+
+    objects = OperatorOnly()
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="rollup_mark_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.notification_id} on {self.day}: {self.flags:b}"
+
+
+class RollupWatermark(models.Model):
+    """Where the incremental pass got to: changes after `through` (less an overlap) are folded by the next pass.
+    One row; the pass locks it, so two passes never fold at once."""
+
+    through = models.DateTimeField(null=True, blank=True)
+    folded = models.PositiveBigIntegerField(default=0, help_text="Notifications folded, all passes.")
+    passed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OperatorOnly()
+
+    def __str__(self) -> str:
+        return f"rollups folded through {self.through}"
 
 
 class RecipientDailyCost(models.Model):

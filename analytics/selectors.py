@@ -8,10 +8,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db.models import Sum
 
-from notifications.models import NotificationType
-
 from .models import DailyRollup, RecipientDailyCost
-from .rollups import day_rollups
+from .rollups import rollups_fold
 
 # --- analytics reads (the API and the dashboard) -----------------------------------------------------
 
@@ -21,6 +19,9 @@ COUNT_FIELDS = (
     "delivered",
     "failed",
     "suppressed",
+    "cancelled",
+    "expired",
+    "still_sent",
     "bounced",
     "complained",
     "opened",
@@ -54,19 +55,12 @@ def delivery_tracked(provider: str) -> bool:
     return bool(settings.ANYMAIL.get("WEBHOOK_SECRET"))
 
 
-def _matches(row: DailyRollup, *, type_key: str | None, channel: str | None, provider: str | None) -> bool:
-    return (
-        (not type_key or row.notification_type.key == type_key)
-        and (not channel or row.channel == channel)
-        and (not provider or row.provider == provider)
-    )
-
-
 def daily_totals(*, start, end, live: date | None = None, **filters) -> list[dict]:
     """One entry per day from start to end (days without traffic are zeros): the counts, the cost per currency
     and the delivery rate (tracked_delivered / tracked_sent: over the providers that report delivery; None when
     none does).
-    The day `live` (today, on the dashboard) is computed from the rows now instead of its stored rollup."""
+    With `live` (today, on the dashboard) in range, an incremental pass first folds what changed since the last one
+    (none when a pass is running: its result is moments away)."""
     days: dict = {}
     day = start
     while day <= end:
@@ -78,13 +72,9 @@ def daily_totals(*, start, end, live: date | None = None, **filters) -> list[dic
             "tracked_delivered": 0,
         }
         day += timedelta(days=1)
-    rows = list(rollups_in(start=start, end=end, **filters).exclude(day=live))
     if live is not None and start <= live <= end:
-        types = {t.pk: t for t in NotificationType.objects.all()}
-        for row in day_rollups(live):
-            row.notification_type = types[row.notification_type_id]
-            if _matches(row, **{k: filters.get(k) for k in ("type_key", "channel", "provider")}):
-                rows.append(row)
+        rollups_fold(wait=False)  # today as of now: folds only what changed since the last pass
+    rows = list(rollups_in(start=start, end=end, **filters))
     for r in rows:
         entry = days[r.day]
         for name in COUNT_FIELDS:

@@ -62,6 +62,8 @@ class Knobs:
     # costs and reporting
     rollup_days: int
     rollup_interval_seconds: int
+    rollup_overlap_seconds: int
+    rollup_recount_interval_seconds: int
     queue_sample_interval_seconds: int
     retention_purge_interval_seconds: int
     events_deliver_interval_seconds: int

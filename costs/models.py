@@ -149,6 +149,10 @@ class CostEntry(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "cost entries"
+        # The incremental rollup pass: bills that replaced an estimate since its watermark.
+        indexes = [
+            models.Index(fields=["updated_at"], name="cost_entry_billed_idx", condition=Q(updated_at__isnull=False))
+        ]
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency} ({self.channel})"

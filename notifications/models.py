@@ -310,6 +310,8 @@ class Notification(models.Model):
                 fields=["provider_message_id"], name="notif_provider_msg_idx", condition=~Q(provider_message_id="")
             ),
             models.Index(fields=["fallback_of"], name="notif_fallback_of_idx", condition=Q(fallback_of__isnull=False)),
+            # The incremental rollup pass: rows changed since its watermark.
+            models.Index(fields=["updated_at"], name="notif_updated_idx"),
         ]
         permissions = [
             ("send_notification", "Can send notifications"),

@@ -12,7 +12,8 @@ from commhub.queues import EVENTS_QUEUE, MAINTENANCE_QUEUE
 PERIODIC_TASKS = {
     "commhub: dispatch due notifications": ("notifications.dispatch_due", "dispatch_due_interval_seconds"),
     "commhub: sweep abandoned notifications": ("notifications.sweep", "sweep_interval_seconds"),
-    "commhub: rebuild recent rollups": ("analytics.rollups", "rollup_interval_seconds"),
+    "commhub: fold changes into rollups": ("analytics.rollups", "rollup_interval_seconds"),
+    "commhub: recount open rollup days": ("analytics.rollups_recount", "rollup_recount_interval_seconds"),
     "commhub: sample queue depth": ("analytics.sample_queues", "queue_sample_interval_seconds"),
     "commhub: purge old samples and captures": ("analytics.retention_purge", "retention_purge_interval_seconds"),
     "commhub: deliver lifecycle events": ("hooks.events_deliver", "events_deliver_interval_seconds"),

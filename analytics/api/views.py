@@ -71,8 +71,9 @@ class DailyView(APIView):
 
     @extend_schema(parameters=[RangeSerializer], responses={200: dict})
     def get(self, request):
-        """Per day: totals over the filtered rollups (sent, delivered, failed, bounced, opened, clicked,
-        unsubscribed, cost per currency, delivery rate), and the rollup rows themselves."""
+        """Per day: totals over the filtered rollups (submitted, sent, delivered, failed, suppressed, cancelled,
+        expired, still sent, bounced, opened, clicked, unsubscribed, cost per currency, delivery rate), and the
+        rollup rows themselves."""
         q = _range(RangeSerializer, request)
         filters = {"type_key": q.get("type"), "channel": q.get("channel"), "provider": q.get("provider")}
         rows = rollups_in(start=q["from"], end=q["to"], **filters)
@@ -92,6 +93,9 @@ class DailyView(APIView):
                         "delivered": r.delivered,
                         "failed": r.failed,
                         "suppressed": r.suppressed,
+                        "cancelled": r.cancelled,
+                        "expired": r.expired,
+                        "still_sent": r.still_sent,
                         "bounced": r.bounced,
                         "complained": r.complained,
                         "opened": r.opened,

@@ -115,10 +115,15 @@ COMMHUB = {
     "SENDER_RATES": env.dict("COMMHUB_SENDER_RATES", cast={"value": float}, default={}),
     "RATE_CRITICAL_HEADROOM": env.int("COMMHUB_RATE_CRITICAL_HEADROOM", default=5),
     "RATE_WAIT_INLINE_SECONDS": env.float("COMMHUB_RATE_WAIT_INLINE_SECONDS", default=1.0),
-    # Rollups: the periodic task rebuilds the last ROLLUP_DAYS days (the days still changing) every
-    # ROLLUP_INTERVAL seconds, and corrects budget spend to the ledger.
+    # Rollups: every ROLLUP_INTERVAL seconds the incremental pass folds the notifications changed since its
+    # last pass (looking ROLLUP_OVERLAP seconds further back, for transactions that committed late) into the
+    # rollups of the last ROLLUP_DAYS days (the open days; older ones are closed: final counts stay as they
+    # were), and corrects budget spend to the ledger. Every ROLLUP_RECOUNT_INTERVAL seconds (daily) the open
+    # days are recounted from the rows, and any difference from the increments is logged.
     "ROLLUP_DAYS": env.int("COMMHUB_ROLLUP_DAYS", default=3),
-    "ROLLUP_INTERVAL_SECONDS": env.int("COMMHUB_ROLLUP_INTERVAL", default=300),
+    "ROLLUP_INTERVAL_SECONDS": env.int("COMMHUB_ROLLUP_INTERVAL", default=60),
+    "ROLLUP_OVERLAP_SECONDS": env.int("COMMHUB_ROLLUP_OVERLAP", default=300),
+    "ROLLUP_RECOUNT_INTERVAL_SECONDS": env.int("COMMHUB_ROLLUP_RECOUNT_INTERVAL", default=86400),
     "QUEUE_SAMPLE_INTERVAL_SECONDS": env.int("COMMHUB_QUEUE_SAMPLE_INTERVAL", default=60),
     "RETENTION_PURGE_INTERVAL_SECONDS": env.int("COMMHUB_RETENTION_PURGE_INTERVAL", default=3600),
     # beat's pass over the lifecycle-event outbox (new events are sent at once after their commit; this pass

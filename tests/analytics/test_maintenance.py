@@ -23,6 +23,7 @@ def test_the_maintenance_jobs_are_beat_rows_and_staff_edits_stay():
         "notifications.dispatch_due",
         "notifications.sweep",
         "analytics.rollups",
+        "analytics.rollups_recount",
         "analytics.sample_queues",
         "analytics.retention_purge",
         "hooks.events_deliver",
@@ -32,14 +33,14 @@ def test_the_maintenance_jobs_are_beat_rows_and_staff_edits_stay():
     # lifecycle events go out on their own queue (HTTP to product backends); the rest are tiny
     assert {t.task: t.queue for t in tasks.values()}["hooks.events_deliver"] == "events"
     assert {t.queue for t in tasks.values() if t.task != "hooks.events_deliver"} == {"maintenance"}
-    rollups = tasks["commhub: rebuild recent rollups"]
+    rollups = tasks["commhub: fold changes into rollups"]
     rollups.enabled = False
     rollups.save()
     PeriodicTask.objects.create(name="staff's own job", task="analytics.rollups", interval=rollups.interval)
     assert periodic_tasks_install() == 0
-    assert PeriodicTask.objects.get(name="commhub: rebuild recent rollups").enabled is False
+    assert PeriodicTask.objects.get(name="commhub: fold changes into rollups").enabled is False
     assert PeriodicTask.objects.filter(name="staff's own job").exists()
-    assert len(PERIODIC_TASKS) == 8
+    assert len(PERIODIC_TASKS) == 9
 
 
 def test_queue_depth_samples_count_ready_waiting_and_sending(catalogue, recipient):
