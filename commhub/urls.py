@@ -28,6 +28,7 @@ from preferences.api.views import ConsentRecordViewSet, PreferenceViewSet, Recip
 from preferences.views import unsubscribe_view
 from push.api.views import MeDeviceViewSet, MePushConfigView, MePushSubscriptionViewSet
 from templates_app.api.views import TemplateViewSet, VersionViewSet
+from triggers.api.views import EventViewSet
 
 _BAD_CREDENTIALS = OpenApiResponse(description="Wrong username or password, or an invalid or expired token.")
 
@@ -75,6 +76,7 @@ router.register("audit", AuditEntryViewSet, basename="auditentry")
 router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhookendpoint")
 router.register("event-subscriptions", EventSubscriptionViewSet, basename="eventsubscription")
 router.register("calls", CallViewSet, basename="call")
+router.register("events", EventViewSet, basename="event")
 
 # /api/v1/me/...: end users with their own token (see commhub.enduser)
 me_router = DefaultRouter()

@@ -115,6 +115,7 @@ class SubmitRequest:
     channel: str | None = None
     priority: int | None = None
     send_at: datetime | None = None
+    cause: str = ""  # why it exists when the caller did not decide it (an event's rule): its trace's first step
 
     @cached_property
     def data_key(self) -> str:
@@ -266,6 +267,8 @@ def notification_prepare(
         now=now,
         context=context,
     )
+    if req.cause:
+        decision.trace.insert(0, trace_step("cause", "pass", req.cause))
     live = _template_checked(req, ntype, recipient, decision, context)
     priority = req.priority or ntype.priority
     row: Notification = row_new(

@@ -41,6 +41,8 @@ from push.services import device_register
 from templates_app.models import Layout, Partial, Template, TemplateVersion
 from templates_app.services import version_create
 from tests.factories import RecipientFactory, grant_marketing
+from triggers.models import DeadEvent, Event, Rule, RuleVersion
+from triggers.services import EventIn, events_ingest, rule_version_draft, rule_version_publish
 
 ALERT = {"amount": "$120.00", "account": "checking"}
 
@@ -185,6 +187,30 @@ def populate() -> dict[type[Model], Model]:
     objects[EventSubscription] = events
     objects[EventDelivery] = EventDelivery.objects.filter(subscription=events).first()
     objects[TypeOverride] = TypeOverride.objects.create(notification_type=ntype, priority=2, max_retries=5)
+    # a rule that turns a failed payment into a financial alert, and an event it made one from
+    dunning = Rule.objects.create(key="dunning", event_name="payment.failed", description="Tell them at once")
+    live = rule_version_draft(
+        rule=dunning,
+        notification_type=NotificationType.objects.get(key="financial_alert"),
+        condition="data.attempt >= 1",
+        data_map={"amount": "data.amount", "account": "data.account"},
+    )
+    objects[Rule], objects[RuleVersion] = dunning, rule_version_publish(version=live)
+    [taken] = events_ingest(
+        [
+            EventIn(
+                uid="evt_2041",
+                name="payment.failed",
+                occurred_at=timezone.now(),
+                recipients=["123"],
+                data={"amount": "$49.00", "account": "checking", "attempt": 1},
+            )
+        ]
+    )
+    objects[Event] = taken.event
+    objects[DeadEvent] = DeadEvent.objects.create(
+        source="kafka", where="commhub.events[0]@41", payload="{not json", reason="not JSON: Expecting property name"
+    )
     missing = [model.__name__ for model, obj in objects.items() if obj is None]
     assert not missing and waiting.status == "scheduled", missing
     return objects

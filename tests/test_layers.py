@@ -8,7 +8,8 @@
     templates_app    templates and rendering
     notifications    types, notifications, the send path
     inbox, push,     the in-app channel and its inbox; the push channel; outbound webhooks, the webhook
-    hooks, calls     channel and lifecycle events; staff call tasks (none imports another)
+    hooks, calls,    channel and lifecycle events; staff call tasks; events and the rules they trigger
+    triggers         (none imports another)
     analytics        rollups, dashboard, gauges
     commhub (top)    urls, health, metrics, throttling, the embedded launcher: may import anything
 
@@ -37,6 +38,7 @@ APPS = (
     "push",
     "hooks",
     "calls",
+    "triggers",
     "analytics",
 )
 COMMHUB_TOP = {
@@ -59,6 +61,7 @@ MAY_IMPORT = {
     "push": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app", "notifications"},
     "hooks": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app", "notifications"},
     "calls": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app", "notifications"},
+    "triggers": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app", "notifications"},
     "analytics": {
         "commhub",
         "orgs",
@@ -71,6 +74,7 @@ MAY_IMPORT = {
         "push",
         "hooks",
         "calls",
+        "triggers",
     },
     "commhub-top": set(APPS),
 }

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "push",
     "hooks",
     "calls",
+    "triggers",
     "analytics",
 ]
 

@@ -51,6 +51,8 @@ from templates_app.models import Template, TemplateVersion
 from templates_app.services import template_create, version_create, version_publish
 from tests.backoffice import populate
 from tests.factories import RecipientFactory, grant_marketing
+from triggers.models import DeadEvent, Event, Rule, RuleRun, RuleVersion
+from triggers.services import EventIn, events_ingest, rule_version_draft, rule_version_publish
 
 pytestmark = pytest.mark.django_db
 
@@ -78,6 +80,7 @@ PARAMETERS = {
     "/api/v1/webhook-endpoints/{id}/": "webhook_endpoint",
     "/api/v1/event-subscriptions/{id}/": "event_subscription",
     "/api/v1/calls/{id}/": "call",
+    "/api/v1/events/{uid}/": "event",
     "/api/v1/types/{key}/": "shared",  # the catalogue every organisation reads
 }
 MISSING = {"notification": str(uuid.UUID(int=7)), "recipient": "nobody-by-this-id"}
@@ -140,6 +143,11 @@ def _state() -> dict[str, list[dict]]:
         EventSubscription,
         EventDelivery,
         Call,
+        Event,
+        Rule,
+        RuleVersion,
+        RuleRun,
+        DeadEvent,
     )
     state = {model.__name__: _everything(model) for model in models}
     state["TemplateVersion"] = _everything(TemplateVersion)
@@ -225,6 +233,22 @@ def _beta_objects(beta) -> dict[str, Any]:
         call = call_schedule(
             caller=beta_caller, callee=bea, reason="Beta callback", scheduled_at=timezone.now() + timedelta(hours=3)
         )
+        rule = Rule.objects.create(key="beta-dunning", event_name="payment.failed", description="Beta dunning rule")
+        rule_version_publish(
+            version=rule_version_draft(rule=rule, notification_type=NotificationType.objects.get(key="financial_alert"))
+        )
+        [event] = events_ingest(
+            [
+                EventIn(
+                    uid="beta-evt-1",
+                    name="payment.failed",
+                    occurred_at=timezone.now(),
+                    recipients=["beta-1"],
+                    data=BODY["data"],
+                )
+            ]
+        )
+        DeadEvent.objects.create(source="kafka", where="beta.events[0]@7", payload="{", reason="Beta dead event")
     return {
         "recipient": "beta-1",
         "notification": str(sent.pk),
@@ -240,6 +264,7 @@ def _beta_objects(beta) -> dict[str, Any]:
         "webhook_endpoint": endpoint.pk,
         "event_subscription": subscription.pk,
         "call": call.pk,
+        "event": event.event.uid,
         "organisation": beta.pk,
         "budget": budget,
         "recurring": recurring,
@@ -257,6 +282,9 @@ def _beta_objects(beta) -> dict[str, Any]:
             "Beta weekly",
             "blocked@beta.example",
             "Beta own text",
+            "Beta dunning rule",
+            "beta-evt-1",
+            "Beta dead event",
         ],
     }
 
@@ -281,6 +309,7 @@ def _default_objects(objects: dict) -> dict[str, Any]:
         "webhook_endpoint": objects[WebhookEndpoint].pk,
         "event_subscription": objects[EventSubscription].pk,
         "call": objects[Call].pk,
+        "event": objects[Event].uid,
         "organisation": 1,
         "markers": [
             "dana@example.com",
@@ -293,6 +322,9 @@ def _default_objects(objects: dict) -> dict[str, Any]:
             "Dana asked about her budget",
             "Texts per day",
             "Monday check-in",
+            "Tell them at once",
+            "evt_2041",
+            "commhub.events[0]@41",
             *others,
         ],
     }
@@ -529,6 +561,10 @@ def _victim_rows(objects: dict, victim: str) -> dict:
             EventSubscription: EventSubscription.objects.first(),
             EventDelivery: EventDelivery.objects.first(),
             Call: Call.objects.first(),
+            Rule: Rule.objects.first(),
+            RuleVersion: RuleVersion.objects.first(),
+            Event: Event.objects.first(),
+            DeadEvent: DeadEvent.objects.first(),
         }
         own = Template.objects.filter(organisation_id=organisation).first()
         if own is not None:

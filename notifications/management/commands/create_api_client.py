@@ -40,6 +40,8 @@ API_CLIENT_PERMISSIONS = [
     ("calls", "view_call"),
     ("calls", "add_call"),
     ("calls", "change_call"),
+    ("triggers", "add_event"),
+    ("triggers", "view_event"),
 ]
 
 
