@@ -162,7 +162,11 @@ def events_decide(events: list[Event]) -> None:
             )
         runs.append(run)
     RuleRun.objects.bulk_create(runs, batch_size=1000)
+    counted: dict[tuple[int, int], list[int]] = defaultdict(list)  # one UPDATE per pair of counts, not a CASE per row
     for event in events:
         event.rules_matched = len(by_name.get(event.name, []))
         event.notifications_made = made.get(event.pk, 0)
-    Event.objects.bulk_update(events, ["rules_matched", "notifications_made"])
+        counted[(event.rules_matched, event.notifications_made)].append(event.pk)
+    for (rules, notifications), ids in counted.items():
+        if rules or notifications:
+            Event.objects.filter(pk__in=ids).update(rules_matched=rules, notifications_made=notifications)

@@ -24,6 +24,7 @@ from .broker import *  # noqa: F403
 from .calls import *  # noqa: F403
 from .database import *  # noqa: F403
 from .email import *  # noqa: F403
+from .events import *  # noqa: F403
 from .hooks import *  # noqa: F403
 from .observability import *  # noqa: F403
 from .pipeline import *  # noqa: F403

@@ -180,3 +180,39 @@ def test_a_published_version_is_frozen_and_a_change_is_the_next_version(people):
     assert (version.state, second.number, version.rule.live) == (RuleVersion.State.RETIRED, 2, second)
     with pytest.raises(Exception, match="condition"):
         rule_version_draft(rule=version.rule, notification_type=version.notification_type, condition="data.x >")
+
+
+class Message:
+    """A stream message as the consumer sees one (confluent-kafka's Message has the same .value())."""
+
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+
+    def value(self) -> bytes:
+        return self._value
+
+
+def test_poison_messages_become_dead_events_with_their_reason_and_the_good_ones_go_on(people):
+    from triggers.models import DeadEvent
+    from triggers.streams import batch_take
+
+    live_rule("any", "ping", "security_alert")
+    poison = [
+        b"\xff\xfe not utf-8",
+        b'{"id": "n\\u0000", "name": "ping"}',  # a NUL, which PostgreSQL cannot store
+        b"[" * 100_000 + b"]" * 100_000,  # nested past any parser's depth
+        b'["an", "array"]',
+        b'{"id": "x", "name": "ping", "recipients": "p0"}',
+        b"\x00\x00\x00",
+    ]
+    good = [
+        b'{"id": "g1", "name": "ping", "recipients": ["p0"]}',
+        b'{"id": "g1", "name": "ping", "recipients": ["p0"]}',
+    ]
+    done = batch_take([Message(v) for v in [*poison, *good]], source="kafka", where=lambda m: "t[0]@1")
+    assert (done.events, done.duplicates, done.dead) == (1, 1, len(poison))
+    reasons = list(DeadEvent.objects.order_by("pk").values_list("reason", flat=True))
+    assert reasons[0].startswith("not JSON") and "NUL" in reasons[1] and "nested" in reasons[2]
+    assert reasons[3] == "not a JSON object" and "recipients" in reasons[4]
+    assert "\x00" not in "".join(DeadEvent.objects.values_list("payload", flat=True))
+    assert Notification.objects.count() == 1
