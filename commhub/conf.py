@@ -68,6 +68,7 @@ class Knobs:
     retention_purge_interval_seconds: int
     events_deliver_interval_seconds: int
     calls_interval_seconds: int
+    digest_interval_seconds: int
     sample_retention_days: int
     capture_retention_days: int
     budget_alert_recipients: list[str]

@@ -211,6 +211,24 @@ TYPES: list[dict] = [
         "respects_quiet_hours": True,
     },
     {
+        # a rule's digest: several events for one person in a window, one message (seed 003's weekly batch)
+        "key": "activity_digest",
+        "ttl_seconds": DAY,
+        "name": "Activity Digest",
+        "description": "Several events for one person, combined: e.g. a therapist's week of session requests.",
+        "priority": 5,
+        "default_channel": "email",
+        "tier": Tier.REPORTS,
+        "purpose": Purpose.TRANSACTIONAL,
+        # channels it may use -> at most this many a minute to one recipient
+        "channels": {"email": 10},
+        "max_retries": 2,
+        "retry_base_delay": 10 * MINUTE,
+        "category": "reports",
+        "preference_policy": PreferencePolicy.OPT_OUT,
+        "respects_quiet_hours": False,
+    },
+    {
         # commhub's own messages to staff (a crossed budget): never refused by a budget, never quiet
         "key": "staff_alert",
         "ttl_seconds": DAY,
@@ -351,6 +369,13 @@ TEMPLATES: dict[tuple[str, str], dict] = {
         "A reminder: we will call you at {{ starts_at }} about {{ reason }}.",
         "<p>A reminder: we will call you at <strong>{{ starts_at }}</strong> about {{ reason }}.</p>",
     ),
+    ("activity_digest", "email"): _email(
+        "{{ count }} new {{ label | default('updates') }}",
+        "Since the last digest:\n{% for item in items %}- {{ item.title | default(item) }}\n{% endfor %}"
+        "{% if more %}...and {{ more }} more.{% endif %}",
+        "<p>Since the last digest:</p>\n<ul>{% for item in items %}<li>{{ item.title | default(item) }}</li>"
+        "{% endfor %}</ul>{% if more %}<p>...and {{ more }} more.</p>{% endif %}",
+    ),
     ("onboarding_sequence", "sms"): {
         "body": "Welcome! Step {{ step | default(1) }}: {{ tip | default('set up your profile to get started.') }}",
     },
@@ -380,6 +405,10 @@ SAMPLES: dict[str, object] = {
     "starts_at": "10:00 (Europe/Paris) on Mon 7 Dec",
     "minutes": 15,
     "notes": "",
+    "items": [{"title": "Sam asked for a session on Tuesday"}, {"title": "Alex asked to move Friday's session"}],
+    "count": 2,
+    "more": 0,
+    "label": "session requests",
 }
 
 # The email frame every catalogue email is rendered in: header, the message, a footer partial and, for

@@ -19,6 +19,7 @@ PERIODIC_TASKS = {
     "commhub: deliver lifecycle events": ("hooks.events_deliver", "events_deliver_interval_seconds"),
     "commhub: remind callers and callees": ("calls.remind", "calls_interval_seconds"),
     "commhub: notice missed calls": ("calls.mark_missed", "calls_interval_seconds"),
+    "commhub: send digests whose window closed": ("triggers.digests_flush", "digest_interval_seconds"),
 }
 
 

@@ -212,11 +212,17 @@ def data_problems(version, data: Mapping[str, Any]) -> dict[str, list[str]]:
 
 def infer_declarations(sources: Iterable[str], samples: Mapping[str, Any] | None = None) -> list[dict]:
     """Declarations for existing sources (the catalogue, migrated templates): every used name, required when
-    some use of it is unguarded, typed as strings, with a sample when one is known."""
+    some use of it is unguarded, typed as strings (a list or an object when its sample is one: a digest's
+    items), with a sample when one is known."""
     sources = [s for s in sources if s]
     required = unguarded_names(sources)
     samples = samples or {}
+
+    def kind(name: str) -> str:
+        sample = samples.get(name)
+        return "list" if isinstance(sample, list) else "object" if isinstance(sample, dict) else "string"
+
     return [
-        {"name": name, "type": "string", "required": name in required, "sample": samples.get(name, f"<{name}>")}
+        {"name": name, "type": kind(name), "required": name in required, "sample": samples.get(name, f"<{name}>")}
         for name in sorted(used_names(sources))
     ]

@@ -41,7 +41,7 @@ from push.services import device_register
 from templates_app.models import Layout, Partial, Template, TemplateVersion
 from templates_app.services import version_create
 from tests.factories import RecipientFactory, grant_marketing
-from triggers.models import DeadEvent, Event, Rule, RuleVersion
+from triggers.models import DeadEvent, DigestWindow, Event, Rule, RuleVersion
 from triggers.services import EventIn, events_ingest, rule_version_draft, rule_version_publish
 
 ALERT = {"amount": "$120.00", "account": "checking"}
@@ -208,6 +208,27 @@ def populate() -> dict[type[Model], Model]:
         ]
     )
     objects[Event] = taken.event
+    weekly = Rule.objects.create(key="weekly-requests", event_name="session.requested")
+    rule_version_publish(
+        version=rule_version_draft(
+            rule=weekly,
+            notification_type=NotificationType.objects.get(key="activity_digest"),
+            data_map={"title": 'data.client + " asked for a session"'},
+            digest="weekly",
+        )
+    )
+    events_ingest(
+        [
+            EventIn(
+                uid="req-77",
+                name="session.requested",
+                occurred_at=timezone.now(),
+                recipients=["123"],
+                data={"client": "Sam"},
+            )
+        ]
+    )
+    objects[DigestWindow] = DigestWindow.objects.first()
     objects[DeadEvent] = DeadEvent.objects.create(
         source="kafka", where="commhub.events[0]@41", payload="{not json", reason="not JSON: Expecting property name"
     )

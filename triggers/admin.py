@@ -12,7 +12,7 @@ from commhub.admin import OrganisationOwnedAdmin, ReadOnlyAdmin
 from commhub.errors import DomainError
 
 from .expressions import ExpressionError, check
-from .models import DeadEvent, Event, Rule, RuleRun, RuleVersion
+from .models import DeadEvent, DigestItem, DigestWindow, Event, Rule, RuleRun, RuleVersion
 from .services import rule_version_draft, rule_version_publish
 
 
@@ -55,11 +55,19 @@ class RuleVersionForm(forms.ModelForm):
             "data_map",
             "delay_seconds",
             "cancel_on",
+            "digest",
+            "digest_minutes",
+            "digest_weekday",
+            "digest_time",
+            "digest_key",
+            "digest_max_items",
         ]
 
     def clean(self):
         data = super().clean()
-        for name in ("condition", "recipients_expression"):
+        if data.get("digest") and data.get("delay_seconds"):
+            self.add_error("delay_seconds", "A digesting rule sends when its window closes: no delay as well.")
+        for name in ("condition", "recipients_expression", "digest_key"):
             try:
                 check(data.get(name) or "")
             except ExpressionError as exc:
@@ -146,6 +154,29 @@ class EventAdmin(OrganisationOwnedAdmin, ReadOnlyAdmin):
     @admin.display(description="data")
     def data_pretty(self, obj: Event) -> str:
         return json.dumps(obj.data, indent=2, ensure_ascii=False)
+
+
+class DigestItemInline(admin.TabularInline):
+    model = DigestItem
+    fields = ["event", "data", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(DigestWindow)
+class DigestWindowAdmin(OrganisationOwnedAdmin, ReadOnlyAdmin):
+    list_display = ["rule", "recipient", "key", "state", "items_count", "opened_at", "closes_at", "zone"]
+    list_filter = ["state"]
+    list_select_related = ["rule"]
+    search_fields = ["recipient", "key", "rule__key"]
+    fields = ["rule", "rule_version", "recipient", "key", "state", "items_count", "opened_at", "closes_at", "zone"]
+    fields += ["notification", "sent_at"]
+    readonly_fields = fields
+    inlines = [DigestItemInline]
 
 
 @admin.register(DeadEvent)

@@ -21,6 +21,7 @@ from typing import Any
 from commhub.errors import Conflict
 from notifications.services import SubmitRequest, notification_cancel, notifications_submit_batch
 
+from .digests import digest_add
 from .expressions import ExpressionError, activation, evaluate
 from .models import Event, RuleRun, RuleVersion
 
@@ -35,6 +36,7 @@ class Planned:
     version: RuleVersion
     recipient: str
     request: SubmitRequest
+    digest_key: str | None = None  # a digesting rule's: the item goes to its window, not straight out
 
 
 def _context(event: Event) -> dict:
@@ -70,6 +72,9 @@ def _plan(event: Event, version: RuleVersion, runs: list[RuleRun]) -> list[Plann
         if not recipients:
             raise ExpressionError("no recipients: the event names none")
         data = {name: evaluate(str(source), context) for name, source in version.data_map.items()} or event.data
+        key = None
+        if version.digest:
+            key = str(evaluate(version.digest_key, context))[:200] if version.digest_key.strip() else ""
     except ExpressionError as exc:
         runs.append(RuleRun(event=event, rule_version=version, outcome=Outcome.FAILED, detail=str(exc)[:2000]))
         return []
@@ -90,6 +95,7 @@ def _plan(event: Event, version: RuleVersion, runs: list[RuleRun]) -> list[Plann
                 send_at=send_at,
                 cause=cause,
             ),
+            digest_key=key,
         )
         for recipient in recipients
     ]
@@ -143,6 +149,11 @@ def events_decide(events: list[Event]) -> None:
     for event in events:
         for version in by_name.get(event.name, []):
             planned.extend(_plan(event, version, runs))
+    digested = [p for p in planned if p.digest_key is not None]
+    runs.extend(
+        digest_add([(p.version, p.event, p.recipient, p.digest_key or "", dict(p.request.data)) for p in digested])
+    )
+    planned = [p for p in planned if p.digest_key is None]
     results = notifications_submit_batch([p.request for p in planned]) if planned else []
     made: dict[int, int] = defaultdict(int)
     for plan, result in zip(planned, results, strict=True):

@@ -13,6 +13,8 @@ Rules are versioned like templates: a published version is frozen, a change is a
 
 from __future__ import annotations
 
+from datetime import time
+
 from django.db import models
 from django.db.models import Q
 
@@ -103,7 +105,18 @@ class RuleVersion(models.Model):
         "data_map",
         "delay_seconds",
         "cancel_on",
+        "digest",
+        "digest_minutes",
+        "digest_weekday",
+        "digest_time",
+        "digest_key",
+        "digest_max_items",
     )
+
+    class Digest(models.TextChoices):
+        NONE = "", "No digest: a notification per event"
+        SLIDING = "sliding", "Sliding: the first event opens a window of digest_minutes"
+        WEEKLY = "weekly", "Weekly: until the next digest_weekday at digest_time, recipient-local"
 
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
@@ -130,6 +143,18 @@ class RuleVersion(models.Model):
         blank=True,
         help_text='Event names that cancel a delayed send to the same recipient, e.g. ["profile.completed"].',
     )
+    digest = models.CharField(max_length=8, choices=Digest.choices, blank=True, default="")
+    digest_minutes = models.PositiveIntegerField(default=30, help_text="A sliding window's length.")
+    digest_weekday = models.PositiveSmallIntegerField(
+        default=0, choices=[(i, d) for i, d in enumerate(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))]
+    )
+    digest_time = models.TimeField(default=time(9, 0), help_text="A weekly digest's hour, in the recipient's zone.")
+    digest_key = models.CharField(
+        max_length=MAX_EXPRESSION,
+        blank=True,
+        help_text="CEL: items with the same key share a digest (e.g. data.therapist_id); blank: per recipient.",
+    )
+    digest_max_items = models.PositiveIntegerField(default=20, help_text='Items listed; the rest are "and N more".')
     published_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.CharField(max_length=150, blank=True)
@@ -155,6 +180,7 @@ class RuleRun(models.Model):
         DELAYED = "delayed", "Notification made, delayed"
         CANCELLED = "cancelled", "Delayed notification cancelled by a later event"
         SKIPPED = "skipped", "Condition false"
+        DIGESTED = "digested", "Added to a digest"
         FAILED = "failed", "Rule failed (condition, recipients or data)"
         REFUSED = "refused", "Notification refused (invalid for the type or template)"
 
@@ -179,6 +205,60 @@ class RuleRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule_version} on {self.event_id} for {self.recipient or '-'}: {self.outcome}"
+
+
+class DigestWindow(models.Model):
+    """One digest being gathered: a rule's items for one recipient (and key) until `closes_at`, then one
+    notification. A row, so a restart loses nothing; flushed once (a claim), however many beats run."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "Gathering"
+        SENT = "sent", "Sent"
+
+    organisation = organisation_field()
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="digests")
+    rule_version = models.ForeignKey(RuleVersion, on_delete=models.PROTECT, related_name="+")
+    recipient = models.CharField(max_length=200)
+    key = models.CharField(max_length=200, blank=True)
+    opened_at = models.DateTimeField()
+    closes_at = models.DateTimeField()
+    zone = models.CharField(max_length=64, blank=True, help_text="The recipient's zone a weekly window closed in.")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.OPEN)
+    items_count = models.PositiveIntegerField(default=0)
+    notification = models.OneToOneField(
+        "notifications.Notification", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrganisationScoped()
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule", "recipient", "key"], condition=Q(state="open"), name="digest_one_open_window"
+            )
+        ]
+        indexes = [models.Index(fields=["closes_at"], name="digest_due_idx", condition=Q(state="open"))]
+
+    def __str__(self) -> str:
+        return f"{self.rule} digest for {self.recipient}{f' ({self.key})' if self.key else ''} until {self.closes_at}"
+
+
+class DigestItem(models.Model):
+    window = models.ForeignKey(DigestWindow, on_delete=models.CASCADE, related_name="items")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ThroughEvent()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [models.UniqueConstraint(fields=["window", "event"], name="digest_item_once")]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} in {self.window_id}"
 
 
 class DeadEvent(models.Model):

@@ -102,7 +102,9 @@ def events_ingest(items: Sequence[EventIn], *, source: str = Event.Source.API) -
 def rule_version_draft(*, rule: Rule, actor: Any = None, **behaviour: Any) -> RuleVersion:
     """A new draft of `rule` (the next number), its expressions checked."""
     problems = {}
-    for name in ("condition", "recipients_expression"):
+    if behaviour.get("digest") and behaviour.get("delay_seconds"):
+        problems["delay_seconds"] = ["A digesting rule sends when its window closes: no delay as well."]
+    for name in ("condition", "recipients_expression", "digest_key"):
         try:
             check(behaviour.get(name) or "")
         except ExpressionError as exc:
@@ -126,7 +128,8 @@ def rule_version_publish(*, version: RuleVersion, actor: Any = None) -> RuleVers
     """Make `version` the live one (the live one before it retires). A published version never changes."""
     if version.state != RuleVersion.State.DRAFT:
         raise Conflict(f"{version} is {version.state}; only a draft can be published")
-    for source in (version.condition, version.recipients_expression, *map(str, version.data_map.values())):
+    expressions = (version.condition, version.recipients_expression, version.digest_key)
+    for source in (*expressions, *map(str, version.data_map.values())):
         try:
             check(source)
         except ExpressionError as exc:

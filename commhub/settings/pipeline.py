@@ -131,6 +131,8 @@ COMMHUB = {
     "EVENTS_DELIVER_INTERVAL_SECONDS": env.int("COMMHUB_EVENTS_DELIVER_INTERVAL", default=10),
     # beat's passes over the calls: reminders due, calls missed
     "CALLS_INTERVAL_SECONDS": env.int("COMMHUB_CALLS_INTERVAL", default=60),
+    # How often beat sends the digests whose window has closed (a digest goes at most this late).
+    "DIGEST_INTERVAL_SECONDS": env.int("COMMHUB_DIGEST_INTERVAL", default=60),
     # Retention of queue-depth samples and of captured (embedded-mode) messages.
     "SAMPLE_RETENTION_DAYS": env.int("COMMHUB_SAMPLE_RETENTION_DAYS", default=14),
     "CAPTURE_RETENTION_DAYS": env.int("COMMHUB_CAPTURE_RETENTION_DAYS", default=30),

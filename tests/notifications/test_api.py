@@ -131,7 +131,7 @@ def test_cancel_and_retry_through_the_api(api, catalogue, recipient):
 
 def test_types_lists_the_catalogue(api, catalogue):
     types = api.get("/api/v1/types/").json()
-    assert len(types) == len(catalogue_types.TYPES) == 12
+    assert len(types) == len(catalogue_types.TYPES) == 13
     assert {"call_reminder", "call_reminder_callee", "security_alert"} <= {t["key"] for t in types}
     alert = api.get("/api/v1/types/financial_alert/").json()
     assert alert["allowed_channels"] == ["email", "sms"] and alert["fallback_channel"] == "email"

@@ -24,7 +24,7 @@ def run(*args):
 
 def test_seed_demo_is_idempotent_and_keeps_edits(db):
     out, _ = run("seed_demo")
-    assert "12 types, 24 templates, 5 prices, 3 recipients created" in out
+    assert "13 types, 25 templates, 5 prices, 3 recipients created" in out
     NotificationType.objects.filter(key="weekly_checkin").update(max_retries=9)
     out, _ = run("seed_demo")
     assert "0 types, 0 templates, 0 prices, 0 recipients created" in out

@@ -51,7 +51,7 @@ from templates_app.models import Template, TemplateVersion
 from templates_app.services import template_create, version_create, version_publish
 from tests.backoffice import populate
 from tests.factories import RecipientFactory, grant_marketing
-from triggers.models import DeadEvent, Event, Rule, RuleRun, RuleVersion
+from triggers.models import DeadEvent, DigestItem, DigestWindow, Event, Rule, RuleRun, RuleVersion
 from triggers.services import EventIn, events_ingest, rule_version_draft, rule_version_publish
 
 pytestmark = pytest.mark.django_db
@@ -148,6 +148,8 @@ def _state() -> dict[str, list[dict]]:
         RuleVersion,
         RuleRun,
         DeadEvent,
+        DigestWindow,
+        DigestItem,
     )
     state = {model.__name__: _everything(model) for model in models}
     state["TemplateVersion"] = _everything(TemplateVersion)
@@ -249,6 +251,15 @@ def _beta_objects(beta) -> dict[str, Any]:
             ]
         )
         DeadEvent.objects.create(source="kafka", where="beta.events[0]@7", payload="{", reason="Beta dead event")
+        weekly = Rule.objects.create(key="beta-weekly", event_name="session.requested")
+        rule_version_publish(
+            version=rule_version_draft(
+                rule=weekly, notification_type=NotificationType.objects.get(key="activity_digest"), digest="sliding"
+            )
+        )
+        events_ingest(
+            [EventIn(uid="beta-req-1", name="session.requested", occurred_at=timezone.now(), recipients=["beta-1"])]
+        )
     return {
         "recipient": "beta-1",
         "notification": str(sent.pk),
@@ -565,6 +576,7 @@ def _victim_rows(objects: dict, victim: str) -> dict:
             RuleVersion: RuleVersion.objects.first(),
             Event: Event.objects.first(),
             DeadEvent: DeadEvent.objects.first(),
+            DigestWindow: DigestWindow.objects.first(),
         }
         own = Template.objects.filter(organisation_id=organisation).first()
         if own is not None:

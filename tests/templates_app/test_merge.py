@@ -30,6 +30,8 @@ CATALOGUE_EMAIL = [
     for i, ((_, channel), t) in enumerate(sorted(TEMPLATES.items()))
     if channel == "email"
 ]
+# a digest loops over its items: no shared text with per-recipient values, so it is sent one message per call
+LOOPING = {v.pk for v in CATALOGUE_EMAIL if "{% for" in v.text}
 TRICKY = [
     # filters, tests on values, elif chains, attribute paths, a partial, and the layout's subject
     _version(
@@ -105,6 +107,10 @@ def _assert_same(plan: MergePlan, version, layout, context: dict) -> None:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=data_strategy, attributes=attributes_strategy, unsubscribe=st.booleans())
 def test_merged_message_equals_the_per_message_render(version, layout, data, attributes, unsubscribe):
+    if version.pk in LOOPING:
+        with pytest.raises(NotMergeable):
+            MergePlan(version, layout)
+        return
     plan = MergePlan(version, layout)
     _assert_same(plan, version, layout, _context(data, attributes, unsubscribe))
 
