@@ -69,6 +69,7 @@ class Knobs:
     events_deliver_interval_seconds: int
     calls_interval_seconds: int
     digest_interval_seconds: int
+    broadcast_interval_seconds: int
     sample_retention_days: int
     capture_retention_days: int
     budget_alert_recipients: list[str]

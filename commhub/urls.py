@@ -10,6 +10,8 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from analytics.api import views as analytics_views
 from analytics.views import dashboard_view
 from audit.api.views import AuditEntryViewSet
+from broadcasts.api.me import MeTopicViewSet
+from broadcasts.api.views import BroadcastViewSet, TopicViewSet
 from calls.api.views import CallViewSet
 from calls.views import twilio_call_status
 from commhub.health import health_view, live_view, ready_view
@@ -77,6 +79,8 @@ router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhooken
 router.register("event-subscriptions", EventSubscriptionViewSet, basename="eventsubscription")
 router.register("calls", CallViewSet, basename="call")
 router.register("events", EventViewSet, basename="event")
+router.register("topics", TopicViewSet, basename="topic")
+router.register("broadcasts", BroadcastViewSet, basename="broadcast")
 
 # /api/v1/me/...: end users with their own token (see commhub.enduser)
 me_router = DefaultRouter()
@@ -85,6 +89,7 @@ me_router.register("preferences", me.MePreferenceViewSet, basename="me-preferenc
 me_router.register("consents", me.MeConsentViewSet, basename="me-consent")
 me_router.register("notifications", MeNotificationViewSet, basename="me-notification")
 me_router.register("inbox", MeInboxViewSet, basename="me-inbox")
+me_router.register("topics", MeTopicViewSet, basename="me-topic")
 me_router.register("push/subscriptions", MePushSubscriptionViewSet, basename="me-push-subscription")
 me_router.register("push/devices", MeDeviceViewSet, basename="me-push-device")
 me_urlpatterns = [

@@ -20,6 +20,7 @@ PERIODIC_TASKS = {
     "commhub: remind callers and callees": ("calls.remind", "calls_interval_seconds"),
     "commhub: notice missed calls": ("calls.mark_missed", "calls_interval_seconds"),
     "commhub: send digests whose window closed": ("triggers.digests_flush", "digest_interval_seconds"),
+    "commhub: fan out running broadcasts": ("broadcasts.advance", "broadcast_interval_seconds"),
 }
 
 

@@ -22,6 +22,8 @@ from analytics.maintenance import queue_depths_sample
 from analytics.models import DailyRollup, QueueDepthSample
 from analytics.rollups import rollups_build
 from audit.models import AuditEntry
+from broadcasts.models import Broadcast, Topic
+from broadcasts.services import topic_subscribe
 from calls.models import Call
 from calls.services import call_schedule
 from costs.models import Budget, CostEntry, PricingRule
@@ -229,6 +231,16 @@ def populate() -> dict[type[Model], Model]:
         ]
     )
     objects[DigestWindow] = DigestWindow.objects.first()
+    careers = Topic.objects.create(key="career-news", name="Career news", description="Jobs and skills, monthly")
+    topic_subscribe(topic=careers, recipients=[dana])
+    objects[Topic] = careers
+    objects[Broadcast] = Broadcast.objects.create(
+        name="Career news for May",
+        notification_type=NotificationType.objects.get(key="career_insights"),
+        audience=Broadcast.Audience.TOPIC,
+        topic=careers,
+        data={"insight": "Data skills are in demand."},
+    )
     objects[DeadEvent] = DeadEvent.objects.create(
         source="kafka", where="commhub.events[0]@41", payload="{not json", reason="not JSON: Expecting property name"
     )

@@ -9,7 +9,8 @@
     notifications    types, notifications, the send path
     inbox, push,     the in-app channel and its inbox; the push channel; outbound webhooks, the webhook
     hooks, calls,    channel and lifecycle events; staff call tasks; events and the rules they trigger
-    triggers         (none imports another)
+    triggers,        (none imports another); topics and broadcasts
+    broadcasts
     analytics        rollups, dashboard, gauges
     commhub (top)    urls, health, metrics, throttling, the embedded launcher: may import anything
 
@@ -39,6 +40,7 @@ APPS = (
     "hooks",
     "calls",
     "triggers",
+    "broadcasts",
     "analytics",
 )
 COMMHUB_TOP = {
@@ -62,6 +64,7 @@ MAY_IMPORT = {
     "hooks": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app", "notifications"},
     "calls": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app", "notifications"},
     "triggers": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app", "notifications"},
+    "broadcasts": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app", "notifications"},
     "analytics": {
         "commhub",
         "orgs",
@@ -75,6 +78,7 @@ MAY_IMPORT = {
         "hooks",
         "calls",
         "triggers",
+        "broadcasts",
     },
     "commhub-top": set(APPS),
 }

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "hooks",
     "calls",
     "triggers",
+    "broadcasts",
     "analytics",
 ]
 

@@ -133,6 +133,8 @@ COMMHUB = {
     "CALLS_INTERVAL_SECONDS": env.int("COMMHUB_CALLS_INTERVAL", default=60),
     # How often beat sends the digests whose window has closed (a digest goes at most this late).
     "DIGEST_INTERVAL_SECONDS": env.int("COMMHUB_DIGEST_INTERVAL", default=60),
+    # How often beat resumes running broadcasts (a fan-out left half-way by a worker that died goes on then).
+    "BROADCAST_INTERVAL_SECONDS": env.int("COMMHUB_BROADCAST_INTERVAL", default=15),
     # Retention of queue-depth samples and of captured (embedded-mode) messages.
     "SAMPLE_RETENTION_DAYS": env.int("COMMHUB_SAMPLE_RETENTION_DAYS", default=14),
     "CAPTURE_RETENTION_DAYS": env.int("COMMHUB_CAPTURE_RETENTION_DAYS", default=30),

@@ -30,6 +30,7 @@ def test_the_maintenance_jobs_are_beat_rows_and_staff_edits_stay():
         "calls.remind",
         "calls.mark_missed",
         "triggers.digests_flush",
+        "broadcasts.advance",
     }
     # lifecycle events go out on their own queue (HTTP to product backends); the rest are tiny
     assert {t.task: t.queue for t in tasks.values()}["hooks.events_deliver"] == "events"
@@ -41,7 +42,7 @@ def test_the_maintenance_jobs_are_beat_rows_and_staff_edits_stay():
     assert periodic_tasks_install() == 0
     assert PeriodicTask.objects.get(name="commhub: fold changes into rollups").enabled is False
     assert PeriodicTask.objects.filter(name="staff's own job").exists()
-    assert len(PERIODIC_TASKS) == 10
+    assert len(PERIODIC_TASKS) == 11
 
 
 def test_queue_depth_samples_count_ready_waiting_and_sending(catalogue, recipient):

@@ -31,6 +31,8 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from audit.models import AuditEntry
+from broadcasts.models import Broadcast, Topic, TopicSubscription
+from broadcasts.services import topic_subscribe
 from calls.models import Call
 from calls.services import call_schedule
 from commhub import tenancy
@@ -81,6 +83,9 @@ PARAMETERS = {
     "/api/v1/event-subscriptions/{id}/": "event_subscription",
     "/api/v1/calls/{id}/": "call",
     "/api/v1/events/{uid}/": "event",
+    "/api/v1/topics/{key}/": "topic",
+    "/api/v1/me/topics/{key}/": "topic",
+    "/api/v1/broadcasts/{id}/": "broadcast",
     "/api/v1/types/{key}/": "shared",  # the catalogue every organisation reads
 }
 MISSING = {"notification": str(uuid.UUID(int=7)), "recipient": "nobody-by-this-id"}
@@ -150,6 +155,9 @@ def _state() -> dict[str, list[dict]]:
         DeadEvent,
         DigestWindow,
         DigestItem,
+        Topic,
+        TopicSubscription,
+        Broadcast,
     )
     state = {model.__name__: _everything(model) for model in models}
     state["TemplateVersion"] = _everything(TemplateVersion)
@@ -260,6 +268,15 @@ def _beta_objects(beta) -> dict[str, Any]:
         events_ingest(
             [EventIn(uid="beta-req-1", name="session.requested", occurred_at=timezone.now(), recipients=["beta-1"])]
         )
+        beta_topic = Topic.objects.create(key="beta-news", name="Beta topic news")
+        topic_subscribe(topic=beta_topic, recipients=[bea])
+        beta_broadcast = Broadcast.objects.create(
+            name="Beta broadcast",
+            notification_type=NotificationType.objects.get(key="monthly_report"),
+            audience=Broadcast.Audience.TOPIC,
+            topic=beta_topic,
+            data={"month": "May", "summary": "ok"},
+        )
     return {
         "recipient": "beta-1",
         "notification": str(sent.pk),
@@ -276,6 +293,8 @@ def _beta_objects(beta) -> dict[str, Any]:
         "event_subscription": subscription.pk,
         "call": call.pk,
         "event": event.event.uid,
+        "topic": beta_topic.key,
+        "broadcast": beta_broadcast.pk,
         "organisation": beta.pk,
         "budget": budget,
         "recurring": recurring,
@@ -296,6 +315,8 @@ def _beta_objects(beta) -> dict[str, Any]:
             "Beta dunning rule",
             "beta-evt-1",
             "Beta dead event",
+            "Beta topic news",
+            "Beta broadcast",
         ],
     }
 
@@ -321,6 +342,8 @@ def _default_objects(objects: dict) -> dict[str, Any]:
         "event_subscription": objects[EventSubscription].pk,
         "call": objects[Call].pk,
         "event": objects[Event].uid,
+        "topic": objects[Topic].key,
+        "broadcast": objects[Broadcast].pk,
         "organisation": 1,
         "markers": [
             "dana@example.com",
@@ -336,6 +359,8 @@ def _default_objects(objects: dict) -> dict[str, Any]:
             "Tell them at once",
             "evt_2041",
             "commhub.events[0]@41",
+            "Jobs and skills, monthly",
+            "Career news for May",
             *others,
         ],
     }
@@ -577,6 +602,8 @@ def _victim_rows(objects: dict, victim: str) -> dict:
             Event: Event.objects.first(),
             DeadEvent: DeadEvent.objects.first(),
             DigestWindow: DigestWindow.objects.first(),
+            Topic: Topic.objects.first(),
+            Broadcast: Broadcast.objects.first(),
         }
         own = Template.objects.filter(organisation_id=organisation).first()
         if own is not None:

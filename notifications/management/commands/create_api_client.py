@@ -42,6 +42,12 @@ API_CLIENT_PERMISSIONS = [
     ("calls", "change_call"),
     ("triggers", "add_event"),
     ("triggers", "view_event"),
+    ("broadcasts", "view_topic"),
+    ("broadcasts", "add_topic"),
+    ("broadcasts", "change_topic"),
+    ("broadcasts", "view_broadcast"),
+    ("broadcasts", "add_broadcast"),
+    ("broadcasts", "change_broadcast"),
 ]
 
 

@@ -1,0 +1,127 @@
+"""The back office's topics and broadcasts: write a broadcast, dry-run it (counts appear on its page), start it,
+watch its progress bar, pause, resume or cancel it."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from commhub.admin import OrganisationOwnedAdmin
+from commhub.errors import DomainError
+
+from . import services
+from .models import Broadcast, Topic, TopicSubscription
+
+
+@admin.register(Topic)
+class TopicAdmin(OrganisationOwnedAdmin):
+    list_display = ["key", "name", "self_service", "subscriber_count"]
+    search_fields = ["key", "name"]
+    fields = ["key", "name", "description", "self_service"]
+
+    @admin.display(description="subscribers")
+    def subscriber_count(self, obj: Topic) -> int:
+        return TopicSubscription.objects.filter(topic=obj).count()
+
+
+@admin.register(Broadcast)
+class BroadcastAdmin(OrganisationOwnedAdmin):
+    list_display = ["name", "notification_type", "audience", "topic", "state", "progress_bar", "created_at"]
+    list_filter = ["state", "audience"]
+    list_select_related = ["notification_type", "topic"]
+    search_fields = ["name"]
+    autocomplete_fields = []
+    actions = ["dry_run", "start", "pause", "resume", "cancel"]
+    readonly_fields = [
+        "state",
+        "progress_bar",
+        "audience_size",
+        "processed",
+        "accepted",
+        "refused",
+        "invalid",
+        "dry_run_said",
+        "started_at",
+        "finished_at",
+        "created_by",
+    ]
+
+    def get_fields(self, request, obj=None):
+        editable = ["name", "notification_type", "channel", "data", "audience", "topic", "attribute_filter"]
+        return editable + (self.readonly_fields if obj is not None else [])
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.state != Broadcast.State.DRAFT:  # what is being sent does not change
+            return [*self.get_fields(request, obj)]
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        try:
+            services.broadcast_check(obj)
+        except DomainError as exc:
+            self.message_user(request, f"Not saved: {exc}", level=messages.ERROR)
+            return
+        if not change:
+            obj.created_by = request.user.get_username()
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="progress")
+    def progress_bar(self, obj: Broadcast) -> str:
+        if not obj.audience_size:
+            return "-"
+        return format_html(
+            '<progress value="{}" max="{}"></progress> {} / {}',
+            obj.processed,
+            obj.audience_size,
+            obj.processed,
+            obj.audience_size,
+        )
+
+    @admin.display(description="dry run")
+    def dry_run_said(self, obj: Broadcast) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.dry_run, indent=2)) if obj.dry_run else "-"
+
+    def _each(self, request, queryset, do, said: str) -> None:
+        for broadcast in queryset.select_related("notification_type"):
+            try:
+                do(broadcast)
+                self.message_user(request, f"{broadcast}: {said}")
+            except DomainError as exc:
+                self.message_user(request, f"{broadcast}: {exc}", level=messages.ERROR)
+
+    @admin.action(description="Dry run: count what sending it now would do")
+    def dry_run(self, request, queryset):
+        self._each(request, queryset, lambda b: services.broadcast_dry_run_later(broadcast=b), "dry run started")
+
+    @admin.action(description="Start sending")
+    def start(self, request, queryset):
+        self._each(request, queryset, lambda b: services.broadcast_start(broadcast=b, actor=request.user), "started")
+
+    @admin.action(description="Pause")
+    def pause(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda b: services.broadcast_move(broadcast=b, move="pause", actor=request.user),
+            "paused",
+        )
+
+    @admin.action(description="Resume")
+    def resume(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda b: services.broadcast_move(broadcast=b, move="resume", actor=request.user),
+            "resumed",
+        )
+
+    @admin.action(description="Cancel")
+    def cancel(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda b: services.broadcast_move(broadcast=b, move="cancel", actor=request.user),
+            "cancelled",
+        )
