@@ -57,6 +57,11 @@ class BroadcastAdmin(OrganisationOwnedAdmin):
             return [*self.get_fields(request, obj)]
         return self.readonly_fields
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.state != Broadcast.State.DRAFT:
+            return False  # what is being (or was) sent stays as it was; the actions still pause, resume, cancel
+        return super().has_change_permission(request, obj)
+
     def save_model(self, request, obj, form, change):
         try:
             services.broadcast_check(obj)
@@ -93,7 +98,22 @@ class BroadcastAdmin(OrganisationOwnedAdmin):
 
     @admin.action(description="Dry run: count what sending it now would do")
     def dry_run(self, request, queryset):
-        self._each(request, queryset, lambda b: services.broadcast_dry_run_later(broadcast=b), "dry run started")
+        for broadcast in queryset.select_related("notification_type"):
+            try:
+                now = services.broadcast_dry_run_later(broadcast=broadcast)
+            except DomainError as exc:
+                self.message_user(request, f"{broadcast}: {exc}", level=messages.ERROR)
+                continue
+            if now:
+                said = broadcast.dry_run
+                why = ", ".join(f"{k} {v}" for k, v in said["refused"].items()) or "none"
+                self.message_user(
+                    request,
+                    f"{broadcast}: {said['recipients']} recipients, {said['accepted']} would be sent, "
+                    f"{sum(said['refused'].values())} refused ({why}), {said['invalid']} invalid",
+                )
+            else:
+                self.message_user(request, f"{broadcast}: the dry run is running on a worker; its counts appear here")
 
     @admin.action(description="Start sending")
     def start(self, request, queryset):

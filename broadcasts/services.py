@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from commhub import tenancy
+from commhub.conf import knobs
 from commhub.errors import Conflict, InvalidInput
 from commhub.queues import MAINTENANCE_QUEUE
 from notifications.constants import Status
@@ -249,10 +250,15 @@ def broadcasts_advance(*, time_budget: float = 50.0) -> int:
     return sent
 
 
-def broadcast_dry_run_later(*, broadcast: Broadcast) -> None:
-    """Run the dry run on a worker (a hundred thousand recipients take a while); its result lands on the row."""
+def broadcast_dry_run_later(*, broadcast: Broadcast) -> bool:
+    """The dry run now when the audience is small (COMMHUB_BROADCAST_INLINE_DRY_RUN recipients at most: the
+    counts are on the page at once), else on a worker (its result lands on the row). True when it ran now."""
     broadcast_check(broadcast)
+    if broadcast_audience(broadcast).count() <= knobs().broadcast_inline_dry_run:
+        broadcast_dry_run(broadcast=broadcast)
+        return True
     Broadcast.objects.filter(pk=broadcast.pk).update(dry_run={"running_since": timezone.now().isoformat()})
     transaction.on_commit(
         lambda: current_app.send_task("broadcasts.dry_run", args=[broadcast.pk], queue=MAINTENANCE_QUEUE)
     )
+    return False

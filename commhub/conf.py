@@ -70,6 +70,7 @@ class Knobs:
     calls_interval_seconds: int
     digest_interval_seconds: int
     broadcast_interval_seconds: int
+    broadcast_inline_dry_run: int
     sample_retention_days: int
     capture_retention_days: int
     budget_alert_recipients: list[str]

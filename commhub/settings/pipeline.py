@@ -135,6 +135,9 @@ COMMHUB = {
     "DIGEST_INTERVAL_SECONDS": env.int("COMMHUB_DIGEST_INTERVAL", default=60),
     # How often beat resumes running broadcasts (a fan-out left half-way by a worker that died goes on then).
     "BROADCAST_INTERVAL_SECONDS": env.int("COMMHUB_BROADCAST_INTERVAL", default=15),
+    # A dry run of an audience this size or smaller runs in the request (its counts show at once); larger ones
+    # run on a worker.
+    "BROADCAST_INLINE_DRY_RUN": env.int("COMMHUB_BROADCAST_INLINE_DRY_RUN", default=5000),
     # Retention of queue-depth samples and of captured (embedded-mode) messages.
     "SAMPLE_RETENTION_DAYS": env.int("COMMHUB_SAMPLE_RETENTION_DAYS", default=14),
     "CAPTURE_RETENTION_DAYS": env.int("COMMHUB_CAPTURE_RETENTION_DAYS", default=30),
