@@ -227,6 +227,25 @@ def save(name: str, payload: dict) -> Path:
     return path
 
 
+def recipients_cloned(prefix: str, count: int, *, emails: bool = False) -> None:
+    """`count` recipients `<prefix>1`... by SQL, copies of the demo recipient 123 (every column as the app wrote
+    it), each with its own address `<prefix>N@example.com` when `emails`."""
+    from django.db import connection
+
+    from preferences.models import Recipient
+
+    table = Recipient._meta.db_table
+    skip = ("id", "external_id", "email") if emails else ("id", "external_id")
+    columns = ", ".join(f.column for f in Recipient._meta.concrete_fields if f.column not in skip)
+    email = ", %s || g || '@example.com'" if emails else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" (external_id{", email" if emails else ""}, {columns}) '  # noqa: S608 (metadata)
+            f"SELECT %s || g{email}, {columns} FROM \"{table}\", generate_series(1, %s) g WHERE external_id = '123'",
+            [prefix, *([prefix] if emails else []), count],
+        )
+
+
 def django_setup(env: dict[str, str]) -> None:
     """Run Django inside this process with the benchmark's environment."""
     os.environ.update(env)

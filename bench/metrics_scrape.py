@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import bench_env, django_setup, fresh_database, log, percentile, save
+from bench.common import bench_env, django_setup, fresh_database, log, percentile, recipients_cloned, save
 
 BILL = {"bill_name": "Rent", "amount": "$900", "due_date": "1 May"}
 REPORT = {"month": "May", "summary": "Fine."}
@@ -74,19 +74,13 @@ def populate(count: int, days: int) -> None:
     r, n, c, e = (m._meta.db_table for m in (Recipient, Notification, CostEntry, ProviderEvent))
     own = ("id", "recipient_id", "created_at", "updated_at", "status", "sent_at", "delivered_at")
     notification_columns = [f.column for f in Notification._meta.concrete_fields if f.column not in own]
-    recipient_columns = [f.column for f in Recipient._meta.concrete_fields if f.column not in ("id", "external_id")]
     cost_columns = [f.column for f in CostEntry._meta.concrete_fields if f.column not in ("id", "notification_id")]
     event_columns = [f.column for f in ProviderEvent._meta.concrete_fields if f.column not in ("id", "notification_id")]
     event_columns = [col for col in event_columns if col not in ("event_id", "created_at")]
     j = ", ".join
     t0 = time.perf_counter()
+    recipients_cloned("m-", RECIPIENTS)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f'INSERT INTO "{r}" (external_id, {j(recipient_columns)}) '  # noqa: S608 (model metadata)
-            f"SELECT 'm-' || g, {j(recipient_columns)} FROM \"{r}\", generate_series(1, %s) g "
-            "WHERE external_id = '123'",
-            [RECIPIENTS],
-        )
         cursor.execute(
             f"CREATE TEMP TABLE people AS SELECT id AS recipient_id, row_number() OVER (ORDER BY id) - 1 AS k "  # noqa: S608
             f"FROM \"{r}\" WHERE external_id LIKE 'm-%%'"

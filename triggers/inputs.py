@@ -40,6 +40,12 @@ class EventInput(StrictInput):
     )
     data = serializers.DictField(required=False)  # type: ignore[assignment]  # the API names it data
 
+    def to_internal_value(self, data: Any) -> Any:
+        given = data.get("recipients") if isinstance(data, dict) else None
+        if isinstance(given, list) and not all(isinstance(r, str) for r in given):
+            raise serializers.ValidationError({"recipients": ["A list of external ids, each a string."]})
+        return super().to_internal_value(data)
+
     def validate_name(self, value: str) -> str:
         if not NAME.match(value):
             raise serializers.ValidationError("Letters, digits and . _ : - only, starting with a letter or digit.")

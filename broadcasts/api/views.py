@@ -19,7 +19,7 @@ from preferences.models import Recipient
 MAX_RECIPIENTS = 10_000
 
 
-class TopicSerializer(serializers.ModelSerializer):
+class TopicSerializer(StrictInput, serializers.ModelSerializer):
     subscribers = serializers.SerializerMethodField()
 
     class Meta:
@@ -43,6 +43,12 @@ class RecipientsInput(StrictInput):
     recipients = serializers.ListField(
         child=serializers.CharField(max_length=128), min_length=1, max_length=MAX_RECIPIENTS
     )
+
+    def to_internal_value(self, data):
+        given = data.get("recipients") if isinstance(data, dict) else None
+        if isinstance(given, list) and not all(isinstance(r, str) for r in given):
+            raise serializers.ValidationError({"recipients": ["A list of external ids, each a string."]})
+        return super().to_internal_value(data)
 
 
 def _recipients(ids: list[str]) -> list[Recipient]:
@@ -69,6 +75,7 @@ class TopicViewSet(viewsets.ModelViewSet):
             "create": "broadcasts.add_topic",
             "partial_update": "broadcasts.change_topic",
             "subscribers": "broadcasts.change_topic",
+            "unsubscribe": "broadcasts.change_topic",
             "destroy": "broadcasts.delete_topic",
         }.get(self.action, "broadcasts.view_topic")
         if self.action == "subscribers" and self.request.method == "GET":
@@ -83,21 +90,46 @@ class TopicViewSet(viewsets.ModelViewSet):
             )
         },
     )
-    @action(detail=True, methods=["get", "post", "delete"])
+    @action(detail=True, methods=["get", "post"])
     def subscribers(self, request, key=None):
+        """GET: the subscribers' ids; POST `{recipients: [...]}`: subscribe them (already subscribed: unchanged)."""
         topic = self.get_object()
         if request.method == "GET":
             ids = TopicSubscription.objects.filter(topic=topic).order_by("recipient__external_id")
             listed = list(ids.values_list("recipient__external_id", flat=True)[:MAX_RECIPIENTS])
             return Response({"recipients": listed, "changed": 0})
+        people = self._people(request)
+        return Response(
+            {
+                "recipients": [p.external_id for p in people],
+                "changed": services.topic_subscribe(topic=topic, recipients=people),
+            }
+        )
+
+    @extend_schema(
+        request=RecipientsInput,
+        responses={
+            200: inline_serializer(
+                "TopicUnsubscribed", {"recipients": serializers.ListField(), "changed": serializers.IntegerField()}
+            )
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="subscribers/remove")
+    def unsubscribe(self, request, key=None):
+        """POST `{recipients: [...]}`: unsubscribe them (not subscribed: unchanged)."""
+        topic = self.get_object()
+        people = self._people(request)
+        return Response(
+            {
+                "recipients": [p.external_id for p in people],
+                "changed": services.topic_unsubscribe(topic=topic, recipients=people),
+            }
+        )
+
+    def _people(self, request) -> list[Recipient]:
         given = RecipientsInput(data=request.data)
         given.is_valid(raise_exception=True)
-        people = _recipients(given.validated_data["recipients"])
-        if request.method == "POST":
-            changed = services.topic_subscribe(topic=topic, recipients=people)
-        else:
-            changed = services.topic_unsubscribe(topic=topic, recipients=people)
-        return Response({"recipients": [p.external_id for p in people], "changed": changed})
+        return _recipients(given.validated_data["recipients"])
 
 
 class BroadcastInput(StrictInput):

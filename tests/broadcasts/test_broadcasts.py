@@ -116,7 +116,10 @@ def test_the_topics_api_and_the_broadcasts_api(api, topic):
     assert added.status_code == 200 and added.json()["changed"] == 1
     unknown = api.post("/api/v1/topics/careers/subscribers/", {"recipients": ["nobody"]}, format="json")
     assert unknown.status_code == 400 and "nobody" in str(unknown.json())
-    gone = api.delete("/api/v1/topics/careers/subscribers/", {"recipients": ["outsider"]}, format="json")
+    numbers = api.post("/api/v1/topics/careers/subscribers/", {"recipients": [7]}, format="json")
+    assert numbers.status_code == 400 and "string" in str(numbers.json())
+    assert api.post("/api/v1/topics/", {"key": "x", "name": "X", "self_service": 0}, format="json").status_code == 400
+    gone = api.post("/api/v1/topics/careers/subscribers/remove/", {"recipients": ["outsider"]}, format="json")
     assert gone.json()["changed"] == 1
     bad = api.post("/api/v1/broadcasts/", {"name": "x", "type": "career_insights", "audience": "topic"}, format="json")
     assert bad.status_code == 400 and "topic" in str(bad.json())

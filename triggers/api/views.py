@@ -85,7 +85,7 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @extend_schema(
         request=EventInput,
-        responses={202: EventOutput},
+        responses={202: EventOutput, 200: EventOutput},
         examples=[
             OpenApiExample(
                 "A failed payment",
@@ -100,13 +100,24 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         ],
     )
     def create(self, request):
+        """Report one event: 202 when it is new, 200 (`duplicate: true`) when its id was seen before."""
         item = EventInput(data=request.data)
         item.is_valid(raise_exception=True)
         [done] = events_ingest([item.to_event()])
         return Response(_answer(done), status=status.HTTP_200_OK if done.duplicate else status.HTTP_202_ACCEPTED)
 
     @extend_schema(
-        request=inline_serializer("EventBatchInput", {"events": serializers.ListField(child=serializers.DictField())}),
+        request=inline_serializer(
+            "EventBatchInput",
+            {
+                "events": serializers.ListField(
+                    child=serializers.JSONField(),
+                    min_length=1,
+                    help_text="Events as for POST /api/v1/events/; each is validated on its own (one that is "
+                    "invalid, or not an object, is reported in results and does not stop the others).",
+                )
+            },
+        ),
         responses={200: inline_serializer("EventBatchOutput", {"results": serializers.ListField()})},
     )
     @action(detail=False, methods=["post"])
