@@ -1,4 +1,5 @@
-"""Events from a stream: a Kafka consumer group (confluent-kafka), at least once.
+"""Events from a stream: a Kafka consumer group (confluent-kafka) or, where no Kafka is configured, a Redis
+Streams consumer group; at least once.
 
 Each poll takes up to COMMHUB_EVENTS_BATCH messages. The good ones are ingested (events stored, rules run,
 notifications written) and the ones that are not events go to the dead-letter table with the reason, in one
@@ -12,9 +13,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import redis
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from django.db import DatabaseError, transaction
 
@@ -121,4 +123,65 @@ def kafka_consume(
             logger.info("kafka: %d events, %d duplicates, %d dead letters", done.events, done.duplicates, done.dead)
     finally:
         consumer.close()
+    return total
+
+
+class _Entry:
+    """A Redis Streams entry as batch_take reads messages: its `event` field is the event's JSON."""
+
+    def __init__(self, stream: str, entry_id: bytes, fields: dict) -> None:
+        self.where = f"{stream}@{entry_id.decode()}"
+        self.id = entry_id
+        self._value = fields.get(b"event")
+
+    def value(self) -> bytes | None:
+        return self._value
+
+
+def _take_entries(client, stream: str, group: str, entries: Iterable, pause: float) -> tuple[Consumed, bool]:
+    """Ingest entries, then acknowledge them; (what was taken, whether the database refused)."""
+    batch = [_Entry(stream, entry_id, fields or {}) for entry_id, fields in entries]
+    if not batch:
+        return Consumed(), False
+    try:
+        done = batch_take(batch, source=Event.Source.REDIS, where=lambda m: m.where)
+    except DatabaseError as exc:  # unacknowledged: they stay pending and are read again
+        logger.error("redis: the batch could not be stored (%s); again in %.0f s", exc, pause)
+        return Consumed(), True
+    client.xack(stream, group, *[entry.id for entry in batch])
+    return done, False
+
+
+def redis_consume(
+    *, url: str, stream: str, group: str, consumer: str, batch: int, stopping: Callable[[], bool]
+) -> Consumed:
+    """Consume `stream` as `consumer` in `group` until `stopping()` says so. Entries are acknowledged after
+    their transaction commits; this consumer's own unacknowledged entries (a crash) are read first, and entries
+    another consumer left pending for a minute are claimed."""
+    client = redis.Redis.from_url(url)
+    try:
+        client.xgroup_create(stream, group, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+    total, pause, own_pending = Consumed(), 1.0, True
+    while not stopping():
+        if own_pending:
+            reply = client.xreadgroup(group, consumer, {stream: "0"}, count=batch)
+            entries = reply[0][1] if reply else []
+            own_pending = bool(entries)
+        else:
+            claimed = client.xautoclaim(stream, group, consumer, min_idle_time=60_000, start_id="0-0", count=batch)
+            entries = claimed[1]
+            if not entries:
+                reply = client.xreadgroup(group, consumer, {stream: ">"}, count=batch, block=1000)
+                entries = reply[0][1] if reply else []
+        done, refused = _take_entries(client, stream, group, entries, pause)
+        if refused:
+            time.sleep(pause)
+            pause, own_pending = min(pause * 2, 30.0), True
+            continue
+        pause = 1.0
+        for name in ("events", "duplicates", "dead", "batches"):
+            setattr(total, name, getattr(total, name) + getattr(done, name))
     return total

@@ -216,3 +216,50 @@ def test_poison_messages_become_dead_events_with_their_reason_and_the_good_ones_
     assert reasons[3] == "not a JSON object" and "recipients" in reasons[4]
     assert "\x00" not in "".join(DeadEvent.objects.values_list("payload", flat=True))
     assert Notification.objects.count() == 1
+
+
+@pytest.fixture
+def stream(settings):
+    """A Redis stream on the test Redis (skipped where the tests run without one), removed afterwards."""
+    import os
+    import uuid
+
+    import redis
+
+    url = os.environ.get("COMMHUB_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("no Redis for the tests (COMMHUB_TEST_REDIS_URL)")
+    name = f"test-events-{uuid.uuid4().hex[:8]}"
+    client = redis.Redis.from_url(url)
+    yield url, name, client
+    client.delete(name)
+
+
+def test_a_redis_stream_is_a_source_too_and_a_crash_before_the_ack_replays_nothing_twice(people, stream, monkeypatch):
+    import json
+
+    from triggers import streams
+    from triggers.models import DeadEvent
+
+    url, name, client = stream
+    live_rule("pings", "ping", "security_alert")
+    for i in range(30):
+        client.xadd(name, {"event": json.dumps({"id": f"r{i}", "name": "ping", "recipients": [f"p{i % 3}"]})})
+    client.xadd(name, {"event": b"{broken"})
+    real = streams.batch_take
+
+    def dies_after_the_first_batch_commits(*args, **kwargs):  # the process dies before XACK
+        real(*args, **kwargs)
+        raise KeyboardInterrupt("killed before the acknowledgement")
+
+    monkeypatch.setattr(streams, "batch_take", dies_after_the_first_batch_commits)
+    with pytest.raises(KeyboardInterrupt):
+        streams.redis_consume(url=url, stream=name, group="g", consumer="c1", batch=10, stopping=lambda: False)
+    assert Event.objects.count() == 10 and client.xpending(name, "g")["pending"] == 10
+    monkeypatch.setattr(streams, "batch_take", real)
+    done = streams.redis_consume(
+        url=url, stream=name, group="g", consumer="c1", batch=10, stopping=lambda: DeadEvent.objects.exists()
+    )
+    assert (done.duplicates, Event.objects.count(), Notification.objects.count()) == (10, 30, 30)
+    assert client.xpending(name, "g")["pending"] == 0
+    assert DeadEvent.objects.get().where.startswith(f"{name}@") and "not JSON" in DeadEvent.objects.get().reason
