@@ -84,11 +84,13 @@ class LifecycleEvent(models.Model):
     name = models.CharField(max_length=32, help_text="notification.<name>")
     occurred_at = models.DateTimeField()
     payload = models.JSONField(help_text="The body every subscriber receives.")
+    kafka_pending = models.BooleanField(default=False, help_text="Still to publish to KAFKA_LIFECYCLE_TOPIC.")
 
     objects = OrganisationScoped()
 
     class Meta:
         ordering = ["-id"]
+        indexes = [models.Index(fields=["id"], name="lifecycle_kafka_pending_idx", condition=Q(kafka_pending=True))]
 
     def __str__(self) -> str:
         return f"evt_{self.uid.hex} notification.{self.name}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 
+from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -34,6 +35,13 @@ def _load_subscriptions() -> dict[int, list[EventSubscription]]:
 
 
 DELIVER_EVENTS_TASK = "hooks.events_deliver"
+PUBLISH_EVENTS_TASK = "hooks.kafka_publish"
+
+
+def kafka_publishing() -> bool:
+    """Whether every lifecycle event also goes to a Kafka topic (KAFKA_LIFECYCLE_TOPIC on KAFKA_BOOTSTRAP_SERVERS)."""
+    return bool(settings.KAFKA_BOOTSTRAP_SERVERS and settings.KAFKA_LIFECYCLE_TOPIC)
+
 
 subscriptions = Snapshot(_load_subscriptions)
 
@@ -61,10 +69,11 @@ def payload(h: Happened, *, uid: uuid.UUID, type_key: str, recipient: str) -> di
 
 class Outbox:
     def listening(self) -> bool:
-        return bool(subscriptions.get())
+        return kafka_publishing() or bool(subscriptions.get())
 
     def heard(self, happened: list[Happened]) -> None:
         by_organisation = subscriptions.get()
+        kafka = kafka_publishing()
         wanted: list[tuple[Happened, str, list[EventSubscription]]] = []
         for h in happened:
             ntype = notification_type_by_id(h.notification_type_id)
@@ -74,13 +83,13 @@ class Outbox:
                 for s in by_organisation.get(h.organisation_id, ())
                 if s.wants(event=h.event, type_key=type_key, channel=h.channel)
             ]
-            if subs:
+            if subs or kafka:
                 wanted.append((h, type_key, subs))
         if wanted:
-            _write(wanted)
+            _write(wanted, kafka=kafka)
 
 
-def _write(wanted: list[tuple[Happened, str, list[EventSubscription]]]) -> None:
+def _write(wanted: list[tuple[Happened, str, list[EventSubscription]]], *, kafka: bool) -> None:
     with tenancy.everything():
         people = dict(
             Recipient.objects.filter(pk__in={h.recipient_id for h, _, _ in wanted}).values_list("id", "external_id")
@@ -95,6 +104,7 @@ def _write(wanted: list[tuple[Happened, str, list[EventSubscription]]]) -> None:
             name=h.event,
             occurred_at=h.at,
             payload=payload(h, uid=uid, type_key=type_key, recipient=people.get(h.recipient_id, "")),
+            kafka_pending=kafka,
         )
         events.append(event)
         deliveries += [
@@ -111,7 +121,10 @@ def _write(wanted: list[tuple[Happened, str, list[EventSubscription]]]) -> None:
     for delivery in deliveries:
         delivery.event_id = delivery.event.pk  # set by the insert
     EventDelivery.objects.bulk_create(deliveries)
-    task_on_commit(DELIVER_EVENTS_TASK, EVENTS_QUEUE)
+    if deliveries:
+        task_on_commit(DELIVER_EVENTS_TASK, EVENTS_QUEUE)
+    if kafka:
+        task_on_commit(PUBLISH_EVENTS_TASK, EVENTS_QUEUE)
 
 
 listener_add(Outbox())

@@ -48,4 +48,4 @@ def events_expire(*, now: datetime) -> int:
     """Delete events whose every delivery ended (delivered or failed) before WEBHOOK_EVENT_RETENTION_DAYS."""
     waiting = EventDelivery.objects.filter(event=OuterRef("pk"), state=EventDelivery.State.PENDING)
     old = LifecycleEvent.objects.filter(occurred_at__lt=now - timedelta(days=settings.WEBHOOK_EVENT_RETENTION_DAYS))
-    return old.exclude(Exists(waiting)).delete()[1].get("hooks.LifecycleEvent", 0)
+    return old.exclude(Exists(waiting)).exclude(kafka_pending=True).delete()[1].get("hooks.LifecycleEvent", 0)

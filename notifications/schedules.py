@@ -17,6 +17,7 @@ PERIODIC_TASKS = {
     "commhub: sample queue depth": ("analytics.sample_queues", "queue_sample_interval_seconds"),
     "commhub: purge old samples and captures": ("analytics.retention_purge", "retention_purge_interval_seconds"),
     "commhub: deliver lifecycle events": ("hooks.events_deliver", "events_deliver_interval_seconds"),
+    "commhub: publish lifecycle events to Kafka": ("hooks.kafka_publish", "events_deliver_interval_seconds"),
     "commhub: remind callers and callees": ("calls.remind", "calls_interval_seconds"),
     "commhub: notice missed calls": ("calls.mark_missed", "calls_interval_seconds"),
     "commhub: send digests whose window closed": ("triggers.digests_flush", "digest_interval_seconds"),
@@ -24,7 +25,7 @@ PERIODIC_TASKS = {
 }
 
 
-QUEUE_OF = {"hooks.events_deliver": EVENTS_QUEUE}
+QUEUE_OF = {"hooks.events_deliver": EVENTS_QUEUE, "hooks.kafka_publish": EVENTS_QUEUE}
 
 
 def periodic_tasks_install() -> int:

@@ -389,3 +389,21 @@ def web_server(argv: list[str], *, port: int, env: dict[str, str], log: Path) ->
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
+
+
+@pytest.fixture
+def kafka() -> Iterator[str]:
+    """A Kafka protocol server (librdkafka's mock cluster, tests/fakes/kafka_cluster.py): its bootstrap address."""
+    cluster = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.kafka_cluster"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    address = cluster.stdout.readline().strip() if cluster.stdout else ""
+    assert ":" in address, address
+    yield address
+    cluster.terminate()
+    cluster.wait(timeout=10)

@@ -15,6 +15,9 @@ EVENTS_REDIS_URL = env.str(
     "COMMHUB_EVENTS_REDIS_URL", default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""
 )
 EVENTS_REDIS_STREAM = env.str("COMMHUB_EVENTS_REDIS_STREAM", default="commhub.events")
+# commhub's own lifecycle events (notification.sent, .delivered, ... as the webhooks carry them) are also
+# published to this topic on KAFKA_BOOTSTRAP_SERVERS, keyed by notification (in order per notification). Empty: not.
+KAFKA_LIFECYCLE_TOPIC = env.str("KAFKA_LIFECYCLE_TOPIC", default="")
 # Messages taken per transaction (and per offset commit).
 EVENTS_BATCH = env.int("COMMHUB_EVENTS_BATCH", default=500)
 # The organisation (slug) a consumer's events belong to; one consumer per organisation that streams events.

@@ -27,14 +27,16 @@ def test_the_maintenance_jobs_are_beat_rows_and_staff_edits_stay():
         "analytics.sample_queues",
         "analytics.retention_purge",
         "hooks.events_deliver",
+        "hooks.kafka_publish",
         "calls.remind",
         "calls.mark_missed",
         "triggers.digests_flush",
         "broadcasts.advance",
     }
     # lifecycle events go out on their own queue (HTTP to product backends); the rest are tiny
-    assert {t.task: t.queue for t in tasks.values()}["hooks.events_deliver"] == "events"
-    assert {t.queue for t in tasks.values() if t.task != "hooks.events_deliver"} == {"maintenance"}
+    on_events = {"hooks.events_deliver", "hooks.kafka_publish"}
+    assert {t.queue for t in tasks.values() if t.task in on_events} == {"events"}
+    assert {t.queue for t in tasks.values() if t.task not in on_events} == {"maintenance"}
     rollups = tasks["commhub: fold changes into rollups"]
     rollups.enabled = False
     rollups.save()
@@ -42,7 +44,7 @@ def test_the_maintenance_jobs_are_beat_rows_and_staff_edits_stay():
     assert periodic_tasks_install() == 0
     assert PeriodicTask.objects.get(name="commhub: fold changes into rollups").enabled is False
     assert PeriodicTask.objects.filter(name="staff's own job").exists()
-    assert len(PERIODIC_TASKS) == 11
+    assert len(PERIODIC_TASKS) == 12
 
 
 def test_queue_depth_samples_count_ready_waiting_and_sending(catalogue, recipient):

@@ -29,23 +29,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TOPIC, GROUP, EVENTS, PEOPLE = "commhub.events", "commhub-test", 10_000, 200
 
 
-@pytest.fixture
-def kafka():
-    cluster = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.kafka_cluster"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    address = cluster.stdout.readline().strip()
-    assert ":" in address, address
-    yield address
-    cluster.terminate()
-    cluster.wait(timeout=10)
-
-
 def consumer(address: str, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [
