@@ -262,3 +262,22 @@ def broadcast_dry_run_later(*, broadcast: Broadcast) -> bool:
         lambda: current_app.send_task("broadcasts.dry_run", args=[broadcast.pk], queue=MAINTENANCE_QUEUE)
     )
     return False
+
+
+def rule_broadcast(version: Any, event: Any, data: dict) -> str:
+    """A rule's notification to a topic's subscribers (triggers.evaluation calls this): a broadcast started in the
+    event's transaction, fanned out after it. Raises ValueError when the topic does not exist."""
+    topic = Topic.objects.filter(key=version.recipients_topic).first()
+    if topic is None:
+        raise ValueError(f"no topic {version.recipients_topic!r}")
+    broadcast = Broadcast.objects.create(
+        name=f"rule {version.rule.key} v{version.number}, event {event.name} #{event.uid}"[:200],
+        notification_type=version.notification_type,
+        channel=version.channel,
+        data=data,
+        audience=Broadcast.Audience.TOPIC,
+        topic=topic,
+        created_by=f"rule {version.rule.key}"[:150],
+    )
+    started = broadcast_start(broadcast=broadcast, actor=f"rule {version.rule.key}")
+    return f"broadcast #{started.pk} to topic {topic.key} ({started.audience_size} subscribers)"

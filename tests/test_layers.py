@@ -9,8 +9,8 @@
     notifications    types, notifications, the send path
     inbox, push,     the in-app channel and its inbox; the push channel; outbound webhooks, the webhook
     hooks, calls,    channel and lifecycle events; staff call tasks; events and the rules they trigger
-    triggers,        (none imports another); topics and broadcasts
-    broadcasts
+    triggers         (none imports another)
+    broadcasts       topics and broadcasts (a rule's topic recipients: it registers with triggers)
     analytics        rollups, dashboard, gauges
     commhub (top)    urls, health, metrics, throttling, the embedded launcher: may import anything
 
@@ -64,7 +64,7 @@ MAY_IMPORT = {
     "hooks": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app", "notifications"},
     "calls": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app", "notifications"},
     "triggers": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app", "notifications"},
-    "broadcasts": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app", "notifications"},
+    "broadcasts": {"commhub", "orgs", "audit", "preferences", "costs", "templates_app", "notifications", "triggers"},
     "analytics": {
         "commhub",
         "orgs",

@@ -50,6 +50,7 @@ class RuleVersionForm(forms.ModelForm):
             "condition",
             "recipients_from",
             "recipients_expression",
+            "recipients_topic",
             "notification_type",
             "channel",
             "data_map",
@@ -84,6 +85,8 @@ class RuleVersionForm(forms.ModelForm):
         cancel_on = data.get("cancel_on")
         if cancel_on is not None and not (isinstance(cancel_on, list) and all(isinstance(n, str) for n in cancel_on)):
             self.add_error("cancel_on", 'A list of event names, e.g. ["profile.completed"].')
+        if data.get("recipients_from") == RuleVersion.Recipients.TOPIC and not data.get("recipients_topic"):
+            self.add_error("recipients_topic", "Required when the recipients are a topic's subscribers.")
         if data.get("recipients_from") == RuleVersion.Recipients.EXPRESSION and not data.get("recipients_expression"):
             self.add_error("recipients_expression", "Required when the recipients come from an expression.")
         return data

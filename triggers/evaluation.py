@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -26,6 +27,15 @@ from .expressions import ExpressionError, activation, evaluate
 from .models import Event, RuleRun, RuleVersion
 
 Outcome = RuleRun.Outcome
+
+# Who sends a rule's notification to a topic's subscribers (the broadcasts app registers itself in its ready():
+# a topic may have a hundred thousand subscribers, so it goes out as a broadcast, not in the event's transaction).
+TopicSender = Callable[[RuleVersion, Event, dict], str]
+_topic_senders: list[TopicSender] = []
+
+
+def topic_sender_set(sender: TopicSender) -> None:
+    _topic_senders[:] = [sender]
 
 
 @dataclass
@@ -44,6 +54,8 @@ def _context(event: Event) -> dict:
 
 
 def recipients_for(version: RuleVersion, event: Event, context: dict) -> list[str]:
+    if version.recipients_from == RuleVersion.Recipients.TOPIC:
+        raise ExpressionError(f"topic {version.recipients_topic!r}: its subscribers are reached by a broadcast")
     if version.recipients_from == RuleVersion.Recipients.EVENT:
         chosen: Any = event.recipients
     else:
@@ -68,6 +80,8 @@ def _plan(event: Event, version: RuleVersion, runs: list[RuleRun]) -> list[Plann
                     RuleRun(event=event, rule_version=version, outcome=Outcome.SKIPPED, detail="condition false")
                 )
                 return []
+        if version.recipients_from == RuleVersion.Recipients.TOPIC:
+            return _to_topic(version, event, context, runs)
         recipients = recipients_for(version, event, context)
         if not recipients:
             raise ExpressionError("no recipients: the event names none")
@@ -99,6 +113,18 @@ def _plan(event: Event, version: RuleVersion, runs: list[RuleRun]) -> list[Plann
         )
         for recipient in recipients
     ]
+
+
+def _to_topic(version: RuleVersion, event: Event, context: dict, runs: list[RuleRun]) -> list[Planned]:
+    data = {name: evaluate(str(source), context) for name, source in version.data_map.items()} or event.data
+    if not _topic_senders:
+        raise ExpressionError("topics are not installed here (the broadcasts app)")
+    try:
+        detail = _topic_senders[0](version, event, data)
+    except ValueError as exc:
+        raise ExpressionError(str(exc)) from None
+    runs.append(RuleRun(event=event, rule_version=version, outcome=Outcome.BROADCAST, detail=detail[:2000]))
+    return []
 
 
 def _cancellations(events: list[Event], versions: list[RuleVersion]) -> list[RuleRun]:

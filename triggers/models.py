@@ -94,12 +94,14 @@ class RuleVersion(models.Model):
     class Recipients(models.TextChoices):
         EVENT = "event", "The event's recipients"
         EXPRESSION = "expression", "An expression over the event (a string or a list of external ids)"
+        TOPIC = "topic", "A topic's subscribers (sent as a broadcast: chunked, resumable)"
 
     # what a published version freezes
     BEHAVIOUR = (
         "condition",
         "recipients_from",
         "recipients_expression",
+        "recipients_topic",
         "notification_type",
         "channel",
         "data_map",
@@ -129,6 +131,7 @@ class RuleVersion(models.Model):
     )
     recipients_from = models.CharField(max_length=10, choices=Recipients.choices, default=Recipients.EVENT)
     recipients_expression = models.CharField(max_length=MAX_EXPRESSION, blank=True, help_text="E.g. data.customer_id")
+    recipients_topic = models.SlugField(max_length=80, blank=True, help_text="The topic's key, for topic recipients.")
     notification_type = models.ForeignKey("notifications.NotificationType", on_delete=models.PROTECT, related_name="+")
     channel = models.CharField(max_length=16, blank=True, help_text="Blank: the type's and recipient's choice.")
     data_map = models.JSONField(
@@ -181,6 +184,7 @@ class RuleRun(models.Model):
         CANCELLED = "cancelled", "Delayed notification cancelled by a later event"
         SKIPPED = "skipped", "Condition false"
         DIGESTED = "digested", "Added to a digest"
+        BROADCAST = "broadcast", "Sent to a topic as a broadcast"
         FAILED = "failed", "Rule failed (condition, recipients or data)"
         REFUSED = "refused", "Notification refused (invalid for the type or template)"
 

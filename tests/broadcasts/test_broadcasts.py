@@ -156,3 +156,39 @@ def api_subscribers(topic: Topic) -> int:
     from broadcasts.models import TopicSubscription
 
     return TopicSubscription.objects.filter(topic=topic).count()
+
+
+def test_a_rule_can_send_to_a_topic_as_a_broadcast(topic):
+    from django.utils import timezone
+
+    from triggers.models import Rule, RuleRun
+    from triggers.services import EventIn, events_ingest, rule_version_draft, rule_version_publish
+
+    rule = Rule.objects.create(key="new-jobs", event_name="jobs.posted")
+    rule_version_publish(
+        version=rule_version_draft(
+            rule=rule,
+            notification_type=NotificationType.objects.get(key="career_insights"),
+            recipients_from="topic",
+            recipients_topic="careers",
+            data_map={"insight": '"New roles: " + string(data.count)'},
+        )
+    )
+    missing = Rule.objects.create(key="nowhere", event_name="jobs.posted")
+    rule_version_publish(
+        version=rule_version_draft(
+            rule=missing,
+            notification_type=NotificationType.objects.get(key="career_insights"),
+            recipients_from="topic",
+            recipients_topic="no-such-topic",
+        )
+    )
+    events_ingest([EventIn(uid="jobs-1", name="jobs.posted", occurred_at=timezone.now(), data={"count": 12})])
+    sent = RuleRun.objects.get(rule_version__rule=rule)
+    assert sent.outcome == "broadcast" and "to topic careers (36 subscribers)" in sent.detail
+    assert RuleRun.objects.get(rule_version__rule=missing).detail == "no topic 'no-such-topic'"
+    while services.broadcasts_advance(time_budget=30):
+        pass
+    made = Notification.objects.filter(data__insight="New roles: 12")
+    assert made.count() == 36 and made.filter(status="suppressed").count() == 11  # one each; refused ones kept
+    assert "rule new-jobs v1, event jobs.posted #jobs-1" in made.first().decision_trace[0]["reason"]
