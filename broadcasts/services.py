@@ -205,7 +205,7 @@ def _chunk(broadcast_id: int) -> bool | None:
     (another worker holds it)."""
     with transaction.atomic():
         broadcast = (
-            Broadcast.objects.select_for_update(skip_locked=True)
+            Broadcast.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("notification_type")
             .filter(pk=broadcast_id)
             .first()
