@@ -3,6 +3,7 @@ pause, resume and cancel, and its progress."""
 
 from __future__ import annotations
 
+from django.db.models import ProtectedError
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -11,7 +12,7 @@ from rest_framework.response import Response
 from broadcasts import services
 from broadcasts.models import Broadcast, Topic, TopicSubscription
 from commhub.api import StrictInput
-from commhub.errors import InvalidInput
+from commhub.errors import Conflict, InvalidInput
 from commhub.permissions import require_perms
 from notifications.models import NotificationType
 from preferences.models import Recipient
@@ -60,7 +61,8 @@ def _recipients(ids: list[str]) -> list[Recipient]:
 
 
 class TopicViewSet(viewsets.ModelViewSet):
-    """Topics people subscribe to; POST/DELETE `…/{key}/subscribers/` adds or removes recipients by id."""
+    """Topics people subscribe to; POST `…/{key}/subscribers/` adds recipients by id, `…/subscribers/remove/`
+    removes them. A topic broadcasts were sent to cannot be deleted (409): their record names it."""
 
     serializer_class = TopicSerializer
     lookup_field = "key"
@@ -125,6 +127,12 @@ class TopicViewSet(viewsets.ModelViewSet):
                 "changed": services.topic_unsubscribe(topic=topic, recipients=people),
             }
         )
+
+    def perform_destroy(self, instance: Topic) -> None:
+        try:
+            instance.delete()
+        except ProtectedError:
+            raise Conflict(f"{instance.key}: broadcasts were sent to it; their record names it") from None
 
     def _people(self, request) -> list[Recipient]:
         given = RecipientsInput(data=request.data)

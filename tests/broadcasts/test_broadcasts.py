@@ -134,6 +134,16 @@ def test_the_topics_api_and_the_broadcasts_api(api, topic):
     started = api.post(f"/api/v1/broadcasts/{pk}/start/")
     assert started.status_code == 202 and started.json()["state"] == "running" and started.json()["audience_size"] == 36
     assert api.post(f"/api/v1/broadcasts/{pk}/cancel/").json()["state"] == "cancelled"
+    # the broadcast's record names the topic: it stays (409), where a topic nobody was sent to goes
+    from django.contrib.auth import get_user_model
+
+    from tests.conftest import _client_for
+
+    operator = _client_for(get_user_model().objects.create_superuser("ops", "ops@example.com", "x" * 20))
+    kept = operator.delete("/api/v1/topics/careers/")
+    assert kept.status_code == 409 and "broadcasts were sent to it" in str(kept.json())
+    Topic.objects.create(key="unused", name="Unused")
+    assert operator.delete("/api/v1/topics/unused/").status_code == 204
 
 
 def test_people_follow_and_leave_self_service_topics_through_me(user_jwt, topic):
