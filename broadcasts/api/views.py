@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from broadcasts import services
 from broadcasts.models import Broadcast, Topic, TopicSubscription
-from commhub.api import StrictInput
+from commhub.api import ChannelField, StrictInput
 from commhub.errors import Conflict, InvalidInput
 from commhub.permissions import require_perms
 from notifications.models import NotificationType
@@ -143,7 +143,7 @@ class TopicViewSet(viewsets.ModelViewSet):
 class BroadcastInput(StrictInput):
     name = serializers.CharField(max_length=200)
     type = serializers.CharField(max_length=64)
-    channel = serializers.CharField(max_length=16, required=False, allow_blank=True, default="")
+    channel = ChannelField(any_label="the type's and recipient's choice", required=False, default="")
     data = serializers.DictField(required=False, default=dict)  # type: ignore[assignment]  # the API names it data
     audience = serializers.ChoiceField(choices=Broadcast.Audience.choices)
     topic = serializers.CharField(max_length=80, required=False)

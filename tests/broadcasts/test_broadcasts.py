@@ -123,6 +123,9 @@ def test_the_topics_api_and_the_broadcasts_api(api, topic):
     assert gone.json()["changed"] == 1
     bad = api.post("/api/v1/broadcasts/", {"name": "x", "type": "career_insights", "audience": "topic"}, format="json")
     assert bad.status_code == 400 and "topic" in str(bad.json())
+    fax = {"name": "x", "type": "career_insights", "audience": "all", "channel": "fax"}
+    refused = api.post("/api/v1/broadcasts/", fax, format="json")
+    assert refused.status_code == 400 and "channel" in str(refused.json()), refused.json()
     made = api.post(
         "/api/v1/broadcasts/",
         {"name": "API", "type": "career_insights", "audience": "topic", "topic": "careers", "data": INSIGHT},
