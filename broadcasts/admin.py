@@ -119,29 +119,19 @@ class BroadcastAdmin(OrganisationOwnedAdmin):
     def start(self, request, queryset):
         self._each(request, queryset, lambda b: services.broadcast_start(broadcast=b, actor=request.user), "started")
 
+    def _move(self, request, queryset, move: str, said: str) -> None:
+        self._each(
+            request, queryset, lambda b: services.broadcast_move(broadcast=b, move=move, actor=request.user), said
+        )
+
     @admin.action(description="Pause")
     def pause(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            lambda b: services.broadcast_move(broadcast=b, move="pause", actor=request.user),
-            "paused",
-        )
+        self._move(request, queryset, "pause", "paused")
 
     @admin.action(description="Resume")
     def resume(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            lambda b: services.broadcast_move(broadcast=b, move="resume", actor=request.user),
-            "resumed",
-        )
+        self._move(request, queryset, "resume", "resumed")
 
     @admin.action(description="Cancel")
     def cancel(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            lambda b: services.broadcast_move(broadcast=b, move="cancel", actor=request.user),
-            "cancelled",
-        )
+        self._move(request, queryset, "cancel", "cancelled")

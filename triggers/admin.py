@@ -45,24 +45,7 @@ class RuleAdmin(OrganisationOwnedAdmin):
 class RuleVersionForm(forms.ModelForm):
     class Meta:
         model = RuleVersion
-        fields = [
-            "rule",
-            "condition",
-            "recipients_from",
-            "recipients_expression",
-            "recipients_topic",
-            "notification_type",
-            "channel",
-            "data_map",
-            "delay_seconds",
-            "cancel_on",
-            "digest",
-            "digest_minutes",
-            "digest_weekday",
-            "digest_time",
-            "digest_key",
-            "digest_max_items",
-        ]
+        fields = ["rule", *RuleVersion.BEHAVIOUR]
 
     def clean(self):
         data = super().clean()
