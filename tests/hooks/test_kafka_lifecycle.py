@@ -29,7 +29,18 @@ def read_all(address: str, topic: str, expected: int) -> list:
     return got
 
 
-def test_lifecycle_events_go_to_kafka_keyed_and_in_order(catalogue, recipient, kafka, settings):
+@pytest.fixture
+def producers():
+    """The publisher keeps a producer per cluster; this test's cluster goes away with it, so does its producer."""
+    from hooks import kafka_publish
+
+    yield
+    for producer in kafka_publish._producers.values():
+        producer.flush(1)
+    kafka_publish._producers.clear()
+
+
+def test_lifecycle_events_go_to_kafka_keyed_and_in_order(catalogue, recipient, kafka, settings, producers):
     assert lifecycle_publish() == 0  # not configured: nothing to do, nothing written
     settings.KAFKA_BOOTSTRAP_SERVERS, settings.KAFKA_LIFECYCLE_TOPIC = kafka, "commhub.lifecycle"
     later = notification_submit(SubmitRequest(recipient=recipient.external_id, type="monthly_report", data=REPORT))
