@@ -25,7 +25,7 @@ from notifications.models import Notification, ProviderEvent
 
 from .contributions import EVENT_COLUMNS, STATUS_BITS
 from .fold import Fold
-from .rebuild import day_recount
+from .rebuild import day_recount, open_from, watermark_locked
 
 CHUNK = 2000
 
@@ -36,11 +36,6 @@ class Pass:
     folded: int  # of which counted differently than before
     seconds: float
     rebuilt_days: int = 0
-
-
-def open_from(now: datetime) -> date:
-    """The first open day: the last COMMHUB_ROLLUP_DAYS days (UTC) still change."""
-    return now.astimezone(UTC).date() - timedelta(days=max(1, knobs().rollup_days) - 1)
 
 
 def changed_since(since: datetime, *, marked_or_from: date) -> set:
@@ -64,8 +59,7 @@ def rollups_fold(*, now: datetime | None = None, wait: bool = True) -> Pass | No
     now = now or timezone.now()
     first_open = open_from(now)
     with everything(), transaction.atomic():
-        RollupWatermark.objects.get_or_create(pk=1)
-        locked = RollupWatermark.objects.select_for_update(skip_locked=not wait).filter(pk=1).first()
+        locked = watermark_locked(wait=wait)
         if locked is None:
             return None
         if locked.through is None:  # the first pass: count the open days from the rows

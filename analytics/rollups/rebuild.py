@@ -29,6 +29,18 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
+def open_from(now: datetime) -> date:
+    """The first open day: the last COMMHUB_ROLLUP_DAYS days (UTC) still change."""
+    return now.astimezone(UTC).date() - timedelta(days=max(1, knobs().rollup_days) - 1)
+
+
+def watermark_locked(*, wait: bool = True) -> RollupWatermark | None:
+    """The watermark row, locked for the caller's transaction: one pass or recount at a time. None: another
+    holds it and `wait` is False."""
+    RollupWatermark.objects.get_or_create(pk=1)
+    return RollupWatermark.objects.select_for_update(skip_locked=not wait).filter(pk=1).first()
+
+
 def day_recount(day: date, *, open_from: date) -> tuple[int, int]:
     """Recount one day (inside the caller's transaction). Returns (groups, recipients)."""
     start, end = day_bounds(day)
@@ -48,15 +60,14 @@ def rollups_build(
 ) -> int:
     """Recount every day from `start` to `end` (inclusive; default: the open days, the last COMMHUB_ROLLUP_DAYS
     up to today). Holds the incremental pass's lock while it works. Returns the number of days recounted."""
-    today = timezone.now().astimezone(UTC).date()
-    end = end or today
-    first_open = today - timedelta(days=max(1, knobs().rollup_days) - 1)
+    now = timezone.now()
+    end = end or now.astimezone(UTC).date()
+    first_open = open_from(now)
     start = start or first_open
     day, built = start, 0
     while day <= end:
         with everything(), transaction.atomic():
-            RollupWatermark.objects.get_or_create(pk=1)
-            RollupWatermark.objects.select_for_update().filter(pk=1).first()
+            watermark_locked()
             groups, recipients = day_recount(day, open_from=first_open)
         if progress:
             progress(day, groups, recipients)
@@ -75,10 +86,10 @@ def _snapshot(start: date) -> dict:
 def rollups_recount() -> int:
     """Recount the open days and compare with what the increments had built: the number of groups that
     differed (each logged; zero is the proof the incremental pass is exact)."""
-    today = timezone.now().astimezone(UTC).date()
-    first_open = today - timedelta(days=max(1, knobs().rollup_days) - 1)
+    now = timezone.now()
+    first_open = open_from(now)
     before = _snapshot(first_open)
-    rollups_build(start=first_open, end=today)
+    rollups_build(start=first_open, end=now.astimezone(UTC).date())
     after = _snapshot(first_open)
     drifted = sorted((key for key in set(before) | set(after) if before.get(key) != after.get(key)), key=str)
     for key in drifted[:20]:
