@@ -12,7 +12,7 @@ from commhub.admin import OrganisationOwnedAdmin
 from commhub.errors import DomainError
 
 from . import services
-from .models import Broadcast, Topic, TopicSubscription
+from .models import Broadcast, Topic
 
 
 @admin.register(Topic)
@@ -21,9 +21,12 @@ class TopicAdmin(OrganisationOwnedAdmin):
     search_fields = ["key", "name"]
     fields = ["key", "name", "description", "self_service"]
 
-    @admin.display(description="subscribers")
+    def get_queryset(self, request):
+        return services.topics_counted(super().get_queryset(request))
+
+    @admin.display(description="subscribers", ordering="subscriber_count")
     def subscriber_count(self, obj: Topic) -> int:
-        return TopicSubscription.objects.filter(topic=obj).count()
+        return obj.subscriber_count
 
 
 @admin.register(Broadcast)

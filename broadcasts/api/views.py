@@ -21,15 +21,12 @@ MAX_RECIPIENTS = 10_000
 
 
 class TopicSerializer(StrictInput, serializers.ModelSerializer):
-    subscribers = serializers.SerializerMethodField()
+    subscribers = serializers.IntegerField(source="subscriber_count", read_only=True, default=0)
 
     class Meta:
         model = Topic
         fields = ["key", "name", "description", "self_service", "subscribers", "created_at"]
         read_only_fields = ["created_at"]
-
-    def get_subscribers(self, topic: Topic) -> int:
-        return TopicSubscription.objects.filter(topic=topic).count()
 
     def validate_key(self, value: str) -> str:
         clash = Topic.objects.filter(key=value)
@@ -70,7 +67,7 @@ class TopicViewSet(viewsets.ModelViewSet):
     http_method_names = ["get", "post", "patch", "delete"]
 
     def get_queryset(self):
-        return Topic.objects.order_by("key")
+        return services.topics_counted()
 
     def get_permissions(self):
         perms = {
