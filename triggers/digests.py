@@ -80,8 +80,12 @@ def digest_add(items: list[tuple[RuleVersion, Event, str, str, dict]]) -> list[R
     """Put each (version, event, recipient, key, data) in its window; the runs that say where it went."""
     zones = {r.external_id: r.timezone for r in recipients_by_external_id(r for _, _, r, _, _ in items).values()}
     runs = []
+    windows: dict[tuple[int, str, str], DigestWindow] = {}  # a batch's items for one window find it once
     for version, event, recipient, key, data in items:
-        window = _window(version, event, recipient, key, zones.get(recipient, ""))
+        slot = (version.rule_id, recipient, key)
+        if slot not in windows:
+            windows[slot] = _window(version, event, recipient, key, zones.get(recipient, ""))
+        window = windows[slot]
         _, made = DigestItem.objects.get_or_create(window=window, event=event, defaults={"data": data})
         if made:
             DigestWindow.objects.filter(pk=window.pk).update(items_count=window.items_count + 1)

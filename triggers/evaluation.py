@@ -85,7 +85,7 @@ def _plan(event: Event, version: RuleVersion, runs: list[RuleRun]) -> list[Plann
         recipients = recipients_for(version, event, context)
         if not recipients:
             raise ExpressionError("no recipients: the event names none")
-        data = {name: evaluate(str(source), context) for name, source in version.data_map.items()} or event.data
+        data = _data(version, event, context)
         key = None
         if version.digest:
             key = str(evaluate(version.digest_key, context))[:200] if version.digest_key.strip() else ""
@@ -115,8 +115,13 @@ def _plan(event: Event, version: RuleVersion, runs: list[RuleRun]) -> list[Plann
     ]
 
 
+def _data(version: RuleVersion, event: Event, context: dict) -> dict:
+    """The template data: the version's data map evaluated, or (none) the event's data as it is."""
+    return {name: evaluate(str(source), context) for name, source in version.data_map.items()} or event.data
+
+
 def _to_topic(version: RuleVersion, event: Event, context: dict, runs: list[RuleRun]) -> list[Planned]:
-    data = {name: evaluate(str(source), context) for name, source in version.data_map.items()} or event.data
+    data = _data(version, event, context)
     if not _topic_senders:
         raise ExpressionError("topics are not installed here (the broadcasts app)")
     try:
@@ -128,28 +133,28 @@ def _to_topic(version: RuleVersion, event: Event, context: dict, runs: list[Rule
 
 
 def _cancellations(events: list[Event], versions: list[RuleVersion]) -> list[RuleRun]:
-    """Delayed runs the new events cancel, cancelled (their notification too, unless already sent)."""
-    cancelled = []
+    """Delayed runs the new events cancel, cancelled (their notification too, unless already sent): one query
+    per rule version listening, whatever the number of events."""
+    cancelling: dict[RuleVersion, dict[str, Event]] = defaultdict(dict)  # version -> recipient -> the first event
     for event in events:
-        listening = [v for v in versions if event.name in (v.cancel_on or [])]
-        for version in listening:
+        for version in (v for v in versions if event.name in (v.cancel_on or [])):
             try:
                 recipients = recipients_for(version, event, _context(event))
             except ExpressionError:
                 continue  # this event does not say whom: it cancels nothing of this rule's
-            pending = RuleRun.objects.filter(
-                rule_version=version, recipient__in=recipients, outcome=Outcome.DELAYED
-            ).select_related("notification")
-            for run in pending:
-                run.outcome, run.detail = Outcome.CANCELLED, f"cancelled by event `{event.name}` #{event.uid}"
-                if run.notification_id:
-                    try:
-                        notification_cancel(
-                            notification_id=run.notification_id, actor=f"event {event.name} #{event.uid}"
-                        )
-                    except Conflict as exc:
-                        run.outcome, run.detail = Outcome.SENT, f"{event.name} #{event.uid} came too late: {exc}"
-                cancelled.append(run)
+            for recipient in recipients:
+                cancelling[version].setdefault(recipient, event)
+    cancelled = []
+    for version, by_recipient in cancelling.items():
+        for run in RuleRun.objects.filter(rule_version=version, recipient__in=by_recipient, outcome=Outcome.DELAYED):
+            event = by_recipient[run.recipient]
+            run.outcome, run.detail = Outcome.CANCELLED, f"cancelled by event `{event.name}` #{event.uid}"
+            if run.notification_id:
+                try:
+                    notification_cancel(notification_id=run.notification_id, actor=f"event {event.name} #{event.uid}")
+                except Conflict as exc:
+                    run.outcome, run.detail = Outcome.SENT, f"{event.name} #{event.uid} came too late: {exc}"
+            cancelled.append(run)
     RuleRun.objects.bulk_update(cancelled, ["outcome", "detail"])
     return cancelled
 
