@@ -65,6 +65,11 @@ class BroadcastAdmin(OrganisationOwnedAdmin):
             return False  # what is being (or was) sent stays as it was; the actions still pause, resume, cancel
         return super().has_change_permission(request, obj)
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.state != Broadcast.State.DRAFT:
+            return False  # the record of what went out, and to whom, stays
+        return super().has_delete_permission(request, obj)
+
     def save_model(self, request, obj, form, change):
         try:
             services.broadcast_check(obj)

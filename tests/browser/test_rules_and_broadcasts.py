@@ -98,3 +98,4 @@ def test_dry_run_a_broadcast_start_it_and_watch_it_finish(staff_page, catalogue)
     expect(page.locator("#result_list progress")).to_have_attribute("value", "3")
     page.goto(f"{page.base}/admin/broadcasts/broadcast/{broadcast.pk}/change/")
     expect(page.locator("input[name=_save]")).to_have_count(0)  # a started broadcast no longer changes
+    expect(page.locator("a.deletelink")).to_have_count(0)  # nor goes
