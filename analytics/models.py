@@ -40,6 +40,7 @@ class DailyRollup(models.Model):
     opened = models.PositiveIntegerField(default=0)
     clicked = models.PositiveIntegerField(default=0)
     unsubscribed = models.PositiveIntegerField(default=0)
+    digested = models.PositiveIntegerField(default=0, help_text="Gathered into their type's digest.")
     units = models.PositiveIntegerField(default=0, help_text="SMS segments / emails billed.")
     cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
     ttd_p50_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Time to deliver, median.")

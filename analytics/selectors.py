@@ -27,6 +27,7 @@ COUNT_FIELDS = (
     "opened",
     "clicked",
     "unsubscribed",
+    "digested",
 )
 
 

@@ -124,6 +124,18 @@ class NotificationTypeAdmin(SharedCatalogueAdmin):
                 ]
             },
         ),
+        (
+            "Digest",
+            {
+                "fields": [
+                    ("digest", "digest_type"),
+                    ("digest_minutes", "digest_weekday", "digest_time"),
+                    ("digest_key", "digest_max_items"),
+                ],
+                "description": "Instead of a message each, a recipient's messages of this type gather in a window "
+                "and go as one digest. Only types that do not digest themselves can carry a digest.",
+            },
+        ),
     ]
     inlines = [TypeChannelInline]
 
@@ -293,6 +305,7 @@ class NotificationAdmin(OrganisationOwnedAdmin, ReadOnlyAdmin):
             Status.SUPPRESSED: "#6d4c41",
             Status.CANCELLED: "#757575",
             Status.EXPIRED: "#757575",
+            Status.DIGESTED: "#6a1b9a",
             Status.PENDING: "#ef6c00",
         }.get(Status(obj.status), "#1565c0")
         return format_html('<strong style="color:{}">{}</strong>', color, obj.get_status_display())

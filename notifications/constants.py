@@ -20,6 +20,14 @@ class CapAction(models.TextChoices):
     SKIP = "skip", "Skip (suppress) it"
 
 
+class DigestKind(models.TextChoices):
+    """How a digest's window is drawn (a type's or a rule's)."""
+
+    NONE = "", "No digest: a notification each"
+    SLIDING = "sliding", "Sliding: the first item opens a window of digest_minutes"
+    WEEKLY = "weekly", "Weekly: until the next digest_weekday at digest_time, recipient-local"
+
+
 # Seed-contract priority names <-> numeric priority (1 is most urgent, as in the catalogue).
 PRIORITY_BY_NAME = {"critical": 1, "high": 2, "medium": 5, "normal": 5, "low": 7}
 
@@ -48,6 +56,7 @@ class Status(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
     SUPPRESSED = "suppressed", "Suppressed"  # the decision engine refused it
     EXPIRED = "expired", "Expired"  # not handed to a provider before its expiry (the type's time to live)
+    DIGESTED = "digested", "Digested"  # its type digests: gathered into a window, sent within one digest notification
 
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -76,14 +85,16 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.CANCELLED: frozenset(),
     Status.SUPPRESSED: frozenset(),
     Status.EXPIRED: frozenset(),
+    Status.DIGESTED: frozenset(),
 }
 
-# What a new row may start as: ready now, due later, or refused by the decision engine (kept with its reason).
-INITIAL_STATUSES = frozenset({Status.QUEUED, Status.SCHEDULED, Status.SUPPRESSED})
+# What a new row may start as: ready now, due later, refused by the decision engine (kept with its reason), or
+# gathered for its type's digest.
+INITIAL_STATUSES = frozenset({Status.QUEUED, Status.SCHEDULED, Status.SUPPRESSED, Status.DIGESTED})
 
 # Settled: no worker will touch the row again unless a person (retry) or a provider event moves it.
 SETTLED_STATUSES = frozenset(
-    {Status.SENT, Status.DELIVERED, Status.FAILED, Status.CANCELLED, Status.SUPPRESSED, Status.EXPIRED}
+    {Status.SENT, Status.DELIVERED, Status.FAILED, Status.CANCELLED, Status.SUPPRESSED, Status.EXPIRED, Status.DIGESTED}
 )
 
 

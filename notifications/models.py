@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from datetime import time
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -16,7 +17,7 @@ from commhub import channels
 from commhub.queues import Tier, queue_name
 from commhub.tenancy import OrganisationScoped, ThroughNotification, ThroughRecurring, organisation_field
 
-from .constants import CapAction, PreferencePolicy, Purpose, Status, priority_name
+from .constants import CapAction, DigestKind, PreferencePolicy, Purpose, Status, priority_name
 
 
 class NotificationType(models.Model):
@@ -52,6 +53,36 @@ class NotificationType(models.Model):
     )
     frequency_cap_window_hours = models.PositiveIntegerField(default=0, help_text="The cap's window, in hours.")
     frequency_cap_action = models.CharField(max_length=8, choices=CapAction.choices, default=CapAction.DEFER)
+    digest = models.CharField(
+        max_length=8,
+        choices=DigestKind.choices,
+        blank=True,
+        default=DigestKind.NONE,
+        help_text="Gather this type's messages per recipient (and digest_key) and send one digest_type notification "
+        "listing them when the window closes.",
+    )
+    digest_type = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The type a digest goes as: its templates receive items (each message's data), count and more.",
+    )
+    digest_minutes = models.PositiveIntegerField(default=30, help_text="A sliding window's length.")
+    digest_weekday = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(6)], help_text="A weekly digest's day: 0 is Monday."
+    )
+    digest_time = models.TimeField(default=time(9, 0), help_text="A weekly digest's hour, in the recipient's zone.")
+    digest_key = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="A field of the message's data (e.g. therapist_id): messages with the same value share a digest; "
+        "blank: one digest per recipient.",
+    )
+    digest_max_items = models.PositiveIntegerField(
+        default=20, validators=[MinValueValidator(1)], help_text='Items listed; the rest are "and N more".'
+    )
     ttl_seconds = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -126,6 +157,12 @@ class NotificationType(models.Model):
             errors["preference_policy"] = "Marketing cannot be required: recipients must be able to turn it off."
         if bool(self.frequency_cap_count) != bool(self.frequency_cap_window_hours):
             errors["frequency_cap_window_hours"] = "Give both the cap and its window, or neither."
+        if self.digest and self.digest_type_id is None:
+            errors["digest_type"] = "A digesting type needs the type its digest goes as."
+        elif self.digest and (self.digest_type_id == self.pk or getattr(self.digest_type, "digest", "")):
+            errors["digest_type"] = "The digest must go as a type that does not digest itself."
+        if self.digest == DigestKind.SLIDING and not self.digest_minutes:
+            errors["digest_minutes"] = "A sliding window lasts at least a minute."
         if errors:
             raise ValidationError(errors)
 

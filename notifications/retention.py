@@ -32,6 +32,7 @@ FINISHED = [
     Status.CANCELLED,
     Status.SUPPRESSED,
     Status.EXPIRED,
+    Status.DIGESTED,
 ]
 CHUNK = 1000
 PurgeStep = Callable[[list], dict[str, int]]  # notification ids -> counts of what the step removed

@@ -50,6 +50,11 @@ def notification_types_capped() -> list[NotificationType]:
     return [t for key, t in notification_types.get().items() if isinstance(key, str) and t.has_frequency_cap]
 
 
+def notification_types_digesting() -> list[NotificationType]:
+    """Types that gather their messages into digests (from the snapshot)."""
+    return [t for key, t in notification_types.get().items() if isinstance(key, str) and t.digest]
+
+
 def notification_types_all() -> QuerySet[NotificationType]:
     return NotificationType.objects.all()
 

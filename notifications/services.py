@@ -42,9 +42,10 @@ from templates_app.variables import data_problems, infer_declarations, reads_rec
 from . import catalogue, lifecycle
 from .constants import CANCELLABLE_STATUSES, Status
 from .decision import DecisionContext, decide
+from .digesting import digest_step, digests_gather
 from .models import Notification, NotificationType, TypeChannel
 from .queueing import kick_on_commit
-from .selectors import notification_type_by_key, notification_types_capped
+from .selectors import notification_type_by_key, notification_types_capped, notification_types_digesting
 from .status import status_initial, status_inserted, status_move
 from .trace import trace_step
 
@@ -257,6 +258,8 @@ def notification_prepare(
     (later, or deferred by quiet hours or a frequency cap) or suppressed (refused, with the reason).
     Raises InvalidInput naming the bad field; then nothing is stored."""
     ntype = _active_type(req, context)
+    if ntype.digest and req.send_at is not None and req.send_at > now:
+        raise InvalidInput({"send_at": [f"{ntype.key} digests its messages: they cannot be scheduled."]})
     recipient = _resolve_recipient(req, known_recipients)
     requested_send_at = req.send_at or now
     decision = decide(
@@ -295,6 +298,10 @@ def notification_prepare(
         status_initial(row, to=Status.SUPPRESSED)
         row.last_error, row.error_code = decision.refusal.reason[:2000], decision.refusal.code[:64]
         return row
+    if ntype.digest:  # checked like any message; its digest is decided and priced when the window closes
+        status_initial(row, to=Status.DIGESTED, step=digest_step(ntype))
+        row.send_at = now
+        return row
     if decision.send_at > now:
         scheduled = trace_step("schedule", "defer", f"scheduled for {decision.send_at.isoformat()}")
         status_initial(row, to=Status.SCHEDULED, step=scheduled if decision.send_at == requested_send_at else None)
@@ -325,6 +332,7 @@ def notification_submit(req: SubmitRequest, *, submitted_by=None) -> Notificatio
         not budgets
         and not isinstance(req.recipient, Mapping)
         and req.type not in _capped_keys()
+        and req.type not in _digesting_keys()  # its window is written with it
         and not lifecycle.listening()  # its events are written with it
     )
     with transaction.atomic() if not alone else contextlib.nullcontext():
@@ -334,6 +342,7 @@ def notification_submit(req: SubmitRequest, *, submitted_by=None) -> Notificatio
         notification = notification_prepare(req, now=now, context=context, submitted_by=submitted_by)
         row_insert(notification)
         status_inserted([notification])
+        digests_gather([notification])
         if notification.status == Status.QUEUED:
             kick_on_commit([notification.queue])  # outside a transaction, at once: the INSERT has committed
     return notification
@@ -385,12 +394,17 @@ def notifications_submit_batch(items: Sequence[SubmitRequest], *, submitted_by=N
         accepted = [r.notification for r in results if r.notification is not None]
         rows_insert(Notification, accepted)
         status_inserted(accepted)
+        digests_gather(accepted)
         kick_on_commit(n.queue for n in accepted if n.status == Status.QUEUED)
     return results
 
 
 def _capped_keys() -> set[str]:
     return {t.key for t in notification_types_capped()}
+
+
+def _digesting_keys() -> set[str]:
+    return {t.key for t in notification_types_digesting()}
 
 
 def _lock_for_frequency_cap(items: Sequence[SubmitRequest]) -> None:

@@ -144,7 +144,7 @@ class EventAdmin(OrganisationOwnedAdmin, ReadOnlyAdmin):
 
 class DigestItemInline(admin.TabularInline):
     model = DigestItem
-    fields = ["event", "data", "created_at"]
+    fields = ["event", "notification", "data", "created_at"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -155,14 +155,19 @@ class DigestItemInline(admin.TabularInline):
 
 @admin.register(DigestWindow)
 class DigestWindowAdmin(OrganisationOwnedAdmin, ReadOnlyAdmin):
-    list_display = ["rule", "recipient", "key", "state", "items_count", "opened_at", "closes_at", "zone"]
-    list_filter = ["state"]
-    list_select_related = ["rule"]
-    search_fields = ["recipient", "key", "rule__key"]
-    fields = ["rule", "rule_version", "recipient", "key", "state", "items_count", "opened_at", "closes_at", "zone"]
+    list_display = ["of", "recipient", "key", "state", "items_count", "opened_at", "closes_at", "zone"]
+    list_filter = ["state", "notification_type"]
+    list_select_related = ["rule", "notification_type"]
+    search_fields = ["recipient", "key", "rule__key", "notification_type__key"]
+    fields = ["rule", "rule_version", "notification_type", "recipient", "key", "state", "items_count"]
+    fields += ["opened_at", "closes_at", "zone"]
     fields += ["notification", "sent_at"]
     readonly_fields = fields
     inlines = [DigestItemInline]
+
+    @admin.display(description="digest of")
+    def of(self, obj: DigestWindow) -> str:
+        return f"rule {obj.rule.key}" if obj.rule_id else f"type {obj.notification_type.key}"
 
 
 @admin.register(DeadEvent)

@@ -1,5 +1,6 @@
-"""Digests: a rule whose version digests gathers its items for one recipient (and key) in a window, then sends one
-notification whose template receives the list.
+"""Digests: a rule whose version digests gathers its items (events) for one recipient (and key) in a window, then
+sends one notification whose template receives the list; a type that digests does the same with its messages
+(taken as `digested` by the submit path, which hands them here: `type_digest_gather`).
 
 - *Sliding*: the first item opens a window of `digest_minutes`; later items join it until it closes.
 - *Weekly*: the window closes at the next `digest_weekday` `digest_time` in the recipient's own zone (UTC when
@@ -14,12 +15,17 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 
 from commhub import tenancy
+from notifications.constants import DigestKind
+from notifications.models import Notification, NotificationType
 from notifications.services import SubmitRequest, notifications_submit_batch
 from preferences.quiet_hours import zone
 from preferences.selectors import recipients_by_external_id
@@ -41,28 +47,47 @@ def weekly_close(after: datetime, *, weekday: int, at, zone_name: str) -> tuple[
     return close.astimezone(UTC), str(tz)
 
 
-def _window(version: RuleVersion, event: Event, recipient: str, key: str, zone_name: str) -> DigestWindow:
-    """The open window of (rule, recipient, key), opened now if there is none (a concurrent opener wins)."""
+@dataclass(frozen=True)
+class Schedule:
+    """How a window is drawn: a rule version's digest settings, or a digesting type's."""
+
+    kind: str
+    minutes: int
+    weekday: int
+    at: time
+
+    @classmethod
+    def of(cls, source: RuleVersion | NotificationType) -> Schedule:
+        return cls(source.digest, source.digest_minutes, source.digest_weekday, source.digest_time)
+
+    def closes(self, opened: datetime, zone_name: str) -> tuple[datetime, str]:
+        if self.kind == DigestKind.SLIDING:
+            return opened + timedelta(minutes=self.minutes), ""
+        return weekly_close(opened, weekday=self.weekday, at=self.at, zone_name=zone_name)
+
+
+def _window(
+    owner: dict, schedule: Schedule, *, organisation_id, recipient: str, key: str, opened: datetime, zone_name: str
+) -> DigestWindow:
+    """The open window of (owner, recipient, key), opened now if there is none (a concurrent opener wins).
+    `owner`: {"rule_id": ..., "rule_version": ...} or {"notification_type_id": ...}."""
+    where = {k: v for k, v in owner.items() if k.endswith("_id")}
+    if "notification_type_id" in where:
+        where["organisation_id"] = organisation_id
     found = (
         DigestWindow.objects.select_for_update()
-        .filter(rule_id=version.rule_id, recipient=recipient, key=key, state=DigestWindow.State.OPEN)
+        .filter(**where, recipient=recipient, key=key, state=DigestWindow.State.OPEN)
         .first()
     )
     if found is not None:
         return found
-    if version.digest == RuleVersion.Digest.SLIDING:
-        closes, used = event.occurred_at + timedelta(minutes=version.digest_minutes), ""
-    else:
-        closes, used = weekly_close(
-            event.occurred_at, weekday=version.digest_weekday, at=version.digest_time, zone_name=zone_name
-        )
+    closes, used = schedule.closes(opened, zone_name)
     window = DigestWindow(
-        organisation_id=event.organisation_id,
-        rule_id=version.rule_id,
-        rule_version=version,
+        organisation_id=organisation_id,
+        **owner,
         recipient=recipient,
         key=key,
-        opened_at=event.occurred_at,
+        opened_at=opened,
         closes_at=closes,
         zone=used,
     )
@@ -72,8 +97,14 @@ def _window(version: RuleVersion, event: Event, recipient: str, key: str, zone_n
         return window
     except IntegrityError:
         return DigestWindow.objects.select_for_update().get(
-            rule_id=version.rule_id, recipient=recipient, key=key, state=DigestWindow.State.OPEN
+            **where, recipient=recipient, key=key, state=DigestWindow.State.OPEN
         )
+
+
+def _counted(window: DigestWindow, made: bool) -> None:
+    if made:
+        DigestWindow.objects.filter(pk=window.pk).update(items_count=window.items_count + 1)
+        window.items_count += 1
 
 
 def digest_add(items: list[tuple[RuleVersion, Event, str, str, dict]]) -> list[RuleRun]:
@@ -84,12 +115,18 @@ def digest_add(items: list[tuple[RuleVersion, Event, str, str, dict]]) -> list[R
     for version, event, recipient, key, data in items:
         slot = (version.rule_id, recipient, key)
         if slot not in windows:
-            windows[slot] = _window(version, event, recipient, key, zones.get(recipient, ""))
+            windows[slot] = _window(
+                {"rule_id": version.rule_id, "rule_version": version},
+                Schedule.of(version),
+                organisation_id=event.organisation_id,
+                recipient=recipient,
+                key=key,
+                opened=event.occurred_at,
+                zone_name=zones.get(recipient, ""),
+            )
         window = windows[slot]
         _, made = DigestItem.objects.get_or_create(window=window, event=event, defaults={"data": data})
-        if made:
-            DigestWindow.objects.filter(pk=window.pk).update(items_count=window.items_count + 1)
-            window.items_count += 1
+        _counted(window, made)
         detail = f"in digest #{window.pk} ({window.items_count} so far), sent {window.closes_at:%Y-%m-%d %H:%M} UTC"
         runs.append(
             RuleRun(
@@ -99,27 +136,62 @@ def digest_add(items: list[tuple[RuleVersion, Event, str, str, dict]]) -> list[R
     return runs
 
 
-def _request(window: DigestWindow, items: list[DigestItem]) -> SubmitRequest:
-    version = window.rule_version
-    cap = max(1, version.digest_max_items)
-    listed = [item.data for item in items[:cap]]
-    names = sorted({item.event.name for item in items})
-    since = window.opened_at.astimezone(UTC)
-    cause = (
-        f"digest of {len(items)} event(s) {', '.join(f'`{n}`' for n in names)} for rule `{window.rule.key}` "
-        f"v{version.number}, gathered from {since:%Y-%m-%d %H:%M} UTC"
-        + (
-            f" until {window.closes_at.astimezone(zone(window.zone) or UTC):%a %H:%M} {window.zone}"
-            if window.zone
-            else ""
+def type_digest_gather(rows: Sequence[Notification]) -> None:
+    """A digesting type's new messages (status `digested`, inserted in this transaction), each into its window:
+    per type, recipient and the value of the type's `digest_key` in the message's data. A batch writes its items
+    in one statement and counts them once per window."""
+    slots: dict[tuple, list[Notification]] = defaultdict(list)
+    for row in rows:
+        ntype = row.notification_type
+        key = str(row.data.get(ntype.digest_key, ""))[:200] if ntype.digest_key else ""
+        slots[(row.organisation_id, ntype.pk, row.recipient.external_id, key)].append(row)
+    items = []
+    # windows locked in one order: two batches for the same people wait for each other, never deadlock
+    for (organisation_id, type_id, recipient, key), gathered in sorted(slots.items(), key=lambda slot: slot[0]):
+        first = gathered[0]
+        window = _window(
+            {"notification_type_id": type_id},
+            Schedule.of(first.notification_type),
+            organisation_id=organisation_id,
+            recipient=recipient,
+            key=key,
+            opened=first.created_at,
+            zone_name=first.recipient.timezone,
         )
+        DigestWindow.objects.filter(pk=window.pk).update(items_count=F("items_count") + len(gathered))
+        items += [DigestItem(window=window, notification=row, data=row.data) for row in gathered]
+    DigestItem.objects.bulk_create(items)
+
+
+def _request(window: DigestWindow, items: list[DigestItem]) -> SubmitRequest:
+    """The digest notification of a window: a rule's goes as the rule's type, a digesting type's as its
+    `digest_type`."""
+    version, ntype = window.rule_version, window.notification_type
+    if version is not None and window.rule is not None:
+        cap = version.digest_max_items
+        names = sorted({item.event.name for item in items if item.event is not None})
+        what = (
+            f"{len(items)} event(s) {', '.join(f'`{n}`' for n in names)} for rule `{window.rule.key}` v{version.number}"
+        )
+        kind, channel = version.notification_type.key, version.channel or None
+    else:
+        assert ntype is not None  # a window is a rule's or a type's (a check constraint)
+        cap = ntype.digest_max_items
+        what = f"{len(items)} `{ntype.key}` message(s)"
+        # no digest type any more (staff stopped the digest meanwhile): refused as an unknown type, and logged
+        kind, channel = getattr(ntype.digest_type, "key", ""), None
+    cap = max(1, cap)
+    listed = [item.data for item in items[:cap]]
+    since = window.opened_at.astimezone(UTC)
+    until = (
+        f" until {window.closes_at.astimezone(zone(window.zone) or UTC):%a %H:%M} {window.zone}" if window.zone else ""
     )
     return SubmitRequest(
         recipient=window.recipient,
-        type=version.notification_type.key,
-        channel=version.channel or None,
+        type=kind,
+        channel=channel,
         data={"items": listed, "count": len(items), "more": max(0, len(items) - cap), "key": window.key},
-        cause=cause,
+        cause=f"digest of {what}, gathered from {since:%Y-%m-%d %H:%M} UTC{until}",
     )
 
 
@@ -132,7 +204,7 @@ def digests_flush(*, now: datetime) -> int:
                 due = list(
                     DigestWindow.objects.select_for_update(skip_locked=True, of=("self",))
                     .filter(state=DigestWindow.State.OPEN, closes_at__lte=now)
-                    .select_related("rule", "rule_version__notification_type")
+                    .select_related("rule", "rule_version__notification_type", "notification_type__digest_type")
                     .order_by("closes_at")[:FLUSH_BATCH]
                 )
                 if not due:

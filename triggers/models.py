@@ -211,17 +211,30 @@ class RuleRun(models.Model):
         return f"{self.rule_version} on {self.event_id} for {self.recipient or '-'}: {self.outcome}"
 
 
+class ThroughWindow(OrganisationScoped):
+    path = "window__organisation"
+
+
 class DigestWindow(models.Model):
-    """One digest being gathered: a rule's items for one recipient (and key) until `closes_at`, then one
-    notification. A row, so a restart loses nothing; flushed once (a claim), however many beats run."""
+    """One digest being gathered: a rule's items (events), or a digesting type's (its messages), for one
+    recipient (and key) until `closes_at`, then one notification. A row, so a restart loses nothing; flushed once
+    (a claim), however many beats run."""
 
     class State(models.TextChoices):
         OPEN = "open", "Gathering"
         SENT = "sent", "Sent"
 
     organisation = organisation_field()
-    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="digests")
-    rule_version = models.ForeignKey(RuleVersion, on_delete=models.PROTECT, related_name="+")
+    rule = models.ForeignKey(Rule, null=True, blank=True, on_delete=models.CASCADE, related_name="digests")
+    rule_version = models.ForeignKey(RuleVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    notification_type = models.ForeignKey(
+        "notifications.NotificationType",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="A digesting type's window (no rule): its messages are the items.",
+    )
     recipient = models.CharField(max_length=200)
     key = models.CharField(max_length=200, blank=True)
     opened_at = models.DateTimeField()
@@ -241,28 +254,47 @@ class DigestWindow(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["rule", "recipient", "key"], condition=Q(state="open"), name="digest_one_open_window"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["organisation", "notification_type", "recipient", "key"],
+                condition=Q(state="open", rule__isnull=True),
+                name="digest_one_open_type_window",
+            ),
+            models.CheckConstraint(
+                condition=Q(rule__isnull=False, notification_type__isnull=True)
+                | Q(rule__isnull=True, notification_type__isnull=False),
+                name="digest_of_rule_or_type",
+            ),
         ]
         indexes = [models.Index(fields=["closes_at"], name="digest_due_idx", condition=Q(state="open"))]
 
     def __str__(self) -> str:
-        return f"{self.rule} digest for {self.recipient}{f' ({self.key})' if self.key else ''} until {self.closes_at}"
+        of = self.rule if self.rule_id else self.notification_type
+        return f"{of} digest for {self.recipient}{f' ({self.key})' if self.key else ''} until {self.closes_at}"
 
 
 class DigestItem(models.Model):
     window = models.ForeignKey(DigestWindow, on_delete=models.CASCADE, related_name="items")
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    notification = models.OneToOneField(
+        "notifications.Notification",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="A digesting type's message this item is.",
+    )
     data = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = ThroughEvent()
+    objects = ThroughWindow()
 
     class Meta:
         ordering = ["created_at", "pk"]
         constraints = [models.UniqueConstraint(fields=["window", "event"], name="digest_item_once")]
 
     def __str__(self) -> str:
-        return f"{self.event_id} in {self.window_id}"
+        return f"{self.event_id or self.notification_id} in {self.window_id}"
 
 
 class DeadEvent(models.Model):

@@ -72,8 +72,8 @@ class DailyView(APIView):
     @extend_schema(parameters=[RangeSerializer], responses={200: dict})
     def get(self, request):
         """Per day: totals over the filtered rollups (submitted, sent, delivered, failed, suppressed, cancelled,
-        expired, still sent, bounced, opened, clicked, unsubscribed, cost per currency, delivery rate), and the
-        rollup rows themselves."""
+        expired, still sent, bounced, opened, clicked, unsubscribed, digested, cost per currency, delivery rate), and
+        the rollup rows themselves."""
         q = _range(RangeSerializer, request)
         filters = {"type_key": q.get("type"), "channel": q.get("channel"), "provider": q.get("provider")}
         rows = rollups_in(start=q["from"], end=q["to"], **filters)
@@ -101,6 +101,7 @@ class DailyView(APIView):
                         "opened": r.opened,
                         "clicked": r.clicked,
                         "unsubscribed": r.unsubscribed,
+                        "digested": r.digested,
                         "units": r.units,
                         "cost": r.cost,
                         "currency": r.currency,

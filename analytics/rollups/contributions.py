@@ -41,9 +41,11 @@ COUNTS = (
     "opened",
     "clicked",
     "unsubscribed",
+    "digested",  # gathered into its type's digest (the digest is a notification of its own)
 )
-BIT = {name: 1 << i for i, name in enumerate(COUNTS)}
-COSTED = 1 << len(COUNTS)  # has a cost entry: one message in the recipient's daily cost (not a rollup count)
+COSTED = 1 << 13  # has a cost entry: one message in the recipient's daily cost (not a rollup count)
+# bit 13 was COSTED's before `digested` came: stored marks keep their meaning
+BIT = {name: 1 << (i if i < 13 else i + 1) for i, name in enumerate(COUNTS)}
 STATUS_COUNT: dict[str, str] = {
     Status.DELIVERED: "delivered",
     Status.FAILED: "failed",
@@ -51,6 +53,7 @@ STATUS_COUNT: dict[str, str] = {
     Status.CANCELLED: "cancelled",
     Status.EXPIRED: "expired",
     Status.SENT: "still_sent",
+    Status.DIGESTED: "digested",
 }
 # a notification with none of these is not final yet (scheduled, queued, sending, waiting to retry, unknown)
 STATUS_BITS = sum(BIT[name] for name in STATUS_COUNT.values())

@@ -43,6 +43,7 @@ _CELERY_STATE: dict[str, str] = {
     Status.CANCELLED: "REVOKED",
     Status.SUPPRESSED: "REJECTED",
     Status.EXPIRED: "FAILURE",  # not sent before its time to live ran out
+    Status.DIGESTED: "SUCCESS",  # taken: it goes out within its type's digest
 }
 
 
