@@ -1,8 +1,11 @@
 """`make run`: commhub on a laptop with nothing else installed.
 
-Prepares the database (migrate, catalogue and demo data, an admin login), then runs three processes until
+Prepares the database (migrate, catalogue and demo data, an admin login), then runs its processes until
 Ctrl-C: the web app on 127.0.0.1:$PORT, one Celery worker consuming every queue, and beat. SQLite and the
 filesystem broker live in ./data; email and SMS are captured in the database and readable in the admin.
+Events: where `redis-server` is installed (or COMMHUB_EVENTS_REDIS_URL / KAFKA_BOOTSTRAP_SERVERS name a stream),
+an events consumer reads them (`manage.py consume_events`); the Redis it starts is private to the run (a Unix
+socket in ./data/redis, append-only file there), so events written to it survive a restart.
 If any process dies, the others are stopped too and the exit status says so.
 
     python -m commhub.embedded
@@ -13,9 +16,11 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -84,6 +89,43 @@ def _wait_until_answering(base: str, procs: dict[str, subprocess.Popen], timeout
     return said
 
 
+def _events_source(env: dict[str, str], data: Path) -> tuple[dict[str, list[str]], str]:
+    """The processes that bring events in (a private redis-server, if one must be started, and the consumer) and
+    a line saying where events come from."""
+    consumer = [sys.executable, "manage.py", "consume_events", "--consumer", "embedded"]
+    if env.get("KAFKA_BOOTSTRAP_SERVERS") or env.get("COMMHUB_EVENTS_REDIS_URL"):
+        where = env.get("KAFKA_BOOTSTRAP_SERVERS") or env["COMMHUB_EVENTS_REDIS_URL"]
+        return {"events": consumer}, f"events     the API, and the stream at {where}"
+    server = shutil.which("redis-server")
+    if server is None:
+        return {}, "events     the API only (install redis-server for the Redis Streams consumer)"
+    home = data / "redis"
+    home.mkdir(exist_ok=True)
+    sock = home / "events.sock"
+    if len(str(sock)) > 100:  # a Unix socket's path is at most 107 bytes
+        sock = Path(tempfile.mkdtemp(prefix="commhub-redis-")) / "events.sock"
+    sock.unlink(missing_ok=True)
+    env["COMMHUB_EVENTS_REDIS_URL"] = f"unix://{sock}"
+    redis = [server, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700", "--dir", str(home)]
+    redis += ["--appendonly", "yes", "--save", "", "--daemonize", "no", "--loglevel", "warning"]
+    stream = env.get("COMMHUB_EVENTS_REDIS_STREAM", "commhub.events")
+    return (
+        {"redis": redis, "events": consumer},
+        f"events     the API, and the Redis stream: redis-cli -s {sock} XADD {stream} '*' event '<json>'",
+    )
+
+
+def _wait_for_socket(path: str, proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if Path(path).exists():
+            return
+        time.sleep(0.1)
+    if proc.poll() is None:
+        proc.kill()
+    raise SystemExit(f"commhub: redis-server did not open {path} (exit {proc.wait()}); its log is above")
+
+
 def _manage(env: dict[str, str], *args: str) -> str:
     result = subprocess.run(  # noqa: S603 (our own interpreter and manage.py; no shell)
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
@@ -109,19 +151,28 @@ def main() -> int:
     print("commhub: preparing the database ...", flush=True)
     _manage(env, "migrate", "--noinput", "-v", "0")
     seeded = _manage(env, "seed_demo")
+    rules = _manage(env, "seed_demo_rules")
     login = _manage(env, "ensure_admin")
 
+    streams, events_line = _events_source(env, data)
     commands = {
         "web": [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
         "worker": celery_worker_argv(queues=None, concurrency=2, name="embedded@%h"),
         "beat": celery_beat_argv(pidfile=str(data / "beat.pid")),
     }
     (data / "beat.pid").unlink(missing_ok=True)
-    procs = {name: subprocess.Popen(cmd, cwd=ROOT, env=env) for name, cmd in commands.items()}  # noqa: S603
+    procs: dict[str, subprocess.Popen] = {}
+    if "redis" in streams:  # first: the consumer connects to it
+        procs["redis"] = subprocess.Popen(streams.pop("redis"), cwd=data, env=env)  # noqa: S603
+        _wait_for_socket(env["COMMHUB_EVENTS_REDIS_URL"].removeprefix("unix://"), procs["redis"])
+    commands.update(streams)
+    procs.update(
+        {name: subprocess.Popen(cmd, cwd=ROOT, env=env) for name, cmd in commands.items()}  # noqa: S603
+    )
     base = f"http://127.0.0.1:{port}"
     state = _wait_until_answering(base, procs)
     headline = (
-        f"commhub is running: {base}  (Ctrl-C stops web, worker and beat)"
+        f"commhub is running: {base}  (Ctrl-C stops {', '.join(procs)})"
         if state == "ready"
         else f"commhub started at {base}, but it is not ready yet: {state}"
     )
@@ -131,8 +182,10 @@ def main() -> int:
                 "",
                 headline,
                 f"  {seeded}",
+                f"  {rules}",
                 f"  {login}",
                 f"  admin      {base}/admin/   (captured email and SMS: Notifications > Captured messages)",
+                f"  {events_line}",
                 f"  API docs   {base}/api/docs/",
                 f"  token      curl -s -X POST {base}/api/token/ -d username=admin "
                 f"-d password=$(cat {data}/admin-password.txt)",
@@ -162,6 +215,14 @@ def main() -> int:
                 stopping = True
                 break
         time.sleep(0.3)
+    # the events consumer finishes its batch (and acknowledges it) before its Redis goes
+    _stop_all({name: proc for name, proc in procs.items() if name != "redis"})
+    _stop_all({name: proc for name, proc in procs.items() if name == "redis"})
+    print("commhub: stopped", flush=True)
+    return exit_code
+
+
+def _stop_all(procs: dict[str, subprocess.Popen]) -> None:
     for proc in procs.values():
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -171,8 +232,6 @@ def main() -> int:
             proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
-    print("commhub: stopped", flush=True)
-    return exit_code
 
 
 if __name__ == "__main__":

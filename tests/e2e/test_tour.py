@@ -4,16 +4,23 @@ a real worker and beat) on a fresh data directory. A command that fails as writt
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
 
 import pytest
+import redis
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -74,3 +81,51 @@ def test_the_readme_tour_runs_as_written(embedded):
     assert '"success": true' in out.replace(":true", ": true") and '"task_id"' in out
     assert '"status": "SUCCESS"' in out.replace('"status":"SUCCESS"', '"status": "SUCCESS"'), out
     assert '"allowed"' in out and '"enabled":false' in out.replace(" ", ""), out
+    assert '"rules_matched":1' in out.replace(" ", "") and '"notifications_made":1' in out.replace(" ", ""), out
+
+
+def _admin_token(base: str, data: Path) -> str:
+    password = (data / "admin-password.txt").read_text().strip()
+    body = urllib.parse.urlencode({"username": "admin", "password": password}).encode()
+    with urllib.request.urlopen(f"{base}/api/token/", data=body, timeout=10) as answer:
+        return json.load(answer)["access"]
+
+
+def _get(url: str, token: str) -> dict:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.load(answer)
+
+
+@pytest.mark.skipif(
+    shutil.which("redis-server") is None, reason="make run starts the events Redis only where it is installed"
+)
+def test_make_run_reads_events_from_its_own_redis_stream(embedded):
+    """`make run` starts a private redis-server (a Unix socket in its data directory) and the events consumer: an
+    event added to the stream runs the demo rule, and its notification is sent (captured); a message that is not
+    an event before it does not stop the stream (both are acknowledged)."""
+    data = Path(embedded["COMMHUB_DATA_DIR"])
+    base = f"http://127.0.0.1:{embedded['PORT']}"
+    stream = redis.Redis(unix_socket_path=str(data / "redis" / "events.sock"))
+    stream.xadd("commhub.events", {"event": b"not json"})
+    event = {
+        "id": "evt_redis_1",
+        "name": "payment.failed",
+        "recipients": ["123"],
+        "data": {"amount": "$49.00", "account": "checking", "attempt": 1},
+    }
+    stream.xadd("commhub.events", {"event": json.dumps(event)})
+    token = _admin_token(base, data)
+
+    def made():
+        try:
+            runs = _get(f"{base}/api/v1/events/evt_redis_1/", token)["runs"]
+        except urllib.error.HTTPError:
+            return None
+        return runs[0]["notification"] if runs and runs[0]["notification"] else None
+
+    notification = wait_until(made, timeout=30)
+    assert notification, "the consumer did not take the event"
+    sent = wait_until(lambda: _get(f"{base}/api/v1/notifications/{notification}/", token)["status"] == "sent", 30)
+    assert sent, _get(f"{base}/api/v1/notifications/{notification}/", token)
+    assert stream.xpending("commhub.events", "commhub")["pending"] == 0  # both acknowledged
