@@ -20,7 +20,32 @@ from commhub.tenancy import OrganisationScoped, ThroughNotification, ThroughRecu
 from .constants import CapAction, DigestKind, PreferencePolicy, Purpose, Status, priority_name
 
 
-class NotificationType(models.Model):
+class DigestSettings(models.Model):
+    """How a digest's window is drawn: a type's (its messages) or a rule version's (its events)."""
+
+    digest = models.CharField(
+        max_length=8,
+        choices=DigestKind.choices,
+        blank=True,
+        default=DigestKind.NONE,
+        help_text="Gather items per recipient (and key) and send one notification listing them when the window closes.",
+    )
+    digest_minutes = models.PositiveIntegerField(default=30, help_text="A sliding window's length.")
+    digest_weekday = models.PositiveSmallIntegerField(
+        default=0,
+        choices=list(enumerate(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))),
+        help_text="A weekly digest's day.",
+    )
+    digest_time = models.TimeField(default=time(9, 0), help_text="A weekly digest's hour, in the recipient's zone.")
+    digest_max_items = models.PositiveIntegerField(
+        default=20, validators=[MinValueValidator(1)], help_text='Items listed; the rest are "and N more".'
+    )
+
+    class Meta:
+        abstract = True
+
+
+class NotificationType(DigestSettings):
     """What a backend can trigger ("financial_alert"), with its delivery policy. The channels it may use, each
     with its rate limit, are its `type_channels` rows."""
 
@@ -53,14 +78,6 @@ class NotificationType(models.Model):
     )
     frequency_cap_window_hours = models.PositiveIntegerField(default=0, help_text="The cap's window, in hours.")
     frequency_cap_action = models.CharField(max_length=8, choices=CapAction.choices, default=CapAction.DEFER)
-    digest = models.CharField(
-        max_length=8,
-        choices=DigestKind.choices,
-        blank=True,
-        default=DigestKind.NONE,
-        help_text="Gather this type's messages per recipient (and digest_key) and send one digest_type notification "
-        "listing them when the window closes.",
-    )
     digest_type = models.ForeignKey(
         "self",
         null=True,
@@ -69,19 +86,11 @@ class NotificationType(models.Model):
         related_name="+",
         help_text="The type a digest goes as: its templates receive items (each message's data), count and more.",
     )
-    digest_minutes = models.PositiveIntegerField(default=30, help_text="A sliding window's length.")
-    digest_weekday = models.PositiveSmallIntegerField(
-        default=0, validators=[MaxValueValidator(6)], help_text="A weekly digest's day: 0 is Monday."
-    )
-    digest_time = models.TimeField(default=time(9, 0), help_text="A weekly digest's hour, in the recipient's zone.")
     digest_key = models.CharField(
         max_length=64,
         blank=True,
         help_text="A field of the message's data (e.g. therapist_id): messages with the same value share a digest; "
         "blank: one digest per recipient.",
-    )
-    digest_max_items = models.PositiveIntegerField(
-        default=20, validators=[MinValueValidator(1)], help_text='Items listed; the rest are "and N more".'
     )
     ttl_seconds = models.PositiveIntegerField(
         null=True,

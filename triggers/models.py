@@ -13,12 +13,11 @@ Rules are versioned like templates: a published version is frozen, a change is a
 
 from __future__ import annotations
 
-from datetime import time
-
 from django.db import models
 from django.db.models import Q
 
 from commhub.tenancy import OrganisationScoped, organisation_field
+from notifications.models import DigestSettings
 
 
 class ThroughRule(OrganisationScoped):
@@ -85,7 +84,7 @@ class Rule(models.Model):
         return self.versions.filter(state=RuleVersion.State.PUBLISHED).order_by("-number").first()
 
 
-class RuleVersion(models.Model):
+class RuleVersion(DigestSettings):
     class State(models.TextChoices):
         DRAFT = "draft", "Draft"
         PUBLISHED = "published", "Published (live)"
@@ -115,11 +114,6 @@ class RuleVersion(models.Model):
         "digest_max_items",
     )
 
-    class Digest(models.TextChoices):
-        NONE = "", "No digest: a notification per event"
-        SLIDING = "sliding", "Sliding: the first event opens a window of digest_minutes"
-        WEEKLY = "weekly", "Weekly: until the next digest_weekday at digest_time, recipient-local"
-
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
     state = models.CharField(max_length=10, choices=State.choices, default=State.DRAFT)
@@ -146,18 +140,11 @@ class RuleVersion(models.Model):
         blank=True,
         help_text='Event names that cancel a delayed send to the same recipient, e.g. ["profile.completed"].',
     )
-    digest = models.CharField(max_length=8, choices=Digest.choices, blank=True, default="")
-    digest_minutes = models.PositiveIntegerField(default=30, help_text="A sliding window's length.")
-    digest_weekday = models.PositiveSmallIntegerField(
-        default=0, choices=[(i, d) for i, d in enumerate(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))]
-    )
-    digest_time = models.TimeField(default=time(9, 0), help_text="A weekly digest's hour, in the recipient's zone.")
     digest_key = models.CharField(
         max_length=MAX_EXPRESSION,
         blank=True,
         help_text="CEL: items with the same key share a digest (e.g. data.therapist_id); blank: per recipient.",
     )
-    digest_max_items = models.PositiveIntegerField(default=20, help_text='Items listed; the rest are "and N more".')
     published_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.CharField(max_length=150, blank=True)
