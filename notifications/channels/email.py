@@ -23,6 +23,7 @@ from django.core.mail.message import make_msgid
 from django.utils.html import escape
 
 from commhub.channels import MESSAGE, ChannelSpec, register
+from commhub.conf import knobs
 from preferences.constants import MARKETING
 from preferences.unsubscribe import list_unsubscribe_headers, unsubscribe_token, unsubscribe_url
 from templates_app.rendering import RenderedMessage
@@ -37,7 +38,7 @@ from .base import (
     TransientError,
 )
 from .failover import FailoverProvider
-from .http import tune_session
+from .http import lean_session_for, tune_session
 
 
 def _timed_out(exc: BaseException | None) -> bool:
@@ -64,7 +65,7 @@ def _provider_name(backend_path: str) -> str:
 # syntax. Others (and Postmark, SendGrid, Brevo or SES, whose batch forms need stored templates or an extra
 # setting) send one message per call.
 MERGE_FIELD_SYNTAX = {"mailgun": "%recipient.{}%"}
-# anymail backends replaced by a subclass that encodes a batch's merge data cheaply (see mailgun.py)
+# anymail backends replaced by a subclass that encodes messages cheaply: multipart, not url-encoded (mailgun.py)
 _BATCH_BACKENDS = {"anymail.backends.mailgun.EmailBackend": "notifications.channels.mailgun.EmailBackend"}
 
 
@@ -80,7 +81,12 @@ class EmailProvider(Provider):
     def open(self) -> None:
         # anymail keeps its requests session (and the ESP's keep-alive connection) until close()
         if self.connection.open():  # a new session (anymail answers False when it has one already)
-            tune_session(getattr(self.connection, "session", None))
+            session = getattr(self.connection, "session", None)
+            lean = lean_session_for(session) if knobs().lean_http else None
+            if lean is None:
+                tune_session(session)
+            else:
+                self.connection.session = lean
 
     def close(self) -> None:
         self.connection.close()

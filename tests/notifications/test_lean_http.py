@@ -1,0 +1,112 @@
+"""anymail's ESP calls through the lean urllib3 session put the same request on the wire as through `requests`
+(the fake ESPs parse both), and its network errors classify as before: a read timeout may have been sent
+(ambiguous), a refused connection was not."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import requests
+from django.conf import settings as django_settings
+
+from notifications.channels.base import BatchMessage, BatchRecipient, OutboundMessage, TransientError
+from notifications.channels.email import EmailProvider
+from notifications.channels.http import LeanSession
+from tests.conftest import mailgun_settings, postmark_settings
+
+MESSAGE = OutboundMessage(
+    notification_id="7d1f0000-0000-4000-8000-000000000001",
+    channel="email",
+    to="dana@example.com",
+    subject="Rent is due — 1 May",
+    body="Hello Dana,\nyour rent (€900) is due.",
+    html="<p>Hello Dana, your rent (&euro;900) is due.</p>",
+    headers={"List-Unsubscribe": "<https://hub.example/u/abc>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+    metadata={"type": "payment_reminder"},
+)
+
+
+def _lean(on: bool, settings) -> None:
+    settings.COMMHUB = {**django_settings.COMMHUB, "LEAN_HTTP": on}
+
+
+def _sent_through(on: bool, settings, fake, send) -> tuple[type, object]:
+    _lean(on, settings)
+    provider = EmailProvider()
+    provider.open()
+    try:
+        kind = type(provider.connection.session)
+        send(provider)
+    finally:
+        provider.close()
+    [recorded] = fake.sent()[-1:]
+    fake.reset()
+    return kind, recorded
+
+
+@pytest.mark.parametrize("esp", [mailgun_settings, postmark_settings])
+def test_one_message_reaches_the_esp_the_same_through_both_sessions(esp, fake, settings):
+    for name, value in esp(fake).items():
+        setattr(settings, name, value)
+    lean_kind, lean = _sent_through(True, settings, fake, lambda p: p.send(MESSAGE))
+    plain_kind, plain = _sent_through(False, settings, fake, lambda p: p.send(MESSAGE))
+    assert (lean_kind, plain_kind) == (LeanSession, requests.Session)
+    assert lean.fields == plain.fields and lean.status == plain.status == 200
+    for header in ("Authorization", "User-Agent", "X-Postmark-Server-Token"):
+        assert lean.headers.get(header) == plain.headers.get(header)
+    assert lean.headers["Content-Type"].split(";")[0] == plain.headers["Content-Type"].split(";")[0]
+
+
+def test_a_batch_with_recipient_variables_is_the_same_multipart_form(fake, settings):
+    for name, value in mailgun_settings(fake).items():
+        setattr(settings, name, value)
+    batch = BatchMessage(
+        channel="email",
+        subject="Your %recipient.month% report",
+        body="Hi %recipient.name%",
+        html="<p>Hi %recipient.name%</p>",
+        recipients=tuple(
+            BatchRecipient(
+                notification_id=f"7d1f0000-0000-4000-8000-00000000000{i}",
+                to=f"p{i}@example.com",
+                merge_data={"name": f"P{i}", "month": "May"},
+                headers={"List-Unsubscribe": f"<https://hub.example/u/{i}>"},
+            )
+            for i in range(3)
+        ),
+    )
+    results: dict = {}
+    _, lean = _sent_through(True, settings, fake, lambda p: results.update(lean=p.send_batch(batch)))
+    _, plain = _sent_through(False, settings, fake, lambda p: results.update(plain=p.send_batch(batch)))
+    assert lean.fields == plain.fields and lean.batch == plain.batch == 3
+    assert lean.headers["Content-Type"].startswith("multipart/form-data")
+    assert len(results["lean"]) == 3 and all(r.provider_message_id for r in results["lean"].values())
+
+
+def test_network_errors_classify_as_they_did(settings, fake):
+    for name, value in mailgun_settings(fake).items():
+        setattr(settings, name, value)
+    _lean(True, settings)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts, never answers: the request went out and no answer came
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    refused_port = closed.getsockname()[1]
+    closed.close()  # nobody listens: the request never left
+    try:
+        for url, ambiguous in (
+            (f"http://127.0.0.1:{silent.getsockname()[1]}/v3", True),
+            (f"http://127.0.0.1:{refused_port}/v3", False),
+        ):
+            settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_API_URL": url, "REQUESTS_TIMEOUT": 0.5}
+            provider = EmailProvider()
+            provider.open()
+            assert isinstance(provider.connection.session, LeanSession)
+            with pytest.raises(TransientError) as raised:
+                provider.send(MESSAGE)
+            provider.close()
+            assert raised.value.ambiguous is ambiguous, raised.value
+    finally:
+        silent.close()
