@@ -1,7 +1,7 @@
 """One email per ESP call, in process: CPU per send through anymail's Mailgun backend, with `requests` (anymail's
 own session) and with commhub's lean urllib3 session, each with anymail's url-encoded form and with commhub's
-multipart form. Nothing but the transport differs: the same message (the catalogue's `educational_content`
-email as the drain benchmark sends it, ~6 kB with its layout) to the peer's fake Mailgun.
+(multipart, the sender parsed once). Nothing but the transport differs: the same ~6 kB email (a text part, an
+HTML part, List-Unsubscribe headers) to the peer's fake Mailgun.
 
     python bench/esp_transport.py [--sends 2000] [--rounds 3]
 
@@ -21,11 +21,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import FakeEsp, bench_env, django_setup, log
 
+# "commhub's form": notifications/channels/mailgun.py, multipart, the sender's address parsed once
 CONFIGS = {
-    "requests + url-encoded (anymail as it is)": (False, "anymail.backends.mailgun.EmailBackend"),
-    "requests + multipart": (False, "notifications.channels.mailgun.EmailBackend"),
-    "lean + url-encoded": (True, "anymail.backends.mailgun.EmailBackend"),
-    "lean + multipart (commhub's default)": (True, "notifications.channels.mailgun.EmailBackend"),
+    "requests + anymail's form (as it is)": (False, "anymail.backends.mailgun.EmailBackend"),
+    "requests + commhub's form": (False, "notifications.channels.mailgun.EmailBackend"),
+    "lean + anymail's form": (True, "anymail.backends.mailgun.EmailBackend"),
+    "lean + commhub's form (the default)": (True, "notifications.channels.mailgun.EmailBackend"),
 }
 
 
