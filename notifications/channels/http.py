@@ -71,12 +71,14 @@ class LeanResponse:
 
 
 def _fields(data: Any) -> list[tuple[str, Any]]:
-    """Form fields from what `requests` takes as `data`: a mapping (a list value is a repeated field) or pairs."""
+    """Form fields from what `requests` takes as `data`: a mapping (a list value is a repeated field) or pairs;
+    None values are left out, as `requests` leaves them."""
     pairs = data.items() if isinstance(data, Mapping) else data
     fields = []
     for name, value in pairs:
         for one in value if isinstance(value, list | tuple) else [value]:
-            fields.append((name, one))
+            if one is not None:
+                fields.append((name, one))
     return fields
 
 
@@ -147,7 +149,7 @@ class LeanSession:
         if params:
             url += ("&" if "?" in url else "?") + urlencode(_fields(params))
         body, content_type = _encoded(data, files)
-        sent = {**self.headers, **(headers or {})}
+        sent = {k: v for k, v in {**self.headers, **(headers or {})}.items() if v is not None}  # as requests
         if content_type and not any(k.lower() == "content-type" for k in sent):
             sent["Content-Type"] = content_type
         if auth is not None:

@@ -110,3 +110,27 @@ def test_network_errors_classify_as_they_did(settings, fake):
             assert raised.value.ambiguous is ambiguous, raised.value
     finally:
         silent.close()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"to": ["a@example.com", "b@example.com"], "subject": "Héllo & bye", "skip": None, "n": 3},
+        [("v:id", "1"), ("v:id", "2"), ("o:tag", None)],
+        "raw=body&x=1",
+    ],
+)
+def test_forms_encode_as_requests_encodes_them(data):
+    from notifications.channels.http import _encoded
+    from tests.fakes.providers import _form_data
+
+    prepared = requests.Request("POST", "http://esp.example/", data=data).prepare()
+    body, _ = _encoded(data, None)
+    assert body == (prepared.body.encode() if isinstance(prepared.body, str) else prepared.body)
+    files = [("html", (None, "<p>x</p>")), ("attachment", ("a.txt", b"abc", "text/plain"))]
+    if not isinstance(data, str):
+        prepared = requests.Request("POST", "http://esp.example/", data=data, files=files).prepare()
+        body, content_type = _encoded(data, files)
+        ours = list(_form_data(body, content_type))
+        theirs = list(_form_data(prepared.body, prepared.headers["Content-Type"]))
+        assert ours == theirs and len(ours) >= 3
