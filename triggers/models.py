@@ -257,7 +257,8 @@ class DigestWindow(models.Model):
 
     def __str__(self) -> str:
         of = self.rule if self.rule_id else self.notification_type
-        return f"{of} digest for {self.recipient}{f' ({self.key})' if self.key else ''} until {self.closes_at}"
+        until = f"{self.closes_at:%Y-%m-%d %H:%M} UTC" if self.closes_at else "?"
+        return f"{of} digest for {self.recipient}{f' ({self.key})' if self.key else ''} until {until}"
 
 
 class DigestItem(models.Model):
