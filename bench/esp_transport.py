@@ -5,7 +5,8 @@ HTML part, List-Unsubscribe headers) to the peer's fake Mailgun.
 
     python bench/esp_transport.py [--sends 2000] [--rounds 3]
 
-Rounds alternate the four configurations; the figures are medians of CPU milliseconds per send (process time of
+Then one SMS per Twilio call, through Twilio's own HTTP client (`requests`) and commhub's lean one, to commhub's fake
+Twilio. Rounds alternate the configurations; the figures are medians of CPU milliseconds per send (process time of
 this process: the fake ESP is another) and sends per second on one thread.
 """
 
@@ -70,6 +71,45 @@ def run(lean: bool, backend: str, sends: int) -> tuple[float, float]:
     return 1000 * cpu / sends, sends / wall
 
 
+def run_sms(lean: bool, sends: int) -> tuple[float, float]:
+    from django.conf import settings
+
+    from notifications.channels.base import OutboundMessage
+    from notifications.channels.sms import TwilioSmsProvider, twilio_client
+
+    settings.COMMHUB = {**settings.COMMHUB, "LEAN_HTTP": lean}
+    provider = TwilioSmsProvider(client=twilio_client())
+    message = OutboundMessage(notification_id="7d1f", channel="sms", to="+14155550123", body="Rent is due: $900")
+    provider.send(message)
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(sends):
+        provider.send(message)
+    return 1000 * (time.process_time() - cpu) / sends, sends / (time.perf_counter() - wall)
+
+
+def _sms_table(rounds: int, sends: int) -> None:
+    from django.conf import settings
+
+    from tests.fakes.providers import FakeProviders
+
+    twilio = FakeEsp(batch=True)  # commhub's own fake speaks Twilio's Messages API
+    try:
+        settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = FakeProviders.twilio_sid, FakeProviders.twilio_token
+        settings.TWILIO_API_BASE_URL, settings.TWILIO_FROM_NUMBER = twilio.url, "+15005550006"
+        figures: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+        for _ in range(rounds):
+            for lean in (False, True):
+                figures[lean].append(run_sms(lean, sends))
+        base = statistics.median(c for c, _ in figures[False])
+        print(f"=== one SMS per Twilio call, in process ({sends} sends x {rounds} rounds, medians) ===")
+        for lean, label in ((False, "TwilioHttpClient (requests)"), (True, "LeanTwilioHttpClient")):
+            cpu = statistics.median(c for c, _ in figures[lean])
+            rate = statistics.median(r for _, r in figures[lean])
+            print(f"{label:44s} {cpu:6.3f} ms CPU per send  {rate:6.0f} sends/s  CPU {cpu / base:4.2f}x twilio's")
+    finally:
+        twilio.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sends", type=int, default=2000)
@@ -90,6 +130,7 @@ def main() -> None:
             cpu = statistics.median(c for c, _ in runs)
             rate = statistics.median(r for _, r in runs)
             print(f"{name:44s} {cpu:6.3f} ms CPU per send  {rate:6.0f} sends/s  CPU {cpu / base:4.2f}x anymail's")
+        _sms_table(args.rounds, args.sends)
     finally:
         esp.proc.terminate()
 

@@ -4,6 +4,8 @@ and by destination, quiet hours apply (TCPA); sent through the Twilio client, on
 
 from __future__ import annotations
 
+import json
+import logging
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -11,17 +13,20 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from django.conf import settings
 from twilio.base.exceptions import TwilioRestException
+from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
 from twilio.rest import Client
 
 from commhub.channels import SEGMENT, ChannelSpec, register
+from commhub.conf import knobs
 from preferences.services import phone_normalize
 from templates_app.segments import GSM7_BASIC, GSM7_EXTENSION, sms_segments, sms_shape
 
 from .base import DeliveryError, OutboundMessage, PermanentError, Provider, SendResult, TransientError
 from .capture import CaptureSmsProvider
 from .failover import FailoverProvider
-from .http import tune_session
+from .http import LeanSession, environment_has_proxies, tune_session
 
 # Twilio error codes that will fail the same way every time.
 # https://www.twilio.com/docs/api/errors
@@ -61,13 +66,57 @@ class BaseUrlHttpClient(TwilioHttpClient):
         return super().request(method, url, *args, **kwargs)
 
 
+class LeanTwilioHttpClient(HttpClient):
+    """Twilio's HTTP client interface (the documented `http_client=` of its Client) on the lean urllib3 session
+    (http.py): the request TwilioHttpClient would send, without `requests`' session layer; network errors are the
+    `requests` exceptions `classify` reads (a read timeout: maybe sent). `base_url` sends to another
+    scheme://host[:port] (a local fake, or a proxy)."""
+
+    def __init__(self, *, timeout: float | None, base_url: str = "") -> None:
+        super().__init__(logging.getLogger("twilio.http_client"), is_async=False, timeout=timeout)
+        self.session = LeanSession({})
+        parts = urlsplit(base_url)
+        self._base = (parts.scheme, parts.netloc) if base_url else None
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        if timeout is None:
+            timeout = self.timeout
+        elif timeout <= 0:
+            raise ValueError(timeout)
+        if self._base is not None:
+            parts = urlsplit(url)
+            url = urlunsplit((*self._base, parts.path, parts.query, parts.fragment))
+        body: Any = data
+        if headers and headers.get("Content-Type") in ("application/json", "application/scim+json"):
+            body = json.dumps(data)
+        answer = self.session.request(
+            method.upper(), url, params=params, data=body, headers=headers, auth=auth, timeout=timeout
+        )
+        return Response(int(answer.status_code), answer.text, answer.headers)
+
+
 def twilio_client() -> Client:
-    http_kwargs = {"timeout": settings.TWILIO_TIMEOUT_SECONDS}
-    if settings.TWILIO_API_BASE_URL:
-        http_client = BaseUrlHttpClient(settings.TWILIO_API_BASE_URL, **http_kwargs)
+    http_client: HttpClient
+    if knobs().lean_http and not environment_has_proxies():
+        http_client = LeanTwilioHttpClient(
+            timeout=settings.TWILIO_TIMEOUT_SECONDS, base_url=settings.TWILIO_API_BASE_URL
+        )
+    elif settings.TWILIO_API_BASE_URL:
+        http_client = BaseUrlHttpClient(settings.TWILIO_API_BASE_URL, timeout=settings.TWILIO_TIMEOUT_SECONDS)
     else:
-        http_client = TwilioHttpClient(**http_kwargs)
-    tune_session(http_client.session)
+        http_client = TwilioHttpClient(timeout=settings.TWILIO_TIMEOUT_SECONDS)
+    if isinstance(http_client, TwilioHttpClient):
+        tune_session(http_client.session)
     return Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, http_client=http_client)
 
 

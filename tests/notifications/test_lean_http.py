@@ -134,3 +134,39 @@ def test_forms_encode_as_requests_encodes_them(data):
         ours = list(_form_data(body, content_type))
         theirs = list(_form_data(prepared.body, prepared.headers["Content-Type"]))
         assert ours == theirs and len(ours) >= 3
+
+
+def test_an_sms_reaches_twilio_the_same_through_both_clients_and_timeouts_stay_maybe_sent(fake, settings):
+    from notifications.channels.sms import LeanTwilioHttpClient, TwilioSmsProvider, twilio_client
+    from tests.conftest import twilio_settings
+
+    for name, value in twilio_settings(fake).items():
+        setattr(settings, name, value)
+    sms = OutboundMessage(notification_id="7d1f", channel="sms", to="+14155550123", body="Rent is due: €900")
+    recorded = {}
+    for on in (True, False):
+        _lean(on, settings)
+        provider = TwilioSmsProvider()
+        assert isinstance(provider.client.http_client, LeanTwilioHttpClient) is on
+        result = provider.send(sms)
+        assert result.provider_message_id.startswith("SM") and result.segments == 1
+        [recorded[on]] = fake.sent()[-1:]
+        fake.reset()
+    assert recorded[True].fields == recorded[False].fields and recorded[True].path == recorded[False].path
+    for header in ("Authorization", "User-Agent", "Content-Type", "Accept"):
+        assert recorded[True].headers.get(header) == recorded[False].headers.get(header), header
+    # the request went out and no answer came back: Twilio may have sent it
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    try:
+        _lean(True, settings)
+        settings.TWILIO_API_BASE_URL, settings.TWILIO_TIMEOUT_SECONDS = (
+            f"http://127.0.0.1:{silent.getsockname()[1]}",
+            0.5,
+        )
+        with pytest.raises(TransientError) as raised:
+            TwilioSmsProvider(client=twilio_client()).send(sms)
+        assert raised.value.ambiguous is True, raised.value
+    finally:
+        silent.close()
