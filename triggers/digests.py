@@ -16,8 +16,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
@@ -25,7 +24,7 @@ from django.db.models import F
 
 from commhub import tenancy
 from notifications.constants import DigestKind
-from notifications.models import Notification, NotificationType
+from notifications.models import DigestSettings, Notification
 from notifications.services import SubmitRequest, notifications_submit_batch
 from preferences.quiet_hours import zone
 from preferences.selectors import recipients_by_external_id
@@ -47,27 +46,23 @@ def weekly_close(after: datetime, *, weekday: int, at, zone_name: str) -> tuple[
     return close.astimezone(UTC), str(tz)
 
 
-@dataclass(frozen=True)
-class Schedule:
-    """How a window is drawn: a rule version's digest settings, or a digesting type's."""
-
-    kind: str
-    minutes: int
-    weekday: int
-    at: time
-
-    @classmethod
-    def of(cls, source: RuleVersion | NotificationType) -> Schedule:
-        return cls(source.digest, source.digest_minutes, source.digest_weekday, source.digest_time)
-
-    def closes(self, opened: datetime, zone_name: str) -> tuple[datetime, str]:
-        if self.kind == DigestKind.SLIDING:
-            return opened + timedelta(minutes=self.minutes), ""
-        return weekly_close(opened, weekday=self.weekday, at=self.at, zone_name=zone_name)
+def window_closes(settings: DigestSettings, opened: datetime, zone_name: str) -> tuple[datetime, str]:
+    """When a window opened at `opened` closes under a type's or a rule version's digest settings, and the zone a
+    weekly one closed in."""
+    if settings.digest == DigestKind.SLIDING:
+        return opened + timedelta(minutes=settings.digest_minutes), ""
+    return weekly_close(opened, weekday=settings.digest_weekday, at=settings.digest_time, zone_name=zone_name)
 
 
 def _window(
-    owner: dict, schedule: Schedule, *, organisation_id, recipient: str, key: str, opened: datetime, zone_name: str
+    owner: dict,
+    settings: DigestSettings,
+    *,
+    organisation_id,
+    recipient: str,
+    key: str,
+    opened: datetime,
+    zone_name: str,
 ) -> DigestWindow:
     """The open window of (owner, recipient, key), opened now if there is none (a concurrent opener wins).
     `owner`: {"rule_id": ..., "rule_version": ...} or {"notification_type_id": ...}."""
@@ -81,7 +76,7 @@ def _window(
     )
     if found is not None:
         return found
-    closes, used = schedule.closes(opened, zone_name)
+    closes, used = window_closes(settings, opened, zone_name)
     window = DigestWindow(
         organisation_id=organisation_id,
         **owner,
@@ -117,7 +112,7 @@ def digest_add(items: list[tuple[RuleVersion, Event, str, str, dict]]) -> list[R
         if slot not in windows:
             windows[slot] = _window(
                 {"rule_id": version.rule_id, "rule_version": version},
-                Schedule.of(version),
+                version,
                 organisation_id=event.organisation_id,
                 recipient=recipient,
                 key=key,
@@ -151,7 +146,7 @@ def type_digest_gather(rows: Sequence[Notification]) -> None:
         first = gathered[0]
         window = _window(
             {"notification_type_id": type_id},
-            Schedule.of(first.notification_type),
+            first.notification_type,
             organisation_id=organisation_id,
             recipient=recipient,
             key=key,
