@@ -49,21 +49,24 @@ PERMANENT_TWILIO_CODES = frozenset(
 TRANSIENT_TWILIO_CODES = frozenset({20429, 20500, 20503, 30001})
 
 
-class BaseUrlHttpClient(TwilioHttpClient):
-    """The real Twilio HTTP client, sending to another scheme://host[:port] (a local fake, or a proxy).
+def rebased(url: str, base_url: str) -> str:
+    """`url` sent to another scheme://host[:port] (a local fake, or a proxy): Twilio's own `edge`/`region` options
+    only rewrite *.twilio.com names. An empty base leaves it as it is."""
+    if not base_url:
+        return url
+    base, parts = urlsplit(base_url), urlsplit(url)
+    return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, parts.fragment))
 
-    Twilio's own `edge`/`region` options only rewrite *.twilio.com names, so this rewrites the URL.
-    """
+
+class BaseUrlHttpClient(TwilioHttpClient):
+    """The real Twilio HTTP client, sending to another scheme://host[:port] (`rebased`)."""
 
     def __init__(self, base_url: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        parts = urlsplit(base_url)
-        self._scheme, self._netloc = parts.scheme, parts.netloc
+        self._base_url = base_url
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any):
-        parts = urlsplit(url)
-        url = urlunsplit((self._scheme, self._netloc, parts.path, parts.query, parts.fragment))
-        return super().request(method, url, *args, **kwargs)
+        return super().request(method, rebased(url, self._base_url), *args, **kwargs)
 
 
 class LeanTwilioHttpClient(HttpClient):
@@ -75,8 +78,7 @@ class LeanTwilioHttpClient(HttpClient):
     def __init__(self, *, timeout: float | None, base_url: str = "") -> None:
         super().__init__(logging.getLogger("twilio.http_client"), is_async=False, timeout=timeout)
         self.session = LeanSession({})
-        parts = urlsplit(base_url)
-        self._base = (parts.scheme, parts.netloc) if base_url else None
+        self._base_url = base_url
 
     def request(
         self,
@@ -93,9 +95,7 @@ class LeanTwilioHttpClient(HttpClient):
             timeout = self.timeout
         elif timeout <= 0:
             raise ValueError(timeout)
-        if self._base is not None:
-            parts = urlsplit(url)
-            url = urlunsplit((*self._base, parts.path, parts.query, parts.fragment))
+        url = rebased(url, self._base_url)
         body: Any = data
         if headers and headers.get("Content-Type") in ("application/json", "application/scim+json"):
             body = json.dumps(data)
