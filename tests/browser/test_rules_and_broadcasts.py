@@ -99,3 +99,36 @@ def test_dry_run_a_broadcast_start_it_and_watch_it_finish(staff_page, catalogue)
     page.goto(f"{page.base}/admin/broadcasts/broadcast/{broadcast.pk}/change/")
     expect(page.locator("input[name=_save]")).to_have_count(0)  # a started broadcast no longer changes
     expect(page.locator("a.deletelink")).to_have_count(0)  # nor goes
+
+
+def test_make_a_type_digest_in_its_form_and_see_its_window_gather_messages(staff_page, catalogue):
+    from notifications.services import SubmitRequest, notifications_submit_batch
+    from triggers.models import DigestWindow
+
+    page = staff_page
+    ntype = NotificationType.objects.get(key="payment_reminder")
+    page.goto(f"{page.base}/admin/notifications/notificationtype/{ntype.pk}/change/")
+    page.select_option("#id_digest", "sliding")
+    page.click("input[name=_continue]")
+    expect(page.locator(".errorlist")).to_contain_text("needs the type its digest goes as")
+    page.select_option("#id_digest_type", str(NotificationType.objects.get(key="activity_digest").pk))
+    page.fill("#id_digest_minutes", "45")
+    page.click("input[name=_continue]")
+    expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+    ntype.refresh_from_db()
+    assert (ntype.digest, ntype.digest_minutes, ntype.digest_type.key) == ("sliding", 45, "activity_digest")
+
+    RecipientFactory(external_id="123", email="dana@example.com")
+    data = {"amount": "$10", "due_date": "1 May"}
+    results = notifications_submit_batch(
+        [
+            SubmitRequest(recipient="123", type="payment_reminder", channel="email", data={**data, "bill_name": n})
+            for n in ("Rent", "Water")
+        ]
+    )
+    assert all(r.ok and r.notification.status == "digested" for r in results)
+    page.goto(f"{page.base}/admin/triggers/digestwindow/")
+    expect(page.locator("#result_list")).to_contain_text("type payment_reminder")
+    page.goto(f"{page.base}/admin/triggers/digestwindow/{DigestWindow.objects.get().pk}/change/")
+    expect(page.locator("body")).to_contain_text("Water")
+    expect(page.locator("body")).to_contain_text("Gathering")
