@@ -30,12 +30,16 @@ class Snapshot(Generic[T]):
 
     def get(self) -> T:
         ttl = knobs().catalogue_cache_seconds
-        if self._value is None or time.monotonic() - self._loaded_at > ttl:
+        value = self._value
+        if value is None or time.monotonic() - self._loaded_at > ttl:
             # every organisation's rows: the first reader may be one organisation's request, the next another's
             with self._lock, tenancy.everything():
-                self._value = self._loader()
-                self._loaded_at = time.monotonic()
-        return self._value
+                value = self._value
+                # another thread may have reloaded it while this one waited for the lock: once is enough
+                if value is None or time.monotonic() - self._loaded_at > ttl:
+                    value = self._value = self._loader()
+                    self._loaded_at = time.monotonic()
+        return value
 
     def invalidate(self) -> None:
         self._value = None
