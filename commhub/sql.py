@@ -206,3 +206,16 @@ def rows_insert(model: type[models.Model], objs: Sequence[models.Model], *, batc
             for i, encoder in encoders.items():
                 row[i] = json.dumps(row[i], cls=encoder)
             copy.write_row(row)
+
+
+def fetch_binary(connection: Any, sql: str, params: Sequence[Any]) -> list[tuple]:
+    """Run `sql` on PostgreSQL with its parameters bound by the server in binary form (`%b` placeholders) and
+    return its rows. Django's psycopg cursors bind on the client: each parameter becomes a quoted literal, and
+    an array of rendered HTML is quoted character by character (11 ms of CPU for 32 sent emails' records, against
+    0.15 ms in binary). Errors come as Django's, as from `connection.cursor()`."""
+    from psycopg import Cursor  # PostgreSQL only: SQLite's installs need not import psycopg
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors, Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []

@@ -24,7 +24,7 @@ from functools import cache
 
 from django.db import InterfaceError, OperationalError, connection, transaction
 
-from commhub.sql import column
+from commhub.sql import column, fetch_binary
 from costs.models import CostEntry
 from costs.services import CostLine
 from notifications.constants import Status
@@ -206,7 +206,7 @@ def _success_sql() -> str:
     one array parameter, so the statement is the same for any number of records: psycopg and PostgreSQL parse
     and plan it once, however large the group (an ESP batch is hundreds of records)."""
     n, a, c = Notification, DeliveryAttempt, CostEntry
-    arrays = ", ".join(f"%s::{sql_type}[]" for _, sql_type in _VALUES)
+    arrays = ", ".join(f"%b::{sql_type}[]" for _, sql_type in _VALUES)
     assignments = ", ".join(f"{column(n, field)} = v.{value}" for field, value in _NOTIFICATION_SET)
     attempt_columns = ", ".join(column(a, f) for f in _ATTEMPT_COLUMNS)
     cost_columns = ", ".join(column(c, f) for f in _COST_COLUMNS)
@@ -270,7 +270,5 @@ def _success_records_postgresql(records: list[SuccessRecord]) -> list[bool]:
     params: list = [list(values) for values in zip(*rows, strict=True)]  # one array per column
     move = status_sql(to=Status.SENT, sources=[Status.SENDING], alias="n")
     params += [*move.set_params, *move.where_params, DeliveryAttempt.Outcome.SUCCESS, channels.pop()]
-    with connection.cursor() as cursor:
-        cursor.execute(_success_sql(), params)
-        owned_ids = {row[0] for row in cursor.fetchall()}
+    owned_ids = {row[0] for row in fetch_binary(connection, _success_sql(), params)}
     return [r.notification.pk in owned_ids for r in records]
