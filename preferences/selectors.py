@@ -12,7 +12,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from commhub.sql import any_of, row_by, rows_by
+from commhub.sql import row_by, rows_by
 from commhub.tenancy import acting_organisation_id
 
 from .models import ConsentRecord, Preference, Recipient, Suppression
@@ -110,23 +110,20 @@ def policy_facts(*, recipient_ids: Iterable[int], addresses: Iterable[tuple[int 
     facts = PolicyFacts()
     wanted_keys = {(o, c, a) for o, c, a in addresses if a}
     if wanted_keys:
-        # one IN list over the addresses, the exact keys kept here: an OR of a thousand (channel, address)
-        # conditions costs Django more to build than PostgreSQL to answer. The base manager: a worker checks
-        # every organisation's rows, and the keys name the organisation
-        wanted = Suppression._base_manager.filter(
-            any_of("address", {a for _, _, a in wanted_keys}), lifted_at__isnull=True
-        )
-        for s in wanted:
+        # one list of addresses, the exact keys (and "not lifted") kept here, in a statement built once: an OR of
+        # a thousand (channel, address) conditions, or even compiling the ORM's IN list for a claimed batch, costs
+        # more than PostgreSQL spends answering. Every organisation's rows: the keys name the organisation
+        for s in rows_by(Suppression, "address", {a for _, _, a in wanted_keys}):
             key = (s.organisation_id, s.channel, s.address)
-            if key in wanted_keys:
+            if s.lifted_at is None and key in wanted_keys:
                 facts.suppressions[key] = s
     if not ids:
         return facts
-    # Ordered oldest first, so the last one seen per scope is the latest.
-    # the base managers: the recipients are the caller's already (no join to narrow them again)
-    for record in ConsentRecord._base_manager.filter(any_of("recipient_id", ids)).order_by("created_at", "id"):
+    # Oldest first, so the last one seen per scope is the latest.
+    # the base managers' rows: the recipients are the caller's already (no join to narrow them again)
+    for record in sorted(rows_by(ConsentRecord, "recipient_id", ids), key=lambda r: (r.created_at, r.id)):
         facts.consents[(record.recipient_id, record.channel, record.purpose, record.category)] = record
-    for pref in Preference._base_manager.filter(any_of("recipient_id", ids)):
+    for pref in rows_by(Preference, "recipient_id", ids):
         facts.preferences[pref.recipient_id].append(pref)
     return facts
 

@@ -16,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from commhub.conf import knobs
-from commhub.sql import column
+from commhub.sql import column, rows_by
 from notifications.constants import Status
 from notifications.models import Notification
 from notifications.ratelimit import Throttled
@@ -64,7 +64,7 @@ def notifications_claim(
     else:
         rows = _claim_orm(queue, limit, token, now, lease_until, exclude_types)
     rows.sort(key=lambda n: (n.priority, n.send_at))
-    recipients = Recipient.objects.in_bulk({n.recipient_id for n in rows})
+    recipients = {r.pk: r for r in rows_by(Recipient, "id", {n.recipient_id for n in rows})}
     for n in rows:
         n.recipient = recipients[n.recipient_id]
     _attach_catalogue(rows)
