@@ -136,6 +136,44 @@ def test_forms_encode_as_requests_encodes_them(data):
         assert ours == theirs and len(ours) >= 3
 
 
+def test_the_multipart_body_is_urllib3s_byte_for_byte():
+    import urllib3
+
+    from notifications.channels.http import _fields, _multipart
+
+    data = {"to": ["a@example.com", 'q"uote\r\n@example.com'], "subject": "Héllo", "v:n": 3, "h:X-Tag": b"raw"}
+    files = [("html", (None, "<p>é</p>")), ("attachment", ("a \"b\".txt", b"\x00abc", "text/plain")), ("inline", "x")]
+    boundary = "b0undary"
+    ours = _multipart(_fields(data), files, boundary=boundary)
+    expected_fields = [(name, value if isinstance(value, bytes | str) else str(value)) for name, value in _fields(data)]
+    for name, spec in files:
+        filename, content, content_type = (*spec, None)[:3] if isinstance(spec, tuple) else (name, spec, None)
+        field = urllib3.fields.RequestField(name=name, data=content, filename=filename)
+        field.make_multipart(content_type=content_type)
+        expected_fields.append(field)
+    assert ours == urllib3.encode_multipart_formdata(expected_fields, boundary=boundary)
+
+
+def test_the_session_keeps_one_pool_per_host_and_reuses_its_connection(fake):
+    session = LeanSession({"User-Agent": "commhub-test"})
+    try:
+        form = {"from": "a@mg.example.com", "to": "b@example.com", "subject": "Hi", "text": "x"}
+        for _ in range(3):
+            answer = session.request(
+                "POST", f"{fake.base_url}/v3/mg.example.com/messages", data=form, auth=("api", fake.mailgun_api_key)
+            )
+            assert answer.status_code == 200, answer.text
+        assert len(fake.sent()) == 3
+        [pool] = session._pools.values()
+        assert pool.num_connections == 1 and pool.num_requests == 3
+        session.close()
+        assert session._pools == {}
+        # a closed session opens a new pool when asked again
+        assert session.request("GET", f"{fake.base_url}/nowhere").status_code == 404
+    finally:
+        session.close()
+
+
 def test_an_sms_reaches_twilio_the_same_through_both_clients_and_timeouts_stay_maybe_sent(fake, settings):
     from notifications.channels.sms import LeanTwilioHttpClient, TwilioSmsProvider, twilio_client
     from tests.conftest import twilio_settings
