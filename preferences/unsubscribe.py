@@ -16,7 +16,7 @@ from urllib.parse import quote
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core import signing
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.crypto import salted_hmac
 
 from commhub.conf import knobs
@@ -73,8 +73,21 @@ def read_unsubscribe_token(token: str) -> tuple[Recipient, str, str]:
     return recipient, category, channel
 
 
+_MARKER = "commhub-token"
+
+
+@functools.lru_cache(maxsize=16)
+def _unsubscribe_route(base_url: str, script_prefix: str, urlconf: str | None) -> tuple[str, str]:
+    """The unsubscribe URL around its token, reversed once per base URL, script prefix and URL conf."""
+    head, _, tail = reverse("unsubscribe", args=[_MARKER], urlconf=urlconf).rpartition(_MARKER)
+    return f"{base_url}{head}", tail
+
+
 def unsubscribe_url(token: str) -> str:
-    return f"{settings.PUBLIC_BASE_URL}{reverse('unsubscribe', args=[token])}"
+    """The one-click link for `token` (what `reverse` gives: a token's characters are URL-safe and never quoted;
+    reversing per message was 1.5 % of a worker's CPU per email)."""
+    head, tail = _unsubscribe_route(settings.PUBLIC_BASE_URL, get_script_prefix(), get_urlconf())
+    return f"{head}{token}{tail}"
 
 
 def unsubscribe_mailto(token: str) -> str:

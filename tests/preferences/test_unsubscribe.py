@@ -174,3 +174,20 @@ def test_the_token_reveals_nothing_and_links_sent_before_still_work(client, read
     settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
     settings.SECRET_KEY = "a-rotated-secret-key-" + "r" * 40
     assert client.get(f"/unsubscribe/{token}/").status_code == 200
+
+
+def test_the_link_is_what_reverse_gives_for_every_base_url_and_script_prefix(settings):
+    from django.urls import clear_script_prefix, reverse, set_script_prefix
+
+    from preferences.unsubscribe import unsubscribe_url
+
+    tokens = [unsubscribe_token(recipient_id=n, category=c, channel="email") for n, c in ((1, "news"), (10**9, "é x"))]
+    try:
+        for base, prefix in (("https://hub.example.com", "/"), ("http://127.0.0.1:8000", "/hub/")):
+            settings.PUBLIC_BASE_URL = base
+            set_script_prefix(prefix)
+            for token in tokens:
+                assert unsubscribe_url(token) == f"{base}{reverse('unsubscribe', args=[token])}"
+                assert unsubscribe_url(token).startswith(f"{base}{prefix}")
+    finally:
+        clear_script_prefix()
