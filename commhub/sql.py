@@ -9,7 +9,7 @@ from functools import cache
 from typing import Any
 
 from django.db import connections, models, router
-from django.db.models import F, Lookup
+from django.db.models import DEFERRED, F, Lookup
 from django.db.models.base import ModelState
 from django.db.models.lookups import In
 
@@ -137,15 +137,35 @@ def _instances(model: type[models.Model], connection: Any, fields: list[Any], ro
         converters = [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]
         if converters:
             converting.append((i, col, converters))
+    concrete = [f.attname for f in model._meta.concrete_fields]
     names = [f.attname for f in fields]
+    # from_db takes the values in the model's field order, the fields not fetched as DEFERRED
+    slots = None if names == concrete else [concrete.index(name) for name in names]
     instances = []
     for row in rows:
         values = list(row)
         for i, col, converters in converting:
             for convert in converters:
                 values[i] = convert(values[i], col, connection)
-        instances.append(model.from_db(connection.alias, names, values))
+        if slots is not None:
+            placed: list[Any] = [DEFERRED] * len(concrete)
+            for slot, value in zip(slots, values, strict=True):
+                placed[slot] = value
+            values = placed
+        instances.append(model.from_db(connection.alias, concrete, values))
     return instances
+
+
+def instances_from(model: type[models.Model], names: Sequence[str], sql: str, params: Sequence[Any]) -> list[Any]:
+    """Instances of `model` from a hand-written statement returning the columns of the fields `names`, in that
+    order (the others deferred), with the fields' converters applied: what `model.objects.raw(sql, params)` gives,
+    without the raw queryset's per-call column resolution and per-row annotation handling."""
+    connection = connections[router.db_for_read(model)]
+    fields = [model._meta.get_field(name) for name in names]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return _instances(model, connection, fields, rows)
 
 
 def row_by(model: type[models.Model], field: str, value: Any, **also: Any) -> Any:

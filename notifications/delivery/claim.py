@@ -16,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from commhub.conf import knobs
-from commhub.sql import column, rows_by
+from commhub.sql import column, instances_from, rows_by
 from notifications.constants import Status
 from notifications.models import Notification
 from notifications.ratelimit import Throttled
@@ -94,7 +94,7 @@ def _claim_postgresql(
     )
     params: list[Any] = [queue, Status.QUEUED, now, *([exclude_types] if exclude_types else []), limit]
     params += [*move.set_params, token, lease_until, now, *move.where_params]
-    return list(Notification.objects.raw(sql, params))
+    return instances_from(Notification, CLAIM_FIELDS, sql, params)
 
 
 def _claim_orm(
