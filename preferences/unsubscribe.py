@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import re
 from urllib.parse import quote
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -90,12 +91,21 @@ def unsubscribe_url(token: str) -> str:
     return f"{head}{token}{tail}"
 
 
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.=-]*")
+
+
+def _quoted(token: str) -> str:
+    """`quote(token)`: for a token's URL-safe characters only `=` changes (quote's per-character loop was 1.5 % of
+    a worker's CPU per marketing email)."""
+    return token.replace("=", "%3D") if _URL_SAFE.fullmatch(token) else quote(token)
+
+
 def unsubscribe_mailto(token: str) -> str:
     address = knobs().unsubscribe_mailto
     if not address:
         sender = settings.DEFAULT_FROM_EMAIL.rsplit("<", 1)[-1].rstrip(">").strip()
         address = f"unsubscribe@{sender.rsplit('@', 1)[-1]}"
-    return f"mailto:{address}?subject={quote('unsubscribe ' + token)}"
+    return f"mailto:{address}?subject=unsubscribe%20{_quoted(token)}"
 
 
 def list_unsubscribe_headers(token: str, url: str | None = None) -> dict[str, str]:

@@ -191,3 +191,14 @@ def test_the_link_is_what_reverse_gives_for_every_base_url_and_script_prefix(set
                 assert unsubscribe_url(token).startswith(f"{base}{prefix}")
     finally:
         clear_script_prefix()
+
+
+def test_the_mailto_subject_is_the_token_percent_encoded_as_quote_does():
+    from urllib.parse import quote
+
+    from preferences.unsubscribe import unsubscribe_mailto
+
+    tokens = [unsubscribe_token(recipient_id=n, category="news", channel="email") for n in range(1, 40)]
+    assert any("=" in t for t in tokens)  # padding: the one character of a token that quote changes
+    for token in [*tokens, "not a token/é?&="]:
+        assert unsubscribe_mailto(token).endswith(f"?subject={quote('unsubscribe ' + token)}")
