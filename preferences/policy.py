@@ -21,7 +21,7 @@ from commhub.tenancy import DEFAULT_ORGANISATION_ID
 
 from .constants import MARKETING, PreferencePolicy
 from .models import ConsentAction, ConsentSource, Preference, SuppressionReason
-from .selectors import PolicyFacts, policy_facts, policy_quick
+from .selectors import PolicyFacts, QuickPolicy, policy_facts, policy_quick
 
 PASS = "pass"  # noqa: S105 (an outcome, not a password)
 REFUSE = "refuse"
@@ -90,8 +90,11 @@ def check_suppression(facts: PolicyFacts, *, organisation_id: int | None, channe
     )
 
 
+_SOURCES = frozenset(ConsentSource.values)  # (`.values` builds a list on every read)
+
+
 def _source_label(source: str) -> str:
-    return ConsentSource(source).label.lower() if source in ConsentSource.values else source
+    return ConsentSource(source).label.lower() if source in _SOURCES else source
 
 
 def _consent_verdict(
@@ -315,7 +318,32 @@ def person_refusals(questions: Sequence[PersonCheck]) -> list[Verdict | None]:
         q = questions[0]
         if not quick_refuses(_quick(q, lean=True), purpose=q.purpose, policy=q.policy):
             return [None]
+    facts = facts_for(questions)
     refusals: list[Verdict | None] = []
-    for verdicts in person_checks(questions, facts=facts_for(questions)):
-        refusals.append(verdicts[-1] if verdicts[-1].refused else None)
+    for q in questions:  # the yes/no from the facts; only a refusal is worded (a claimed batch mostly passes)
+        if quick_refuses(quick_from_facts(facts, q), purpose=q.purpose, policy=q.policy):
+            verdicts = _full_checks(facts, q)
+            refusals.append(verdicts[-1] if verdicts[-1].refused else None)
+        else:
+            refusals.append(None)
     return refusals
+
+
+def quick_from_facts(facts: PolicyFacts, q: PersonCheck) -> QuickPolicy:
+    """What `policy_quick`'s statement answers for `q`, read from facts already loaded (no statement)."""
+    recipient_id = q.recipient_id or 0
+    record = facts.latest_consent(recipient_id, q.channel, q.purpose, q.category)
+    matching = [
+        p
+        for p in facts.preferences.get(recipient_id, ())
+        if _matches(p, type_id=q.type_id, category=q.category, channel=q.channel)
+    ]
+    return QuickPolicy(
+        suppressed=(q.organisation_id, q.channel, address_key(q.channel, q.address)) in facts.suppressions,
+        consent_action=record.action if record else None,
+        consent_at=record.created_at if record else None,
+        consent_source=record.source if record else None,
+        preferences_off=sum(1 for p in matching if not p.enabled),
+        preferences_on=sum(1 for p in matching if p.enabled),
+        preferences_on_scoped=sum(1 for p in matching if p.enabled and (p.notification_type_id or p.category)),
+    )

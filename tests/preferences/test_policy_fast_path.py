@@ -113,6 +113,11 @@ def test_the_fast_check_agrees_with_the_full_checks(
             lean=True,
         )  # what every send asks
         assert policy.quick_refuses(lean, purpose=purpose, policy=preference_policy) == full[-1].refused, (full, lean)
+        # a claimed batch's re-check answers from the facts it read for the whole batch
+        question = policy.PersonCheck.of(recipient=recipient, ntype=ntype, channel=channel)
+        from_facts = policy.quick_from_facts(facts, question)
+        assert policy.quick_refuses(from_facts, purpose=purpose, policy=preference_policy) == full[-1].refused
+        assert policy.person_refusals([question, question]) == [full[-1] if full[-1].refused else None] * 2
         if fast is not None:  # the trace reads the same whichever path wrote it
             assert fast == full, (fast, full)
         transaction.set_rollback(True)
