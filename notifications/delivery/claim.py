@@ -65,8 +65,9 @@ def notifications_claim(
         rows = _claim_orm(queue, limit, token, now, lease_until, exclude_types)
     rows.sort(key=lambda n: (n.priority, n.send_at))
     recipients = {r.pk: r for r in rows_by(Recipient, "id", {n.recipient_id for n in rows})}
+    recipient_field = Notification._meta.get_field("recipient")
     for n in rows:
-        n.recipient = recipients[n.recipient_id]
+        recipient_field.set_cached_value(n, recipients[n.recipient_id])
     _attach_catalogue(rows)
     return rows
 
@@ -126,15 +127,18 @@ def _claim_orm(
 def _attach_catalogue(rows: list[Notification]) -> None:
     """Types and template versions come from the in-process snapshots (published versions never change): no
     join, no model building per row."""
+    # the ids are already the rows' own: cache the objects without the descriptors' checks and id assignment
+    type_field = Notification._meta.get_field("notification_type")
+    version_field = Notification._meta.get_field("template_version")
     for n in rows:
         ntype = notification_type_by_id(n.notification_type_id)
         version = version_by_id(n.template_version_id) if n.template_version_id else None
         if ntype is None:  # created moments ago in another process
             n.refresh_from_db(fields=["notification_type"])
         else:
-            n.notification_type = ntype
+            type_field.set_cached_value(n, ntype)
         if version is not None:
-            n.template_version = version
+            version_field.set_cached_value(n, version)
 
 
 def claimed(rows: list[Notification], token: uuid.UUID) -> Any:
