@@ -343,6 +343,12 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         bound_filters(self.filters)
         self.globals["range"] = bounded_range
 
+    def make_globals(self, d: Any = None) -> Any:
+        """A plain dict, not Jinja's ChainMap over the environment's globals: every render iterates a template's
+        globals (twice per include), and a ChainMap iterates slowly. These environments' globals are complete
+        once constructed, before any template is made, and never change."""
+        return {**self.globals, **(d or {})}
+
     @staticmethod
     def bounded_buffer() -> BoundedBuffer:
         return BoundedBuffer()
