@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 from kombu import Queue
 
 from commhub.queues import configured_queues
@@ -24,6 +25,14 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 def _declare_queues(sender: Celery, **kwargs: object) -> None:
     """Declared once the configuration is read (the channels' names are settings), not at import."""
     sender.conf.task_queues = [Queue(name, routing_key=name) for name in configured_queues()]
+
+
+@worker_process_init.connect
+def _settle_collector(**kwargs: object) -> None:
+    """A worker process starts with everything loaded: out of the collector's scans (commhub.memory)."""
+    from commhub.memory import settle_collector  # its settings are read when it runs, not at import
+
+    settle_collector()
 
 
 app.autodiscover_tasks()

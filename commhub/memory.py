@@ -1,4 +1,10 @@
-"""Giving freed memory back to the operating system in long-lived worker processes.
+"""Memory in long-lived processes: the cyclic collector's work, and freed memory given back to the system.
+
+Everything a web or worker process has loaded once it is ready (Django, the apps, the models, the catalogue)
+lives as long as the process. `settle_collector` moves it out of the cyclic collector's scans and collects the
+young generation less often: a send allocates a few hundred objects, almost all freed by reference counting,
+and the default thresholds ran a collection every few messages, each walking the older generations (measured in
+the one-message-per-call drain: 44-67 us of CPU per message, 9-11 us once frozen).
 
 glibc keeps the heap pages Python frees in its malloc arenas (one per sender thread, up to MALLOC_ARENA_MAX)
 for reuse, so a worker's resident size follows its high-water mark, not what it holds. After a drain, at most
@@ -9,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import threading
 import time
 from typing import Any
@@ -18,6 +25,13 @@ from commhub.conf import knobs
 _lock = threading.Lock()
 _last = 0.0
 _trim: Any = None  # libc's malloc_trim, False where there is none
+
+
+def settle_collector() -> None:
+    """Freeze what the process has loaded so far and raise the young generation's threshold (call it once the
+    process is ready to serve: the WSGI module's end, a Celery worker process's start)."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def _malloc_trim():

@@ -1,8 +1,15 @@
 """Workers give freed heap memory back to the operating system after a drain, at most once per interval."""
 
+import json
+import os
+import subprocess
+import sys
 import time
 
+import pytest
+
 from commhub import memory
+from tests.conftest import ROOT
 
 
 def test_the_heap_is_trimmed_at_most_once_per_interval(settings):
@@ -17,3 +24,27 @@ def test_the_heap_is_trimmed_at_most_once_per_interval(settings):
     settings.COMMHUB = {**settings.COMMHUB, "MALLOC_TRIM_SECONDS": 0}
     time.sleep(0.25)
     assert memory.release_freed_memory() is False  # switched off
+
+
+PROBE = "import gc, json; print(json.dumps([gc.get_freeze_count(), gc.get_threshold()[0]]))"
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        "import commhub.wsgi",  # what gunicorn imports in each web process
+        # what Celery sends in each prefork worker process once it has started
+        "import django; django.setup(); from commhub.celery import app; "
+        "from celery.signals import worker_process_init; worker_process_init.send(sender=None)",
+    ],
+    ids=["web", "worker"],
+)
+def test_a_ready_process_keeps_what_it_loaded_out_of_the_collectors_scans(start):
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "commhub.settings", "DEBUG": "true"}
+    result = subprocess.run(
+        [sys.executable, "-c", f"{start}; {PROBE}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    frozen, young_threshold = json.loads(result.stdout.strip().splitlines()[-1])
+    assert frozen > 10_000  # Django and the apps' objects
+    assert young_threshold == 50_000
