@@ -9,6 +9,9 @@ import socket
 import pytest
 import requests
 from django.conf import settings as django_settings
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from notifications.channels.base import BatchMessage, BatchRecipient, OutboundMessage, TransientError
 from notifications.channels.email import EmailProvider
@@ -208,3 +211,33 @@ def test_an_sms_reaches_twilio_the_same_through_both_clients_and_timeouts_stay_m
         assert raised.value.ambiguous is True, raised.value
     finally:
         silent.close()
+
+
+def _parsed(convert, value):
+    from anymail.exceptions import AnymailInvalidAddress
+
+    try:
+        return [(a.display_name, a.username, a.domain, a.addr_spec, a.address) for a in convert(value)]
+    except AnymailInvalidAddress:
+        return "invalid"
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.from_regex(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,20}@[A-Za-z0-9.-]{1,20}", fullmatch=True),
+            st.from_regex(r"[a-z]{1,8}(\.[a-z0-9]{1,8})?@[a-z0-9-]{1,10}\.[a-z]{2,4}", fullmatch=True),
+            st.text(max_size=30),
+            st.sampled_from(['"Dana R." <dana@example.com>', "a@b.c, d@e.f", "é@exämple.com", "x@[127.0.0.1]"]),
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_recipients_parse_as_anymail_parses_them(addresses):
+    from anymail.utils import parse_address_list
+
+    from notifications.channels.mailgun import recipients
+
+    assert _parsed(recipients, addresses) == _parsed(lambda v: parse_address_list(v, field="to"), addresses)
