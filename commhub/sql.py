@@ -11,7 +11,10 @@ from typing import Any
 from django.db import connections, models, router
 from django.db.models import DEFERRED, F, Lookup
 from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.lookups import In
+from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_init, pre_init
 
 
 def column(model: type[models.Model], name: str) -> str:
@@ -128,8 +131,22 @@ def _select_statement(
     return f'SELECT {columns} FROM "{model._meta.db_table}" WHERE {match}', fields  # noqa: S608 (metadata)
 
 
-def _instances(model: type[models.Model], connection: Any, fields: list[Any], rows: list[tuple]) -> list[Any]:
-    """Model instances from fetched rows, each field's converters applied as the ORM applies them."""
+@cache
+def _plain_loading(model: type[models.Model]) -> bool:
+    """Whether an instance of `model` read from the database is just its fields' values in its `__dict__`: no
+    `__init__` or `from_db` of its own, no descriptor that does more than store a value (a file field's), no
+    pre_init/post_init listener (a test checks commhub connects none)."""
+    plain = (DeferredAttribute, ForeignKeyDeferredAttribute)
+    return (
+        model.__init__ is models.Model.__init__
+        and model.from_db.__func__ is models.Model.from_db.__func__  # type: ignore[attr-defined]
+        and all(type(model.__dict__.get(f.attname)) in plain for f in model._meta.concrete_fields)
+        and not pre_init.has_listeners(model)
+        and not post_init.has_listeners(model)
+    )
+
+
+def _converting(model: type[models.Model], connection: Any, fields: list[Any]) -> list[tuple[int, Any, list[Any]]]:
     table = model._meta.db_table
     converting = []
     for i, f in enumerate(fields):
@@ -137,22 +154,39 @@ def _instances(model: type[models.Model], connection: Any, fields: list[Any], ro
         converters = [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]
         if converters:
             converting.append((i, col, converters))
-    concrete = [f.attname for f in model._meta.concrete_fields]
+    return converting
+
+
+def _instances(model: type[models.Model], connection: Any, fields: list[Any], rows: list[tuple]) -> list[Any]:
+    """Model instances from fetched rows, each field's converters applied as the ORM applies them: what
+    `model.from_db` builds (the fields not fetched deferred), without running `Model.__init__` over every field
+    where the model's loading is plain (a test compares both): 50 fields walked per claimed notification."""
+    converting = _converting(model, connection, fields)
     names = [f.attname for f in fields]
+    plain = _plain_loading(model)
+    concrete = [f.attname for f in model._meta.concrete_fields]
     # from_db takes the values in the model's field order, the fields not fetched as DEFERRED
-    slots = None if names == concrete else [concrete.index(name) for name in names]
+    slots = None if plain or names == concrete else [concrete.index(name) for name in names]
+    alias = connection.alias
     instances = []
     for row in rows:
         values = list(row)
         for i, col, converters in converting:
             for convert in converters:
                 values[i] = convert(values[i], col, connection)
+        if plain:
+            instance = model.__new__(model)
+            instance.__dict__.update(zip(names, values, strict=True))
+            state = instance._state = ModelState()
+            state.adding, state.db = False, alias
+            instances.append(instance)
+            continue
         if slots is not None:
             placed: list[Any] = [DEFERRED] * len(concrete)
             for slot, value in zip(slots, values, strict=True):
                 placed[slot] = value
             values = placed
-        instances.append(model.from_db(connection.alias, concrete, values))
+        instances.append(model.from_db(alias, concrete, values))
     return instances
 
 

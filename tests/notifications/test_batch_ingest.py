@@ -16,9 +16,10 @@ from commhub.sql import row_by, row_insert, row_new, rows_by, rows_insert
 from notifications.api.contract import ContractSendInput
 from notifications.api.serializers import SendInput
 from notifications.models import Notification
+from preferences.models import Recipient
 from templates_app.models import Template
 from templates_app.services import version_create, version_publish
-from tests.factories import RecipientFactory
+from tests.factories import RecipientFactory, grant_marketing, submit
 
 ALERT = {"amount": "$120.00", "account": "checking"}
 
@@ -122,6 +123,46 @@ def test_row_new_builds_what_the_model_constructor_builds(catalogue, django_asse
     assert not pre_init.has_listeners(Notification) and not post_init.has_listeners(Notification)
     with pytest.raises(TypeError, match="no field"):
         row_new(Notification, recipient=recipient, colour="blue")
+
+
+@pytest.mark.django_db
+def test_rows_read_by_hand_written_statements_are_the_instances_the_orm_builds(catalogue):
+    from django.contrib.auth import get_user_model
+
+    from commhub.sql import _plain_loading, instances_from
+    from notifications.delivery.claim import CLAIM_FIELDS
+    from preferences.models import ConsentRecord, Preference
+
+    recipient = RecipientFactory(external_id="123", attributes={"plan": "pro", "n": [1, 2]})
+    grant_marketing(recipient, "email")
+    Preference.objects.create(recipient=recipient, category="education", channel="email", enabled=False)
+    n = submit(recipient="123")
+    user_model = get_user_model()
+    user = user_model.objects.create_user(username="billing-backend", password="x" * 20)
+    cases = [
+        (Recipient, rows_by(Recipient, "id", [recipient.pk]), Recipient.objects.filter(pk=recipient.pk)),
+        (ConsentRecord, rows_by(ConsentRecord, "recipient_id", [recipient.pk]), ConsentRecord.objects.all()),
+        (Preference, rows_by(Preference, "recipient_id", [recipient.pk]), Preference.objects.all()),
+        (user_model, rows_by(user_model, "id", [user.pk]), user_model.objects.filter(pk=user.pk)),
+    ]
+    table = Notification._meta.db_table
+    returning = ", ".join(f'"{Notification._meta.get_field(f).column}"' for f in CLAIM_FIELDS)
+    statement = f'SELECT {returning} FROM "{table}" WHERE "id" = %s'  # noqa: S608 (names from model metadata)
+    claimed = instances_from(Notification, CLAIM_FIELDS, statement, [n.pk])
+    cases.append((Notification, claimed, Notification.objects.filter(pk=n.pk).only(*CLAIM_FIELDS)))
+    for model, ours, orm in cases:
+        assert _plain_loading(model), model
+        orm = list(orm)
+        assert len(ours) == len(orm), model
+        for mine, theirs in zip(ours, orm, strict=True):
+            assert type(mine) is model and mine.pk == theirs.pk
+            assert mine.get_deferred_fields() == theirs.get_deferred_fields(), model
+            assert (mine._state.adding, mine._state.db) == (False, theirs._state.db)
+            for name in {f.attname for f in model._meta.concrete_fields} - mine.get_deferred_fields():
+                assert getattr(mine, name) == getattr(theirs, name), (model, name)
+                assert type(getattr(mine, name)) is type(getattr(theirs, name)), (model, name)
+    claimed[0].refresh_from_db(fields=["rendered_body"])  # a deferred field still loads on demand
+    assert claimed[0].recipient == recipient and claimed[0].recipient is not recipient
 
 
 @pytest.mark.django_db
