@@ -102,10 +102,13 @@ def _multipart(fields: list[tuple[str, Any]], files: Any, boundary: str | None =
         chunks += (start, _part_head(name), text.encode() if isinstance(text, str) else text, b"\r\n")
     for name, spec in files:  # (filename, content[, content type]) or the content alone, as requests takes them
         filename, content, content_type = (*spec, None)[:3] if isinstance(spec, tuple) else (name, spec, None)
-        field = RequestField(name=name, data=content, filename=filename)
-        field.make_multipart(content_type=content_type)
-        data = content.encode() if isinstance(content, str) else content
-        chunks += (start, field.render_headers().encode(), data, b"\r\n")
+        if filename is None and content_type is None:  # a form field sent as a part: a plain field's headers
+            head = _part_head(name)
+        else:
+            field = RequestField(name=name, data=content, filename=filename)
+            field.make_multipart(content_type=content_type)
+            head = field.render_headers().encode()
+        chunks += (start, head, content.encode() if isinstance(content, str) else content, b"\r\n")
     chunks.append(f"--{boundary}--\r\n".encode())
     return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
 

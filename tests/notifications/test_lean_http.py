@@ -145,7 +145,13 @@ def test_the_multipart_body_is_urllib3s_byte_for_byte():
     from notifications.channels.http import _fields, _multipart
 
     data = {"to": ["a@example.com", 'q"uote\r\n@example.com'], "subject": "Héllo", "v:n": 3, "h:X-Tag": b"raw"}
-    files = [("html", (None, "<p>é</p>")), ("attachment", ('a "b".txt', b"\x00abc", "text/plain")), ("inline", "x")]
+    files = [
+        ("html", (None, "<p>é</p>")),
+        ("text", (None, b"bytes", None)),
+        ("typed", (None, "{}", "application/json")),
+        ("attachment", ('a "b".txt', b"\x00abc", "text/plain")),
+        ("inline", "x"),
+    ]
     boundary = "b0undary"
     ours = _multipart(_fields(data), files, boundary=boundary)
     expected_fields = [(name, value if isinstance(value, bytes | str) else str(value)) for name, value in _fields(data)]
