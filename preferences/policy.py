@@ -133,22 +133,31 @@ def _matches(pref: Preference, *, type_id: int, category: str, channel: str) -> 
     return pref.category in ("", category)
 
 
+def _matching(facts: PolicyFacts, *, recipient_id: int, type_id: int, category: str, channel: str) -> list[Preference]:
+    return [
+        p
+        for p in facts.preferences.get(recipient_id, ())
+        if _matches(p, type_id=type_id, category=category, channel=channel)
+    ]
+
+
+def _scoped_on(pref: Preference) -> bool:
+    """An "on" naming the type or its category (what an opt-in type needs)."""
+    return pref.enabled and bool(pref.notification_type_id or pref.category)
+
+
 def check_preference(
     facts: PolicyFacts, *, recipient_id: int, type_id: int, type_key: str, category: str, channel: str, policy: str
 ) -> Verdict:
     """Every matching choice must allow the message; an opt-in type also needs an explicit "on"."""
     if policy == PreferencePolicy.REQUIRED:
         return Verdict("preference", PASS, f"{type_key} is required: preferences do not apply")
-    matching = [
-        p
-        for p in facts.preferences.get(recipient_id, ())
-        if _matches(p, type_id=type_id, category=category, channel=channel)
-    ]
+    matching = _matching(facts, recipient_id=recipient_id, type_id=type_id, category=category, channel=channel)
     off = [p for p in matching if not p.enabled]
     if off:
         names = "; ".join(_describe(p, type_key) for p in off)
         return Verdict("preference", REFUSE, f"recipient turned off {names}", code="preference_off")
-    scoped_on = [p for p in matching if p.enabled and (p.notification_type_id or p.category)]
+    scoped_on = [p for p in matching if _scoped_on(p)]
     if policy == PreferencePolicy.OPT_IN and not scoped_on:
         return Verdict(
             "preference",
@@ -333,11 +342,7 @@ def quick_from_facts(facts: PolicyFacts, q: PersonCheck) -> QuickPolicy:
     """What `policy_quick`'s statement answers for `q`, read from facts already loaded (no statement)."""
     recipient_id = q.recipient_id or 0
     record = facts.latest_consent(recipient_id, q.channel, q.purpose, q.category)
-    matching = [
-        p
-        for p in facts.preferences.get(recipient_id, ())
-        if _matches(p, type_id=q.type_id, category=q.category, channel=q.channel)
-    ]
+    matching = _matching(facts, recipient_id=recipient_id, type_id=q.type_id, category=q.category, channel=q.channel)
     return QuickPolicy(
         suppressed=(q.organisation_id, q.channel, address_key(q.channel, q.address)) in facts.suppressions,
         consent_action=record.action if record else None,
@@ -345,5 +350,5 @@ def quick_from_facts(facts: PolicyFacts, q: PersonCheck) -> QuickPolicy:
         consent_source=record.source if record else None,
         preferences_off=sum(1 for p in matching if not p.enabled),
         preferences_on=sum(1 for p in matching if p.enabled),
-        preferences_on_scoped=sum(1 for p in matching if p.enabled and (p.notification_type_id or p.category)),
+        preferences_on_scoped=sum(1 for p in matching if _scoped_on(p)),
     )
