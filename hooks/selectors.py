@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 from django.db.models import QuerySet
 
+from commhub.sql import any_of
+
 from .models import EventDelivery, EventSubscription, WebhookEndpoint
 
 
@@ -20,7 +22,7 @@ def recipients_with_endpoints(recipient_ids: Iterable[int]) -> set[int]:
     if not ids:
         return set()
     return set(
-        WebhookEndpoint.objects.filter(recipient_id__in=ids, enabled=True).values_list("recipient_id", flat=True)
+        WebhookEndpoint.objects.filter(any_of("recipient_id", ids), enabled=True).values_list("recipient_id", flat=True)
     )
 
 

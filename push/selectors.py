@@ -6,6 +6,8 @@ from collections.abc import Iterable
 
 from django.db.models import QuerySet
 
+from commhub.sql import any_of
+
 from .models import DeviceToken, PushSubscription
 
 
@@ -26,8 +28,8 @@ def push_reachable(recipient_ids: Iterable[int]) -> set[int]:
     ids = [i for i in set(recipient_ids) if i is not None]
     if not ids:
         return set()
-    found = set(PushSubscription.objects.filter(recipient_id__in=ids).values_list("recipient_id", flat=True))
+    found = set(PushSubscription.objects.filter(any_of("recipient_id", ids)).values_list("recipient_id", flat=True))
     rest = [i for i in ids if i not in found]
     if rest:
-        found.update(DeviceToken.objects.filter(recipient_id__in=rest).values_list("recipient_id", flat=True))
+        found.update(DeviceToken.objects.filter(any_of("recipient_id", rest)).values_list("recipient_id", flat=True))
     return found
