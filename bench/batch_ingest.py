@@ -135,7 +135,9 @@ def main() -> int:
     results: dict = {"size": args.size, "batches": args.batches, "clients": args.clients}
     try:
         for path, body in (("/api/v1/notifications/batch/", v1_body), ("/api/communication/batch", contract_body)):
-            post_many(port, token, path, [body], 1)  # warm-up: connections, caches, table statistics
+            # warm-up: connections, caches, table statistics, in every server process (a new connection per
+            # request, as in the rounds: whichever process accepts it serves it, so a few of them reach both)
+            post_many(port, token, path, [body] * 4 * args.clients, args.clients, keep_alive=False)
         # Alternate the two endpoints in rounds, so a slow minute on this shared machine hits both.
         endpoints = {
             "commhub": ("/api/v1/notifications/batch/", v1_body, "accepted"),

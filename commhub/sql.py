@@ -4,10 +4,14 @@ batch insert)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
+from operator import attrgetter
 from typing import Any
 
+import orjson
+from django.conf import settings
 from django.db import connections, models, router
 from django.db.models import DEFERRED, F, Lookup
 from django.db.models.base import ModelState
@@ -233,11 +237,47 @@ def rows_by(model: type[models.Model], field: str, values: Iterable[Any], **also
     return _instances(model, connection, fields, rows)
 
 
+def json_bytes(value: Any) -> bytes | str:
+    """`value` as a JSON document: orjson where it gives what `json.dumps` gives PostgreSQL to store (a tenth of the
+    CPU for a decision trace), `json.dumps` for anything orjson refuses or would turn into something else:
+    integers past 64 bits, keys that are not strings, str/int/dict subclasses, datetimes, dataclasses."""
+    try:
+        return orjson.dumps(value, option=_ORJSON_STRICT)
+    except TypeError:
+        return json.dumps(value)
+
+
+_ORJSON_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
+@cache
+def _binary_copy_plan(
+    model: type[models.Model], alias: str
+) -> tuple[list[str], Callable, list[tuple[int, Any]]] | None:
+    """For a binary COPY of `model`'s insert columns: each column's PostgreSQL type, a getter of an instance's
+    values in column order, and the JSON columns' (position, encoder); None where a column's type is not a plain
+    one psycopg sends in binary (arrays, custom types), or datetimes are naive: the text COPY then."""
+    from psycopg.postgres import types as pg_types  # PostgreSQL only, like fetch_binary
+
+    connection = connections[alias]
+    _, fields, _, _ = _insert_columns(model)
+    names = []
+    for f in fields:
+        declared = f.db_type(connection) or ""
+        info = None if "[" in declared else pg_types.get(re.sub(r"\(.*?\)", "", declared).strip())
+        if info is None or not settings.USE_TZ:
+            return None
+        names.append(info.name)
+    json_columns = [(i, f.encoder) for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
+    return names, attrgetter(*(f.attname for f in fields)), json_columns
+
+
 def rows_insert(model: type[models.Model], objs: Sequence[models.Model], *, batch_size: int = 500) -> None:
     """Insert new instances of `model` (primary keys already set, e.g. UUID defaults): one COPY on PostgreSQL,
     `bulk_create` elsewhere. Like `bulk_create`, it sends no signals. COPY is the cheapest way in for a batch:
     Django 5.2's `bulk_create` passes one array per column, which the client-side binding quotes element by
-    element (more time than the insert itself for a thousand rows)."""
+    element (more time than the insert itself for a thousand rows). The COPY is binary with each column's type
+    fixed up front, so no value is turned into text and parsed back (25 -> 11 ms of CPU for 1,000 notifications)."""
     if not objs:
         return
     pk = model._meta.pk.attname
@@ -247,6 +287,34 @@ def rows_insert(model: type[models.Model], objs: Sequence[models.Model], *, batc
     if connection.vendor != "postgresql":
         model._default_manager.bulk_create(objs, batch_size=batch_size)
         return
+    columns, _, stamped, _ = _insert_columns(model)
+    plan = _binary_copy_plan(model, connection.alias)
+    if plan is None:
+        _rows_copied_as_text(connection, model, objs)
+        return
+    from psycopg.types.json import Jsonb  # PostgreSQL only, like fetch_binary
+
+    types, values_of, json_columns = plan
+    encoders = [(i, json_bytes if encoder is None else _encoded_by(encoder)) for i, encoder in json_columns]
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f'COPY "{model._meta.db_table}" ({columns}) FROM STDIN (FORMAT BINARY)') as copy,
+    ):
+        copy.set_types(types)
+        for obj in objs:
+            for f in stamped:
+                f.pre_save(obj, add=True)
+            row = list(values_of(obj))
+            for i, dumps in encoders:
+                row[i] = Jsonb(row[i], dumps=dumps)
+            copy.write_row(row)
+
+
+def _encoded_by(encoder: type[json.JSONEncoder]) -> Callable[[Any], str]:
+    return lambda value: json.dumps(value, cls=encoder)
+
+
+def _rows_copied_as_text(connection: Any, model: type[models.Model], objs: Sequence[models.Model]) -> None:
     columns, fields, stamped, _ = _insert_columns(model)
     encoders = {i: f.encoder for i, f in enumerate(fields) if isinstance(f, models.JSONField)}
     with (

@@ -4,6 +4,7 @@ batch is only shared where its answer cannot differ."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -12,7 +13,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commhub.sql import row_by, row_insert, row_new, rows_by, rows_insert
+from commhub.sql import json_bytes, row_by, row_insert, row_new, rows_by, rows_insert
 from notifications.api.contract import ContractSendInput
 from notifications.api.serializers import SendInput
 from notifications.models import Notification
@@ -180,7 +181,14 @@ def test_copy_and_the_prebuilt_insert_store_every_value_as_django_does(catalogue
             notification_type=catalogue["financial_alert"],
             channel="sms",
             queue="sms.critical",
-            data={"text": awkward, "n": 1.5, "list": [None, True, "\\"], "nested": {"k\t": awkward}},
+            data={
+                "text": awkward,
+                "n": 1.5,
+                "list": [None, True, "\\"],
+                "nested": {"k\t": awkward},
+                "huge": 2**70,  # past orjson's 64 bits: json.dumps writes it
+                "tiny": -(2**63),
+            },
             decision_trace=[{"check": "x", "outcome": "pass", "reason": awkward}],
             to_address=recipient.phone,
             last_error=awkward,
@@ -203,6 +211,44 @@ def test_copy_and_the_prebuilt_insert_store_every_value_as_django_does(catalogue
     assert not alone._state.adding
     # both skip Django's save signals: only right while nothing listens for them
     assert not pre_save.has_listeners(Notification) and not post_save.has_listeners(Notification)
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(value=_json)
+@settings(max_examples=300, deadline=None)
+def test_the_batch_inserts_json_reads_back_as_json_dumps_writes_it(value):
+    """jsonb columns of the batch insert are encoded by orjson where it can (json.dumps otherwise, e.g. past 64-bit
+    integers or lone surrogates): the document must read back as the one json.dumps would have stored."""
+    try:
+        expected = json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        pytest.skip("json.dumps itself cannot write it")
+    assert json.loads(json_bytes(value)) == expected
+    assert json.loads(json_bytes({"k": [value]})) == {"k": [expected]}
+
+
+def test_json_for_the_batch_insert_refuses_what_json_dumps_refuses():
+    """Anything json.dumps does not write as JSON is not quietly written by orjson either."""
+    for value in (timezone.now(), {1: "int key"}, {"when": timezone.now()}):
+        try:
+            expected: object = json.loads(json.dumps(value))
+        except TypeError as exc:
+            expected = type(exc)
+        try:
+            got: object = json.loads(json_bytes(value))
+        except TypeError as exc:
+            got = type(exc)
+        assert got == expected, value
 
 
 @pytest.mark.django_db
