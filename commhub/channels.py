@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
@@ -222,11 +222,13 @@ def exists(name: str) -> bool:
     return name in _registered
 
 
-def preload(recipients: Sequence[Any]) -> None:
-    """Let every channel read what it needs to address these recipients, in a few queries for all of them."""
+def preload(recipients: Sequence[Any], names: Collection[str] | None = None) -> None:
+    """Let every channel (or those named) read what it needs to address these recipients, in a few queries for
+    all of them."""
     if recipients:
         for spec in all_channels():
-            spec.preload(recipients)
+            if names is None or spec.name in names:
+                spec.preload(recipients)
 
 
 def choices() -> list[tuple[str, str]]:

@@ -150,6 +150,27 @@ def _plain_loading(model: type[models.Model]) -> bool:
     )
 
 
+def _fetched(connection: Any, sql: str, params: Sequence[Any]) -> list[tuple]:
+    """The rows of `sql`. On PostgreSQL with the session in UTC (Django's own setting where USE_TZ), timestamps are
+    read by psycopg's own loader, which gives the very datetimes Django's does (UTC, `datetime.timezone.utc`): Django
+    registers a Python subclass of it that parses each one with a regular expression and replaces its zone (5 us per
+    timestamp, against 0.3: 2,000 of them in a batch submit's recipients)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and settings.USE_TZ and connection.timezone_name == "UTC":
+            cursor.cursor.adapters.register_loader("timestamptz", _psycopg_timestamptz_loader())
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+@cache
+def _psycopg_timestamptz_loader() -> type:
+    import psycopg  # PostgreSQL only, like fetch_binary
+
+    loader = psycopg.adapters.get_loader(psycopg.postgres.types["timestamptz"].oid, psycopg.pq.Format.TEXT)
+    assert loader is not None  # psycopg's own, always registered
+    return loader
+
+
 def _converting(model: type[models.Model], connection: Any, fields: list[Any]) -> list[tuple[int, Any, list[Any]]]:
     table = model._meta.db_table
     converting = []
@@ -200,10 +221,7 @@ def instances_from(model: type[models.Model], names: Sequence[str], sql: str, pa
     without the raw queryset's per-call column resolution and per-row annotation handling."""
     connection = connections[router.db_for_read(model)]
     fields = [model._meta.get_field(name) for name in names]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    return _instances(model, connection, fields, rows)
+    return _instances(model, connection, fields, _fetched(connection, sql, params))
 
 
 def row_by(model: type[models.Model], field: str, value: Any, **also: Any) -> Any:
@@ -213,9 +231,7 @@ def row_by(model: type[models.Model], field: str, value: Any, **also: Any) -> An
     compiling the ORM query cost more CPU than PostgreSQL spends answering it."""
     connection = connections[router.db_for_read(model)]
     sql, fields = _select_statement(model, field, False, tuple(also))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [value, *also.values()])
-        rows = cursor.fetchall()
+    rows = _fetched(connection, sql, [value, *also.values()])
     if len(rows) > 1:
         raise ValueError(f"{model.__name__}.{field} is not unique")
     return _instances(model, connection, fields, rows)[0] if rows else None
@@ -231,10 +247,7 @@ def rows_by(model: type[models.Model], field: str, values: Iterable[Any], **also
     if connection.vendor != "postgresql":
         return list(model._base_manager.filter(**{f"{field}__in": values}, **also))
     sql, fields = _select_statement(model, field, True, tuple(also))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [values, *also.values()])
-        rows = cursor.fetchall()
-    return _instances(model, connection, fields, rows)
+    return _instances(model, connection, fields, _fetched(connection, sql, [values, *also.values()]))
 
 
 def json_bytes(value: Any) -> bytes | str:

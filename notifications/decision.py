@@ -14,7 +14,7 @@ run again just before the provider call (`recheck_before_send`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,22 +57,27 @@ class DecisionContext:
     later items of the batch can reuse (keyed by everything they depend on)."""
 
     facts: PolicyFacts = field(default_factory=PolicyFacts)
-    loaded: set[int] = field(default_factory=set)
+    loaded: dict[int, frozenset[str]] = field(default_factory=dict)  # recipient id -> the channels read for
     cap_usage: dict[tuple[int, int], list[datetime]] = field(default_factory=dict)
     memo: dict[tuple, Any] = field(default_factory=dict)
     budgets: list[Any] | None = None  # the active budgets as the caller read them (None: read them when needed)
 
-    def preload(self, recipients: Iterable[Recipient]) -> None:
-        todo = [r for r in recipients if r.pk not in self.loaded]
-        if not todo:
+    def preload(self, recipients: Iterable[Recipient], on: Collection[str] | None = None) -> None:
+        """Read at once, for all of these recipients, what deciding on the channels `on` (every channel: None)
+        needs: each channel's addressing, the suppressions of their addresses on those channels, their consent
+        and preferences. Deciding on a channel not read here reads for itself (`decide`)."""
+        names = frozenset(channels.names() if on is None else (name for name in on if channels.exists(name)))
+        todo = [r for r in recipients if not names <= self.loaded.get(r.pk, frozenset())]
+        if not todo or not names:
             return
-        channels.preload(todo)
-        more = policy_facts(recipient_ids=[r.pk for r in todo], addresses=_addresses(todo))
+        channels.preload(todo, names)
+        more = policy_facts(recipient_ids=[r.pk for r in todo], addresses=_addresses(todo, names))
         self.facts.suppressions.update(more.suppressions)
         self.facts.consents.update(more.consents)
         for rid, prefs in more.preferences.items():
             self.facts.preferences[rid] = prefs
-        self.loaded.update(r.pk for r in todo)
+        for r in todo:
+            self.loaded[r.pk] = self.loaded.get(r.pk, frozenset()) | names
 
     def cap_times(self, recipient: Recipient, ntype: NotificationType, since: datetime) -> list[datetime]:
         key = (recipient.pk, ntype.pk)
@@ -88,17 +93,27 @@ class DecisionContext:
             self.cap_usage.setdefault((recipient.pk, ntype.pk), []).append(decision.send_at)
 
 
-def _addresses(recipients: Iterable[Recipient]) -> list[tuple[int | None, str, str]]:
+def _addresses(recipients: Iterable[Recipient], names: Collection[str]) -> list[tuple[int | None, str, str]]:
+    """(organisation, channel, address as the suppression list spells it) of each recipient on each channel."""
+    specs = [channels.get(name) for name in sorted(names)]
     out = []
     for r in recipients:
-        for channel in channels.names():
-            address = r.address_for(channel)
+        for spec in specs:
+            address = spec.address_for(r)
             if address:
-                out.append((r.organisation_id, channel, policy.address_key(channel, address)))
+                out.append((r.organisation_id, spec.name, spec.address_key(address)))
     return out
 
 
-def _candidate_channels(ntype: NotificationType, requested: str | None) -> list[str]:
+def channels_asked(ntype: NotificationType, requested: str | None) -> list[str]:
+    """The channels deciding a submit of `ntype` may ask about (none when the requested one is refused)."""
+    try:
+        return candidate_channels(ntype, requested)
+    except InvalidInput:
+        return []
+
+
+def candidate_channels(ntype: NotificationType, requested: str | None) -> list[str]:
     if requested:
         if not channels.exists(requested):
             raise InvalidInput({"channel": [f"Unknown channel {requested!r}; use one of {channels.names()}."]})
@@ -125,7 +140,7 @@ def decide(
     """Run every check for one submit. Raises InvalidInput when no channel can even be addressed (bad input:
     nothing is stored); otherwise returns the channel, the moment and the trace, possibly refused."""
     trace = [trace_step("type", "pass", f"{ntype.key} is active ({ntype.purpose}, category {ntype.category})")]
-    candidates = _candidate_channels(ntype, requested_channel)
+    candidates = candidate_channels(ntype, requested_channel)
     first_refusal: tuple[str, policy.Verdict] | None = None
     chosen = None
     for position, channel in enumerate(candidates):
@@ -142,7 +157,8 @@ def decide(
         )
         trace.append(trace_step("channel", "fallback" if is_fallback else "pass", how))
         question = policy.PersonCheck.of(recipient=recipient, ntype=ntype, channel=channel)
-        facts = context.facts if recipient.pk in context.loaded else None  # a batch read everything up front
+        # a batch read the facts up front for the channels its items may go by
+        facts = context.facts if channel in context.loaded.get(recipient.pk, ()) else None
         (verdicts,) = policy.person_checks([question], facts=facts)
         trace.extend(trace_step(v.check, v.outcome, v.reason) for v in verdicts)
         if verdicts[-1].refused:

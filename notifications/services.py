@@ -41,7 +41,7 @@ from templates_app.variables import data_problems, infer_declarations, reads_rec
 
 from . import catalogue, lifecycle
 from .constants import CANCELLABLE_STATUSES, Status
-from .decision import DecisionContext, decide
+from .decision import DecisionContext, channels_asked, decide
 from .digesting import digest_step, digests_gather
 from .models import Notification, NotificationType, TypeChannel
 from .queueing import kick_on_commit
@@ -374,7 +374,7 @@ def notifications_submit_batch(items: Sequence[SubmitRequest], *, submitted_by=N
     context = DecisionContext()
     with transaction.atomic():
         _lock_for_frequency_cap(items)
-        context.preload(known.values())
+        context.preload(known.values(), on=_channels_asked(items))
         for index, req in enumerate(items):
             result = BatchItemResult(index=index, request=req)
             try:
@@ -397,6 +397,17 @@ def notifications_submit_batch(items: Sequence[SubmitRequest], *, submitted_by=N
         digests_gather(accepted)
         kick_on_commit(n.queue for n in accepted if n.status == Status.QUEUED)
     return results
+
+
+def _channels_asked(items: Sequence[SubmitRequest]) -> set[str]:
+    """Every channel deciding these items may ask about: what a batch reads up front."""
+    organisation = acting_organisation_id()
+    asked: set[str] = set()
+    for key, requested in {(it.type, it.channel) for it in items}:
+        ntype = notification_type_by_key(key, organisation_id=organisation) if key else None
+        if ntype is not None:
+            asked.update(channels_asked(ntype, requested))
+    return asked
 
 
 def _capped_keys() -> set[str]:

@@ -5,6 +5,7 @@ batch is only shared where its answer cannot differ."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -162,6 +163,8 @@ def test_rows_read_by_hand_written_statements_are_the_instances_the_orm_builds(c
             for name in {f.attname for f in model._meta.concrete_fields} - mine.get_deferred_fields():
                 assert getattr(mine, name) == getattr(theirs, name), (model, name)
                 assert type(getattr(mine, name)) is type(getattr(theirs, name)), (model, name)
+                if isinstance(getattr(theirs, name), datetime):  # psycopg's loader where Django's would do the same
+                    assert getattr(mine, name).tzinfo is getattr(theirs, name).tzinfo, (model, name)
     claimed[0].refresh_from_db(fields=["rendered_body"])  # a deferred field still loads on demand
     assert claimed[0].recipient == recipient and claimed[0].recipient is not recipient
 
@@ -336,3 +339,64 @@ def test_row_by_and_rows_by_read_what_the_orm_reads():
     assert set(many) == {"dana", "sam"} and rows_by(Recipient, "external_id", []) == []
     for field in Recipient._meta.concrete_fields:
         assert getattr(many["dana"], field.attname) == getattr(orm, field.attname), field.attname
+
+
+# --- what a batch reads up front ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_batch_reads_up_front_only_the_channels_its_items_may_go_by(api, catalogue):
+    """financial_alert goes by SMS, else email: the batch reads those two channels' suppressions and nothing about
+    push or webhooks; a suppression on either channel still refuses, the fallback included."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from preferences.services import suppression_add
+
+    RecipientFactory(external_id="both-blocked", phone="+14155550101", email="both@example.com")
+    RecipientFactory(external_id="sms-blocked", phone="+14155550102", email="sms@example.com")
+    RecipientFactory(external_id="free", phone="+14155550103", email="free@example.com")
+    suppression_add(channel="sms", address="+14155550101", reason="stop")
+    suppression_add(channel="email", address="BOTH@example.com", reason="bounce")
+    suppression_add(channel="sms", address="+14155550102", reason="stop")
+    items = [
+        {"recipient": who, "type": "financial_alert", "data": ALERT} for who in ("both-blocked", "sms-blocked", "free")
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post("/api/v1/notifications/batch/", {"notifications": items}, format="json")
+    assert response.status_code == 200, response.content
+    results = response.json()["results"]
+    assert [(r["status"], r["channel"]) for r in results] == [
+        ("suppressed", "sms"),
+        ("queued", "email"),
+        ("queued", "sms"),
+    ]
+    both = Notification.objects.get(pk=results[0]["id"])
+    steps = [(s["check"], s["outcome"]) for s in both.decision_trace]
+    assert steps.count(("suppression", "refuse")) == 2, steps  # SMS, then the email fallback
+    targets = ("push_pushsubscription", "push_devicetoken", "hooks_webhookendpoint")  # who push/webhooks reach
+    touched = [q["sql"][:160] for q in queries.captured_queries if any(t in q["sql"] for t in targets)]
+    assert not touched, touched
+
+
+@pytest.mark.django_db
+def test_deciding_on_a_channel_the_batch_did_not_read_reads_it_then(catalogue):
+    """The up-front read is only a shortcut: an item asking for a channel outside it is decided on fresh facts."""
+    from notifications.decision import DecisionContext, decide
+    from preferences.services import suppression_add
+
+    recipient = RecipientFactory(external_id="email-blocked", email="blocked@example.com")
+    suppression_add(channel="email", address="blocked@example.com", reason="bounce")
+    context = DecisionContext()
+    context.preload([recipient], on={"sms"})
+    assert context.loaded[recipient.pk] == frozenset({"sms"})
+    now = timezone.now()
+    decision = decide(
+        ntype=catalogue["financial_alert"],
+        recipient=recipient,
+        requested_channel="email",
+        send_at=now,
+        now=now,
+        context=context,
+    )
+    assert decision.refused and decision.refusal is not None and decision.refusal.code == "suppressed_bounce"
