@@ -44,6 +44,7 @@ class Decision:
     send_at: datetime
     trace: list[dict]
     refusal: policy.Verdict | None = None
+    address: str = ""  # the recipient's address on `channel`
 
     @property
     def refused(self) -> bool:
@@ -141,11 +142,12 @@ def decide(
     nothing is stored); otherwise returns the channel, the moment and the trace, possibly refused."""
     trace = [trace_step("type", "pass", f"{ntype.key} is active ({ntype.purpose}, category {ntype.category})")]
     candidates = candidate_channels(ntype, requested_channel)
-    first_refusal: tuple[str, policy.Verdict] | None = None
+    first_refusal: tuple[str, str, policy.Verdict] | None = None
     chosen = None
     for position, channel in enumerate(candidates):
         is_fallback = position > 0
-        if not recipient.address_for(channel):
+        address = recipient.address_for(channel)
+        if not address:
             if requested_channel:
                 raise InvalidInput({"channel": [f"Recipient {recipient.external_id} has no {contact_name(channel)}."]})
             trace.append(trace_step("channel", "skip", f"recipient has no {contact_name(channel)} for {channel}"))
@@ -156,13 +158,13 @@ def decide(
             else f"{channel} is {ntype.key}'s {'fallback' if is_fallback else 'default'} channel"
         )
         trace.append(trace_step("channel", "fallback" if is_fallback else "pass", how))
-        question = policy.PersonCheck.of(recipient=recipient, ntype=ntype, channel=channel)
+        question = policy.PersonCheck.of(recipient=recipient, ntype=ntype, channel=channel, address=address)
         # a batch read the facts up front for the channels its items may go by
         facts = context.facts if channel in context.loaded.get(recipient.pk, ()) else None
         (verdicts,) = policy.person_checks([question], facts=facts)
         trace.extend(trace_step(v.check, v.outcome, v.reason) for v in verdicts)
         if verdicts[-1].refused:
-            first_refusal = first_refusal or (channel, verdicts[-1])
+            first_refusal = first_refusal or (channel, address, verdicts[-1])
             continue
         chosen = channel
         break
@@ -176,10 +178,10 @@ def decide(
                     ]
                 }
             )
-        channel, verdict = first_refusal
-        return Decision(channel=channel, send_at=send_at, trace=trace, refusal=verdict)
+        channel, address, verdict = first_refusal
+        return Decision(channel=channel, send_at=send_at, trace=trace, refusal=verdict, address=address)
 
-    decision = Decision(channel=chosen, send_at=send_at, trace=trace)
+    decision = Decision(channel=chosen, send_at=send_at, trace=trace, address=address)
     _apply_timing(decision, ntype=ntype, recipient=recipient, now=now, context=context)
     return decision
 

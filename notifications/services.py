@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
+import orjson
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -119,9 +120,21 @@ class SubmitRequest:
     cause: str = ""  # why it exists when the caller did not decide it (an event's rule): its trace's first step
 
     @cached_property
-    def data_key(self) -> str:
-        """The data as canonical JSON: a batch's memo keys on it (items with equal data share the work)."""
-        return json.dumps(self.data, sort_keys=True, default=str)
+    def data_key(self) -> bytes | str:
+        """The data as canonical JSON: a batch's memo keys on it (items with equal data share the work). orjson's
+        bytes where it writes the document, json.dumps' text otherwise (the two never compare equal)."""
+        try:
+            return orjson.dumps(self.data, option=_CANONICAL)
+        except TypeError:
+            return json.dumps(self.data, sort_keys=True, default=str)
+
+
+_CANONICAL = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
 
 
 def _resolve_recipient(req: SubmitRequest, known: Mapping[str, Recipient] | None) -> Recipient:
@@ -196,14 +209,16 @@ def _template_checked(
     if problems:
         raise InvalidInput({"data": problems})
     if not decision.refused:  # a refusal stays the trace's last word
-        template = live.template
-        fell_back = (
-            ""
-            if template.locale.lower() == (recipient.locale or "").lower()
-            else (f", {template.locale} for the recipient's {recipient.locale or 'unknown locale'}")
-        )
-        reason = f"template #{template.pk} v{live.version.number}{fell_back} has every variable it needs"
-        decision.trace.append(trace_step("template", "pass", reason))
+        worded = ("template_reason", found)  # the same words for every item this template serves
+        if worded not in memo:
+            template = live.template
+            fell_back = (
+                ""
+                if template.locale.lower() == (recipient.locale or "").lower()
+                else (f", {template.locale} for the recipient's {recipient.locale or 'unknown locale'}")
+            )
+            memo[worded] = f"template #{template.pk} v{live.version.number}{fell_back} has every variable it needs"
+        decision.trace.append(trace_step("template", "pass", memo[worded]))
     return live
 
 
@@ -286,7 +301,7 @@ def notification_prepare(
         decision_trace=decision.trace,
         template=live.template,
         template_version=live.version,
-        to_address=recipient.address_for(decision.channel),
+        to_address=decision.address,
         send_at=decision.send_at,
         # counted from when it is due (after every deliberate deferral), not from the submit
         expires_at=decision.send_at + timedelta(seconds=ntype.ttl_seconds) if ntype.ttl_seconds else None,

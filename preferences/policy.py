@@ -238,13 +238,14 @@ class PersonCheck:
     policy: str
 
     @classmethod
-    def of(cls, *, recipient, ntype, channel: str) -> PersonCheck:
-        """The question for a recipient and a notification type (anything with the type's fields)."""
+    def of(cls, *, recipient, ntype, channel: str, address: str | None = None) -> PersonCheck:
+        """The question for a recipient and a notification type (anything with the type's fields); `address` is
+        the recipient's on `channel` where the caller has it already."""
         return cls(
             recipient_id=recipient.pk,
             organisation_id=recipient.organisation_id,
             channel=channel,
-            address=recipient.address_for(channel),
+            address=recipient.address_for(channel) if address is None else address,
             purpose=ntype.purpose,
             category=ntype.category,
             type_id=ntype.pk,
