@@ -377,6 +377,8 @@ def test_a_batch_reads_up_front_only_the_channels_its_items_may_go_by(api, catal
     targets = ("push_pushsubscription", "push_devicetoken", "hooks_webhookendpoint")  # who push/webhooks reach
     touched = [q["sql"][:160] for q in queries.captured_queries if any(t in q["sql"] for t in targets)]
     assert not touched, touched
+    read = " ".join(q["sql"] for q in queries.captured_queries)  # the batch's reads are seen (and counted) as any
+    assert "preferences_suppression" in read and "preferences_recipient" in read
 
 
 @pytest.mark.django_db
