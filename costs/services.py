@@ -37,11 +37,14 @@ def cost_estimate(
     at: datetime | None = None,
     organisation_id: int | None = None,
 ) -> tuple[Decimal, str] | None:
-    """Price of one message on `channel` (SMS: per segment), or None when no price is configured."""
-    line = cost_line_for(
-        channel=channel, provider=provider, segments=segments, to=to, at=at, organisation_id=organisation_id
-    )
-    return (line.amount, line.currency) if line else None
+    """Price of one message on `channel` (SMS: per segment), or None when no price is configured (what
+    `cost_line_for` charges, without building the line: every submitted item is estimated)."""
+    rule = price_for(channel=channel, provider=provider, to=to, at=at, organisation_id=organisation_id)
+    return None if rule is None else (rule.price * _units(rule, segments), rule.currency)
+
+
+def _units(rule: PricingRule, segments: int | None) -> int:
+    return max(1, segments or 1) if rule.unit == PricingRule.Unit.SEGMENT else 1
 
 
 @dataclass
@@ -77,7 +80,7 @@ def cost_line_for(
     rule = price_for(channel=channel, provider=provider, to=to, at=at, organisation_id=organisation_id)
     if rule is None:
         return None
-    units = max(1, segments or 1) if rule.unit == PricingRule.Unit.SEGMENT else 1
+    units = _units(rule, segments)
     amount = rule.price * units
     return CostLine(
         channel=channel,

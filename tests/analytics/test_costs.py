@@ -173,3 +173,26 @@ def test_the_rollups_command_rebuilds_with_progress_and_checks(catalogue, recipi
         call_command("rollups", "--check-only", stdout=io.StringIO(), stderr=io.StringIO())
     with pytest.raises(CommandError, match="takes a date"):
         call_command("rollups", "--from", "last week")
+
+
+def test_a_submits_estimate_is_what_the_ledger_line_would_charge(price_table):
+    """cost_estimate prices every submitted item without building the ledger line: the two must agree for every
+    destination, provider, unit, segment count and moment of the table, and agree on "no price" too."""
+    from costs.services import cost_estimate, cost_line_for
+
+    now = timezone.now()
+    cases = [
+        (channel, provider, segments, to, at)
+        for channel in ("sms", "email", "push")
+        for provider in ("", "twilio", "mailgun")
+        for segments in (None, 0, 1, 3)
+        for to in ("", *(phone for phone, _ in DESTINATIONS.values()), "user@example.com")
+        for at in (None, now - timedelta(days=2), now)
+    ]
+    priced = 0
+    for channel, provider, segments, to, at in cases:
+        line = cost_line_for(channel=channel, provider=provider, segments=segments, to=to, at=at)
+        estimate = cost_estimate(channel=channel, provider=provider, segments=segments, to=to, at=at)
+        assert estimate == (None if line is None else (line.amount, line.currency)), (channel, provider, segments, to)
+        priced += estimate is not None
+    assert priced > len(cases) // 3  # the table prices most of them: not a comparison of two Nones
