@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from functools import cache
+from functools import cache, partial
 from operator import attrgetter
 from typing import Any
 
@@ -268,25 +268,24 @@ _ORJSON_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACL
 
 
 @cache
-def _binary_copy_plan(
-    model: type[models.Model], alias: str
-) -> tuple[list[str], Callable, list[tuple[int, Any]]] | None:
-    """For a binary COPY of `model`'s insert columns: each column's PostgreSQL type, a getter of an instance's
-    values in column order, and the JSON columns' (position, encoder); None where a column's type is not a plain
-    one psycopg sends in binary (arrays, custom types), or datetimes are naive: the text COPY then."""
+def _copy_plan(model: type[models.Model], alias: str) -> tuple[list[str] | None, Callable, list[tuple[int, Any]]]:
+    """How to COPY `model`'s insert columns: each column's PostgreSQL type for a binary COPY (None: a text COPY,
+    where a column's type is not a plain one psycopg sends in binary (arrays, custom types) or datetimes are
+    naive), a getter of an instance's values in column order, and each JSON column's (position, encoder)."""
     from psycopg.postgres import types as pg_types  # PostgreSQL only, like fetch_binary
 
     connection = connections[alias]
     _, fields, _, _ = _insert_columns(model)
-    names = []
+    types: list[str] | None = [] if settings.USE_TZ else None
     for f in fields:
         declared = f.db_type(connection) or ""
         info = None if "[" in declared else pg_types.get(re.sub(r"\(.*?\)", "", declared).strip())
-        if info is None or not settings.USE_TZ:
-            return None
-        names.append(info.name)
+        if info is None or types is None:
+            types = None
+            break
+        types.append(info.name)
     json_columns = [(i, f.encoder) for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
-    return names, attrgetter(*(f.attname for f in fields)), json_columns
+    return types, attrgetter(*(f.attname for f in fields)), json_columns
 
 
 def rows_insert(model: type[models.Model], objs: Sequence[models.Model], *, batch_size: int = 500) -> None:
@@ -304,47 +303,40 @@ def rows_insert(model: type[models.Model], objs: Sequence[models.Model], *, batc
     if connection.vendor != "postgresql":
         model._default_manager.bulk_create(objs, batch_size=batch_size)
         return
-    columns, _, stamped, _ = _insert_columns(model)
-    plan = _binary_copy_plan(model, connection.alias)
-    if plan is None:
-        _rows_copied_as_text(connection, model, objs)
-        return
     from psycopg.types.json import Jsonb  # PostgreSQL only, like fetch_binary
 
-    types, values_of, json_columns = plan
-    encoders = [(i, json_bytes if encoder is None else _encoded_by(encoder)) for i, encoder in json_columns]
+    columns, _, stamped, _ = _insert_columns(model)
+    types, values_of, json_columns = _copy_plan(model, connection.alias)
+    encoders: list[tuple[int, Callable[[Any], Any]]]
+    if types is None:  # text: each JSON value as the document json.dumps writes
+        encoders = [(i, partial(_json_text, encoder=encoder)) for i, encoder in json_columns]
+    else:  # binary: typed jsonb
+        encoders = [(i, partial(Jsonb, dumps=_json_dumps(encoder))) for i, encoder in json_columns]
     with (
         connection.cursor() as cursor,
-        cursor.cursor.copy(f'COPY "{model._meta.db_table}" ({columns}) FROM STDIN (FORMAT BINARY)') as copy,
+        cursor.cursor.copy(
+            f'COPY "{model._meta.db_table}" ({columns}) FROM STDIN' + (" (FORMAT BINARY)" if types else "")
+        ) as copy,
     ):
-        copy.set_types(types)
+        if types:
+            copy.set_types(types)
         for obj in objs:
             for f in stamped:
                 f.pre_save(obj, add=True)
             row = list(values_of(obj))
-            for i, dumps in encoders:
-                row[i] = Jsonb(row[i], dumps=dumps)
+            for i, encode in encoders:
+                row[i] = encode(row[i])
             copy.write_row(row)
 
 
-def _encoded_by(encoder: type[json.JSONEncoder]) -> Callable[[Any], str]:
-    return lambda value: json.dumps(value, cls=encoder)
+def _json_text(value: Any, *, encoder: type[json.JSONEncoder] | None) -> str:
+    return json.dumps(value, cls=encoder)
 
 
-def _rows_copied_as_text(connection: Any, model: type[models.Model], objs: Sequence[models.Model]) -> None:
-    columns, fields, stamped, _ = _insert_columns(model)
-    encoders = {i: f.encoder for i, f in enumerate(fields) if isinstance(f, models.JSONField)}
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f'COPY "{model._meta.db_table}" ({columns}) FROM STDIN') as copy,
-    ):
-        for obj in objs:
-            for f in stamped:
-                f.pre_save(obj, add=True)
-            row = [getattr(obj, f.attname) for f in fields]
-            for i, encoder in encoders.items():
-                row[i] = json.dumps(row[i], cls=encoder)
-            copy.write_row(row)
+def _json_dumps(encoder: type[json.JSONEncoder] | None) -> Callable[[Any], bytes | str]:
+    """The jsonb encoding of a JSONField: orjson where it writes what json.dumps would (`json_bytes`), the field's
+    own encoder where it has one."""
+    return json_bytes if encoder is None else partial(_json_text, encoder=encoder)
 
 
 def fetch_binary(connection: Any, sql: str, params: Sequence[Any]) -> list[tuple]:
