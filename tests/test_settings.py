@@ -94,6 +94,27 @@ def test_email_provider_is_chosen_by_environment(provider, backend):
         )
 
 
+@pytest.mark.parametrize(
+    ("threshold", "expected"), [(None, "True 5"), ("0", "True 0"), ("off", "True None"), (" OFF ", "True None")]
+)
+def test_postgresql_binds_on_the_server_and_prepares_what_repeats(threshold, expected):
+    code = "import commhub.settings as s; o = s.DATABASES['default']['OPTIONS']; "
+    code += "print(o['server_side_binding'], o['prepare_threshold'])"
+    env = {**os.environ, "DEBUG": "true", "DATABASE_URL": "postgres://u@127.0.0.1:1/x"}
+    env.pop("DB_PREPARE_THRESHOLD", None)
+    if threshold is not None:
+        env["DB_PREPARE_THRESHOLD"] = threshold
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+
+
+def test_a_prepare_threshold_that_is_no_number_is_refused_readably():
+    result = load_settings(DEBUG="true", DATABASE_URL="postgres://u@127.0.0.1:1/x", DB_PREPARE_THRESHOLD="-1")
+    assert result.returncode != 0
+    assert "DB_PREPARE_THRESHOLD must be a whole number (0: at once) or off, not '-1'" in result.stderr
+
+
 def test_every_commhub_setting_the_code_reads_exists():
     """A knob read as knobs().x anywhere must be defined (with its env var), and the code reads no knob by string."""
     import re

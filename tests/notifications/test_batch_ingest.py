@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.db.models.signals import post_init, post_save, pre_init, pre_save
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -402,3 +403,18 @@ def test_deciding_on_a_channel_the_batch_did_not_read_reads_it_then(catalogue):
         context=context,
     )
     assert decision.refused and decision.refusal is not None and decision.refusal.code == "suppressed_bounce"
+
+
+def test_a_statement_run_again_and_again_is_prepared_once_on_postgresql(catalogue):
+    """With server-side binding, psycopg prepares a statement once it has run DB_PREPARE_THRESHOLD times on a
+    connection: PostgreSQL parses and plans it once, not per send (commhub.settings.database)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    recipient = RecipientFactory()
+    threshold = connection.settings_dict["OPTIONS"]["prepare_threshold"]
+    for _ in range(threshold + 1):
+        assert row_by(Recipient, "external_id", recipient.external_id).pk == recipient.pk
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert [s for s in prepared if s.startswith("SELECT") and 'FROM "preferences_recipient" WHERE "external_id"' in s]
