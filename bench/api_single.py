@@ -6,8 +6,10 @@ One gunicorn (gthread, 2 workers x 5 threads, PostgreSQL, Redis broker) serves b
   * baseline  POST /bench/bare/                 a bare DRF ModelSerializer insert + Celery publish on commit
   * commhub   POST /api/v1/notifications/       validation, routing, template check, trace, cost estimate
   * contract  POST /api/communication/send      the seed contract over the same service
-Endpoints alternate within each run (same server, same warm caches), medians over runs. Every 2xx must
-have left exactly one row: the script counts them.
+Endpoints alternate within each run (same server, same warm caches), medians over runs. Beside requests/s,
+the CPU each request costs, summed over the server's processes (gunicorn's workers, their PostgreSQL
+backends, Redis): a figure that survives a noisy machine. Every 2xx must have left exactly one row: the script
+counts them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
+    DB_NAME,
+    CpuSampler,
     bench_env,
     children_of,
     cpu_busy,
@@ -80,6 +84,12 @@ def run_wrk(wrk: str, url: str, body: dict, token: str, seconds: int, connection
     return data
 
 
+def _server_side(cmdline: str) -> bool:
+    """The processes a request costs CPU in: gunicorn's, the PostgreSQL backends serving the benchmark's database
+    and Redis (throttles and wake-ups on commhub's side, the Celery publish on the baseline's)."""
+    return "commhub.wsgi" in cmdline or f" {DB_NAME} " in cmdline or cmdline.startswith("redis-server")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=6)
@@ -120,11 +130,14 @@ def main() -> int:
         for run in range(1, args.runs + 1):
             results["cpu_busy_before"].append(cpu_busy(0.5))
             for name, (path, body) in endpoints.items():
-                figure = run_wrk(wrk, f"http://127.0.0.1:{port}{path}", body, token, args.seconds, args.connections)
+                with CpuSampler(_server_side) as cpu:
+                    figure = run_wrk(wrk, f"http://127.0.0.1:{port}{path}", body, token, args.seconds, args.connections)
+                figure["cpu_ms"] = 1000 * cpu.seconds / max(1, figure["requests"])
                 results[name].append(figure)
                 log(
                     f"run {run}/{args.runs} {name:8s}: {figure['rps']:7.0f} req/s  "
                     f"p50 {figure['p50_us'] / 1000:6.2f} ms  p99 {figure['p99_us'] / 1000:6.2f} ms  "
+                    f"CPU {figure['cpu_ms']:5.2f} ms/request  "
                     f"non-2xx {figure['non2xx']}  socket errors {figure['socket_errors']}"
                 )
         memory = peak_rss_mb([server.pid, *children_of(server.pid)])
@@ -148,11 +161,15 @@ def main() -> int:
             "rps": median([r["rps"] for r in results[name]]),
             "p50_ms": median([r["p50_us"] / 1000 for r in results[name]]),
             "p99_ms": median([r["p99_us"] / 1000 for r in results[name]]),
+            "cpu_ms_per_request": median([r["cpu_ms"] for r in results[name]]),
         }
     # Paired ratios: each run measures all endpoints back to back, so noise that lasts a run cancels out.
     for name in ("commhub", "contract"):
         summary[f"ratio_{name}_vs_baseline"] = median(
             [r["rps"] / b["rps"] for r, b in zip(results[name], results["baseline"], strict=True)]
+        )
+        summary[f"cpu_ratio_baseline_vs_{name}"] = median(
+            [b["cpu_ms"] / r["cpu_ms"] for r, b in zip(results[name], results["baseline"], strict=True)]
         )
     summary["server_peak_rss_mb"] = memory
     summary["ok"] = ok
@@ -167,11 +184,16 @@ def main() -> int:
         s = summary[name]
         print(
             f"{name:9s} {endpoints[name][0]:28s} {s['rps']:7.0f} req/s   "
-            f"p50 {s['p50_ms']:6.2f} ms   p99 {s['p99_ms']:6.2f} ms"
+            f"p50 {s['p50_ms']:6.2f} ms   p99 {s['p99_ms']:6.2f} ms   CPU {s['cpu_ms_per_request']:5.2f} ms/request"
         )
     print(
         f"ratio     (median of per-run ratios) commhub / baseline = {summary['ratio_commhub_vs_baseline']:.2f}x, "
         f"contract / baseline = {summary['ratio_contract_vs_baseline']:.2f}x   (server peak RSS {memory:.0f} MB)"
+    )
+    print(
+        f"CPU       (median of per-run ratios, server processes) commhub uses "
+        f"{summary['cpu_ratio_baseline_vs_commhub']:.2f}x less than baseline per request, "
+        f"contract {summary['cpu_ratio_baseline_vs_contract']:.2f}x less"
     )
     print(f"check: no non-2xx, no socket errors, every 2xx left a row: {'OK' if ok else 'FAIL'}  {rows}")
     return 0 if ok else 1
