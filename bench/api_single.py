@@ -2,7 +2,7 @@
 
     python bench/api_single.py [--seconds 10] [--runs 3] [--connections 10]
 
-One gunicorn (gthread, 2 workers x 5 threads, PostgreSQL, Redis broker) serves both:
+One gunicorn (gthread, the production image's 4 workers x 4 threads, PostgreSQL, Redis broker) serves all three:
   * baseline  POST /bench/bare/                 a bare DRF ModelSerializer insert + Celery publish on commit
   * commhub   POST /api/v1/notifications/       validation, routing, template check, trace, cost estimate
   * contract  POST /api/communication/send      the seed contract over the same service
@@ -95,6 +95,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=6)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--connections", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (the production image's 4)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (the production image's 4)")
     args = parser.parse_args()
     wrk = ensure_wrk()
 
@@ -121,7 +123,7 @@ def main() -> int:
     }
 
     port = free_port()
-    server = start_gunicorn(env, port)
+    server = start_gunicorn(env, port, workers=args.workers, threads=args.threads)
     results: dict = {name: [] for name in endpoints}
     results.update(connections=args.connections, seconds=args.seconds, runs=args.runs, cpu_busy_before=[])
     try:
@@ -177,7 +179,7 @@ def main() -> int:
     results["rows"] = rows
     save("api_single", results)
     print(
-        f"=== single-send API (gunicorn gthread 2x5, {args.connections} connections, "
+        f"=== single-send API (gunicorn gthread {args.workers}x{args.threads}, {args.connections} connections, "
         f"{args.seconds}s x {args.runs} interleaved runs, medians) ==="
     )
     for name in endpoints:

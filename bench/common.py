@@ -135,8 +135,8 @@ class FakeEsp:
         self.proc.wait(timeout=10)
 
 
-def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
-    """commhub under gunicorn as in production (gthread, 2 workers x 5 threads), ready to serve."""
+def start_gunicorn(env: dict[str, str], port: int, *, workers: int = 2, threads: int = 5) -> subprocess.Popen:
+    """commhub under gunicorn (gthread, 2 workers x 5 threads unless told), ready to serve."""
     server = subprocess.Popen(
         [
             sys.executable,
@@ -146,11 +146,11 @@ def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
             "-b",
             f"127.0.0.1:{port}",
             "-w",
-            "2",
+            str(workers),
             "-k",
             "gthread",
             "--threads",
-            "5",
+            str(threads),
             "--keep-alive",
             "30",
             "--timeout",
