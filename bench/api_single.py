@@ -1,6 +1,6 @@
 """Single-send API benchmark: requests/s and p50/p99 latency at 10 connections (wrk), beside a baseline.
 
-    python bench/api_single.py [--seconds 10] [--runs 3] [--connections 10]
+    python bench/api_single.py [--seconds 6] [--runs 5] [--connections 10] [--workers 4] [--threads 4]
 
 One gunicorn (gthread, the production image's 4 workers x 4 threads, PostgreSQL, Redis broker) serves all three:
   * baseline  POST /bench/bare/                 a bare DRF ModelSerializer insert + Celery publish on commit
