@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator
 from analytics.models import DailyRollup, RecipientDailyCost
 from analytics.rollups import rollups_build, rollups_reconcile
 from costs.models import CostEntry, PricingRule
+from costs.services import cost_estimate, cost_line_for
 from notifications.delivery import queue_drain
 from notifications.models import Notification
 from notifications.services import SubmitRequest, notifications_submit_batch
@@ -178,8 +179,6 @@ def test_the_rollups_command_rebuilds_with_progress_and_checks(catalogue, recipi
 def test_a_submits_estimate_is_what_the_ledger_line_would_charge(price_table):
     """cost_estimate prices every submitted item without building the ledger line: the two must agree for every
     destination, provider, unit, segment count and moment of the table, and agree on "no price" too."""
-    from costs.services import cost_estimate, cost_line_for
-
     now = timezone.now()
     cases = [
         (channel, provider, segments, to, at)
