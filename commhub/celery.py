@@ -13,7 +13,7 @@ from celery import Celery
 from celery.signals import worker_process_init
 from kombu import Queue
 
-from commhub.memory import settle_collector
+from commhub.memory import WORKER_YOUNG, settle_collector
 from commhub.queues import configured_queues
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commhub.settings")
@@ -31,7 +31,7 @@ def _declare_queues(sender: Celery, **kwargs: object) -> None:
 @worker_process_init.connect
 def _settle_collector(**kwargs: object) -> None:
     """A worker process starts with everything loaded: out of the collector's scans (commhub.memory)."""
-    settle_collector()
+    settle_collector(young=WORKER_YOUNG)
 
 
 app.autodiscover_tasks()

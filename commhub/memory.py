@@ -32,7 +32,7 @@ WORKER_YOUNG = 50_000
 WEB_YOUNG = 2_000
 
 
-def settle_collector(young: int = WORKER_YOUNG) -> None:
+def settle_collector(*, young: int) -> None:
     """Freeze what the process has loaded so far and set the young generation's threshold (call it once the
     process is ready to serve: the WSGI module's end, a Celery worker process's start).
 
