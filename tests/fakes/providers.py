@@ -41,7 +41,7 @@ class Recorded:
     status: int
     at: float
     response: dict[str, Any] = field(default_factory=dict)
-    batch: int = 1  # recipients in the API request this delivery came from (Mailgun batch sending)
+    batch: int = 1  # recipients in the API request this delivery came from (Mailgun's, Postmark's batch sending)
 
 
 @dataclass
@@ -256,7 +256,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _reply(self, status: int, payload: dict[str, Any]) -> None:
+    def _reply(self, status: int, payload: dict[str, Any] | list[Any]) -> None:
         body = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -306,6 +306,8 @@ class _Handler(BaseHTTPRequestHandler):
                 ok=self._postmark_ok,
                 authorised=self.headers.get("X-Postmark-Server-Token") == self.fake.postmark_token,
             )
+        elif path == "/email/batch":
+            self._serve_postmark_batch(path, raw)
         elif (m := _TWILIO_PATH.match(path)) is not None:
             self._serve(
                 TWILIO,
@@ -347,6 +349,37 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self.fake._record(Recorded(api, path, fields, headers, status, at, payload))
         self._reply(status, payload)
+
+    def _serve_postmark_batch(self, path: str, raw: bytes) -> None:
+        """Postmark's batch call: a JSON array of at most 500 messages, each as /email takes it; 200 with one
+        result per message, in order, a refused message (a scripted 422, e.g. ErrorCode 406 for its To) failing
+        alone. Any other scripted failure (5xx, 429) fails the whole call. Each message is recorded as a delivery
+        of its own, `batch` the number of messages in the call."""
+        headers = {k: v for k, v in self.headers.items()}
+        if self.headers.get("X-Postmark-Server-Token") != self.fake.postmark_token:
+            self._reply(401, _error_body(POSTMARK, 401, 10, "Authenticate"))
+            return
+        messages = json.loads(raw or b"null")
+        if not isinstance(messages, list) or not 1 <= len(messages) <= 500:
+            self._reply(422, {"ErrorCode": 300, "Message": "A batch holds between 1 and 500 messages."})
+            return
+        if self.fake.latency:
+            time.sleep(self.fake.latency)
+        answers: list[tuple[int, dict[str, Any]]] = []
+        for fields in messages:
+            failure = self.fake._next_failure(POSTMARK, fields)
+            if failure is not None and failure.status != 422:
+                if failure.delay:
+                    time.sleep(failure.delay)
+                for one in messages:
+                    self.fake._record(Recorded(POSTMARK, path, one, headers, failure.status, time.time(), failure.body))
+                self._reply(failure.status, _personalise(failure.body, fields))
+                return
+            answers.append(self._postmark_ok(fields) if failure is None else (422, _personalise(failure.body, fields)))
+        at = time.time()
+        for fields, (status, answer) in zip(messages, answers, strict=True):
+            self.fake._record(Recorded(POSTMARK, path, fields, headers, status, at, answer, batch=len(messages)))
+        self._reply(200, [answer for _, answer in answers])
 
     def do_GET(self) -> None:
         if self.path == "/count":  # deliveries accepted (per recipient), for benchmarks
@@ -424,7 +457,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8025)
     args = parser.parse_args()
     fake = FakeProviders(port=args.port).start()
-    print(f"fake providers on {fake.base_url} (Mailgun /v3, Postmark /email, Twilio /2010-04-01)", flush=True)
+    print(f"fake providers on {fake.base_url} (Mailgun /v3, Postmark /email[/batch], Twilio /2010-04-01)", flush=True)
     try:
         while True:
             time.sleep(3600)
