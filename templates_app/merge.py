@@ -274,7 +274,7 @@ class MergePlan:
         self.layout_text = planner.plan(layout.text, html=False, layout=True) if layout and layout.text else None
         self.layout_html = planner.plan(layout.html, html=True, layout=True) if layout and layout.html else None
         self._shared: dict[tuple, Any] = {}
-        self.finished: dict[tuple, Any] = {}  # the channel's finish of a shared text (batch.py caches it here)
+        self.finished: dict[tuple, Any] = {}  # the channel's finish of a shared text (batch_merge.py caches it here)
         self._lock = threading.Lock()
 
     def recipient(self, context: Mapping[str, Any]) -> MergedRecipient:

@@ -4,6 +4,7 @@ mode), with failover to further ESPs. Marketing mail carries one-click unsubscri
 
 from __future__ import annotations
 
+import re
 import smtplib
 from collections.abc import Mapping
 from dataclasses import replace
@@ -28,6 +29,7 @@ from preferences.constants import MARKETING
 from preferences.unsubscribe import list_unsubscribe_headers, unsubscribe_token, unsubscribe_url
 from templates_app.rendering import RenderedMessage
 
+from . import postmark
 from .base import (
     BatchMessage,
     DeliveryError,
@@ -62,11 +64,22 @@ def _provider_name(backend_path: str) -> str:
 
 # ESPs whose send API takes many recipients in one call with per-recipient substitutions in on-the-fly content
 # (anymail's batch sending: `to` with `merge_data`, `merge_metadata` and `merge_headers`), and their merge-field
-# syntax. Others (and Postmark, SendGrid, Brevo or SES, whose batch forms need stored templates or an extra
-# setting) send one message per call.
+# syntax: the "merge" batch form.
 MERGE_FIELD_SYNTAX = {"mailgun": "%recipient.{}%"}
-# anymail backends replaced by a subclass that encodes messages cheaply: multipart, not url-encoded (mailgun.py)
-_BATCH_BACKENDS = {"anymail.backends.mailgun.EmailBackend": "notifications.channels.mailgun.EmailBackend"}
+# ESPs whose batch call takes a list of complete messages (Postmark's /email/batch), and how many per call: the
+# "messages" batch form. Others (SendGrid, Brevo or SES, whose batch forms need stored templates or an extra
+# setting) send one message per call.
+MESSAGE_LIST_LIMIT = {"postmark": postmark.BATCH_LIMIT}
+# anymail backends replaced by a subclass: Mailgun's encodes messages cheaply (multipart, not url-encoded),
+# Postmark's adds the batch call
+_BATCH_BACKENDS = {
+    "anymail.backends.mailgun.EmailBackend": "notifications.channels.mailgun.EmailBackend",
+    "anymail.backends.postmark.EmailBackend": "notifications.channels.postmark.EmailBackend",
+}
+# Postmark's answers that refuse the recipient (as anymail reads them): ErrorCode 406 (inactive, after a hard
+# bounce or a complaint) and 300 about the To address
+_POSTMARK_REFUSED = (406,)
+_POSTMARK_BAD_TO = re.compile(r"^(Invalid|Error\s+parsing)\s+'(To|Cc|Bcc)'", re.IGNORECASE)
 
 
 class EmailProvider(Provider):
@@ -126,8 +139,51 @@ class EmailProvider(Provider):
 
     @property
     def merge_field_syntax(self) -> str | None:
-        """How this ESP writes a merge field (`%recipient.{}%`), or None when it takes one message per call."""
+        """How this ESP writes a merge field (`%recipient.{}%`), or None when it has no merge batch form."""
         return MERGE_FIELD_SYNTAX.get(self.name)
+
+    @property
+    def batch_form(self) -> str | None:
+        """ "merge" (one text with merge fields, send_batch), "messages" (a list of complete messages,
+        send_each) or None (one message per call)."""
+        if self.name in MERGE_FIELD_SYNTAX:
+            return "merge"
+        if self.name in MESSAGE_LIST_LIMIT and hasattr(self.connection, "send_each"):
+            return "messages"
+        return None
+
+    @property
+    def batch_limit(self) -> int:
+        """The most messages the ESP takes in one batch call (COMMHUB_ESP_BATCH_SIZE caps it further)."""
+        return MESSAGE_LIST_LIMIT.get(self.name, 1000)
+
+    def send_each(self, messages: list[OutboundMessage]) -> dict[str, SendResult | DeliveryError]:
+        """One API call for complete `messages` (the "messages" form); per notification id its result, or the
+        error its message alone was refused with (what a single send of it would have raised). DeliveryError
+        when the call as a whole failed."""
+        emails = [self.build_payload(m) for m in messages]
+        created = self.connection.open()
+        try:
+            answers = self.connection.send_each(emails)
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            raise self.classify(exc) from exc
+        finally:
+            if created:
+                self.connection.close()
+        return {m.notification_id: self._answer(a) for m, a in zip(messages, answers, strict=True)}
+
+    def _answer(self, answer: dict[str, Any]) -> SendResult | DeliveryError:
+        """One message's result in Postmark's batch answer, as its single send would have ended."""
+        code, text = answer.get("ErrorCode") or 0, str(answer.get("Message") or "")
+        refused = code in _POSTMARK_REFUSED or (code == 300 and _POSTMARK_BAD_TO.match(text) is not None)
+        if code == 0 and "inactive addresses" not in text:  # (accepted, but not for its one, inactive, address)
+            status = "queued" if "delivery may be delayed" in text else "sent"
+            return SendResult(provider_message_id=str(answer["MessageID"]), status=status)
+        if refused or code == 0:
+            return PermanentError(f"recipient refused by {self.name}: {text}", code="recipients_refused")
+        return PermanentError(f"{self.name} API refused the message: {code} {text}", code="http_422")
 
     def send_batch(self, batch: BatchMessage) -> dict[str, SendResult]:
         """One API call for every recipient of `batch`; the result per notification id. Each recipient gets

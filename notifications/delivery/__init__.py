@@ -4,8 +4,10 @@
     drain.py         drain one queue: claim, feed the sender threads, stop at the time budget, an empty queue,
                      a rate limit or a more urgent queue (result.py: what it did)
     senders.py       the per-process pool of sender threads and their database connections
-    batch.py         claimed bulk rows that share a template version: every stage for the group at once, one
-                     ESP call per group of addresses (anymail batch sending), one statement recording them
+    batch.py         claimed bulk rows for one ESP batch call: expiry, re-check and send window for the group
+      batch_merge.py     Mailgun's form: one text with merge fields per template shape (anymail batch sending)
+      batch_messages.py  Postmark's form: complete messages, many per call
+      batch_call.py      the call: the group's rate limits, its successes recorded in one statement
     send.py          one claimed row: re-check the person, render, call the provider within its rate limits
     outbound.py      the message a provider receives: the frozen template version rendered for the recipient
     outcomes.py      what happened, written once: sent, retrying, failed, unknown, suppressed

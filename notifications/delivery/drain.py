@@ -178,7 +178,7 @@ class _Drain:
                     self.buffer.extendleft(reversed(group.one_by_one))
 
     def send_group(self, rows: list[Notification]) -> GroupOutcome:
-        """One ESP batch (batch.py); what happens to rows it does not settle is in the outcome."""
+        """One ESP batch (batch.py and its forms); what happens to rows it does not settle is in the outcome."""
         nothing = GroupOutcome(outcomes=[], one_by_one=[])
         if self.stopped:  # a more urgent queue, the time budget: the group goes back untouched
             self.result.released += self._give_back(rows)

@@ -1,0 +1,63 @@
+"""anymail's Postmark backend, with Postmark's batch call: many complete messages in one request.
+
+`POST /email/batch` takes a list of up to 500 messages, each exactly what `POST /email` takes for one, and answers
+200 with one result per message in the same order (its MessageID, or the ErrorCode and Message of its refusal:
+an inactive recipient, an invalid address). Unlike Mailgun's batch form there are no merge fields: anymail builds
+each message's JSON as it does for a single send, so every recipient gets what a single send would have sent.
+anymail's own Postmark batch (`to` with `merge_data`) needs an ESP-stored template, which commhub does not use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anymail.backends.postmark import EmailBackend as AnymailPostmarkBackend
+from anymail.exceptions import AnymailRequestsAPIError
+from anymail.message import AnymailStatus
+
+# Postmark's limit per batch call (its API also caps a request at 50 MB; 500 bulk emails stay far below it)
+BATCH_LIMIT = 500
+
+
+class _BatchPayload:
+    """The request for several messages' payloads: their JSON objects in one array, to email/batch."""
+
+    def __init__(self, payloads: list[Any]) -> None:
+        self.payloads = payloads
+
+    def get_request_params(self, api_url: str) -> dict[str, Any]:
+        params = self.payloads[0].get_request_params(api_url)  # method, headers (the server token), timeout
+        params["url"] = f"{api_url}email/batch"
+        params["data"] = "[" + ",".join(p.serialize_data() for p in self.payloads) + "]"
+        return params
+
+
+class EmailBackend(AnymailPostmarkBackend):
+    def send_each(self, messages: list[Any]) -> list[dict[str, Any]]:
+        """Send `messages` (at most BATCH_LIMIT, the session open) in one call; Postmark's answer for each, in
+        order. AnymailRequestsAPIError when the call as a whole fails or the answer is not one result per
+        message."""
+        payloads = []
+        for message in messages:
+            message.anymail_status = AnymailStatus()
+            payloads.append(self.build_message_payload(message, self.send_defaults))
+        batch = _BatchPayload(payloads)
+        response = self.post_to_esp(batch, messages[0])
+        answers = self.deserialize_json_response(response, batch, messages[0])
+        if response.status_code != 200 or not isinstance(answers, list) or len(answers) != len(messages):
+            raise AnymailRequestsAPIError(
+                "Postmark refused the batch" if response.status_code != 200 else "Invalid Postmark batch response",
+                email_message=messages[0],
+                payload=batch,
+                response=response,
+                backend=self,
+            )
+        if not all(isinstance(a, dict) and ("MessageID" in a or a.get("ErrorCode")) for a in answers):
+            raise AnymailRequestsAPIError(
+                "Invalid Postmark batch response format",
+                email_message=messages[0],
+                payload=batch,
+                response=response,
+                backend=self,
+            )
+        return answers
