@@ -84,12 +84,13 @@ def fresh_database(env: dict[str, str]) -> None:
 
 class FakeEsp:
     """The peer's fake Mailgun API when it is beside the checkout (same fake for both sides of the
-    comparison), else commhub's own fake providers. `batch=True` always takes commhub's own: it speaks
-    Mailgun's batch form and counts recipients, where the peer's counts requests."""
+    comparison), else commhub's own fake providers. `batch=True` and `esp="postmark"` always take commhub's own:
+    it speaks Mailgun's and Postmark's batch forms and counts recipients, where the peer's counts requests."""
 
-    def __init__(self, *, batch: bool = False) -> None:
+    def __init__(self, *, batch: bool = False, esp: str = "mailgun") -> None:
         self.port = free_port()
-        if PEER_FAKE_ESP.exists() and not batch:
+        self.esp = esp
+        if PEER_FAKE_ESP.exists() and not batch and esp == "mailgun":
             cmd = [sys.executable, str(PEER_FAKE_ESP), "--port", str(self.port)]
             self.kind = "shared/peers/fake_esp.py (asyncio Mailgun API)"
         else:
@@ -123,6 +124,12 @@ class FakeEsp:
     def email_env(self) -> dict[str, str]:
         from tests.fakes.providers import FakeProviders
 
+        if self.esp == "postmark":
+            return {
+                "EMAIL_PROVIDER": "postmark",
+                "EMAIL_API_KEY": FakeProviders.postmark_token,
+                "EMAIL_API_URL": f"{self.url}/",
+            }
         return {
             "EMAIL_PROVIDER": "mailgun",
             "EMAIL_API_KEY": FakeProviders.mailgun_api_key,

@@ -1,6 +1,7 @@
 """Drain benchmark: queued emails sent through anymail's Mailgun backend to a local fake ESP.
 
     python bench/drain.py [--n 5000] [--runs 3] [--threads 8] [--concurrency 2] [--modes drain_queue,worker]
+                          [--esp mailgun|postmark]
 
 Two ways of draining the same N queued notifications (fresh queue each run, PostgreSQL):
   * `manage.py drain_queue`: one process, in-process time (as the peer's `send_queued_mail` figure);
@@ -195,10 +196,13 @@ def main() -> int:
     )
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes (celery worker -c)")
     parser.add_argument("--modes", default="drain_queue,worker", help="comma-separated: drain_queue, worker")
+    parser.add_argument(
+        "--esp", default="mailgun", choices=("mailgun", "postmark"), help="anymail backend and fake API to send to"
+    )
     args = parser.parse_args()
 
     batching = os.environ.get("COMMHUB_ESP_BATCH_SIZE", "500") not in ("0", "1")
-    esp = FakeEsp(batch=batching)
+    esp = FakeEsp(batch=batching, esp=args.esp)
     env = bench_env(COMMHUB_DRAIN_THREADS=str(args.threads), **esp.email_env())
     log(f"fresh database; fake ESP: {esp.kind} at {esp.url}")
     fresh_database(env)
@@ -211,7 +215,7 @@ def main() -> int:
         "runs": args.runs,
         "threads": args.threads,
         "concurrency": args.concurrency,
-        "esp": esp.kind,
+        "esp": f"{args.esp} via {esp.kind}",
         "esp_batching": batching,
         "database": f"PostgreSQL {connection.cursor().connection.info.server_version // 10000}",
         "drain_queue": [],
@@ -257,7 +261,7 @@ def main() -> int:
     mode = "ESP batch sending on" if batching else "one message per ESP call"
     print(
         f"=== commhub drain (N={args.n}, {args.runs} runs, {results['database']}, {args.threads} sender threads, "
-        f"{mode}) ==="
+        f"{args.esp}, {mode}) ==="
     )
     if dq:
         print(
