@@ -8,7 +8,6 @@ refused whole is sent again one by one."""
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from urllib.parse import quote, urlsplit
@@ -22,20 +21,19 @@ from notifications.delivery import queue_drain
 from notifications.models import DeliveryAttempt, Notification
 from preferences.unsubscribe import read_unsubscribe_token
 from tests.conftest import postmark_settings
-from tests.factories import RecipientFactory, grant_marketing, submit
+from tests.factories import submit
 from tests.fakes.providers import POSTMARK
+from tests.notifications.lessons import (
+    LESSONS,
+    WEBHOOK_SECRET,
+    assert_failed_alone,
+    consenting_readers,
+    post_tracking_event,
+    submit_lessons,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls_with_anymail")]
 
-SECRET = ("anymail-user", "anymail-pass")
-LESSONS = [
-    {"title": "Budgeting 101", "summary": "Start with the 50/30/20 rule.", "url": "https://example.com/1"},
-    {"title": "Fees & <charges>", "summary": "Read 'the' \"fine\" print.", "url": "https://example.com/a?b=1&c=2"},
-    {"title": "Sparen für Anfänger 🎉", "summary": "Línea\nnueva\n\n  indented"},
-    {"title": "  spaced   title ", "summary": "x", "url": "https://example.com/3"},
-    {"title": "Merge {{ look-alike }} %recipient.m0%", "summary": "y"},
-    {"title": "Plain", "summary": "", "url": ""},
-]
 INACTIVE = (
     "You tried to send to recipient(s) that have been marked as inactive.\nFound inactive addresses: {to}.\n"
     "Inactive recipients are ones that have generated a hard bounce or a spam complaint."
@@ -46,27 +44,13 @@ INACTIVE = (
 def via_postmark(settings, fake):
     for name, value in postmark_settings(fake).items():
         setattr(settings, name, value)
-    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": f"{SECRET[0]}:{SECRET[1]}"}
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": ":".join(WEBHOOK_SECRET)}
     return fake
 
 
 @pytest.fixture
 def readers(catalogue, via_postmark):
-    people = []
-    for i in range(8):
-        person = RecipientFactory(external_id=f"reader-{i}", email=f"reader-{i}@example.com")
-        grant_marketing(person, "email")
-        people.append(person)
-    return people
-
-
-def submit_lessons(readers) -> list[Notification]:
-    rows = []
-    for i, person in enumerate(readers):
-        n = submit(recipient=person.external_id, type="educational_content", data=LESSONS[i % len(LESSONS)])
-        assert n.status == Status.QUEUED, n.decision_trace
-        rows.append(n)
-    return rows
+    return consenting_readers(8)
 
 
 def header(fields: dict, name: str) -> str | None:
@@ -145,8 +129,7 @@ def test_a_recipient_postmark_refuses_fails_alone_as_its_single_send_would(reade
     assert (result.sent, result.failed) == (len(rows) - 1, 1)
     calls = via_postmark.calls(POSTMARK)
     assert len(calls) == len(rows) and {c.batch for c in calls} == {len(rows)}  # one call, nothing sent twice
-    statuses = dict(Notification.objects.filter(pk__in=[r.pk for r in rows]).values_list("recipient__email", "status"))
-    assert statuses.pop(inactive) == Status.FAILED and set(statuses.values()) == {Status.SENT}
+    assert_failed_alone(rows, inactive)
     in_batch = _refused_outcome(rows, inactive)
     assert in_batch[1] == "recipients_refused"
 
@@ -195,14 +178,5 @@ def test_a_bounce_for_one_recipient_of_a_batch_fails_exactly_that_notification(c
         "Details": "smtp;550 5.1.1 The email account that you tried to reach does not exist.",
         "Metadata": bounced.fields["Metadata"],
     }
-    auth = "Basic " + base64.b64encode(f"{SECRET[0]}:{SECRET[1]}".encode()).decode()
-    response = client.post(
-        "/webhooks/anymail/postmark/tracking/",
-        json.dumps(event),
-        content_type="application/json",
-        HTTP_AUTHORIZATION=auth,
-    )
-    assert response.status_code == 200
-    statuses = dict(Notification.objects.filter(pk__in=[r.pk for r in rows]).values_list("recipient__email", "status"))
-    assert statuses.pop(bounced.fields["To"]) == Status.FAILED
-    assert set(statuses.values()) == {Status.SENT}
+    assert post_tracking_event(client, "postmark", event).status_code == 200
+    assert_failed_alone(rows, bounced.fields["To"])
