@@ -176,6 +176,13 @@ def postmark_settings(fake: FakeProviders) -> dict:
     }
 
 
+def sendgrid_settings(fake: FakeProviders) -> dict:
+    return {
+        "EMAIL_BACKEND": "anymail.backends.sendgrid.EmailBackend",
+        "ANYMAIL": {"SENDGRID_API_KEY": fake.sendgrid_api_key, "SENDGRID_API_URL": f"{fake.base_url}/v3/"},
+    }
+
+
 def twilio_settings(fake: FakeProviders) -> dict:
     return {
         "SMS_PROVIDER": "twilio",

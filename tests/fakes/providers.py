@@ -1,6 +1,6 @@
-"""A local HTTP server speaking the Mailgun, Postmark and Twilio REST APIs.
+"""A local HTTP server speaking the Mailgun, Postmark, SendGrid (v3 mail send) and Twilio REST APIs.
 
-The real client libraries (django-anymail's Mailgun and Postmark backends, the twilio package) talk to it
+The real client libraries (django-anymail's Mailgun, Postmark and SendGrid backends, the twilio package) talk to it
 over loopback exactly as they would talk to the providers: same paths, same auth, same request bodies,
 the providers' documented response shapes and error formats. Tests script failures per API
 (`fail_next`, `fail_always`) and read back every request the server received.
@@ -24,6 +24,7 @@ from urllib.parse import parse_qs
 
 MAILGUN = "mailgun"
 POSTMARK = "postmark"
+SENDGRID = "sendgrid"
 TWILIO = "twilio"
 TWILIO_VOICE = "twilio_voice"  # the Calls API
 
@@ -41,7 +42,7 @@ class Recorded:
     status: int
     at: float
     response: dict[str, Any] = field(default_factory=dict)
-    batch: int = 1  # recipients in the API request this delivery came from (Mailgun's, Postmark's batch sending)
+    batch: int = 1  # recipients in the API request this delivery came from (the ESPs' batch sending)
 
 
 @dataclass
@@ -60,13 +61,18 @@ class FakeProviders:
 
     mailgun_api_key = "key-fake-mailgun"
     postmark_token = "fake-postmark-server-token"
+    sendgrid_api_key = "SG.fake-sendgrid-api-key"
     twilio_sid = "AC" + "f" * 32
     twilio_token = "fake-twilio-auth-token"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.requests: list[Recorded] = []
-        self._failures: dict[str, list[Failure]] = {MAILGUN: [], POSTMARK: [], TWILIO: [], TWILIO_VOICE: []}
-        self._always: dict[str, list[Failure]] = {MAILGUN: [], POSTMARK: [], TWILIO: [], TWILIO_VOICE: []}
+        self._failures: dict[str, list[Failure]] = {
+            api: [] for api in (MAILGUN, POSTMARK, SENDGRID, TWILIO, TWILIO_VOICE)
+        }
+        self._always: dict[str, list[Failure]] = {
+            api: [] for api in (MAILGUN, POSTMARK, SENDGRID, TWILIO, TWILIO_VOICE)
+        }
         self._lock = threading.Lock()
         self.latency = 0.0
         handler = type("Handler", (_Handler,), {"fake": self})
@@ -222,6 +228,28 @@ class _PersonalFields(Mapping[str, Any]):
         return len(self._fields())
 
 
+def _sendgrid_message(request: dict[str, Any], person: dict[str, Any]) -> dict[str, Any]:
+    """One personalization of a SendGrid request as its recipient receives it."""
+    substitutions = person.get("substitutions") or {}
+
+    def filled(text: str) -> str:
+        for key, value in substitutions.items():
+            text = text.replace(key, value or "")
+        return text
+
+    content = {part.get("type"): part.get("value", "") for part in request.get("content") or []}
+    to = person.get("to") or [{}]
+    return {
+        "to": to[0].get("email", ""),
+        "from": (request.get("from") or {}).get("email", ""),
+        "subject": filled(person.get("subject") or request.get("subject") or ""),
+        "text": filled(content.get("text/plain", "")),
+        "html": filled(content.get("text/html", "")),
+        "headers": {**(request.get("headers") or {}), **(person.get("headers") or {})},
+        "custom_args": {**(request.get("custom_args") or {}), **(person.get("custom_args") or {})},
+    }
+
+
 def _personalise(body: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
     """Scripted error texts may name the request's recipient ({to}), as Postmark's 406 text does."""
     to = fields.get("To") or fields.get("to") or ""
@@ -239,6 +267,8 @@ def _error_body(api: str, status: int, code: int | None, message: str) -> dict[s
         }
     if api == POSTMARK:
         return {"ErrorCode": code if code is not None else 500, "Message": message}
+    if api == SENDGRID:
+        return {"errors": [{"message": message, "field": None, "help": None}]}
     return {"message": message}
 
 
@@ -308,6 +338,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif path == "/email/batch":
             self._serve_postmark_batch(path, raw)
+        elif path == "/v3/mail/send":
+            self._serve_sendgrid(path, raw)
         elif (m := _TWILIO_PATH.match(path)) is not None:
             self._serve(
                 TWILIO,
@@ -380,6 +412,38 @@ class _Handler(BaseHTTPRequestHandler):
         for fields, (status, answer) in zip(messages, answers, strict=True):
             self.fake._record(Recorded(POSTMARK, path, fields, headers, status, at, answer, batch=len(messages)))
         self._reply(200, [answer for _, answer in answers])
+
+    def _serve_sendgrid(self, path: str, raw: bytes) -> None:
+        """SendGrid's v3 mail send: one request, a message per personalization (at most 1,000), each with its own
+        `to`, `substitutions` (plain replacement of each key in the subject and the text and HTML content, as
+        SendGrid's legacy substitutions), `custom_args` and `headers` over the request's. 202 with an empty body
+        and an X-Message-Id header; errors all-or-nothing. Each personalization is recorded as a delivery of its
+        own (`batch`: how many the request held), its fields as the recipient's message: to, from, subject, text,
+        html, headers, custom_args."""
+        headers = {k: v for k, v in self.headers.items()}
+        if self.headers.get("Authorization") != f"Bearer {self.fake.sendgrid_api_key}":
+            self._reply(401, _error_body(SENDGRID, 401, None, "The provided authorization grant is invalid."))
+            return
+        request = json.loads(raw or b"null")
+        people = request.get("personalizations") if isinstance(request, dict) else None
+        if not isinstance(people, list) or not 1 <= len(people) <= 1000:
+            self._reply(400, _error_body(SENDGRID, 400, None, "personalizations: between 1 and 1000 are allowed."))
+            return
+        deliveries = [_sendgrid_message(request, person) for person in people]
+        failure = next((f for d in deliveries if (f := self.fake._next_failure(SENDGRID, d)) is not None), None)
+        if self.fake.latency:
+            time.sleep(self.fake.latency)
+        status, answer = (202, {"x-message-id": uuid.uuid4().hex[:22]}) if failure is None else (failure.status, {})
+        at = time.time()
+        for delivery in deliveries:
+            self.fake._record(Recorded(SENDGRID, path, delivery, headers, status, at, answer, batch=len(people)))
+        if failure is not None:
+            self._reply(failure.status, failure.body)
+            return
+        self.send_response(202)
+        self.send_header("X-Message-Id", answer["x-message-id"])
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def do_GET(self) -> None:
         if self.path == "/count":  # deliveries accepted (per recipient), for benchmarks
@@ -457,7 +521,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8025)
     args = parser.parse_args()
     fake = FakeProviders(port=args.port).start()
-    print(f"fake providers on {fake.base_url} (Mailgun /v3, Postmark /email[/batch], Twilio /2010-04-01)", flush=True)
+    print(
+        f"fake providers on {fake.base_url} (Mailgun /v3, Postmark /email[/batch], SendGrid /v3/mail/send, "
+        "Twilio /2010-04-01)",
+        flush=True,
+    )
     try:
         while True:
             time.sleep(3600)
