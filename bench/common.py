@@ -84,8 +84,8 @@ def fresh_database(env: dict[str, str]) -> None:
 
 class FakeEsp:
     """The peer's fake Mailgun API when it is beside the checkout (same fake for both sides of the
-    comparison), else commhub's own fake providers. `batch=True` and `esp="postmark"` always take commhub's own:
-    it speaks Mailgun's and Postmark's batch forms and counts recipients, where the peer's counts requests."""
+    comparison), else commhub's own fake providers. `batch=True` and another `esp` (postmark, sendgrid) always
+    take commhub's own: it speaks each one's batch form and counts recipients, where the peer's counts requests."""
 
     def __init__(self, *, batch: bool = False, esp: str = "mailgun") -> None:
         self.port = free_port()
@@ -124,6 +124,12 @@ class FakeEsp:
     def email_env(self) -> dict[str, str]:
         from tests.fakes.providers import FakeProviders
 
+        if self.esp == "sendgrid":
+            return {
+                "EMAIL_PROVIDER": "sendgrid",
+                "EMAIL_API_KEY": FakeProviders.sendgrid_api_key,
+                "EMAIL_API_URL": f"{self.url}/v3/",
+            }
         if self.esp == "postmark":
             return {
                 "EMAIL_PROVIDER": "postmark",

@@ -1,7 +1,7 @@
 """Drain benchmark: queued emails sent through anymail's Mailgun backend to a local fake ESP.
 
     python bench/drain.py [--n 5000] [--runs 3] [--threads 8] [--concurrency 2] [--modes drain_queue,worker]
-                          [--esp mailgun|postmark]
+                          [--esp mailgun|postmark|sendgrid]
 
 Two ways of draining the same N queued notifications (fresh queue each run, PostgreSQL):
   * `manage.py drain_queue`: one process, in-process time (as the peer's `send_queued_mail` figure);
@@ -197,7 +197,10 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes (celery worker -c)")
     parser.add_argument("--modes", default="drain_queue,worker", help="comma-separated: drain_queue, worker")
     parser.add_argument(
-        "--esp", default="mailgun", choices=("mailgun", "postmark"), help="anymail backend and fake API to send to"
+        "--esp",
+        default="mailgun",
+        choices=("mailgun", "postmark", "sendgrid"),
+        help="anymail backend and fake API to send to",
     )
     args = parser.parse_args()
 

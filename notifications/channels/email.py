@@ -64,11 +64,14 @@ def _provider_name(backend_path: str) -> str:
 
 # ESPs whose send API takes many recipients in one call with per-recipient substitutions in on-the-fly content
 # (anymail's batch sending: `to` with `merge_data`, `merge_metadata` and `merge_headers`), and their merge-field
-# syntax: the "merge" batch form.
-MERGE_FIELD_SYNTAX = {"mailgun": "%recipient.{}%"}
+# syntax: the "merge" batch form. Mailgun's is its own; SendGrid's legacy substitutions replace any key we name
+# (anymail's merge_field_format), so the key is one no rendered text holds.
+MERGE_FIELD_SYNTAX = {"mailgun": "%recipient.{}%", "sendgrid": "%commhub.{}%"}
+# The most bytes of merge data one recipient may carry (SendGrid: 10,000 of substitutions per personalization); a
+# recipient with more is sent on their own.
+MERGE_DATA_LIMIT = {"sendgrid": 10_000}
 # ESPs whose batch call takes a list of complete messages (Postmark's /email/batch), and how many per call: the
-# "messages" batch form. Others (SendGrid, Brevo or SES, whose batch forms need stored templates or an extra
-# setting) send one message per call.
+# "messages" batch form. Others (Brevo or SES, whose batch forms need stored templates) send one message per call.
 MESSAGE_LIST_LIMIT = {"postmark": postmark.BATCH_LIMIT}
 # anymail backends replaced by a subclass: Mailgun's encodes messages cheaply (multipart, not url-encoded),
 # Postmark's adds the batch call
@@ -143,6 +146,11 @@ class EmailProvider(Provider):
         return MERGE_FIELD_SYNTAX.get(self.name)
 
     @property
+    def merge_data_limit(self) -> int | None:
+        """The most bytes of merge data one recipient of a merge batch may carry, or None."""
+        return MERGE_DATA_LIMIT.get(self.name)
+
+    @property
     def batch_form(self) -> str | None:
         """ "merge" (one text with merge fields, send_batch), "messages" (a list of complete messages,
         send_each) or None (one message per call)."""
@@ -201,6 +209,8 @@ class EmailProvider(Provider):
         )
         if batch.html:
             email.attach_alternative(batch.html, "text/html")
+        if self.name == "sendgrid":  # the substitution keys are the merge fields as the text writes them
+            email.esp_extra = {"merge_field_format": MERGE_FIELD_SYNTAX["sendgrid"]}  # type: ignore[attr-defined]
         email.merge_data = {r.to: r.merge_data for r in batch.recipients}  # type: ignore[attr-defined]
         email.merge_metadata = {  # type: ignore[attr-defined]
             r.to: {"notification_id": r.notification_id} for r in batch.recipients

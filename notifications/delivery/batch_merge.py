@@ -1,11 +1,11 @@
-"""Batch, merge form (Mailgun): rows that share a template version, one text with merge fields per call.
+"""Batch, merge form (Mailgun, SendGrid): rows that share a template version, one text with merge fields per call.
 
 Each row is rendered through its version's merge plan (templates_app.merge: once per template shape; each
 recipient costs a few small renders of their own values); rows of one shape share one text, and one call goes
 out per group of unique addresses (anymail's batch sending: `to` with `merge_data`, `merge_metadata` and
 `merge_headers`). A recipient whose substituted message would differ from their own (a whitespace-folded
-subject, an escaped link, a value that looks like a merge field) or whose render fails is handed back to the
-per-message path.
+subject, an escaped link, a value that looks like a merge field), whose merge data is more than the ESP takes
+for one recipient, or whose render fails is handed back to the per-message path.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from .batch_call import GroupOutcome, batch_call, limits_allow
 
 # Sentinels for the channel's own per-recipient values (e.g. the unsubscribe link), beyond any template slot.
 _EXTRA_SLOTS = 1_000_000
+# What a merge field's key adds to its value in an ESP's per-recipient data, at the most (`%commhub.m1000003%`)
+_KEY_BYTES = 24
 
 
 @dataclass
@@ -55,8 +57,10 @@ def deliver_merged(
     ready: list[Notification], *, chain: FailoverProvider, limit: int, token: uuid.UUID, result: GroupOutcome
 ) -> None:
     """Send `ready` (re-checked, due) in calls of at most `limit` unique addresses; see the module docstring."""
-    syntax = chain.providers[0].merge_field_syntax  # type: ignore[attr-defined]
-    groups = _merged_groups(ready, result.one_by_one, merge_prefix=syntax.split("{}", 1)[0])
+    esp = chain.providers[0]
+    syntax = esp.merge_field_syntax  # type: ignore[attr-defined]
+    limit_bytes = esp.merge_data_limit  # type: ignore[attr-defined]
+    groups = _merged_groups(ready, result.one_by_one, merge_prefix=syntax.split("{}", 1)[0], limit_bytes=limit_bytes)
     for group in groups:
         for chunk in _unique_address_chunks(group.items, limit):
             rows = [item.notification for item in chunk]
@@ -71,11 +75,13 @@ def deliver_merged(
                 result.outcomes.extend(outcomes)
 
 
-def _merged_groups(rows: list[Notification], one_by_one: list[Notification], *, merge_prefix: str) -> list[_Group]:
+def _merged_groups(
+    rows: list[Notification], one_by_one: list[Notification], *, merge_prefix: str, limit_bytes: int | None
+) -> list[_Group]:
     """Render each row through its version's merge plan; rows with the same shape share one text."""
     groups: dict[tuple, _Group] = {}
     for n in rows:
-        found = _merge(n, merge_prefix=merge_prefix)
+        found = _merge(n, merge_prefix=merge_prefix, limit_bytes=limit_bytes)
         if found is None:
             one_by_one.append(n)
             continue
@@ -87,7 +93,9 @@ def _merged_groups(rows: list[Notification], one_by_one: list[Notification], *, 
     return list(groups.values())
 
 
-def _merge(n: Notification, *, merge_prefix: str) -> tuple[tuple, RenderedMessage, _Item] | None:
+def _merge(
+    n: Notification, *, merge_prefix: str, limit_bytes: int | None
+) -> tuple[tuple, RenderedMessage, _Item] | None:
     spec = channels.get(n.channel)
     version = n.template_version
     to = n.recipient.address_for(n.channel)
@@ -119,6 +127,8 @@ def _merge(n: Notification, *, merge_prefix: str) -> tuple[tuple, RenderedMessag
         return None  # substitution cannot express this recipient's message exactly
     if any(merge_prefix in text for text in (*values.values(), shared.subject, shared.body, shared.html)):
         return None  # a value or template text the ESP would read as a merge field of its own
+    if limit_bytes is not None and sum(len(v.encode()) + _KEY_BYTES for v in values.values()) > limit_bytes:
+        return None  # more merge data than the ESP takes for one recipient
     n.to_address = to
     n.rendered_subject = final.subject[:998]
     n.rendered_body = final.body
