@@ -4,7 +4,6 @@ mode), with failover to further ESPs. Marketing mail carries one-click unsubscri
 
 from __future__ import annotations
 
-import re
 import smtplib
 from collections.abc import Mapping
 from dataclasses import replace
@@ -79,10 +78,6 @@ _BATCH_BACKENDS = {
     "anymail.backends.mailgun.EmailBackend": "notifications.channels.mailgun.EmailBackend",
     "anymail.backends.postmark.EmailBackend": "notifications.channels.postmark.EmailBackend",
 }
-# Postmark's answers that refuse the recipient (as anymail reads them): ErrorCode 406 (inactive, after a hard
-# bounce or a complaint) and 300 about the To address
-_POSTMARK_REFUSED = (406,)
-_POSTMARK_BAD_TO = re.compile(r"^(Invalid|Error\s+parsing)\s+'(To|Cc|Bcc)'", re.IGNORECASE)
 
 
 class EmailProvider(Provider):
@@ -162,7 +157,8 @@ class EmailProvider(Provider):
 
     @property
     def batch_limit(self) -> int:
-        """The most messages the ESP takes in one batch call (COMMHUB_ESP_BATCH_SIZE caps it further)."""
+        """The most messages the ESP takes in one batch call: its list limit, else 1,000 (Mailgun's recipients,
+        SendGrid's personalizations); COMMHUB_ESP_BATCH_SIZE caps it further."""
         return MESSAGE_LIST_LIMIT.get(self.name, 1000)
 
     def send_each(self, messages: list[OutboundMessage]) -> dict[str, SendResult | DeliveryError]:
@@ -180,18 +176,10 @@ class EmailProvider(Provider):
         finally:
             if created:
                 self.connection.close()
-        return {m.notification_id: self._answer(a) for m, a in zip(messages, answers, strict=True)}
-
-    def _answer(self, answer: dict[str, Any]) -> SendResult | DeliveryError:
-        """One message's result in Postmark's batch answer, as its single send would have ended."""
-        code, text = answer.get("ErrorCode") or 0, str(answer.get("Message") or "")
-        refused = code in _POSTMARK_REFUSED or (code == 300 and _POSTMARK_BAD_TO.match(text) is not None)
-        if code == 0 and "inactive addresses" not in text:  # (accepted, but not for its one, inactive, address)
-            status = "queued" if "delivery may be delayed" in text else "sent"
-            return SendResult(provider_message_id=str(answer["MessageID"]), status=status)
-        if refused or code == 0:
-            return PermanentError(f"recipient refused by {self.name}: {text}", code="recipients_refused")
-        return PermanentError(f"{self.name} API refused the message: {code} {text}", code="http_422")
+        return {
+            m.notification_id: postmark.answer_result(a, provider=self.name)
+            for m, a in zip(messages, answers, strict=True)
+        }
 
     def send_batch(self, batch: BatchMessage) -> dict[str, SendResult]:
         """One API call for every recipient of `batch`; the result per notification id. Each recipient gets

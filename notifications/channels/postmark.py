@@ -9,14 +9,19 @@ anymail's own Postmark batch (`to` with `merge_data`) needs an ESP-stored templa
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from anymail.backends.postmark import EmailBackend as AnymailPostmarkBackend
 from anymail.exceptions import AnymailRequestsAPIError
 from anymail.message import AnymailStatus
 
+from .base import DeliveryError, PermanentError, SendResult
+
 # Postmark's limit per batch call (its API also caps a request at 50 MB; 500 bulk emails stay far below it)
 BATCH_LIMIT = 500
+# Postmark's words for an invalid recipient address (ErrorCode 300), as anymail reads them
+_BAD_TO = re.compile(r"^(Invalid|Error\s+parsing)\s+'(To|Cc|Bcc)'", re.IGNORECASE)
 
 
 class _BatchPayload:
@@ -44,7 +49,12 @@ class EmailBackend(AnymailPostmarkBackend):
         batch = _BatchPayload(payloads)
         response = self.post_to_esp(batch, messages[0])
         answers = self.deserialize_json_response(response, batch, messages[0])
-        if response.status_code != 200 or not isinstance(answers, list) or len(answers) != len(messages):
+        one_each = (
+            isinstance(answers, list)
+            and len(answers) == len(messages)
+            and all(isinstance(a, dict) and ("MessageID" in a or a.get("ErrorCode")) for a in answers)
+        )
+        if response.status_code != 200 or not one_each:
             raise AnymailRequestsAPIError(
                 "Postmark refused the batch" if response.status_code != 200 else "Invalid Postmark batch response",
                 email_message=messages[0],
@@ -52,12 +62,18 @@ class EmailBackend(AnymailPostmarkBackend):
                 response=response,
                 backend=self,
             )
-        if not all(isinstance(a, dict) and ("MessageID" in a or a.get("ErrorCode")) for a in answers):
-            raise AnymailRequestsAPIError(
-                "Invalid Postmark batch response format",
-                email_message=messages[0],
-                payload=batch,
-                response=response,
-                backend=self,
-            )
         return answers
+
+
+def answer_result(answer: dict[str, Any], *, provider: str) -> SendResult | DeliveryError:
+    """One message's result in a batch answer, as its single send would have ended through anymail: accepted
+    (sent, or queued when Postmark says delivery may be delayed); its recipient refused (ErrorCode 406, inactive
+    after a hard bounce or a complaint; 300 about the To address; accepted but not for its one, inactive,
+    address); any other refusal as the 422 a single send gets."""
+    code, text = answer.get("ErrorCode") or 0, str(answer.get("Message") or "")
+    if code == 0 and "inactive addresses" not in text:
+        status = "queued" if "delivery may be delayed" in text else "sent"
+        return SendResult(provider_message_id=str(answer["MessageID"]), status=status)
+    if code in (0, 406) or (code == 300 and _BAD_TO.match(text) is not None):
+        return PermanentError(f"recipient refused by {provider}: {text}", code="recipients_refused")
+    return PermanentError(f"{provider} API refused the message: {code} {text}", code="http_422")

@@ -16,6 +16,8 @@ import pytest
 
 from costs.models import CostEntry
 from notifications.channels import email as email_channel
+from notifications.channels.base import PermanentError, SendResult
+from notifications.channels.postmark import answer_result
 from notifications.constants import Status
 from notifications.delivery import queue_drain
 from notifications.models import DeliveryAttempt, Notification
@@ -180,3 +182,36 @@ def test_a_bounce_for_one_recipient_of_a_batch_fails_exactly_that_notification(c
     }
     assert post_tracking_event(client, "postmark", event).status_code == 200
     assert_failed_alone(rows, bounced.fields["To"])
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ({"ErrorCode": 0, "Message": "OK", "MessageID": "m-1"}, SendResult(provider_message_id="m-1", status="sent")),
+        (
+            {"ErrorCode": 0, "Message": "Message accepted, but delivery may be delayed.", "MessageID": "m-2"},
+            SendResult(provider_message_id="m-2", status="queued"),
+        ),
+        (
+            {
+                "ErrorCode": 0,
+                "MessageID": "m-3",
+                "Message": "Message OK, but will not deliver to these inactive "
+                "addresses: a@example.com. Inactive recipients are ones that have generated a hard bounce.",
+            },
+            "recipients_refused",
+        ),
+        ({"ErrorCode": 406, "Message": INACTIVE.format(to="a@example.com")}, "recipients_refused"),
+        ({"ErrorCode": 300, "Message": "Invalid 'To' address: 'a@'."}, "recipients_refused"),
+        ({"ErrorCode": 300, "Message": "Invalid 'From' address: 'x'."}, "http_422"),
+        ({"ErrorCode": 412, "Message": "Account is pending approval."}, "http_422"),
+    ],
+)
+def test_each_answer_of_a_batch_ends_as_the_single_send_would(answer, expected):
+    """What anymail makes of the same answer to a single send: accepted (delayed: queued), its recipient refused
+    (AnymailRecipientsRefused: recipients_refused), or the API's 422 (http_422)."""
+    result = answer_result(answer, provider="postmark")
+    if isinstance(expected, SendResult):
+        assert result == expected
+    else:
+        assert isinstance(result, PermanentError) and result.code == expected
