@@ -91,6 +91,8 @@ def _record_sent(
     rows: list[Notification], results: dict[str, SendResult], *, token: uuid.UUID, attempt: Attempt
 ) -> list[str]:
     """Every success of the call in one statement (row, attempt, cost)."""
+    if not rows:  # the ESP refused every message of the call
+        return []
     now = timezone.now()
     records = [success_record_for(n, result=results[str(n.pk)], token=token, attempt=attempt, now=now) for n in rows]
     outcomes = []

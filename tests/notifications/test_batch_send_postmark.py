@@ -145,6 +145,16 @@ def test_a_recipient_postmark_refuses_fails_alone_as_its_single_send_would(reade
     assert _refused_outcome(single, inactive) == in_batch
 
 
+def test_a_call_whose_every_message_is_refused_fails_each_row_once(readers, via_postmark):
+    via_postmark.fail_always(POSTMARK, status=422, code=406, message=INACTIVE)
+    rows = submit_lessons(readers[:4])
+    result = queue_drain(queue="email_education")
+    assert (result.sent, result.failed) == (0, 4)
+    assert {(c.path, c.batch) for c in via_postmark.calls(POSTMARK)} == {("/email/batch", 4)}
+    failed = Notification.objects.filter(pk__in=[r.pk for r in rows], status=Status.FAILED)
+    assert set(failed.values_list("error_code", flat=True)) == {"recipients_refused"} and failed.count() == 4
+
+
 def test_a_call_refused_whole_is_sent_again_one_by_one(readers, via_postmark):
     rows = submit_lessons(readers[:5])
     via_postmark.fail_next(POSTMARK, status=503, message="Service Unavailable")
