@@ -5,7 +5,7 @@
                      a rate limit or a more urgent queue (result.py: what it did)
     senders.py       the per-process pool of sender threads and their database connections
     batch.py         claimed bulk rows for one ESP batch call: expiry, re-check and send window for the group
-      batch_merge.py     Mailgun's form: one text with merge fields per template shape (anymail batch sending)
+      batch_merge.py     Mailgun's and SendGrid's form: one text with merge fields per template shape
       batch_messages.py  Postmark's form: complete messages, many per call
       batch_call.py      the call: the group's rate limits, its successes recorded in one statement
     send.py          one claimed row: re-check the person, render, call the provider within its rate limits
