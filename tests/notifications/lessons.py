@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from notifications.constants import Status
+from notifications.delivery import queue_drain
 from notifications.models import Notification
 from preferences.models import Recipient
 from tests.factories import RecipientFactory, grant_marketing, submit
@@ -61,3 +62,25 @@ def assert_failed_alone(rows: list[Notification], address: str) -> None:
     statuses = dict(Notification.objects.filter(pk__in=[r.pk for r in rows]).values_list("recipient__email", "status"))
     assert statuses.pop(address) == Status.FAILED
     assert set(statuses.values()) == {Status.SENT}
+
+
+def use_esp(settings: Any, esp_settings: dict) -> None:
+    """Email through the ESP `esp_settings` names (tests.conftest's), its tracking webhook served."""
+    for name, value in esp_settings.items():
+        setattr(settings, name, value)
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": ":".join(WEBHOOK_SECRET)}
+
+
+def sent_both_ways(fake: Any, api: str, settings: Any, readers: list[Recipient], received: Any) -> tuple[dict, dict]:
+    """`received(fake)` after the lessons went out batched, then after the same lessons went out again one
+    message per call."""
+    submit_lessons(readers)
+    queue_drain(queue="email_education")
+    assert any(r.batch > 1 for r in fake.sent(api))
+    batched = received(fake)
+    fake.reset()
+    settings.COMMHUB = {**settings.COMMHUB, "ESP_BATCH_SIZE": 0}
+    submit_lessons(readers)
+    queue_drain(queue="email_education")
+    assert fake.sent(api) and all(r.batch == 1 for r in fake.sent(api))
+    return batched, received(fake)

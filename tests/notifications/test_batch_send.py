@@ -30,6 +30,7 @@ from tests.notifications.lessons import (
     assert_failed_alone,
     consenting_readers,
     post_tracking_event,
+    sent_both_ways,
     submit_lessons,
 )
 
@@ -101,18 +102,8 @@ def _normalised(fake) -> dict[str, dict]:
 
 
 def test_batch_and_per_message_paths_send_the_same_messages(readers, via_fakes, settings):
-    submit_lessons(readers)
-    queue_drain(queue="email_education")
-    assert any(r.batch > 1 for r in via_fakes.sent(MAILGUN))
-    batch = _normalised(via_fakes)
-
-    # the same messages submitted again, sent one message per call
-    via_fakes.reset()
-    settings.COMMHUB = {**settings.COMMHUB, "ESP_BATCH_SIZE": 0}
-    submit_lessons(readers)
-    queue_drain(queue="email_education")
-    assert via_fakes.sent(MAILGUN) and all(r.batch == 1 for r in via_fakes.sent(MAILGUN))
-    assert _normalised(via_fakes) == batch
+    batched, one_by_one = sent_both_ways(via_fakes, MAILGUN, settings, readers, _normalised)
+    assert one_by_one == batched
 
 
 def test_a_bounce_for_one_recipient_of_a_batch_fails_exactly_that_notification(client, readers, via_fakes, settings):

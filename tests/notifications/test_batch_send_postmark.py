@@ -27,11 +27,12 @@ from tests.factories import submit
 from tests.fakes.providers import POSTMARK
 from tests.notifications.lessons import (
     LESSONS,
-    WEBHOOK_SECRET,
     assert_failed_alone,
     consenting_readers,
     post_tracking_event,
+    sent_both_ways,
     submit_lessons,
+    use_esp,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls_with_anymail")]
@@ -44,9 +45,7 @@ INACTIVE = (
 
 @pytest.fixture
 def via_postmark(settings, fake):
-    for name, value in postmark_settings(fake).items():
-        setattr(settings, name, value)
-    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": ":".join(WEBHOOK_SECRET)}
+    use_esp(settings, postmark_settings(fake))
     return fake
 
 
@@ -104,17 +103,8 @@ def _normalised(fake) -> dict[str, dict]:
 
 
 def test_batch_and_per_message_paths_send_the_same_messages(readers, via_postmark, settings):
-    submit_lessons(readers)
-    queue_drain(queue="email_education")
-    assert all(r.path == "/email/batch" for r in via_postmark.sent(POSTMARK))
-    batch = _normalised(via_postmark)
-
-    via_postmark.reset()
-    settings.COMMHUB = {**settings.COMMHUB, "ESP_BATCH_SIZE": 0}  # one message per call
-    submit_lessons(readers)
-    queue_drain(queue="email_education")
-    assert via_postmark.sent(POSTMARK) and all(r.path == "/email" for r in via_postmark.sent(POSTMARK))
-    assert _normalised(via_postmark) == batch
+    batched, one_by_one = sent_both_ways(via_postmark, POSTMARK, settings, readers, _normalised)
+    assert one_by_one == batched
 
 
 def _refused_outcome(rows: list[Notification], address: str) -> tuple:

@@ -24,11 +24,12 @@ from tests.factories import submit
 from tests.fakes.providers import SENDGRID
 from tests.notifications.lessons import (
     LESSONS,
-    WEBHOOK_SECRET,
     assert_failed_alone,
     consenting_readers,
     post_tracking_event,
+    sent_both_ways,
     submit_lessons,
+    use_esp,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls_with_anymail")]
@@ -36,9 +37,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls_with_anymail")
 
 @pytest.fixture
 def via_sendgrid(settings, fake):
-    for name, value in sendgrid_settings(fake).items():
-        setattr(settings, name, value)
-    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": ":".join(WEBHOOK_SECRET)}
+    use_esp(settings, sendgrid_settings(fake))
     return fake
 
 
@@ -91,17 +90,8 @@ def _normalised(fake) -> dict[str, dict]:
 
 
 def test_batch_and_per_message_paths_send_the_same_messages(readers, via_sendgrid, settings):
-    submit_lessons(readers)
-    queue_drain(queue="email_education")
-    assert any(r.batch > 1 for r in via_sendgrid.sent(SENDGRID))
-    batch = _normalised(via_sendgrid)
-
-    via_sendgrid.reset()
-    settings.COMMHUB = {**settings.COMMHUB, "ESP_BATCH_SIZE": 0}  # one message per call
-    submit_lessons(readers)
-    queue_drain(queue="email_education")
-    assert via_sendgrid.sent(SENDGRID) and all(r.batch == 1 for r in via_sendgrid.sent(SENDGRID))
-    assert _normalised(via_sendgrid) == batch
+    batched, one_by_one = sent_both_ways(via_sendgrid, SENDGRID, settings, readers, _normalised)
+    assert one_by_one == batched
 
 
 def test_a_recipient_with_more_merge_data_than_sendgrid_takes_goes_on_their_own(readers, via_sendgrid):
