@@ -124,23 +124,16 @@ class FakeEsp:
     def email_env(self) -> dict[str, str]:
         from tests.fakes.providers import FakeProviders
 
-        if self.esp == "sendgrid":
-            return {
-                "EMAIL_PROVIDER": "sendgrid",
-                "EMAIL_API_KEY": FakeProviders.sendgrid_api_key,
-                "EMAIL_API_URL": f"{self.url}/v3/",
-            }
-        if self.esp == "postmark":
-            return {
-                "EMAIL_PROVIDER": "postmark",
-                "EMAIL_API_KEY": FakeProviders.postmark_token,
-                "EMAIL_API_URL": f"{self.url}/",
-            }
+        key, url = {
+            "mailgun": (FakeProviders.mailgun_api_key, f"{self.url}/v3"),
+            "postmark": (FakeProviders.postmark_token, f"{self.url}/"),
+            "sendgrid": (FakeProviders.sendgrid_api_key, f"{self.url}/v3/"),
+        }[self.esp]
         return {
-            "EMAIL_PROVIDER": "mailgun",
-            "EMAIL_API_KEY": FakeProviders.mailgun_api_key,
-            "EMAIL_API_URL": f"{self.url}/v3",
-            "EMAIL_SENDER_DOMAIN": "mg.example.com",
+            "EMAIL_PROVIDER": self.esp,
+            "EMAIL_API_KEY": key,
+            "EMAIL_API_URL": url,
+            **({"EMAIL_SENDER_DOMAIN": "mg.example.com"} if self.esp == "mailgun" else {}),
         }
 
     def stop(self) -> None:

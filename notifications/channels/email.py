@@ -69,6 +69,8 @@ MERGE_FIELD_SYNTAX = {"mailgun": "%recipient.{}%", "sendgrid": "%commhub.{}%"}
 # The most bytes of merge data one recipient may carry (SendGrid: 10,000 of substitutions per personalization); a
 # recipient with more is sent on their own.
 MERGE_DATA_LIMIT = {"sendgrid": 10_000}
+# What an ESP must be told so it reads our merge fields (SendGrid substitutes the keys anymail formats with this)
+_MERGE_ESP_EXTRA = {"sendgrid": {"merge_field_format": MERGE_FIELD_SYNTAX["sendgrid"]}}
 # ESPs whose batch call takes a list of complete messages (Postmark's /email/batch), and how many per call: the
 # "messages" batch form. Others (Brevo or SES, whose batch forms need stored templates) send one message per call.
 MESSAGE_LIST_LIMIT = {"postmark": postmark.BATCH_LIMIT}
@@ -197,8 +199,8 @@ class EmailProvider(Provider):
         )
         if batch.html:
             email.attach_alternative(batch.html, "text/html")
-        if self.name == "sendgrid":  # the substitution keys are the merge fields as the text writes them
-            email.esp_extra = {"merge_field_format": MERGE_FIELD_SYNTAX["sendgrid"]}  # type: ignore[attr-defined]
+        if self.name in _MERGE_ESP_EXTRA:
+            email.esp_extra = dict(_MERGE_ESP_EXTRA[self.name])  # type: ignore[attr-defined]
         email.merge_data = {r.to: r.merge_data for r in batch.recipients}  # type: ignore[attr-defined]
         email.merge_metadata = {  # type: ignore[attr-defined]
             r.to: {"notification_id": r.notification_id} for r in batch.recipients

@@ -14,7 +14,6 @@ from typing import Any
 
 from anymail.backends.postmark import EmailBackend as AnymailPostmarkBackend
 from anymail.exceptions import AnymailRequestsAPIError
-from anymail.message import AnymailStatus
 
 from .base import DeliveryError, PermanentError, SendResult
 
@@ -31,7 +30,9 @@ class _BatchPayload:
         self.payloads = payloads
 
     def get_request_params(self, api_url: str) -> dict[str, Any]:
-        params = self.payloads[0].get_request_params(api_url)  # method, headers (the server token), timeout
+        # The first payload's own request (the backend adds the server token's header there), with the list
+        # as its body: one message's JSON serialized once more per call, against rebuilding what anymail adds.
+        params = self.payloads[0].get_request_params(api_url)
         params["url"] = f"{api_url}email/batch"
         params["data"] = "[" + ",".join(p.serialize_data() for p in self.payloads) + "]"
         return params
@@ -42,11 +43,7 @@ class EmailBackend(AnymailPostmarkBackend):
         """Send `messages` (at most BATCH_LIMIT, the session open) in one call; Postmark's answer for each, in
         order. AnymailRequestsAPIError when the call as a whole fails or the answer is not one result per
         message."""
-        payloads = []
-        for message in messages:
-            message.anymail_status = AnymailStatus()
-            payloads.append(self.build_message_payload(message, self.send_defaults))
-        batch = _BatchPayload(payloads)
+        batch = _BatchPayload([self.build_message_payload(m, self.send_defaults) for m in messages])
         response = self.post_to_esp(batch, messages[0])
         answers = self.deserialize_json_response(response, batch, messages[0])
         one_each = (

@@ -64,7 +64,7 @@ def group_from_buffer(first: Notification, buffer: collections.deque[Notificatio
     key = batch_key(first, chain)
     if key is None or not isinstance(chain, FailoverProvider):  # (a batch key names a chain's first ESP)
         return [first]
-    limit = min(knobs().esp_batch_size, getattr(chain.providers[0], "batch_limit", knobs().esp_batch_size))
+    limit = _call_size(chain)
     rows, keep = [first], collections.deque[Notification]()
     addresses = {first.recipient.address_for(first.channel).lower()}
     while buffer:
@@ -104,8 +104,11 @@ def group_deliver(rows: list[Notification], *, chain: FailoverProvider, token: u
     if chain.batch_sender() is None:  # its breaker is open: one by one, through the failover chain
         result.one_by_one.extend(ready)
         return result
-    first = chain.providers[0]
-    limit = min(knobs().esp_batch_size, first.batch_limit)  # type: ignore[attr-defined]
-    form = deliver_messages if first.batch_form == "messages" else deliver_merged  # type: ignore[attr-defined]
-    form(ready, chain=chain, limit=limit, token=token, result=result)
+    form = deliver_messages if chain.providers[0].batch_form == "messages" else deliver_merged  # type: ignore[attr-defined]
+    form(ready, chain=chain, limit=_call_size(chain), token=token, result=result)
     return result
+
+
+def _call_size(chain: FailoverProvider) -> int:
+    """The most rows one call carries: COMMHUB_ESP_BATCH_SIZE within the first ESP's own limit."""
+    return min(knobs().esp_batch_size, chain.providers[0].batch_limit)  # type: ignore[attr-defined]
